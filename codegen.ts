@@ -1,0 +1,24 @@
+// Typed documents for every operation in src/client/operations, used by the client SDK and the tests.
+// `npm run codegen` (run by `npm run generate`, which `npm test` and `npm start` run first).
+import type { CodegenConfig } from "@graphql-codegen/cli";
+
+const config: CodegenConfig = {
+  schema: "schema.graphql",
+  documents: ["src/client/operations/**/*.graphql"],
+  ignoreNoDocuments: false,
+  generates: {
+    "src/client/generated/": {
+      preset: "client",
+      presetConfig: { fragmentMasking: false },
+      config: {
+        scalars: { Bytes: "string", DateTime: "string" },
+        enumsAsTypes: true,
+        useTypeImports: true,
+        strictScalars: true,
+      },
+    },
+  },
+  hooks: {},
+};
+
+export default config;

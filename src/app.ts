@@ -1,0 +1,89 @@
+// The composition root: config -> store -> bus -> services -> schema -> HTTP/WS. The only module that knows which
+// store and bus implementations are in use.
+import { createYoga } from "graphql-yoga";
+import type { Bus } from "./bus/bus.ts";
+import { channels, type ControlEvent } from "./bus/channels.ts";
+import { createMemoryBus } from "./bus/memory.ts";
+import { createRedisBus } from "./bus/redis.ts";
+import type { Config } from "./config.ts";
+import { bearerToken } from "./http/auth.ts";
+import { startHttp, type RunningHttp } from "./http/server.ts";
+import type { Logger } from "./logger.ts";
+import type { Context } from "./schema/builder.ts";
+import { createErrorMasker } from "./schema/errors.ts";
+import { schema } from "./schema/index.ts";
+import type { Actor } from "./services/deps.ts";
+import { createServices, type Services } from "./services/index.ts";
+import { openDatabase, type Database } from "./store/database.ts";
+import { migrate } from "./store/migrator.ts";
+
+export interface App {
+  url: string;
+  port: number;
+  services: Services;
+  http: RunningHttp;
+  close(): Promise<void>;
+}
+
+export async function startApp(config: Config, logger: Logger): Promise<App> {
+  const db: Database = await openDatabase(config.database);
+  const { applied } = await migrate(db);
+  if (applied.length) logger.info({ applied }, "migrations applied");
+  const bus: Bus = config.redis ? createRedisBus(config.redis.url, config.redis.prefix, logger) : createMemoryBus();
+  const services = createServices({ prisma: db.prisma, bus, config, logger });
+
+  const yoga = createYoga<{ wsActor?: Actor | null }, Context>({
+    schema,
+    graphqlEndpoint: "/graphql",
+    graphiql: config.graphiql ? { subscriptionsProtocol: "WS" } : false,
+    landingPage: false,
+    logging: false,
+    maskedErrors: { maskError: createErrorMasker(logger) },
+    context: async (initial) => {
+      const actor =
+        initial.wsActor !== undefined
+          ? initial.wsActor
+          : await services.devices.authenticate(bearerToken(initial.request.headers.get("authorization")));
+      return { services, actor };
+    },
+  });
+
+  const http = await startHttp(
+    {
+      yoga,
+      authenticate: (token) => services.devices.authenticate(token),
+      ready: async () => {
+        await db.ping();
+        await bus.ping();
+      },
+      logger,
+      maxRequestBytes: config.maxRequestBytes,
+    },
+    config.port,
+    config.host,
+  );
+  const stopControl = await bus.subscribe<ControlEvent>(channels.control, (event) => {
+    if (event.kind === "deviceRevoked") http.connections.revoke(event);
+  });
+
+  const address = http.server.address();
+  const port = typeof address === "object" && address ? address.port : config.port;
+  logger.info({ port, database: db.kind, bus: bus.kind }, "vignette listening");
+
+  let closing: Promise<void> | null = null;
+  return {
+    url: `http://127.0.0.1:${port}/graphql`,
+    port,
+    services,
+    http,
+    close() {
+      closing ??= (async () => {
+        await http.shutdown(config.shutdownGraceMs);
+        await stopControl();
+        await bus.close();
+        await db.close();
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,107 @@
+// How the SDK (and our tests) talk to the server: typed documents from codegen over HTTP POST and graphql-ws.
+import type { TypedDocumentNode } from "@graphql-typed-document-node/core";
+import { print, type DocumentNode } from "graphql";
+import { createClient, type Client as WsClient } from "graphql-ws";
+import WebSocket from "ws";
+
+export interface GraphQLErrorShape {
+  message: string;
+  path?: (string | number)[];
+  extensions?: { code?: string; [key: string]: unknown };
+}
+
+export interface GraphQLResponse<T> {
+  data?: T | null;
+  errors?: GraphQLErrorShape[];
+}
+
+/** Thrown by request() when the server answered with errors; `code` is the first error's extensions.code. */
+export class GraphQLRequestError extends Error {
+  readonly code: string | undefined;
+  constructor(readonly errors: GraphQLErrorShape[], readonly status?: number) {
+    super(errors.map((e) => e.message).join("; "));
+    this.code = errors[0]?.extensions?.code;
+  }
+  get extensions() {
+    return this.errors[0]?.extensions ?? {};
+  }
+}
+
+const printed = new WeakMap<DocumentNode, string>();
+export function queryText(doc: DocumentNode): string {
+  let text = printed.get(doc);
+  if (!text) printed.set(doc, (text = print(doc)));
+  return text;
+}
+
+export class HttpTransport {
+  constructor(
+    readonly url: string,
+    public token: string | null = null,
+  ) {}
+
+  async execute<T, V>(doc: TypedDocumentNode<T, V>, variables?: V): Promise<GraphQLResponse<T> & { status: number }> {
+    const res = await fetch(this.url, {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        accept: "application/graphql-response+json, application/json",
+        ...(this.token ? { authorization: `Bearer ${this.token}` } : {}),
+      },
+      body: JSON.stringify({ query: queryText(doc), variables: variables ?? {} }),
+    });
+    const body = (await res.json()) as GraphQLResponse<T>;
+    return { ...body, status: res.status };
+  }
+
+  async request<T, V>(doc: TypedDocumentNode<T, V>, variables?: V): Promise<T> {
+    const r = await this.execute(doc, variables);
+    if (r.errors?.length) throw new GraphQLRequestError(r.errors, r.status);
+    return r.data as T;
+  }
+}
+
+/** The WebSocket URL for an HTTP GraphQL endpoint. */
+export function wsUrl(httpUrl: string): string {
+  return httpUrl.replace(/^http/, "ws");
+}
+
+export function openWs(
+  httpUrl: string,
+  token: string,
+  options: { retryAttempts?: number; onClosed?: (code: number, reason: string) => void; lazy?: boolean } = {},
+): WsClient {
+  return createClient({
+    url: wsUrl(httpUrl),
+    webSocketImpl: WebSocket,
+    connectionParams: { authorization: `Bearer ${token}` },
+    lazy: options.lazy ?? true,
+    retryAttempts: options.retryAttempts ?? 0,
+    shouldRetry: () => (options.retryAttempts ?? 0) > 0,
+    on: {
+      closed: (event) => {
+        const e = event as { code?: number; reason?: string };
+        options.onClosed?.(e.code ?? 0, e.reason ?? "");
+      },
+    },
+  });
+}
+
+/** Runs one operation over an open graphql-ws client and resolves with its single result. */
+export function wsRequest<T, V>(client: WsClient, doc: TypedDocumentNode<T, V>, variables?: V): Promise<T> {
+  return new Promise((resolve, reject) => {
+    let result: GraphQLResponse<T> | undefined;
+    client.subscribe<T>(
+      { query: queryText(doc), variables: (variables ?? {}) as Record<string, unknown> },
+      {
+        next: (value) => (result = value as GraphQLResponse<T>),
+        error: (err) =>
+          reject(Array.isArray(err) ? new GraphQLRequestError(err as GraphQLErrorShape[]) : (err as Error)),
+        complete: () => {
+          if (result?.errors?.length) reject(new GraphQLRequestError(result.errors));
+          else resolve(result?.data as T);
+        },
+      },
+    );
+  });
+}

@@ -1,0 +1,43 @@
+// The WebSocket connections this node holds, by device, so a revocation can close them at once.
+import type { WebSocket } from "ws";
+import type { Actor } from "../services/deps.ts";
+
+const key = (a: Actor) => `${a.userId}:${a.deviceId}`;
+
+export class ConnectionRegistry {
+  private byDevice = new Map<string, Set<WebSocket>>();
+
+  add(actor: Actor, socket: WebSocket): void {
+    const k = key(actor);
+    let set = this.byDevice.get(k);
+    if (!set) this.byDevice.set(k, (set = new Set()));
+    set.add(socket);
+  }
+
+  remove(actor: Actor, socket: WebSocket): void {
+    const k = key(actor);
+    const set = this.byDevice.get(k);
+    if (!set) return;
+    set.delete(socket);
+    if (set.size === 0) this.byDevice.delete(k);
+  }
+
+  count(actor: Actor): number {
+    return this.byDevice.get(key(actor))?.size ?? 0;
+  }
+
+  get size(): number {
+    let n = 0;
+    for (const s of this.byDevice.values()) n += s.size;
+    return n;
+  }
+
+  /** Closes every socket of the device with 4403, the code graphql-ws uses for Forbidden. */
+  revoke(actor: Actor): number {
+    const set = this.byDevice.get(key(actor));
+    if (!set) return 0;
+    for (const socket of set) socket.close(4403, "device deactivated");
+    this.byDevice.delete(key(actor));
+    return set.size;
+  }
+}

@@ -1,0 +1,37 @@
+import { GraphQLError, Kind } from "graphql";
+import { builder } from "./builder.ts";
+
+// The largest single value any field accepts; fields bound themselves tighter where they know better.
+export const MAX_BYTES_VALUE = 4 * 1024 * 1024;
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+function parseBytes(value: unknown): Uint8Array<ArrayBuffer> {
+  if (typeof value !== "string") throw badBytes("Bytes must be a base64 string");
+  if (value.length > Math.ceil(MAX_BYTES_VALUE / 3) * 4) throw badBytes(`Bytes value is over ${MAX_BYTES_VALUE} bytes`);
+  if (!BASE64.test(value)) throw badBytes("Bytes must be standard base64 with padding");
+  return new Uint8Array(Buffer.from(value, "base64"));
+}
+
+function badBytes(message: string) {
+  return new GraphQLError(message, { extensions: { code: "BAD_USER_INPUT" } });
+}
+
+builder.scalarType("Bytes", {
+  description: "Binary data as standard base64 with padding.",
+  serialize: (v) => (typeof v === "string" ? v : Buffer.from(v as Uint8Array).toString("base64")),
+  parseValue: parseBytes,
+  parseLiteral: (ast) => {
+    if (ast.kind !== Kind.STRING) throw badBytes("Bytes must be a base64 string");
+    return parseBytes(ast.value);
+  },
+});
+
+builder.scalarType("DateTime", {
+  description: "An ISO-8601 timestamp.",
+  serialize: (v) => (typeof v === "string" ? v : (v as Date).toISOString()),
+  parseValue: (v) => {
+    const d = typeof v === "string" && v.length <= 40 ? new Date(v) : new Date(NaN);
+    if (Number.isNaN(d.getTime())) throw badBytes("DateTime must be an ISO-8601 string");
+    return d;
+  },
+});

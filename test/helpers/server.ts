@@ -1,0 +1,109 @@
+// Real servers for tests: in-process (fast, one node) or as child processes (several nodes, kill -9).
+import { spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { fileURLToPath } from "node:url";
+import { startApp, type App } from "../../src/app.ts";
+import { loadConfig } from "../../src/config.ts";
+import { createLogger } from "../../src/logger.ts";
+import { HttpTransport } from "../../src/client/transport.ts";
+import { createTestDatabase, type TestDatabase } from "./database.ts";
+
+export interface TestServer {
+  url: string;
+  app: App;
+  db: TestDatabase;
+  http(token?: string | null): HttpTransport;
+  close(): Promise<void>;
+}
+
+/** A bus prefix per test file, so files sharing one Redis never see each other's events. */
+export function busPrefix(): string {
+  return `vgtest:${randomBytes(4).toString("hex")}:`;
+}
+
+export function baseEnv(db: TestDatabase, extra: Record<string, string> = {}): Record<string, string> {
+  return {
+    PORT: "0",
+    HOST: "127.0.0.1",
+    LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "silent",
+    ...db.env,
+    ...(process.env.REDIS_URL ? { REDIS_URL: process.env.REDIS_URL } : {}),
+    ...extra,
+  };
+}
+
+export async function startServer(
+  extra: Record<string, string> = {},
+  shared?: { db: TestDatabase },
+): Promise<TestServer> {
+  const db = shared?.db ?? (await createTestDatabase());
+  const config = loadConfig(baseEnv(db, { BUS_PREFIX: busPrefix(), ...extra }));
+  const app = await startApp(config, createLogger(config.logLevel));
+  return {
+    url: app.url,
+    app,
+    db,
+    http: (token = null) => new HttpTransport(app.url, token),
+    async close() {
+      await app.close();
+      if (!shared) await db.drop();
+    },
+  };
+}
+
+export interface NodeProcess {
+  url: string;
+  port: number;
+  child: ChildProcess;
+  logs: string[];
+  /** Resolves with the exit code. */
+  exited: Promise<number | null>;
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+const MAIN = fileURLToPath(new URL("../../src/main.ts", import.meta.url));
+
+/** Starts `src/main.ts` as its own process and waits until it listens. */
+export function spawnNode(env: Record<string, string>): Promise<NodeProcess> {
+  const child = spawn(process.execPath, ["--import", "tsx", MAIN], {
+    env: { ...process.env, LOG_LEVEL: "info", ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const logs: string[] = [];
+  const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`node did not start:\n${logs.join("\n")}`)), 30_000);
+    let buffered = "";
+    const onData = (chunk: Buffer) => {
+      buffered += chunk.toString();
+      let nl;
+      while ((nl = buffered.indexOf("\n")) >= 0) {
+        const line = buffered.slice(0, nl);
+        buffered = buffered.slice(nl + 1);
+        logs.push(line);
+        const m = /"port":(\d+).*"msg":"vignette listening"/.exec(line);
+        if (m) {
+          clearTimeout(timer);
+          const port = Number(m[1]);
+          resolve({
+            url: `http://127.0.0.1:${port}/graphql`,
+            port,
+            child,
+            logs,
+            exited,
+            stop: async (signal = "SIGTERM") => {
+              if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+              return exited;
+            },
+          });
+        }
+      }
+    };
+    child.stdout!.on("data", onData);
+    child.stderr!.on("data", (c: Buffer) => logs.push(c.toString()));
+    exited.then((code) => {
+      clearTimeout(timer);
+      reject(new Error(`node exited with ${code} before listening:\n${logs.join("\n")}`));
+    });
+  });
+}

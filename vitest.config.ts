@@ -1,0 +1,20 @@
+import { createRequire } from "node:module";
+import { defineConfig } from "vitest/config";
+
+const require = createRequire(import.meta.url);
+
+export default defineConfig({
+  resolve: {
+    // graphql 16 ships CJS (main) and ESM (module). Node loads the CJS one for our dependencies; Vite would pick the
+    // ESM one for our own files, and two graphql copies cannot share a schema. Pin everything to the one Node uses.
+    alias: [{ find: /^graphql$/, replacement: require.resolve("graphql") }],
+  },
+  test: {
+    include: ["test/**/*.test.ts"],
+    pool: "forks",
+    testTimeout: 60_000,
+    hookTimeout: 60_000,
+    // Two cores: more workers than that only adds contention to servers the tests start.
+    maxWorkers: 2,
+  },
+});
