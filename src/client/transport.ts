@@ -76,6 +76,8 @@ export function openWs(
     webSocketImpl: WebSocket,
     connectionParams: { authorization: `Bearer ${token}` },
     lazy: options.lazy ?? true,
+    // A non-lazy client reports a refused or closed connection through onClosed; don't also print it.
+    onNonLazyError: () => {},
     retryAttempts: options.retryAttempts ?? 0,
     shouldRetry: () => (options.retryAttempts ?? 0) > 0,
     on: {
