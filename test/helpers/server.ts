@@ -73,7 +73,7 @@ export function spawnNode(env: Record<string, string>): Promise<NodeProcess> {
   const logs: string[] = [];
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`node did not start:\n${logs.join("\n")}`)), 30_000);
+    const timer = setTimeout(() => reject(new Error(`node did not start:\n${logs.join("\n")}`)), 60_000);
     let buffered = "";
     const onData = (chunk: Buffer) => {
       buffered += chunk.toString();
