@@ -1,0 +1,73 @@
+// Baseline: the same bytes between the same number of sockets over a bare `ws` relay in another process.
+import { spawn } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import WebSocket from "ws";
+import { summarise, type LatencySummary } from "./stats.ts";
+
+export async function startRawRelay(): Promise<{ url: string; stop(): void }> {
+  const child = spawn(process.execPath, ["--import", "tsx", fileURLToPath(new URL("./raw-relay-server.ts", import.meta.url))], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    child.stdout!.once("data", (d: Buffer) => resolve(JSON.parse(d.toString()).port));
+    child.once("exit", () => reject(new Error("relay exited")));
+  });
+  return { url: `ws://127.0.0.1:${port}`, stop: () => child.kill() };
+}
+
+function connect(url: string, id: string): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url);
+    ws.once("error", reject);
+    ws.once("open", () => {
+      ws.send(JSON.stringify({ hello: id }));
+      ws.once("message", () => resolve(ws));
+    });
+  });
+}
+
+/** `pairs` senders each keep `inFlight` messages of `payloadBytes` outstanding to their receiver for `durationMs`. */
+export async function rawRelayRun(
+  url: string,
+  opts: { pairs: number; inFlight: number; payloadBytes: number; durationMs: number },
+): Promise<{ perSecond: number; latency: LatencySummary }> {
+  const data = "x".repeat(Math.ceil((opts.payloadBytes * 4) / 3));
+  const latencies: number[] = [];
+  const sockets: WebSocket[] = [];
+  let stop = false;
+  const pairs = await Promise.all(
+    Array.from({ length: opts.pairs }, async (_, i) => {
+      const sender = await connect(url, `s${i}`);
+      const receiver = await connect(url, `r${i}`);
+      sockets.push(sender, receiver);
+      return { sender, receiver, i };
+    }),
+  );
+  const start = performance.now();
+  await Promise.all(
+    pairs.map(
+      ({ sender, receiver, i }) =>
+        new Promise<void>((done) => {
+          let outstanding = 0;
+          const send = () => {
+            outstanding++;
+            sender.send(JSON.stringify({ to: `r${i}`, data, t: performance.now() }));
+          };
+          receiver.on("message", (raw) => {
+            latencies.push(performance.now() - JSON.parse(raw.toString()).t);
+            outstanding--;
+            if (!stop) send();
+            else if (outstanding === 0) done();
+          });
+          for (let k = 0; k < opts.inFlight; k++) send();
+          setTimeout(() => {
+            stop = true;
+            if (outstanding === 0) done();
+          }, opts.durationMs);
+        }),
+    ),
+  );
+  const elapsed = performance.now() - start;
+  for (const s of sockets) s.close();
+  return { perSecond: Math.round((latencies.length / elapsed) * 1000), latency: summarise(latencies) };
+}
