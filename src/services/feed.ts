@@ -50,6 +50,8 @@ export class Feed<T> implements AsyncIterableIterator<T> {
   fail(err: unknown): void {
     if (this.closed) return;
     this.failure = err;
+    // What was held is dropped: the consumer resubscribes and reads it from its durable queue.
+    this.items = [];
     if (this.waitingReject) {
       const r = this.waitingReject;
       this.waiting = this.waitingReject = null;
