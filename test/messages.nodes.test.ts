@@ -83,7 +83,7 @@ describe.skipIf(!usingPostgres || !usingRedis)("two nodes", () => {
     const bob = await registerDevice(node1.url);
     await sendOpaque(alice, bob.userId, "hello");
     const wsAlice = openWs(node1.url, alice.token);
-    const wsBob = openWs(victim.url, bob.token, { lazy: false });
+    const wsBob = openWs(victim.url, bob.token);
     try {
       const watch = collect(wsAlice, PresenceUpdatesDocument, { userIds: [bob.userId] });
       const before = collect(wsBob, InboxDocument);
