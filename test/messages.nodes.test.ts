@@ -172,3 +172,49 @@ describe.skipIf(!usingRedis)("losing the Redis subscriber connection", () => {
     }
   });
 });
+
+describe.skipIf(!usingRedis)("subscriptions and the bus", () => {
+  it("leave no Redis subscription behind after unsubscribe or a closed socket", async () => {
+    const prefix = busPrefix();
+    const server = await startServer({ BUS_PREFIX: prefix });
+    const admin = new Redis(process.env.REDIS_URL!);
+    const numsub = async (channel: string) => {
+      const r = (await admin.call("PUBSUB", "NUMSUB", prefix + channel)) as [string, number];
+      return Number(r[1]);
+    };
+    try {
+      const alice = await registerDevice(server.url);
+      const bob = await registerDevice(server.url);
+      await sendOpaque(alice, bob.userId, "hi");
+      const conversationId = (await bob.http.request(ConversationsDocument, { first: 1 })).conversations.edges[0].node.id;
+      const inboxChannel = `device:${bob.userId}:1`;
+      for (const close of ["unsubscribe", "socket"] as const) {
+        const ws = openWs(server.url, bob.token);
+        const subs = [
+          collect(ws, InboxDocument),
+          collect(ws, TypingDocument, { conversationId }),
+          collect(ws, PresenceUpdatesDocument, { userIds: [alice.userId] }),
+        ];
+        await subs[0].until((xs) => xs.length >= 1);
+        await subs[2].until((xs) => xs.length >= 1);
+        expect(await numsub(inboxChannel)).toBe(1);
+        expect(await numsub(`conversation:${conversationId}`)).toBe(1);
+        expect(await numsub(`presence:${alice.userId}`)).toBe(1);
+        if (close === "unsubscribe") subs.forEach((s) => s.stop());
+        else await ws.terminate();
+        for (const ch of [inboxChannel, `conversation:${conversationId}`, `presence:${alice.userId}`]) {
+          let n = -1;
+          for (let i = 0; i < 50 && n !== 0; i++) {
+            n = await numsub(ch);
+            if (n) await sleep(100);
+          }
+          expect(n, `${ch} after ${close}`).toBe(0);
+        }
+        await ws.dispose();
+      }
+    } finally {
+      admin.disconnect();
+      await server.close();
+    }
+  });
+});
