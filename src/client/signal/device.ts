@@ -2,6 +2,7 @@
 // set-up from a server bundle, then the Double Ratchet). Everything private stays in the KeyValueStore.
 import {
   CiphertextMessageType,
+  Fingerprint,
   IdentityKeyPair,
   KEMPublicKey,
   PreKeyBundle,
@@ -134,6 +135,28 @@ export class SignalDevice {
   async hasSession(userId: string, deviceId: number): Promise<boolean> {
     const s = await this.stores.session.getSession(ProtocolAddress.new(userId, deviceId));
     return !!s?.hasCurrentState();
+  }
+
+  /** The registration id the session with that device was set up with; undefined without a session. */
+  async sessionRegistrationId(userId: string, deviceId: number): Promise<number | undefined> {
+    const s = await this.stores.session.getSession(ProtocolAddress.new(userId, deviceId));
+    return s?.hasCurrentState() ? s.remoteRegistrationId() : undefined;
+  }
+
+  /** The identity key last seen for a remote device (trust on first use), if any. */
+  async remoteIdentity(userId: string, deviceId: number): Promise<PublicKey | null> {
+    return this.stores.identity.getIdentity(ProtocolAddress.new(userId, deviceId));
+  }
+
+  /**
+   * The 60-digit safety number between this device and a remote one, computed by libsignal's Fingerprint (version
+   * 2, 5200 iterations as Signal uses) over both user ids and identity keys. Both sides compute the same digits.
+   */
+  safetyNumber(selfUserId: string, remoteUserId: string, remoteKey: PublicKey): string {
+    const id = (u: string) => new Uint8Array(Buffer.from(u, "utf8"));
+    return Fingerprint.new(5200, 2, id(selfUserId), this.identity.publicKey, id(remoteUserId), remoteKey)
+      .displayableFingerprint()
+      .toString();
   }
 
   async forgetSession(userId: string, deviceId: number): Promise<void> {

@@ -4,6 +4,8 @@ export interface KeyValueStore {
   get(key: string): Promise<Uint8Array<ArrayBuffer> | undefined>;
   set(key: string, value: Uint8Array<ArrayBuffer>): Promise<void>;
   delete(key: string): Promise<void>;
+  /** Every key that starts with prefix, in no particular order. */
+  list(prefix: string): Promise<string[]>;
 }
 
 export class MemoryKeyValueStore implements KeyValueStore {
@@ -16,5 +18,8 @@ export class MemoryKeyValueStore implements KeyValueStore {
   }
   async delete(key: string) {
     this.map.delete(key);
+  }
+  async list(prefix: string) {
+    return [...this.map.keys()].filter((k) => k.startsWith(prefix));
   }
 }
