@@ -4,7 +4,7 @@ import { readdir, stat } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { FileKeyValueStore } from "../src/client/account-store.ts";
-import { ContentError, PAD_BLOCK, decodeContent, encodeContent, pad, unpad } from "../src/client/content.ts";
+import { ContentError, PAD_BLOCK, type MessageBody, decodeContent, encodeContent, pad, unpad } from "../src/client/content.ts";
 import { removeTempDirs, tempDir } from "./helpers/sdk.ts";
 
 afterAll(removeTempDirs);
@@ -64,7 +64,7 @@ describe("content", () => {
       { kind: "contact", name: "Carol", username: "carol" },
       { kind: "poll", question: "Lunch?", options: ["yes", "no"] },
       { kind: "event", title: "Standup", startsAt: "2026-11-26T09:00:00Z" },
-    ] as const;
+    ] satisfies MessageBody[];
     for (const body of bodies) {
       const bytes = encodeContent({ sentAt: 1, body, expiresInSeconds: 30 });
       expect(bytes.length % PAD_BLOCK).toBe(0);

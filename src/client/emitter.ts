@@ -1,6 +1,6 @@
 // A typed event emitter whose emit awaits every handler in turn, so the SDK can acknowledge an envelope only after
 // the app's callbacks for it have returned, and a 'message' handler that throws keeps the envelope queued.
-export type Handler<T> = (event: T) => void | Promise<void>;
+export type Handler<T> = (event: T) => unknown;
 
 export class AsyncEmitter<Events extends Record<string, unknown>> {
   private handlers = new Map<keyof Events, Set<Handler<never>>>();

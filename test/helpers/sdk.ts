@@ -18,7 +18,7 @@ export async function tempDir(prefix = "vg-sdk-"): Promise<string> {
 }
 
 export async function removeTempDirs(): Promise<void> {
-  for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true });
+  for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true, maxRetries: 5 });
 }
 
 /** Records every event of a client (call before start()). */
