@@ -69,6 +69,10 @@ describe("VignetteClient end to end", () => {
       "both alice devices",
     );
     await waitFor(() => r(bob).messages.some((m) => m.isSync && m.peerUserId === alice.userId), "bob's sync copy");
+    // Note to Self goes to this account's other devices only.
+    await alice.noteToSelf(say("note to self: buy oat milk"));
+    await waitFor(() => r(alice2).messages.some((m) => m.body.kind === "noteToSelf"), "alice2 gets the note");
+    expect(r(alice2).messages.find((m) => m.body.kind === "noteToSelf")).toMatchObject({ peerUserId: alice.userId, isSync: true });
     // The local history holds both directions on every device.
     expect((await bob.messages(alice.username!)).map((m) => m.direction)).toEqual(["in", "out"]);
   });
@@ -80,7 +84,7 @@ describe("VignetteClient end to end", () => {
     expect(r(bob).messages.map((m) => m.body.kind)).toEqual(expect.arrayContaining(["location", "poll"]));
   });
 
-  it("receipts and typing arrive as events", async () => {
+  it("receipts, typing and presence arrive as events", async () => {
     const m = r(bob).messages.find((x) => x.body.kind === "poll")!;
     await bob.markRead([m.messageId]);
     await waitFor(() => r(alice).events.receipt?.some((e) => e.messageId === m.messageId && e.kind === "READ"), "the read receipt");
@@ -88,6 +92,9 @@ describe("VignetteClient end to end", () => {
     await alice.setTyping(bob.userId, true);
     await waitFor(() => r(bob).events.typing?.some((t) => t.userId === alice.userId && t.isTyping), "the typing event");
     stop();
+    const stopPresence = await alice.watchPresence([bob.userId]);
+    await waitFor(() => r(alice).events.presence?.some((p) => p.userId === bob.userId && p.online), "bob online");
+    stopPresence();
   });
 
   it("Bob offline receives everything in order when back, each message once across restarts", async () => {

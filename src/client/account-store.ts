@@ -5,7 +5,7 @@
 import { randomBytes } from "node:crypto";
 import { promises as fs } from "node:fs";
 import path from "node:path";
-import type { KeyValueStore } from "./signal/kv.ts";
+import { StagedKeyValueStore, type KeyValueStore } from "./signal/kv.ts";
 
 const FILE_MODE = 0o600;
 const DIR_MODE = 0o700;
@@ -92,10 +92,15 @@ export interface AccountInfo {
 }
 
 export class AccountDirectory {
+  /** The same store as kv, as the Signal stores see it: decryptions stage their writes here. */
+  readonly signalKv: StagedKeyValueStore;
+
   private constructor(
     readonly dir: string,
     readonly kv: FileKeyValueStore,
-  ) {}
+  ) {
+    this.signalKv = new StagedKeyValueStore(kv);
+  }
 
   static async open(dir: string): Promise<AccountDirectory> {
     await fs.mkdir(dir, { recursive: true, mode: DIR_MODE });

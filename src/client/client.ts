@@ -101,7 +101,7 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
     this.http = new HttpTransport(account.server, account.token);
     this.store = new MessageStore(directory.kv);
     this.sender = new Sender(this.self, this.http, () => this.device, this.crypto, options.maxSendAttempts);
-    this.keys = new PreKeyMaintainer(() => this.device, this.http, directory.kv, options.preKeyRotationIntervalMs ?? DEFAULT_ROTATION_INTERVAL_MS, (e) =>
+    this.keys = new PreKeyMaintainer(() => this.device, this.http, directory.kv, this.crypto, options.preKeyRotationIntervalMs ?? DEFAULT_ROTATION_INTERVAL_MS, (e) =>
       this.fail(e),
     );
   }
@@ -157,7 +157,7 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
     const directory = await AccountDirectory.open(dir);
     if (await directory.readInfo()) throw new VignetteError(`an account already exists in ${dir}`, "ACCOUNT_EXISTS");
     let client: VignetteClient | null = null;
-    const signal = await SignalDevice.open(directory.kv, (a, k) => client?.identityChanged(a, k));
+    const signal = await SignalDevice.open(directory.signalKv, (a, k) => client?.identityChanged(a, k));
     const keys = await signal.registrationKeys(ONE_TIME_KEY_TARGET);
     const creds = await wrap(() => enroll(keys));
     const info: AccountInfo = { server, ...creds };
@@ -173,7 +173,7 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
     const info = await directory.readInfo();
     if (!info) throw new VignetteError(`no account in ${dir}: register or link first`, "NO_ACCOUNT");
     let client: VignetteClient | null = null;
-    const signal = await SignalDevice.open(directory.kv, (a, k) => client?.identityChanged(a, k));
+    const signal = await SignalDevice.open(directory.signalKv, (a, k) => client?.identityChanged(a, k));
     client = new VignetteClient(info, directory, signal, options);
     return client;
   }
@@ -203,7 +203,7 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
       for (const prefix of ["self/", "session/", "prekey/", "signed/", "kyber/"]) {
         for (const k of await this.directory.kv.list(prefix)) await this.directory.kv.delete(k);
       }
-      this.device = await SignalDevice.open(this.directory.kv, (a, k) => this.identityChanged(a, k));
+      this.device = await SignalDevice.open(this.directory.signalKv, (a, k) => this.identityChanged(a, k));
       const keys = await this.device.registrationKeys(ONE_TIME_KEY_TARGET);
       await wrap(() => this.http.request(ResetDeviceKeysDocument, { keys }));
       await this.keys.markRotated();
@@ -427,10 +427,20 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
     let plaintext = await this.store.pending(env.id);
     if (!plaintext) {
       try {
+        // The ratchet step and the used pre-key reach disk only after the plaintext did: a crash in between
+        // leaves the plaintext to hand over on redelivery, never a spent message key and nothing to show.
         plaintext = await this.crypto.run(async () => {
-          const p = await this.signal.decrypt(this.self, from, env.type, env.body);
-          await this.store.setPending(env.id, p);
-          return p;
+          const staged = this.directory.signalKv;
+          staged.begin();
+          try {
+            const p = await this.signal.decrypt(this.self, from, env.type, env.body);
+            await this.store.setPending(env.id, p);
+            await staged.commit();
+            return p;
+          } catch (err) {
+            staged.rollback();
+            throw err;
+          }
         });
       } catch (err) {
         return this.dropUndecryptable(ev.id, env.id, from, err);

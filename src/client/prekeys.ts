@@ -9,7 +9,7 @@ import {
 import type { KeyValueStore } from "./signal/kv.ts";
 import type { SignalDevice } from "./signal/device.ts";
 import type { HttpTransport } from "./transport.ts";
-import { Mutex } from "./emitter.ts";
+import type { Mutex } from "./emitter.ts";
 
 export const ONE_TIME_KEY_TARGET = 100;
 export const DEFAULT_ROTATION_INTERVAL_MS = 7 * 24 * 60 * 60 * 1000;
@@ -23,12 +23,13 @@ export interface PreKeyCounts {
 
 export class PreKeyMaintainer {
   private timer: NodeJS.Timeout | null = null;
-  private lock = new Mutex();
 
   constructor(
     private device: () => SignalDevice,
     private http: HttpTransport,
     private kv: KeyValueStore,
+    /** Shared with decryption: new keys must not be written while a decryption's writes are staged. */
+    private lock: Mutex,
     readonly rotationIntervalMs: number = DEFAULT_ROTATION_INTERVAL_MS,
     private onError: (err: unknown) => void = () => {},
   ) {}
@@ -86,7 +87,8 @@ export class PreKeyMaintainer {
     await this.serial(async () => {}).catch(() => {});
   }
 
-  // One maintenance step at a time: a top-up racing a rotation would reserve key ids twice.
+  // One maintenance step at a time (a top-up racing a rotation would reserve key ids twice), and none during a
+  // staged decryption.
   private serial<T>(fn: () => Promise<T>): Promise<T> {
     return this.lock.run(fn);
   }
