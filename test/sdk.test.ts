@@ -220,8 +220,22 @@ describe("VignetteClient end to end", () => {
     clients.push(dave);
     const bundle = async () => (await alice.http.request(ClaimPreKeyBundlesDocument, { userId: dave.userId })).claimPreKeyBundles[0];
     const first = await bundle();
+    const daveEvents = record(dave);
     await dave.start();
     await waitFor(async () => (await bundle()).signedPreKeyId !== first.signedPreKeyId, "a rotated signed pre-key");
+    // Replaced keys are retired locally once old: after five rotations, fewer than five signed keys are kept.
+    const current = await waitFor(async () => {
+      const b = await bundle();
+      return b.signedPreKeyId >= first.signedPreKeyId + 5 && b;
+    }, "five rotations");
+    const lastResort = (await dave.directory.kv.list("self/lastResortKyber/")).map((k) => Number(k.split("/")[2]));
+    expect(Math.max(...lastResort)).toBeGreaterThan(Math.min(...lastResort));
+    expect(lastResort.length).toBeLessThan(5);
+    expect(daveEvents.events.error ?? []).toEqual([]);
+    const kept = (await dave.directory.kv.list("signed/")).map((k) => Number(k.split("/")[1]));
+    expect(kept).toContain(current.signedPreKeyId);
+    expect(kept.length).toBeLessThan(5);
+    expect(kept).not.toContain(first.signedPreKeyId);
     // Sessions built on the new keys work.
     await alice.send(dave.userId, say("to dave after rotation"));
     await waitFor(async () => (await dave.messages()).some((m) => m.body.kind === "text" && m.body.text === "to dave after rotation"), "dave");

@@ -15,6 +15,8 @@ export const ONE_TIME_KEY_TARGET = 100;
 export const DEFAULT_ROTATION_INTERVAL_MS = 7 * 24 * 60 * 60 * 1000;
 
 const ROTATED_AT = "self/rotatedAt";
+/** Replaced signed / last-resort keys kept besides the current one, for PreKey messages still in flight. */
+const RETAINED_OLD_KEYS = 2;
 
 export interface PreKeyCounts {
   oneTimePreKeys: number;
@@ -67,6 +69,7 @@ export class PreKeyMaintainer {
       await this.http.request(RotateSignedPreKeyDocument, { key: await this.device().rotateSignedPreKey() });
       await this.http.request(RotateLastResortKyberPreKeyDocument, { key: await this.device().rotateLastResortKyberPreKey() });
       await this.markRotated();
+      await this.device().retireOldKeys(RETAINED_OLD_KEYS, 2 * this.rotationIntervalMs);
       return true;
     });
   }

@@ -114,6 +114,34 @@ export class SignalDevice {
     return newKyberPreKey(this.stores, this.identity, id);
   }
 
+  /**
+   * Deletes signed pre-keys and last-resort Kyber keys that were replaced long ago: the newest `keep` of each kind
+   * stay, and so does any younger than maxAgeMs, since a PreKey message built on them may still be in flight.
+   */
+  async retireOldKeys(keep: number, maxAgeMs: number): Promise<number> {
+    const cutoff = Date.now() - maxAgeMs;
+    const idOf = (k: string) => Number(k.slice(k.lastIndexOf("/") + 1));
+    let removed = 0;
+    const signedIds = (await this.kv.list("signed/")).map(idOf).sort((a, b) => b - a);
+    for (const id of signedIds.slice(keep)) {
+      const rec = await this.stores.signedPreKey.getSignedPreKey(id);
+      if (rec.timestamp() < cutoff) {
+        await this.kv.delete(`signed/${id}`);
+        removed++;
+      }
+    }
+    const kyberIds = (await this.kv.list("self/lastResortKyber/")).map(idOf).sort((a, b) => b - a);
+    for (const id of kyberIds.slice(keep)) {
+      const rec = await this.stores.kyberPreKey.getKyberPreKey(id);
+      if (rec.timestamp() < cutoff) {
+        await this.kv.delete(`kyber/${id}`);
+        await this.kv.delete(`self/lastResortKyber/${id}`);
+        removed++;
+      }
+    }
+    return removed;
+  }
+
   async oneTimeKeys(count: number): Promise<{ oneTimePreKeys: PublicPreKey[]; oneTimeKyberPreKeys: PublicSignedPreKey[] }> {
     return {
       oneTimePreKeys: await newOneTimePreKeys(this.stores, await this.nextIds("ec", count), count),
