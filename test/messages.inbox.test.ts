@@ -9,7 +9,9 @@ import {
   PollInboxDocument,
   type InboxSubscription,
 } from "../src/client/generated/graphql.ts";
-import { openWs } from "../src/client/transport.ts";
+import { createClient } from "graphql-ws";
+import WebSocket from "ws";
+import { openWs, wsUrl } from "../src/client/transport.ts";
 import { Feed } from "../src/services/feed.ts";
 import { linkNewDevice, registerDevice } from "./helpers/accounts.ts";
 import { collect, sleep } from "./helpers/live.ts";
@@ -150,6 +152,56 @@ describe("inbox", () => {
       await ws.dispose();
     }
   });
+});
+
+describe("a hopelessly slow consumer", () => {
+  it("is dropped once its bound is exceeded; its queue stays and a new subscription gets everything", async () => {
+    const server = await startServer({ INBOX_BUFFER_LIMIT: "10" });
+    let raw: WebSocket | undefined;
+    class Grab extends WebSocket {
+      constructor(...args: ConstructorParameters<typeof WebSocket>) {
+        super(...args);
+        raw = this; // eslint-disable-line @typescript-eslint/no-this-alias
+      }
+    }
+    try {
+      const alice = await registerDevice(server.url);
+      const bob = await registerDevice(server.url, { oneTimeKeys: 30 });
+      const slow = createClient({
+        url: wsUrl(server.url),
+        webSocketImpl: Grab,
+        connectionParams: { authorization: `Bearer ${bob.token}` },
+        retryAttempts: 0,
+      });
+      const sub = collect(slow, InboxDocument);
+      await sendOpaque(alice, bob.userId, "first");
+      await sub.until((xs) => envelopes(xs).length === 1);
+      // Bob stops reading: TCP buffers fill, then the server's feed for this subscription.
+      (raw as unknown as { _socket: { pause(): void; resume(): void } })._socket.pause();
+      const big = "x".repeat(190_000);
+      const total = 60;
+      for (let i = 0; i < total; i += 4) {
+        await Promise.all([0, 1, 2, 3].map((k) => sendOpaque(alice, bob.userId, `${i + k}:${big}`)));
+      }
+      await sleep(500);
+      (raw as unknown as { _socket: { resume(): void } })._socket.resume();
+      await sub.until(() => false, 20_000).catch(() => {});
+      expect(sub.errors.length + (sub.completed ? 1 : 0)).toBeGreaterThan(0);
+      expect(envelopes(sub.items).length).toBeLessThan(total + 1);
+      await slow.dispose();
+
+      const ws = openWs(server.url, bob.token);
+      try {
+        const again = collect(ws, InboxDocument);
+        await again.until((xs) => envelopes(xs).length === total + 1, 30_000, "the whole queue");
+        again.stop();
+      } finally {
+        await ws.dispose();
+      }
+    } finally {
+      await server.close();
+    }
+  }, 120_000);
 });
 
 describe("the subscriber feed", () => {

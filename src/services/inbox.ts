@@ -140,7 +140,8 @@ export function shape(row: InboxItem): InboxEventPayload {
 }
 
 export const MAX_ACK_IDS = 1000;
-const PAGE = 500;
+// Queue rows read per query on replay: at most 100 x MAX_ENVELOPE_BYTES held in memory per replaying subscriber.
+const PAGE = 100;
 // Ids this subscription already emitted, to skip them at the replay/live seam and after a bus reconnect. Past the
 // cap the oldest half is forgotten: the worst case is a repeat the client drops by id, never a loss.
 const EMITTED_CAP = 50_000;
@@ -293,7 +294,12 @@ export function createInboxService(deps: ServiceDeps, keys: { status(actor: Acto
         await feed.room();
         if (feed.closed) return;
         const page = await read(actor, { after, limit: PAGE });
-        for (const e of page) emit(e);
+        for (const e of page) {
+          // A replay waits for the consumer instead of overrunning its bound.
+          await feed.room();
+          if (feed.closed) return;
+          emit(e);
+        }
         if (page.length < PAGE) break;
         after = BigInt(page[page.length - 1].id!);
       }
