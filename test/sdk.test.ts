@@ -163,7 +163,18 @@ describe("VignetteClient end to end", () => {
     expect(before.find((s) => s.deviceId === 1)!.safetyNumber).toBe(bobsView.find((s) => s.deviceId === 1)!.safetyNumber);
     expect(before[0].safetyNumber).toMatch(/^\d{60}$/);
 
-    await bob.resetIdentity();
+    // Bob's phone is offline when he re-registers: what was queued for his old identity can never be decrypted. The
+    // SDK reports it and moves on instead of blocking the queue behind it.
+    await bob.close();
+    await alice.send(bob.userId, say("queued for bob's old identity"));
+    const reborn = await VignetteClient.open(bobDir);
+    clients.push(reborn);
+    rec.set(reborn, record(reborn));
+    await reborn.resetIdentity();
+    await reborn.start();
+    bob = reborn;
+    await waitFor(() => r(bob).events.undecryptable?.length, "the old envelope reported undecryptable");
+    expect(r(bob).events.undecryptable![0].from).toEqual({ userId: alice.userId, deviceId: 1 });
     await alice.send(bob.userId, say("after bob re-registered"));
     await waitFor(() => texts(r(bob)).includes("after bob re-registered"), "bob (new identity) decrypts");
     const change = r(alice).events.safetyNumberChanged?.find((e) => e.userId === bob.userId && e.deviceId === 1);
