@@ -23,13 +23,18 @@ import {
   TypingDocument,
   UserByIdDocument,
   UserByUsernameDocument,
+  type ConversationsQuery,
   type InboxSubscription,
 } from "./generated/graphql.ts";
 import { Sender, type Address, type SendResult } from "./messaging.ts";
 import { MessageStore, type StoredMessage } from "./message-store.ts";
 import { DEFAULT_ROTATION_INTERVAL_MS, ONE_TIME_KEY_TARGET, PreKeyMaintainer } from "./prekeys.ts";
 import { SignalDevice } from "./signal/device.ts";
+import type { TypedDocumentNode } from "@graphql-typed-document-node/core";
+import { VignetteError, wrap } from "./errors.ts";
 import { HttpTransport, openWs, queryText, type GraphQLErrorShape } from "./transport.ts";
+
+export { VignetteError };
 
 export const DEFAULT_SERVER = "http://localhost:8091/graphql";
 
@@ -65,16 +70,6 @@ type EnvelopeEvent = Extract<InboxEvent, { __typename: "EnvelopeEvent" }>;
 
 /** Everything a user can send: a plain string is a text message. */
 export type Sendable = MessageBody | string;
-
-/** What the SDK throws at the app; `code` is the server's extensions.code when the server refused. */
-export class VignetteError extends Error {
-  constructor(
-    message: string,
-    readonly code?: string,
-  ) {
-    super(message);
-  }
-}
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -302,7 +297,7 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
     // Not learnt from an envelope yet (e.g. only sent so far): ask the server's conversation list.
     let after: string | null = null;
     for (;;) {
-      const { conversations }: import("./generated/graphql.ts").ConversationsQuery = await wrap(() =>
+      const { conversations }: ConversationsQuery = await wrap(() =>
         this.http.request(ConversationsDocument, { first: 100, after }),
       );
       const hit = conversations.edges.find((e) => e.node.peerUserId === peer);
@@ -366,7 +361,7 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
   }
 
   private subscribe<T, V extends Record<string, unknown>>(
-    doc: import("@graphql-typed-document-node/core").TypedDocumentNode<T, V>,
+    doc: TypedDocumentNode<T, V>,
     variables: V,
     onData: (data: T) => Promise<void> | void,
   ): () => void {
@@ -538,20 +533,5 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
     await this.inbox.run(async () => {});
     await this.ws?.dispose();
     this.ws = null;
-  }
-}
-
-/** Server refusals become VignetteErrors with the server's code; network failures say so plainly. */
-async function wrap<T>(fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    if (err instanceof VignetteError) throw err;
-    const e = err as Error & { code?: string; cause?: { code?: string } };
-    if (e?.name === "GraphQLRequestError" || (e && "errors" in e)) throw new VignetteError(e.message, e.code);
-    if (e instanceof TypeError && /fetch failed/.test(e.message)) {
-      throw new VignetteError(`cannot reach the server (${e.cause?.code ?? "network error"})`, "UNREACHABLE");
-    }
-    throw err;
   }
 }

@@ -5,6 +5,7 @@ import { randomUUID } from "node:crypto";
 import { encodeContent, serverMessageType, type Content, type MessageBody } from "./content.ts";
 import { ClaimPreKeyBundlesDocument, DevicesDocument, SendMessageDocument, type MessageType } from "./generated/graphql.ts";
 import type { Mutex } from "./emitter.ts";
+import { VignetteError } from "./errors.ts";
 import type { SignalDevice } from "./signal/device.ts";
 import { GraphQLRequestError, type HttpTransport } from "./transport.ts";
 
@@ -31,15 +32,6 @@ export interface SendResult {
   serverTimestamp: string;
   sentAt: number;
   attempts: number;
-}
-
-export class SendError extends Error {
-  constructor(
-    message: string,
-    readonly code?: string,
-  ) {
-    super(message);
-  }
 }
 
 export class Sender {
@@ -79,7 +71,7 @@ export class Sender {
       if (known === undefined || known !== d.registrationId) {
         const { claimPreKeyBundles } = await this.http.request(ClaimPreKeyBundlesDocument, { userId, deviceId: d.deviceId });
         const bundle = claimPreKeyBundles[0];
-        if (!bundle) throw new SendError(`device ${d.deviceId} of ${userId} has no keys`, "NOT_FOUND");
+        if (!bundle) throw new VignetteError(`device ${d.deviceId} of ${userId} has no keys`, "NOT_FOUND");
         await this.device().processBundle(this.self, bundle);
         registrationId = bundle.registrationId;
       }
