@@ -15,7 +15,7 @@ import { openWs, wsUrl } from "../src/client/transport.ts";
 import { Feed } from "../src/services/feed.ts";
 import { linkNewDevice, registerDevice } from "./helpers/accounts.ts";
 import { collect, sleep } from "./helpers/live.ts";
-import { sendOpaque, unb64 } from "./helpers/messaging.ts";
+import { opaqueInput, sendOpaque, unb64 } from "./helpers/messaging.ts";
 import { startServer, type TestServer } from "./helpers/server.ts";
 
 type Ev = InboxSubscription["inbox"];
@@ -156,7 +156,7 @@ describe("inbox", () => {
 
 describe("a hopelessly slow consumer", () => {
   it("is dropped once its bound is exceeded; its queue stays and a new subscription gets everything", async () => {
-    const server = await startServer({ INBOX_BUFFER_LIMIT: "10" });
+    const server = await startServer({ INBOX_BUFFER_LIMIT: "10", MAX_ENVELOPE_BYTES: String(1024 * 1024) });
     let raw: WebSocket | undefined;
     class Grab extends WebSocket {
       constructor(...args: ConstructorParameters<typeof WebSocket>) {
@@ -178,10 +178,18 @@ describe("a hopelessly slow consumer", () => {
       await sub.until((xs) => envelopes(xs).length === 1);
       // Bob stops reading: TCP buffers fill, then the server's feed for this subscription.
       (raw as unknown as { _socket: { pause(): void; resume(): void } })._socket.pause();
-      const big = "x".repeat(190_000);
-      const total = 60;
-      for (let i = 0; i < total; i += 4) {
-        await Promise.all([0, 1, 2, 3].map((k) => sendOpaque(alice, bob.userId, `${i + k}:${big}`)));
+      // About 20 MB in all, more than the TCP buffers between the two ends hold. Sent through the messages service
+      // in-process (the same code sendMessage runs) to spare 20 MB of JSON over HTTP on a loaded machine.
+      const total = 20;
+      for (let i = 0; i < total; i++) {
+        const input = await opaqueInput(alice, bob.userId, `${i}:${"x".repeat(1000_000)}`);
+        await server.app.services.messages.send(alice.address, {
+          ...input,
+          recipientUserId: String(input.recipientUserId),
+          clientMessageId: String(input.clientMessageId),
+          envelopes: input.envelopes.map((e) => ({ ...e, body: new Uint8Array(Buffer.from(e.body, "base64")) })),
+          syncEnvelopes: null,
+        });
       }
       await sleep(500);
       (raw as unknown as { _socket: { resume(): void } })._socket.resume();
@@ -201,7 +209,7 @@ describe("a hopelessly slow consumer", () => {
     } finally {
       await server.close();
     }
-  }, 120_000);
+  }, 180_000);
 });
 
 describe("the subscriber feed", () => {

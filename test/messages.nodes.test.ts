@@ -8,7 +8,6 @@ import {
   InboxDocument,
   MeDocument,
   PresenceUpdatesDocument,
-  SetTypingDocument,
   TypingDocument,
   type InboxSubscription,
 } from "../src/client/generated/graphql.ts";
@@ -16,7 +15,7 @@ import { HttpTransport, openWs, wsRequest } from "../src/client/transport.ts";
 import { registerDevice, type TestDevice } from "./helpers/accounts.ts";
 import { createTestDatabase, usingPostgres, usingRedis, type TestDatabase } from "./helpers/database.ts";
 import { collect, sleep } from "./helpers/live.ts";
-import { sendOpaque, unb64 } from "./helpers/messaging.ts";
+import { refreshUntilSeen, sendOpaque, unb64 } from "./helpers/messaging.ts";
 import { baseEnv, busPrefix, spawnNode, startServer, type NodeProcess } from "./helpers/server.ts";
 
 type Ev = InboxSubscription["inbox"];
@@ -64,8 +63,7 @@ describe.skipIf(!usingPostgres || !usingRedis)("two nodes", () => {
       await bob.http.request(AckEnvelopesDocument, { ids: bodies(got).map((b) => b.id) }); // HTTP to node 2
       await aliceInbox.until((xs) => xs.filter((x) => x.inbox.__typename === "ReceiptEvent").length === 2, 10_000, "receipts");
 
-      await sleep(200);
-      await alice.http.request(SetTypingDocument, { conversationId, isTyping: true });
+      await refreshUntilSeen(alice, conversationId, typing);
       await typing.until((xs) => xs.some((x) => x.typing.isTyping && x.typing.userId === alice.userId), 10_000, "typing");
 
       await wsBob.dispose();

@@ -292,17 +292,17 @@ export function createMessagesService(deps: ServiceDeps, inbox: InboxService) {
     if (messageIds.length === 0 || !(await readReceiptsEnabled(actor.userId))) return 0;
     const ids = [...new Set(messageIds.map((m) => m.toLowerCase()))];
     const at = new Date();
-    const deliveries = await prisma.$transaction(async (tx) => {
+    const { count, deliveries } = await prisma.$transaction(async (tx) => {
       const changed = await tx.$queryRaw<{ id: string; conversationId: string; senderUserId: string; expiresAt: Date | null }[]>`
         UPDATE messages SET read_at = ${at}, delivered_at = COALESCE(delivered_at, ${at})
         WHERE id = ANY(${ids}::uuid[]) AND recipient_user_id = ${actor.userId}::uuid AND read_at IS NULL
           AND deleted_at IS NULL AND (expires_at IS NULL OR expires_at > ${at})
         RETURNING id::text, conversation_id::text AS "conversationId", sender_user_id::text AS "senderUserId",
                   expires_at AS "expiresAt"`;
-      return inbox.enqueue(tx, await receiptItems(tx, actor.userId, "READ", at, changed));
+      return { count: changed.length, deliveries: await inbox.enqueue(tx, await receiptItems(tx, actor.userId, "READ", at, changed)) };
     });
     inbox.publish(deliveries);
-    return deliveries.length === 0 ? 0 : new Set(deliveries.map((d) => (d.event as { messageId: string }).messageId)).size;
+    return count;
   }
 
   const visible = (now: Date): Prisma.MessageWhereInput => ({

@@ -1,6 +1,13 @@
 // Sending for tests: opaque envelopes addressed to every active device, as a client would build them.
 import { randomUUID } from "node:crypto";
-import { DevicesDocument, SendMessageDocument, type SendMessageInput } from "../../src/client/generated/graphql.ts";
+import {
+  DevicesDocument,
+  SendMessageDocument,
+  SetTypingDocument,
+  type SendMessageInput,
+  type TypingSubscription,
+} from "../../src/client/generated/graphql.ts";
+import type { Collector } from "./live.ts";
 import type { TestDevice } from "./accounts.ts";
 
 export const b64 = (s: string) => Buffer.from(s, "utf8").toString("base64");
@@ -39,4 +46,16 @@ export async function sendOpaque(from: TestDevice, toUserId: string, text: strin
   const input = await opaqueInput(from, toUserId, text, extra);
   const { sendMessage } = await from.http.request(SendMessageDocument, { input });
   return { ...sendMessage, input };
+}
+
+/** Sets typing until the subscription shows it (bounded): typing events sent before a subscription exists are lost. */
+export async function refreshUntilSeen(
+  who: TestDevice,
+  conversationId: string,
+  sub: Collector<TypingSubscription>,
+) {
+  for (let i = 0; i < 50 && sub.items.length === 0; i++) {
+    await who.http.request(SetTypingDocument, { conversationId, isTyping: true });
+    await sub.until((xs) => xs.length > 0, 300).catch(() => {});
+  }
 }
