@@ -22,6 +22,8 @@ export interface App {
   url: string;
   port: number;
   services: Services;
+  /** The store's client, for tests that inspect what is (and is not) stored. */
+  prisma: Database["prisma"];
   http: RunningHttp;
   close(): Promise<void>;
 }
@@ -84,6 +86,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     url: `http://127.0.0.1:${port}/graphql`,
     port,
     services,
+    prisma: db.prisma,
     http,
     close() {
       closing ??= (async () => {

@@ -69,7 +69,13 @@ export function wsUrl(httpUrl: string): string {
 export function openWs(
   httpUrl: string,
   token: string,
-  options: { retryAttempts?: number; onClosed?: (code: number, reason: string) => void; lazy?: boolean } = {},
+  options: {
+    retryAttempts?: number;
+    onClosed?: (code: number, reason: string) => void;
+    lazy?: boolean;
+    /** Whether to reconnect after this close; default: whenever retryAttempts > 0. */
+    shouldRetry?: (code: number) => boolean;
+  } = {},
 ): WsClient {
   return createClient({
     url: wsUrl(httpUrl),
@@ -79,7 +85,8 @@ export function openWs(
     // A non-lazy client reports a refused or closed connection through onClosed; don't also print it.
     onNonLazyError: () => {},
     retryAttempts: options.retryAttempts ?? 0,
-    shouldRetry: () => (options.retryAttempts ?? 0) > 0,
+    shouldRetry: (event) =>
+      (options.retryAttempts ?? 0) > 0 && (options.shouldRetry?.((event as { code?: number })?.code ?? 0) ?? true),
     on: {
       closed: (event) => {
         const e = event as { code?: number; reason?: string };

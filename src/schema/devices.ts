@@ -91,6 +91,12 @@ builder.mutationFields((t) => ({
     args: { input: t.arg({ type: LinkDeviceInput, required: true }) },
     resolve: (_root, { input }, ctx) => ctx.services.devices.linkDevice(input),
   }),
+  resetDeviceKeys: t.withAuth({ device: true }).boolean({
+    description:
+      "Re-registers the calling device with a new identity and new keys (its Signal state was lost). Contacts get STALE_DEVICES and fetch the new bundle.",
+    args: { keys: t.arg({ type: KeysInput, required: true }) },
+    resolve: (_root, { keys }, ctx) => ctx.services.devices.resetKeys(ctx.actor, keys),
+  }),
   deactivateDevice: t.withAuth({ device: true }).boolean({
     description: "Deactivates one of your own devices and removes its keys. False if it already was.",
     args: { deviceId: t.arg.int({ required: true, validate: deviceIdArg }) },

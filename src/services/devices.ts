@@ -177,6 +177,26 @@ export function createDevicesService(
     return true;
   }
 
+  /**
+   * Re-registration of a device that lost (or distrusts) its Signal state: new identity key, registration id,
+   * signed and last-resort keys and one-time keys replace the old ones; the token and device id stay. Senders
+   * holding the old registration id get STALE_DEVICES and fetch the new bundle.
+   */
+  async function resetKeys(actor: Actor, newKeys: DeviceKeys): Promise<boolean> {
+    keys.checkDeviceKeys(newKeys);
+    const row = deviceRow(actor.userId, actor.deviceId, null, new Uint8Array(), newKeys);
+    const { userId: _u, deviceId: _d, name: _n, tokenHash: _t, ...replaced } = row;
+    await prisma.$transaction(async (tx) => {
+      await tx.oneTimePreKey.deleteMany({ where: { userId: actor.userId, deviceId: actor.deviceId } });
+      await tx.oneTimeKyberPreKey.deleteMany({ where: { userId: actor.userId, deviceId: actor.deviceId } });
+      const n = await tx.device.updateMany({ where: { userId: actor.userId, deviceId: actor.deviceId, active: true }, data: replaced });
+      if (n.count !== 1) throw notFound("device not found");
+      await keys.storeOneTimeKeys(tx, actor, newKeys);
+    });
+    hooks.deviceListChanged(actor.userId);
+    return true;
+  }
+
   async function listActive(userId: string): Promise<DeviceInfo[]> {
     return prisma.device.findMany({
       where: { userId, active: true },
@@ -211,6 +231,7 @@ export function createDevicesService(
     createLink,
     linkDevice,
     deactivate,
+    resetKeys,
     listActive,
     get,
     userById,

@@ -2,6 +2,7 @@
 // set-up from a server bundle, then the Double Ratchet). Everything private stays in the KeyValueStore.
 import {
   CiphertextMessageType,
+  Fingerprint,
   IdentityKeyPair,
   KEMPublicKey,
   PreKeyBundle,
@@ -113,6 +114,34 @@ export class SignalDevice {
     return newKyberPreKey(this.stores, this.identity, id);
   }
 
+  /**
+   * Deletes signed pre-keys and last-resort Kyber keys that were replaced long ago: the newest `keep` of each kind
+   * stay, and so does any younger than maxAgeMs, since a PreKey message built on them may still be in flight.
+   */
+  async retireOldKeys(keep: number, maxAgeMs: number): Promise<number> {
+    const cutoff = Date.now() - maxAgeMs;
+    const idOf = (k: string) => Number(k.slice(k.lastIndexOf("/") + 1));
+    let removed = 0;
+    const signedIds = (await this.kv.list("signed/")).map(idOf).sort((a, b) => b - a);
+    for (const id of signedIds.slice(keep)) {
+      const rec = await this.stores.signedPreKey.getSignedPreKey(id);
+      if (rec.timestamp() < cutoff) {
+        await this.kv.delete(`signed/${id}`);
+        removed++;
+      }
+    }
+    const kyberIds = (await this.kv.list("self/lastResortKyber/")).map(idOf).sort((a, b) => b - a);
+    for (const id of kyberIds.slice(keep)) {
+      const rec = await this.stores.kyberPreKey.getKyberPreKey(id);
+      if (rec.timestamp() < cutoff) {
+        await this.kv.delete(`kyber/${id}`);
+        await this.kv.delete(`self/lastResortKyber/${id}`);
+        removed++;
+      }
+    }
+    return removed;
+  }
+
   async oneTimeKeys(count: number): Promise<{ oneTimePreKeys: PublicPreKey[]; oneTimeKyberPreKeys: PublicSignedPreKey[] }> {
     return {
       oneTimePreKeys: await newOneTimePreKeys(this.stores, await this.nextIds("ec", count), count),
@@ -134,6 +163,28 @@ export class SignalDevice {
   async hasSession(userId: string, deviceId: number): Promise<boolean> {
     const s = await this.stores.session.getSession(ProtocolAddress.new(userId, deviceId));
     return !!s?.hasCurrentState();
+  }
+
+  /** The registration id the session with that device was set up with; undefined without a session. */
+  async sessionRegistrationId(userId: string, deviceId: number): Promise<number | undefined> {
+    const s = await this.stores.session.getSession(ProtocolAddress.new(userId, deviceId));
+    return s?.hasCurrentState() ? s.remoteRegistrationId() : undefined;
+  }
+
+  /** The identity key last seen for a remote device (trust on first use), if any. */
+  async remoteIdentity(userId: string, deviceId: number): Promise<PublicKey | null> {
+    return this.stores.identity.getIdentity(ProtocolAddress.new(userId, deviceId));
+  }
+
+  /**
+   * The 60-digit safety number between this device and a remote one, computed by libsignal's Fingerprint (version
+   * 2, 5200 iterations as Signal uses) over both user ids and identity keys. Both sides compute the same digits.
+   */
+  safetyNumber(selfUserId: string, remoteUserId: string, remoteKey: PublicKey): string {
+    const id = (u: string) => new Uint8Array(Buffer.from(u, "utf8"));
+    return Fingerprint.new(5200, 2, id(selfUserId), this.identity.publicKey, id(remoteUserId), remoteKey)
+      .displayableFingerprint()
+      .toString();
   }
 
   async forgetSession(userId: string, deviceId: number): Promise<void> {

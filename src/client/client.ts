@@ -1,0 +1,537 @@
+// VignetteClient: an end-to-end encrypted messenger for apps. It owns one device's account directory (Signal state,
+// credentials, local messages), keeps its published keys healthy, sends through the Sender, and turns the inbox
+// subscription into app events, acknowledging each item only after the app's handlers for it returned.
+import type { Client as WsClient } from "graphql-ws";
+import { ProtocolAddress, PublicKey } from "@signalapp/libsignal-client";
+import { AccountDirectory, type AccountInfo } from "./account-store.ts";
+import { decodeContent, type MessageBody } from "./content.ts";
+import { AsyncEmitter, Mutex } from "./emitter.ts";
+import {
+  AckEnvelopesDocument,
+  CreateDeviceLinkDocument,
+  DeactivateDeviceDocument,
+  DeleteMessageDocument,
+  DevicesDocument,
+  InboxDocument,
+  LinkDeviceDocument,
+  MarkReadDocument,
+  PresenceUpdatesDocument,
+  ConversationsDocument,
+  RegisterAccountDocument,
+  ResetDeviceKeysDocument,
+  SetTypingDocument,
+  TypingDocument,
+  UserByIdDocument,
+  UserByUsernameDocument,
+  type ConversationsQuery,
+  type InboxSubscription,
+} from "./generated/graphql.ts";
+import { Sender, type Address, type SendResult } from "./messaging.ts";
+import { MessageStore, type StoredMessage } from "./message-store.ts";
+import { DEFAULT_ROTATION_INTERVAL_MS, ONE_TIME_KEY_TARGET, PreKeyMaintainer } from "./prekeys.ts";
+import { SignalDevice } from "./signal/device.ts";
+import type { TypedDocumentNode } from "@graphql-typed-document-node/core";
+import { VignetteError, wrap } from "./errors.ts";
+import { HttpTransport, openWs, queryText, type GraphQLErrorShape } from "./transport.ts";
+
+export { VignetteError };
+
+export const DEFAULT_SERVER = "http://localhost:8091/graphql";
+
+export interface ClientOptions {
+  /** How often the signed pre-key and the last-resort Kyber key are replaced (default 7 days). */
+  preKeyRotationIntervalMs?: number;
+  /** Bound on automatic re-sends after a device-set error (default 4 attempts in all). */
+  maxSendAttempts?: number;
+}
+
+export interface ReceivedMessage extends StoredMessage {
+  envelopeId: string;
+  /** A copy of a message this account sent from another of its devices. */
+  isSync: boolean;
+}
+
+export interface ClientEvents extends Record<string, unknown> {
+  message: ReceivedMessage;
+  receipt: { messageId: string; conversationId: string; userId: string; kind: "DELIVERED" | "READ"; at: string };
+  deleted: { messageId: string; conversationId: string; byUserId: string };
+  expired: { messageId: string; peerUserId: string };
+  typing: { conversationId: string; userId: string; deviceId: number | null; isTyping: boolean };
+  presence: { userId: string; online: boolean; lastSeenAt: string | null };
+  safetyNumberChanged: { userId: string; deviceId: number; safetyNumber: string };
+  deviceListChanged: { userId: string };
+  preKeysToppedUp: { oneTimePreKeys: number; oneTimeKyberPreKeys: number };
+  undecryptable: { envelopeId: string; from: Address; reason: string };
+  error: Error;
+}
+
+type InboxEvent = InboxSubscription["inbox"];
+type EnvelopeEvent = Extract<InboxEvent, { __typename: "EnvelopeEvent" }>;
+
+/** Everything a user can send: a plain string is a text message. */
+export type Sendable = MessageBody | string;
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export class VignetteClient extends AsyncEmitter<ClientEvents> {
+  readonly http: HttpTransport;
+  readonly store: MessageStore;
+  readonly keys: PreKeyMaintainer;
+  private sender: Sender;
+  private crypto = new Mutex();
+  private inbox = new Mutex();
+  private ws: WsClient | null = null;
+  private stops: (() => void)[] = [];
+  private expiryTimers = new Map<string, NodeJS.Timeout>();
+  private usernames = new Map<string, string | null>();
+  private closed = false;
+
+  private constructor(
+    readonly account: AccountInfo,
+    readonly directory: AccountDirectory,
+    private device: SignalDevice,
+    private options: ClientOptions,
+  ) {
+    super();
+    this.http = new HttpTransport(account.server, account.token);
+    this.store = new MessageStore(directory.kv);
+    this.sender = new Sender(this.self, this.http, () => this.device, this.crypto, options.maxSendAttempts);
+    this.keys = new PreKeyMaintainer(() => this.device, this.http, directory.kv, this.crypto, options.preKeyRotationIntervalMs ?? DEFAULT_ROTATION_INTERVAL_MS, (e) =>
+      this.fail(e),
+    );
+  }
+
+  /** This device's Signal state (replaced by resetIdentity). */
+  get signal(): SignalDevice {
+    return this.device;
+  }
+  get userId() {
+    return this.account.userId;
+  }
+  get deviceId() {
+    return this.account.deviceId;
+  }
+  get username() {
+    return this.account.username;
+  }
+  get self(): Address {
+    return { userId: this.account.userId, deviceId: this.account.deviceId };
+  }
+
+  // ---- account lifecycle -------------------------------------------------------------------------------------
+
+  /** Creates a new account in a new directory: fresh identity, 100 one-time EC and 100 Kyber pre-keys. */
+  static async register(args: { dir: string; username?: string | null; deviceName?: string; server?: string } & ClientOptions) {
+    const server = args.server ?? DEFAULT_SERVER;
+    return VignetteClient.create(args.dir, server, args, async (keys) => {
+      const { registerAccount } = await new HttpTransport(server).request(RegisterAccountDocument, {
+        input: { username: args.username ?? null, deviceName: args.deviceName ?? null, keys },
+      });
+      return { ...registerAccount, username: args.username?.trim().toLowerCase() ?? null };
+    });
+  }
+
+  /** Adds this directory as a new device of an existing account, with a link token made on one of its devices. */
+  static async link(args: { dir: string; linkToken: string; deviceName?: string; server?: string } & ClientOptions) {
+    const server = args.server ?? DEFAULT_SERVER;
+    return VignetteClient.create(args.dir, server, args, async (keys) => {
+      const { linkDevice } = await new HttpTransport(server).request(LinkDeviceDocument, {
+        input: { linkToken: args.linkToken, deviceName: args.deviceName ?? null, keys },
+      });
+      const { user } = await new HttpTransport(server, linkDevice.token).request(UserByIdDocument, { id: linkDevice.userId });
+      return { ...linkDevice, username: user?.username ?? null };
+    });
+  }
+
+  private static async create(
+    dir: string,
+    server: string,
+    options: ClientOptions,
+    enroll: (keys: Awaited<ReturnType<SignalDevice["registrationKeys"]>>) => Promise<Omit<AccountInfo, "server">>,
+  ): Promise<VignetteClient> {
+    const directory = await AccountDirectory.open(dir);
+    if (await directory.readInfo()) throw new VignetteError(`an account already exists in ${dir}`, "ACCOUNT_EXISTS");
+    let client: VignetteClient | null = null;
+    const signal = await SignalDevice.open(directory.signalKv, (a, k) => client?.identityChanged(a, k));
+    const keys = await signal.registrationKeys(ONE_TIME_KEY_TARGET);
+    const creds = await wrap(() => enroll(keys));
+    const info: AccountInfo = { server, ...creds };
+    await directory.writeInfo(info);
+    client = new VignetteClient(info, directory, signal, options);
+    await client.keys.markRotated();
+    return client;
+  }
+
+  /** Opens the account kept in dir. */
+  static async open(dir: string, options: ClientOptions = {}): Promise<VignetteClient> {
+    const directory = await AccountDirectory.open(dir);
+    const info = await directory.readInfo();
+    if (!info) throw new VignetteError(`no account in ${dir}: register or link first`, "NO_ACCOUNT");
+    let client: VignetteClient | null = null;
+    const signal = await SignalDevice.open(directory.signalKv, (a, k) => client?.identityChanged(a, k));
+    client = new VignetteClient(info, directory, signal, options);
+    return client;
+  }
+
+  /** A one-time token for `link` on a new device. */
+  async createLinkToken(): Promise<{ token: string; expiresAt: string }> {
+    return wrap(async () => (await this.http.request(CreateDeviceLinkDocument)).createDeviceLink);
+  }
+
+  async devices(userId = this.userId) {
+    return wrap(async () => (await this.http.request(DevicesDocument, { userId })).devices);
+  }
+
+  async deactivateDevice(deviceId: number): Promise<boolean> {
+    const done = await wrap(async () => (await this.http.request(DeactivateDeviceDocument, { deviceId })).deactivateDevice);
+    this.sender.forgetDevices(this.userId);
+    if (deviceId === this.deviceId) await this.close();
+    return done;
+  }
+
+  /**
+   * Re-registers this device after its Signal state was lost or compromised: a new identity and new pre-keys
+   * replace the old ones on the server, and every local session is dropped. Contacts see a safety-number change.
+   */
+  async resetIdentity(): Promise<void> {
+    await this.crypto.run(async () => {
+      for (const prefix of ["self/", "session/", "prekey/", "signed/", "kyber/"]) {
+        for (const k of await this.directory.kv.list(prefix)) await this.directory.kv.delete(k);
+      }
+      this.device = await SignalDevice.open(this.directory.signalKv, (a, k) => this.identityChanged(a, k));
+      const keys = await this.device.registrationKeys(ONE_TIME_KEY_TARGET);
+      await wrap(() => this.http.request(ResetDeviceKeysDocument, { keys }));
+      await this.keys.markRotated();
+    });
+  }
+
+  // ---- users and safety numbers ------------------------------------------------------------------------------
+
+  /** A username or a user id to a user id. */
+  async resolveUser(who: string): Promise<string> {
+    if (UUID.test(who)) return who.toLowerCase();
+    const { userByUsername } = await wrap(() => this.http.request(UserByUsernameDocument, { username: who }));
+    if (!userByUsername) throw new VignetteError(`no user named ${who}`, "NOT_FOUND");
+    this.usernames.set(userByUsername.id, userByUsername.username ?? null);
+    return userByUsername.id;
+  }
+
+  async usernameOf(userId: string): Promise<string | null> {
+    if (!this.usernames.has(userId)) {
+      const { user } = await wrap(() => this.http.request(UserByIdDocument, { id: userId }));
+      this.usernames.set(userId, user?.username ?? null);
+    }
+    return this.usernames.get(userId) ?? null;
+  }
+
+  /** Safety numbers with each device of a user this device has a session (or has had one) with. */
+  async safetyNumbers(who: string): Promise<{ deviceId: number; safetyNumber: string }[]> {
+    const userId = await this.resolveUser(who);
+    const out = [];
+    for (const d of await this.devices(userId)) {
+      const key = await this.signal.remoteIdentity(userId, d.deviceId);
+      if (key) out.push({ deviceId: d.deviceId, safetyNumber: this.signal.safetyNumber(this.userId, userId, key) });
+    }
+    return out;
+  }
+
+  private identityChanged(address: ProtocolAddress, key: PublicKey) {
+    const userId = address.name();
+    this.notify(
+      "safetyNumberChanged",
+      { userId, deviceId: address.deviceId(), safetyNumber: this.signal.safetyNumber(this.userId, userId, key) },
+      (e) => this.fail(e),
+    );
+  }
+
+  // ---- sending -----------------------------------------------------------------------------------------------
+
+  /** Encrypts and sends to every device of the recipient (and sync copies to this account's other devices). */
+  async send(to: string, message: Sendable, opts: { expiresInSeconds?: number } = {}): Promise<SendResult> {
+    const body: MessageBody = typeof message === "string" ? { kind: "text", text: message } : message;
+    const peerUserId = await this.resolveUser(to);
+    const r = await wrap(() => this.sender.send(peerUserId, body, opts));
+    const expiresAt = opts.expiresInSeconds ? new Date(Date.parse(r.serverTimestamp) + opts.expiresInSeconds * 1000).toISOString() : null;
+    const stored: StoredMessage = {
+      messageId: r.messageId,
+      conversationId: (await this.store.conversationWith(peerUserId)) ?? null,
+      peerUserId,
+      direction: "out",
+      from: this.self,
+      sentAt: r.sentAt,
+      serverTimestamp: r.serverTimestamp,
+      body,
+      expiresAt,
+    };
+    await this.store.put(stored);
+    this.scheduleExpiry(stored);
+    return r;
+  }
+
+  async noteToSelf(text: string): Promise<SendResult> {
+    return this.send(this.userId, { kind: "noteToSelf", text });
+  }
+
+  async markRead(messageIds: string[]): Promise<number> {
+    return wrap(async () => (await this.http.request(MarkReadDocument, { messageIds })).markRead);
+  }
+
+  /** Deletes a message here at once, and for everyone (the other side and your other devices) if asked. */
+  async deleteMessage(messageId: string, forEveryone: boolean): Promise<boolean> {
+    const ok = await wrap(async () => (await this.http.request(DeleteMessageDocument, { messageId, forEveryone })).deleteMessage);
+    await this.store.remove(messageId);
+    this.clearExpiry(messageId);
+    return ok;
+  }
+
+  /** Tells the other side of the conversation with `who` that you are typing (or stopped). */
+  async setTyping(who: string, isTyping: boolean): Promise<boolean> {
+    const conversationId = await this.conversationId(who);
+    return wrap(async () => (await this.http.request(SetTypingDocument, { conversationId, isTyping })).setTyping);
+  }
+
+  async conversationId(who: string): Promise<string> {
+    const peer = await this.resolveUser(who);
+    const known = await this.store.conversationWith(peer);
+    if (known) return known;
+    // Not learnt from an envelope yet (e.g. only sent so far): ask the server's conversation list.
+    let after: string | null = null;
+    for (;;) {
+      const { conversations }: ConversationsQuery = await wrap(() =>
+        this.http.request(ConversationsDocument, { first: 100, after }),
+      );
+      const hit = conversations.edges.find((e) => e.node.peerUserId === peer);
+      if (hit) {
+        await this.store.learnConversation(peer, hit.node.id);
+        return hit.node.id;
+      }
+      if (!conversations.pageInfo.hasNextPage) break;
+      after = conversations.pageInfo.endCursor ?? null;
+    }
+    throw new VignetteError(`no conversation with ${who} yet`, "NOT_FOUND");
+  }
+
+  /** Local messages, oldest first (of one peer if given). */
+  async messages(who?: string): Promise<StoredMessage[]> {
+    return this.store.list(who ? await this.resolveUser(who) : undefined);
+  }
+
+  // ---- receiving ---------------------------------------------------------------------------------------------
+
+  /** Connects: checks keys, then subscribes to the inbox (queued items first, then live) until close(). */
+  async start(): Promise<void> {
+    if (this.ws) return;
+    this.ws = openWs(this.account.server, this.account.token, {
+      retryAttempts: Number.MAX_SAFE_INTEGER,
+      // 4401/4403: the token is no longer valid (this device was deactivated); reconnecting cannot help.
+      shouldRetry: (code) => code !== 4401 && code !== 4403,
+      onClosed: (code) => {
+        if (code === 4401 || code === 4403) this.fail(new VignetteError("this device was deactivated", "DEVICE_DEACTIVATED"));
+      },
+    });
+    this.keys.start();
+    await this.sweepExpired();
+    const ready = this.subscribe(InboxDocument, {}, (data) => this.inbox.run(() => this.handleInbox(data.inbox)));
+    this.stops.push(ready);
+    await this.keys.topUp().then(
+      (n) => (n.oneTimePreKeys || n.oneTimeKyberPreKeys) && this.notify("preKeysToppedUp", n, (e) => this.fail(e)),
+      (e) => this.fail(e),
+    );
+  }
+
+  /** Live typing in the conversation with `who` (needs start()); returns a function that stops it. */
+  async watchTyping(who: string): Promise<() => void> {
+    const conversationId = await this.conversationId(who);
+    return this.subscribe(TypingDocument, { conversationId }, ({ typing }) =>
+      this.emit("typing", {
+        conversationId: typing.conversationId,
+        userId: typing.userId,
+        deviceId: typing.deviceId ?? null,
+        isTyping: typing.isTyping,
+      }),
+    );
+  }
+
+  /** Live presence of some users (needs start()); returns a function that stops it. */
+  async watchPresence(who: string[]): Promise<() => void> {
+    const userIds = await Promise.all(who.map((w) => this.resolveUser(w)));
+    return this.subscribe(PresenceUpdatesDocument, { userIds }, ({ presence }) =>
+      this.emit("presence", { userId: presence.userId, online: presence.online, lastSeenAt: presence.lastSeen ?? null }),
+    );
+  }
+
+  private subscribe<T, V extends Record<string, unknown>>(
+    doc: TypedDocumentNode<T, V>,
+    variables: V,
+    onData: (data: T) => Promise<void> | void,
+  ): () => void {
+    if (!this.ws) throw new VignetteError("not started: call start() first", "NOT_STARTED");
+    return this.ws.subscribe<T>(
+      { query: queryText(doc), variables },
+      {
+        next: (r) => {
+          if (r.errors?.length) return this.fail(new VignetteError(r.errors.map((e) => e.message).join("; ")));
+          if (r.data) Promise.resolve(onData(r.data as T)).catch((e) => this.fail(e));
+        },
+        error: (err) => {
+          if (this.closed) return;
+          const msg = Array.isArray(err) ? (err as GraphQLErrorShape[]).map((e) => e.message).join("; ") : String((err as Error)?.message ?? err);
+          this.fail(new VignetteError(`subscription ended: ${msg}`));
+        },
+        complete: () => {},
+      },
+    );
+  }
+
+  private async handleInbox(ev: InboxEvent): Promise<void> {
+    if (this.closed) return;
+    switch (ev.__typename) {
+      case "EnvelopeEvent":
+        return this.handleEnvelope(ev);
+      case "ReceiptEvent": {
+        const field = ev.kind === "READ" ? "readAt" : "deliveredAt";
+        await this.store.update(ev.messageId, { [field]: ev.at });
+        await this.emit("receipt", { messageId: ev.messageId, conversationId: ev.conversationId, userId: ev.userId, kind: ev.kind, at: ev.at });
+        return this.ack(ev.id);
+      }
+      case "MessageDeletedEvent":
+        await this.store.remove(ev.messageId);
+        this.clearExpiry(ev.messageId);
+        await this.emit("deleted", { messageId: ev.messageId, conversationId: ev.conversationId, byUserId: ev.deletedByUserId });
+        return this.ack(ev.id);
+      case "DeviceListChangedEvent":
+        this.sender.forgetDevices(ev.userId);
+        await this.emit("deviceListChanged", { userId: ev.userId });
+        return this.ack(ev.id);
+      case "PreKeysLowEvent": {
+        const n = await this.keys.topUp();
+        if (n.oneTimePreKeys || n.oneTimeKyberPreKeys) await this.emit("preKeysToppedUp", n);
+        return;
+      }
+      default: {
+        const other = ev as { id?: string | null };
+        if (other.id) return this.ack(other.id); // kinds this SDK does not handle (e.g. group events) yet
+      }
+    }
+  }
+
+  private async handleEnvelope(ev: EnvelopeEvent): Promise<void> {
+    const env = ev.envelope;
+    if (await this.store.isSeen(env.id)) return this.ack(ev.id);
+    const from = { userId: env.senderUserId, deviceId: env.senderDeviceId };
+    let plaintext = await this.store.pending(env.id);
+    if (!plaintext) {
+      try {
+        // The ratchet step and the used pre-key reach disk only after the plaintext did: a crash in between
+        // leaves the plaintext to hand over on redelivery, never a spent message key and nothing to show.
+        plaintext = await this.crypto.run(async () => {
+          const staged = this.directory.signalKv;
+          staged.begin();
+          try {
+            const p = await this.signal.decrypt(this.self, from, env.type, env.body);
+            await this.store.setPending(env.id, p);
+            await staged.commit();
+            return p;
+          } catch (err) {
+            staged.rollback();
+            throw err;
+          }
+        });
+      } catch (err) {
+        return this.dropUndecryptable(ev.id, env.id, from, err);
+      }
+    }
+    let content;
+    try {
+      content = decodeContent(plaintext);
+    } catch (err) {
+      await this.store.clearPending(env.id);
+      return this.dropUndecryptable(ev.id, env.id, from, err);
+    }
+    const isSync = from.userId === this.userId;
+    const peerUserId = isSync ? (content.sentTo ?? this.userId) : from.userId;
+    await this.store.learnConversation(peerUserId, env.conversationId);
+    const msg: ReceivedMessage = {
+      envelopeId: env.id,
+      isSync,
+      messageId: env.messageId,
+      conversationId: env.conversationId,
+      peerUserId,
+      direction: isSync ? "out" : "in",
+      from,
+      sentAt: content.sentAt,
+      serverTimestamp: env.serverTimestamp,
+      body: content.body,
+      expiresAt: env.expiresAt ?? null,
+    };
+    const expired = msg.expiresAt !== null && Date.parse(msg.expiresAt) <= Date.now();
+    if (!expired) {
+      const { envelopeId: _e, isSync: _s, ...stored } = msg;
+      await this.store.put(stored);
+      // The app's handlers run before the acknowledgement: if one throws, the envelope stays queued and comes back.
+      await this.emit("message", msg);
+      this.scheduleExpiry(stored);
+    }
+    await this.store.markSeen(env.id);
+    await this.store.clearPending(env.id);
+    await this.ack(ev.id);
+  }
+
+  private async dropUndecryptable(eventId: string, envelopeId: string, from: Address, err: unknown) {
+    // An envelope that cannot be decrypted never will be (e.g. sealed to an identity this device replaced):
+    // report it and let it go rather than block the queue behind it.
+    await this.emit("undecryptable", { envelopeId, from, reason: (err as Error)?.message ?? String(err) });
+    await this.store.markSeen(envelopeId);
+    await this.ack(eventId);
+  }
+
+  private async ack(id: string): Promise<void> {
+    await this.http.request(AckEnvelopesDocument, { ids: [id] });
+  }
+
+  // ---- self-destruct -----------------------------------------------------------------------------------------
+
+  private scheduleExpiry(m: StoredMessage) {
+    if (!m.expiresAt || this.closed) return;
+    this.clearExpiry(m.messageId);
+    const delay = Math.max(0, Date.parse(m.expiresAt) - Date.now());
+    const t = setTimeout(() => void this.expire(m), Math.min(delay, 2 ** 31 - 1));
+    t.unref();
+    this.expiryTimers.set(m.messageId, t);
+  }
+
+  private clearExpiry(messageId: string) {
+    const t = this.expiryTimers.get(messageId);
+    if (t) clearTimeout(t);
+    this.expiryTimers.delete(messageId);
+  }
+
+  private async expire(m: StoredMessage) {
+    this.expiryTimers.delete(m.messageId);
+    if (Date.parse(m.expiresAt!) > Date.now()) return this.scheduleExpiry(m);
+    if (await this.store.remove(m.messageId)) this.notify("expired", { messageId: m.messageId, peerUserId: m.peerUserId }, (e) => this.fail(e));
+  }
+
+  /** Removes what expired while the client was closed, and arms timers for the rest. */
+  private async sweepExpired() {
+    for (const m of await this.store.list()) {
+      if (m.expiresAt) this.scheduleExpiry(m);
+    }
+  }
+
+  private fail(err: unknown) {
+    const e = err instanceof Error ? err : new Error(String(err));
+    this.emit("error", e).catch(() => {});
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const stop of this.stops.splice(0)) stop();
+    for (const t of this.expiryTimers.values()) clearTimeout(t);
+    this.expiryTimers.clear();
+    await this.keys.stop();
+    await this.inbox.run(async () => {});
+    await this.ws?.dispose();
+    this.ws = null;
+  }
+}

@@ -1,0 +1,61 @@
+// Real SDK clients for tests: each in its own temporary account directory, with everything it receives recorded.
+import { mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { VignetteClient, type ClientEvents, type ReceivedMessage } from "vignette-messaging/client";
+
+export interface Recorded {
+  messages: ReceivedMessage[];
+  events: { [K in keyof ClientEvents]?: ClientEvents[K][] };
+}
+
+const dirs: string[] = [];
+
+export async function tempDir(prefix = "vg-sdk-"): Promise<string> {
+  const d = await mkdtemp(path.join(os.tmpdir(), prefix));
+  dirs.push(d);
+  return d;
+}
+
+export async function removeTempDirs(): Promise<void> {
+  for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true, maxRetries: 5 });
+}
+
+/** Records every event of a client (call before start()). */
+export function record(client: VignetteClient): Recorded {
+  const r: Recorded = { messages: [], events: {} };
+  const kinds: (keyof ClientEvents)[] = [
+    "receipt",
+    "deleted",
+    "expired",
+    "typing",
+    "presence",
+    "safetyNumberChanged",
+    "deviceListChanged",
+    "preKeysToppedUp",
+    "undecryptable",
+    "error",
+  ];
+  client.on("message", (m) => {
+    r.messages.push(m);
+  });
+  for (const k of kinds) client.on(k, (e) => void ((r.events[k] ??= []) as unknown[]).push(e));
+  return r;
+}
+
+/** Polls until check() is truthy; fails after timeoutMs with the message. */
+export async function waitFor<T>(
+  check: () => T | Promise<T>,
+  what: string,
+  timeoutMs = 20_000,
+): Promise<Exclude<T, false | null | undefined | 0 | "">> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await check();
+    if (v) return v as Exclude<T, false | null | undefined | 0 | "">;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+export const texts = (r: Recorded) => r.messages.map((m) => (m.body.kind === "text" ? m.body.text : `[${m.body.kind}]`));
