@@ -125,7 +125,12 @@ export function startHttp(deps: HttpDeps, port: number, host: string): Promise<R
         } catch (err) {
           return [err as never];
         }
-        const errors = validate(schema, document);
+        let errors;
+        try {
+          errors = validate(schema, document);
+        } catch (err) {
+          return [err as never]; // armor's limits throw their refusal from inside validation
+        }
         if (errors.length > 0) return errors;
         return {
           schema,
