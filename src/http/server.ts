@@ -2,16 +2,14 @@
 // /healthz and /readyz. graphql-ws runs through Yoga's envelop (cached parse and validate, the same plugins and
 // error masking as HTTP), which measured 4x faster than plain useServer.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { ExecutionArgs } from "graphql";
+import { GraphQLError, type ExecutionArgs } from "graphql";
 import { useServer } from "graphql-ws/use/ws";
 import type { YogaServerInstance } from "graphql-yoga";
 import { WebSocketServer, type WebSocket } from "ws";
-import { GraphQLError } from "graphql";
 import type { Config } from "../config.ts";
 import type { Logger } from "../logger.ts";
 import type { Actor } from "../services/deps.ts";
 import { bearerToken, clientAddress } from "./auth.ts";
-import { withBacklogLimit } from "./backlog.ts";
 import { CLOSE_SLOW_CONSUMER, CLOSE_TOO_MANY_CONNECTIONS, CLOSE_UNAVAILABLE, ConnectionRegistry } from "./connections.ts";
 
 /** What HTTP and graphql-ws both hand Yoga before parsing: the authenticated caller and where it calls from. */
@@ -29,6 +27,9 @@ export interface HttpDeps {
   maxRequestBytes: number;
   trustProxy: boolean;
   ws: Config["ws"];
+  /** Told of every authenticated WebSocket accepted and closed (presence). Must not throw. */
+  onConnected?(actor: Actor): void;
+  onDisconnected?(actor: Actor): void;
 }
 
 export interface RunningHttp {
@@ -90,18 +91,18 @@ export function startHttp(deps: HttpDeps, port: number, host: string): Promise<R
         ctx.extra.actor = actor;
         ctx.extra.clientIp = clientAddress(ctx.extra.request, deps.trustProxy);
         connections.add(actor, socket);
+        deps.onConnected?.(actor);
         return true;
       },
       onClose: (ctx) => {
-        if (ctx.extra.actor) connections.remove(ctx.extra.actor, ctx.extra.socket);
+        if (!ctx.extra.actor) return;
+        connections.remove(ctx.extra.actor, ctx.extra.socket);
+        deps.onDisconnected?.(ctx.extra.actor);
       },
       execute: (args: ExecutionArgs) => (args.rootValue as Enveloped).execute(args),
-      subscribe: async (args: ExecutionArgs) => {
-        const result = (await (args.rootValue as Enveloped).subscribe(args)) as never;
-        if (!isAsyncIterable(result)) return result;
-        const socket = (args.rootValue as Enveloped).socket;
-        return withBacklogLimit(result, deps.ws.maxBacklog, () => dropSlowConsumer(socket, "backlog"));
-      },
+      // A subscription's own backlog is bounded where it is produced (services/feed.ts ends a subscriber that falls
+      // too far behind); what is bounded here is what sits unsent in the socket.
+      subscribe: (args: ExecutionArgs) => (args.rootValue as Enveloped).subscribe(args),
       onSubscribe: async (ctx, _id, params) => {
         // ctx.subscriptions already holds this operation; queries and mutations in flight count too.
         if (Object.keys(ctx.subscriptions).length > deps.ws.maxOperationsPerConnection) {
@@ -138,19 +139,19 @@ export function startHttp(deps: HttpDeps, port: number, host: string): Promise<R
           document,
           variableValues: params.variables,
           contextValue: await contextFactory(),
-          rootValue: { execute, subscribe, socket: ctx.extra.socket },
+          rootValue: { execute, subscribe },
         };
       },
       onNext: (ctx) => {
-        if (ctx.extra.socket.bufferedAmount > deps.ws.maxBufferedBytes) dropSlowConsumer(ctx.extra.socket, "buffer");
+        if (ctx.extra.socket.bufferedAmount > deps.ws.maxBufferedBytes) dropSlowConsumer(ctx.extra.socket);
       },
     },
     wss,
   );
 
-  function dropSlowConsumer(socket: WebSocket, why: "backlog" | "buffer") {
+  function dropSlowConsumer(socket: WebSocket) {
     if (socket.readyState !== socket.OPEN) return;
-    logger.warn({ why, buffered: socket.bufferedAmount }, "dropping a slow websocket consumer");
+    logger.warn({ buffered: socket.bufferedAmount }, "dropping a slow websocket consumer");
     socket.close(CLOSE_SLOW_CONSUMER, "slow consumer");
     // The close frame waits behind the unsent data the client is not reading: do not wait for it.
     setTimeout(() => socket.terminate(), 1_000).unref();
@@ -181,13 +182,8 @@ export function startHttp(deps: HttpDeps, port: number, host: string): Promise<R
 
 type Enveloped = {
   execute(args: ExecutionArgs): never;
-  subscribe(args: ExecutionArgs): unknown;
-  socket: WebSocket;
+  subscribe(args: ExecutionArgs): never;
 };
-
-function isAsyncIterable(x: unknown): x is AsyncIterable<unknown> {
-  return typeof x === "object" && x !== null && Symbol.asyncIterator in x;
-}
 
 function sendJson(res: ServerResponse, status: number, body: unknown) {
   res.writeHead(status, { "content-type": "application/json" });
