@@ -206,7 +206,8 @@ describe.skipIf(!enabled)("faults", () => {
     const [n1] = await nodes({ ...db, env: { DATABASE_URL: viaProxy.toString() } }, 1);
     const p = await people(n1.url);
     const via = new HttpTransport(n1.url, p.alice.token);
-    const ws = openWs(n1.url, p.alice.token);
+    // Not lazy: the socket stays open and authenticated across the outage, so its sends reach the database layer.
+    const ws = openWs(n1.url, p.alice.token, { lazy: false });
     cleanups.push(async () => ws.dispose());
     let n = 0;
     for (let i = 0; i < 10; i++) expect((await sendOnce(via, nextInput(p.template, n++))).error).toBeUndefined();
