@@ -4,6 +4,8 @@ export const channels = {
   device: (userId: string, deviceId: number) => `device:${userId}:${deviceId}`,
   /** Typing in one conversation (1:1 or group). */
   conversation: (conversationId: string) => `conversation:${conversationId}`,
+  /** Every event of one MLS group, published once for all its member devices. */
+  group: (groupId: string) => `group:${groupId}`,
   /** A user's presence changes. */
   presence: (userId: string) => `presence:${userId}`,
   /** Revocations every node must act on (close a deactivated device's sockets). */

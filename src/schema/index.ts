@@ -4,6 +4,7 @@ import { builder } from "./builder.ts";
 import "./scalars.ts";
 import "./devices.ts";
 import "./keys.ts";
+import "./groups.ts";
 
 export const schema = builder.toSchema({ sortSchema: true });
 // Fail at start-up, not on the first request, when a domain file left the schema invalid.
