@@ -125,6 +125,13 @@ builder.queryFields((t) => ({
           .then((rows) => rows.map((r) => ({ ...r, role: r.role === "admin" ? ("ADMIN" as const) : ("MEMBER" as const) }))),
       ),
   }),
+  pendingGroupEvents: t.withAuth({ device: true }).field({
+    type: [GroupEvent],
+    description: "This device's unacknowledged events of one group, in order (what a client reads after STALE_EPOCH)",
+    args: { groupId: t.arg.id({ required: true, validate: uuid }), first: t.arg.int({ required: false, validate: z.number().int().min(1).max(500).nullish() }) },
+    resolve: (_root, { groupId, first }, ctx) =>
+      ctx.services.groups.pending(ctx.actor, { groupId: String(groupId), limit: first ?? 500 }),
+  }),
   keyPackageStatus: t.withAuth({ device: true }).field({
     type: KeyPackageStatus,
     resolve: (_root, _args, ctx) => ctx.services.keyPackages.status(ctx.actor),

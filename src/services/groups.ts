@@ -132,6 +132,8 @@ export function createGroupsService(deps: ServiceDeps, keyPackages: KeyPackagesS
         });
         return g;
       });
+      // The creating device's live subscription starts following the group.
+      await bus.publish(channels.device(actor.userId, actor.deviceId), { kind: "groupJoined", groupId: id });
       return view(group, 1);
     } catch (err) {
       if (isUniqueViolation(err)) {
@@ -334,7 +336,7 @@ export function createGroupsService(deps: ServiceDeps, keyPackages: KeyPackagesS
     treeCache.set(group.id, { epoch: result.newEpoch, parsed: next });
     for (const e of result.events) {
       if (e.kind === "WELCOME") {
-        for (const d of result.added) await bus.publish(channels.device(d.userId, d.deviceId), { kind: "groupJoined", event: e });
+        for (const d of result.added) await bus.publish(channels.device(d.userId, d.deviceId), { kind: "groupJoined", groupId: group.id });
       } else {
         await bus.publish(channels.group(group.id), e);
       }
@@ -551,11 +553,11 @@ export function createGroupsService(deps: ServiceDeps, keyPackages: KeyPackagesS
     };
 
     const start = async () => {
-      stopDevice = await bus.subscribe<{ kind: string; event: GroupEventPayload }>(
+      stopDevice = await bus.subscribe<{ kind: string; groupId: string }>(
         channels.device(device.userId, device.deviceId),
         (msg) => {
           if (msg?.kind !== "groupJoined" || closed) return;
-          const groupId = msg.event.groupId;
+          const groupId = msg.groupId;
           // A new membership: listen to the group first, then read what is stored, so nothing falls in between.
           void watchGroup(groupId).then(() => trackedCatchUp(groupId));
         },
