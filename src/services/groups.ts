@@ -133,7 +133,7 @@ export function createGroupsService(deps: ServiceDeps, keyPackages: KeyPackagesS
         return g;
       });
       // The creating device's live subscription starts following the group.
-      await bus.publish(channels.device(actor.userId, actor.deviceId), { kind: "groupJoined", groupId: id });
+      await bus.publish(channels.groupJoins(actor.userId, actor.deviceId), { kind: "groupJoined", groupId: id });
       return view(group, 1);
     } catch (err) {
       if (isUniqueViolation(err)) {
@@ -336,7 +336,7 @@ export function createGroupsService(deps: ServiceDeps, keyPackages: KeyPackagesS
     treeCache.set(group.id, { epoch: result.newEpoch, parsed: next });
     for (const e of result.events) {
       if (e.kind === "WELCOME") {
-        for (const d of result.added) await bus.publish(channels.device(d.userId, d.deviceId), { kind: "groupJoined", groupId: group.id });
+        for (const d of result.added) await bus.publish(channels.groupJoins(d.userId, d.deviceId), { kind: "groupJoined", groupId: group.id });
       } else {
         await bus.publish(channels.group(group.id), e);
       }
@@ -554,7 +554,7 @@ export function createGroupsService(deps: ServiceDeps, keyPackages: KeyPackagesS
 
     const start = async () => {
       stopDevice = await bus.subscribe<{ kind: string; groupId: string }>(
-        channels.device(device.userId, device.deviceId),
+        channels.groupJoins(device.userId, device.deviceId),
         (msg) => {
           if (msg?.kind !== "groupJoined" || closed) return;
           const groupId = msg.groupId;
