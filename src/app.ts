@@ -4,6 +4,7 @@ import { createYoga } from "graphql-yoga";
 import type { Bus } from "./bus/bus.ts";
 import { channels, type ControlEvent } from "./bus/channels.ts";
 import { createMemoryBus } from "./bus/memory.ts";
+import { createMemoryPresenceStore, createRedisPresenceStore } from "./bus/presence-store.ts";
 import { createRedisBus } from "./bus/redis.ts";
 import type { Config } from "./config.ts";
 import { bearerToken } from "./http/auth.ts";
@@ -30,7 +31,12 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   const { applied } = await migrate(db);
   if (applied.length) logger.info({ applied }, "migrations applied");
   const bus: Bus = config.redis ? createRedisBus(config.redis.url, config.redis.prefix, logger) : createMemoryBus();
-  const services = createServices({ prisma: db.prisma, bus, config, logger });
+  const presenceStore = config.redis
+    ? createRedisPresenceStore(config.redis.url, config.redis.prefix)
+    : createMemoryPresenceStore();
+  const services = createServices({ prisma: db.prisma, bus, config, logger }, presenceStore);
+  services.realtime.start();
+  const stopSweeper = startSweeper(services, config.messaging.sweepIntervalMs, logger);
 
   const yoga = createYoga<{ wsActor?: Actor | null }, Context>({
     schema,
@@ -48,6 +54,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     },
   });
 
+  const presenceTrouble = (err: unknown) => logger.warn({ err: (err as Error).message }, "presence update failed");
   const http = await startHttp(
     {
       yoga,
@@ -58,6 +65,8 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       },
       logger,
       maxRequestBytes: config.maxRequestBytes,
+      onConnected: (actor) => void services.realtime.deviceConnected(actor).catch(presenceTrouble),
+      onDisconnected: (actor) => void services.realtime.deviceDisconnected(actor).catch(presenceTrouble),
     },
     config.port,
     config.host,
@@ -79,11 +88,37 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     close() {
       closing ??= (async () => {
         await http.shutdown(config.shutdownGraceMs);
+        await stopSweeper();
+        await services.realtime.stop();
         await stopControl();
         await bus.close();
         await db.close();
       })();
       return closing;
     },
+  };
+}
+
+/** Deletes self-destructed and retention-expired messages and queue items on an interval; one run at a time. */
+function startSweeper(services: Services, intervalMs: number, logger: Logger): () => Promise<void> {
+  let running: Promise<void> | null = null;
+  const run = () => {
+    running ??= (async () => {
+      try {
+        const messages = await services.messages.sweep();
+        const items = await services.inbox.sweep();
+        if (messages || items) logger.debug({ messages, items }, "expired messages and queue items deleted");
+      } catch (err) {
+        logger.warn({ err: (err as Error).message }, "sweep failed");
+      } finally {
+        running = null;
+      }
+    })();
+  };
+  const timer = setInterval(run, intervalMs);
+  timer.unref();
+  return async () => {
+    clearInterval(timer);
+    await running;
   };
 }

@@ -28,6 +28,13 @@ const schema = z.object({
   MAX_GROUP_MESSAGE_BYTES: int(1024, 4 * 1024 * 1024).default(256 * 1024),
   MAX_REQUEST_BYTES: int(1024, 64 * 1024 * 1024).default(8 * 1024 * 1024),
   SHUTDOWN_GRACE_MS: int(0, 120_000).default(10_000),
+  MAX_ENVELOPE_BYTES: int(16, 16 * 1024 * 1024).default(256 * 1024),
+  QUEUE_RETENTION_SECONDS: int(60, 365 * 86_400).default(30 * 86_400),
+  DELETE_FOR_EVERYONE_WINDOW_SECONDS: int(0, 365 * 86_400).default(48 * 3600),
+  SWEEP_INTERVAL_MS: int(100, 3_600_000).default(5_000),
+  INBOX_BUFFER_LIMIT: int(10, 1_000_000).default(2_000),
+  TYPING_TTL_MS: int(500, 60_000).default(5_000),
+  PRESENCE_TTL_MS: int(1_000, 600_000).default(15_000),
 });
 
 export type Config = {
@@ -46,6 +53,23 @@ export type Config = {
   maxGroupMessageBytes: number;
   maxRequestBytes: number;
   shutdownGraceMs: number;
+  messaging: {
+    /** Largest ciphertext body of one envelope. */
+    maxEnvelopeBytes: number;
+    /** How long an unacknowledged queue item is kept when the message sets no self-destruct timer. */
+    queueRetentionSeconds: number;
+    deleteForEveryoneWindowSeconds: number;
+    /** How often expired messages and queue items are deleted (reads filter them out in between). */
+    sweepIntervalMs: number;
+    /** Events a live inbox subscription may hold undelivered before the consumer is dropped as too slow. */
+    inboxBufferLimit: number;
+  };
+  realtime: {
+    /** A typing state lapses when not refreshed within this time. */
+    typingTtlMs: number;
+    /** A connected device's presence entry lives this long unless its node refreshes it (every third of it). */
+    presenceTtlMs: number;
+  };
 };
 
 export class ConfigError extends Error {}
@@ -76,5 +100,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     maxGroupMessageBytes: e.MAX_GROUP_MESSAGE_BYTES,
     maxRequestBytes: e.MAX_REQUEST_BYTES,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
+    messaging: {
+      maxEnvelopeBytes: e.MAX_ENVELOPE_BYTES,
+      queueRetentionSeconds: e.QUEUE_RETENTION_SECONDS,
+      deleteForEveryoneWindowSeconds: e.DELETE_FOR_EVERYONE_WINDOW_SECONDS,
+      sweepIntervalMs: e.SWEEP_INTERVAL_MS,
+      inboxBufferLimit: e.INBOX_BUFFER_LIMIT,
+    },
+    realtime: { typingTtlMs: e.TYPING_TTL_MS, presenceTtlMs: e.PRESENCE_TTL_MS },
   };
 }

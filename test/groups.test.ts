@@ -17,7 +17,7 @@ describe("MLS groups of real clients", () => {
     server = await startServer();
     [a, b, c, d, e] = await Promise.all([1, 2, 3, 4, 5].map(() => mlsMember(server.url)));
     [A, B, C, D] = [a, b, c, d].map((m) => new LiveMember(m, server.url));
-  }, 60_000);
+  }, 180_000);
   afterAll(async () => {
     await Promise.all([A, B, C, D].map((m) => m?.close()));
     await server?.close();

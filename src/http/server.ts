@@ -18,6 +18,9 @@ export interface HttpDeps {
   ready(): Promise<void>;
   logger: Logger;
   maxRequestBytes: number;
+  /** Told of every authenticated WebSocket accepted and closed (presence). Must not throw. */
+  onConnected?(actor: Actor): void;
+  onDisconnected?(actor: Actor): void;
 }
 
 export interface RunningHttp {
@@ -56,10 +59,13 @@ export function startHttp(deps: HttpDeps, port: number, host: string): Promise<R
         if (!actor) return false; // graphql-ws closes with 4403 Forbidden
         ctx.extra.actor = actor;
         connections.add(actor, ctx.extra.socket);
+        deps.onConnected?.(actor);
         return true;
       },
       onClose: (ctx) => {
-        if (ctx.extra.actor) connections.remove(ctx.extra.actor, ctx.extra.socket);
+        if (!ctx.extra.actor) return;
+        connections.remove(ctx.extra.actor, ctx.extra.socket);
+        deps.onDisconnected?.(ctx.extra.actor);
       },
       execute: (args: ExecutionArgs) => (args.rootValue as Enveloped).execute(args),
       subscribe: (args: ExecutionArgs) => (args.rootValue as Enveloped).subscribe(args),

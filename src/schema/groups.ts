@@ -35,8 +35,8 @@ const GroupMember = builder.simpleObject("GroupMember", {
   }),
 });
 
-const GroupEvent = builder.objectRef<GroupEventPayload>("GroupEvent").implement({
-  description: "Acknowledge with ackGroupEvents. Payloads are shaped before publishing: resolving reads nothing.",
+export const GroupEvent = builder.objectRef<GroupEventPayload>("GroupEvent").implement({
+  description: "Acknowledge with ackEnvelopes (or ackGroupEvents). Payloads are shaped before publishing: resolving reads nothing.",
   fields: (t) => ({
     id: t.exposeID("id"),
     groupId: t.exposeID("groupId"),

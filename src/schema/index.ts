@@ -4,6 +4,9 @@ import { builder } from "./builder.ts";
 import "./scalars.ts";
 import "./devices.ts";
 import "./keys.ts";
+import "./inbox.ts";
+import "./messages.ts";
+import "./realtime.ts";
 import "./groups.ts";
 
 export const schema = builder.toSchema({ sortSchema: true });

@@ -43,6 +43,9 @@ export interface GroupInfoView {
 
 /** A group event exactly as subscribers and replay hand it out: no per-subscriber work left to do. */
 export interface GroupEventPayload {
+  /** The member of the inbox's InboxEvent union this is. */
+  __typename: "GroupEvent";
+  expiresAt: null;
   id: string;
   groupId: string;
   seq: number;
@@ -72,6 +75,7 @@ interface Membership {
 }
 
 const eventId = (groupId: string, seq: bigint | number) => `g:${groupId}:${seq}`;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const EVENT_ID = /^g:([0-9a-f-]{36}):(\d{1,18})$/;
 
 export type GroupsService = ReturnType<typeof createGroupsService>;
@@ -148,6 +152,11 @@ export function createGroupsService(deps: ServiceDeps, keyPackages: KeyPackagesS
     if (description != null && description.length > MAX_GROUP_DESCRIPTION) {
       throw badInput(`description must be at most ${MAX_GROUP_DESCRIPTION} characters`);
     }
+  }
+
+  async function isMember(userId: string, groupId: string): Promise<boolean> {
+    if (!UUID.test(groupId)) return false;
+    return (await memberRole(prisma, groupId.toLowerCase(), userId)) !== null;
   }
 
   async function get(actor: Actor, groupId: string): Promise<GroupInfoView | null> {
@@ -336,7 +345,9 @@ export function createGroupsService(deps: ServiceDeps, keyPackages: KeyPackagesS
     treeCache.set(group.id, { epoch: result.newEpoch, parsed: next });
     for (const e of result.events) {
       if (e.kind === "WELCOME") {
-        for (const d of result.added) await bus.publish(channels.groupJoins(d.userId, d.deviceId), { kind: "groupJoined", groupId: group.id });
+        await Promise.all(
+          result.added.map((d) => bus.publish(channels.groupJoins(d.userId, d.deviceId), { kind: "groupJoined", groupId: group.id })),
+        );
       } else {
         await bus.publish(channels.group(group.id), e);
       }
@@ -583,7 +594,7 @@ export function createGroupsService(deps: ServiceDeps, keyPackages: KeyPackagesS
     return out.iterable(close);
   }
 
-  return { create, get, mine, members, commit, send, update, setRole, leave, pending, ack, subscribe };
+  return { create, isMember, get, mine, members, commit, send, update, setRole, leave, pending, ack, subscribe };
 }
 
 function payload(
@@ -596,6 +607,8 @@ function payload(
   message: Uint8Array | null,
 ): GroupEventPayload {
   return {
+    __typename: "GroupEvent",
+    expiresAt: null,
     id: eventId(groupId, seq),
     groupId,
     seq: Number(seq),

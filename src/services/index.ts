@@ -1,13 +1,33 @@
 // Builds every service from the same dependencies. Services call each other only through what is passed here.
+import { createMemoryPresenceStore, type PresenceStore } from "../bus/presence-store.ts";
 import type { ServiceDeps } from "./deps.ts";
 import { createDevicesService } from "./devices.ts";
+import { createInboxService, type InboxService } from "./inbox.ts";
 import { createKeysService } from "./keys.ts";
 import { createMlsServices } from "./mls.ts";
+import { createMessagesService, type MessagesService } from "./messages.ts";
+import { createRealtimeService } from "./realtime.ts";
 
-export function createServices(deps: ServiceDeps) {
-  const keys = createKeysService(deps);
-  const devices = createDevicesService(deps, keys);
-  return { deps, keys, devices, ...createMlsServices(deps) };
+export function createServices(deps: ServiceDeps, presenceStore: PresenceStore = createMemoryPresenceStore()) {
+  const report = (what: string) => (err: unknown) => deps.logger.warn({ err: (err as Error).message }, what);
+  // The key directory and the device registry tell devices about changes through their inbox queues.
+  let inbox: InboxService;
+  let messages: MessagesService;
+  const keys = createKeysService(deps, { preKeysLow: (u, d, status) => inbox.preKeysLow(u, d, status) });
+  const devices = createDevicesService(deps, keys, {
+    deviceListChanged: (userId) => void messages.deviceListChanged(userId).catch(report("device list event not queued")),
+  });
+  inbox = createInboxService(deps, keys);
+  messages = createMessagesService(deps, inbox);
+  const mls = createMlsServices(deps, inbox);
+  // A group's id works wherever a conversation id is asked (typing): its members are its participants.
+  const participants = {
+    ...messages,
+    isParticipant: async (userId: string, conversationId: string) =>
+      (await messages.isParticipant(userId, conversationId)) || (await mls.groups.isMember(userId, conversationId)),
+  };
+  const realtime = createRealtimeService(deps, participants, presenceStore);
+  return { deps, keys, devices, inbox, messages, realtime, ...mls };
 }
 
 export type Services = ReturnType<typeof createServices>;

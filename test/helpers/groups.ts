@@ -25,9 +25,18 @@ export class EventFeed {
   private stop: () => void;
   readonly ws: WsClient;
   errors: unknown[] = [];
+  /** Settles when the socket is acknowledged (connection_ack). */
+  readonly connected: Promise<void>;
 
-  constructor(url: string, token: string, onEvent?: (e: GroupEventData) => void) {
-    this.ws = openWs(url, token, { lazy: false });
+  constructor(url: string, token: string, onEvent?: (e: GroupEventData) => void, retryAttempts = 0) {
+    this.ws = openWs(url, token, { lazy: false, retryAttempts });
+    this.connected = new Promise<void>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error("the subscription socket was not acknowledged in 60 s")), 60_000);
+      this.ws.on("connected", () => {
+        clearTimeout(t);
+        resolve();
+      });
+    });
     this.stop = this.ws.subscribe(
       { query: queryText(GroupEventsDocument) },
       {

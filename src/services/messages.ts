@@ -1,0 +1,490 @@
+// 1:1 messages: sending ciphertext to every device of a user (and sync copies to the sender's other devices) with
+// Signal-Server's device-set checks, delivery and read status, deletion, self-destruct, and the conversation list.
+// Bodies are opaque: they are stored in the recipients' queues (src/services/inbox.ts) and never parsed.
+import { randomUUID } from "node:crypto";
+import { AppError, badInput, forbidden, notFound } from "../errors.ts";
+import type { Prisma } from "../generated/prisma/client.ts";
+import { isUniqueViolation } from "../store/errors.ts";
+import type { Actor, ServiceDeps, Tx } from "./deps.ts";
+import type { AckedItem, Delivery, InboxService, NewInboxItem } from "./inbox.ts";
+
+export const MESSAGE_TYPES = [
+  "TEXT", "MEDIA", "VOICE", "FILE", "LOCATION", "CONTACT", "POLL", "EVENT", "CALL",
+  "STICKER", "REACTION", "EDIT", "SYSTEM", "OTHER",
+] as const;
+export type MessageType = (typeof MESSAGE_TYPES)[number];
+export const MAX_CLIENT_MESSAGE_ID = 64;
+export const MAX_EXPIRES_IN_SECONDS = 365 * 86_400;
+export const MAX_MESSAGE_IDS = 500;
+
+export interface EnvelopeInput {
+  deviceId: number;
+  registrationId: number;
+  type: number;
+  body: Uint8Array;
+}
+
+export interface SendMessageInput {
+  recipientUserId: string;
+  clientMessageId: string;
+  messageType: MessageType;
+  expiresInSeconds?: number | null;
+  envelopes: EnvelopeInput[];
+  syncEnvelopes?: EnvelopeInput[] | null;
+}
+
+export interface SendResult {
+  messageId: string;
+  serverTimestamp: Date;
+}
+
+export type MessageStatus = "SENT" | "DELIVERED" | "READ";
+
+export interface MessageInfo {
+  id: string;
+  seq: bigint;
+  conversationId: string;
+  senderUserId: string;
+  senderDeviceId: number;
+  recipientUserId: string;
+  clientMessageId: string;
+  messageType: string;
+  createdAt: Date;
+  expiresAt: Date | null;
+  deliveredAt: Date | null;
+  readAt: Date | null;
+}
+
+export interface ConversationInfo {
+  id: string;
+  userA: string;
+  userB: string;
+  createdAt: Date;
+  lastMessageAt: Date;
+}
+
+export interface Page {
+  after?: string | null;
+  before?: string | null;
+  limit: number;
+  /** true when the client asked for the last items (relay `last`): read in the opposite order. */
+  inverted: boolean;
+}
+
+export const statusOf = (m: Pick<MessageInfo, "deliveredAt" | "readAt">): MessageStatus =>
+  m.readAt ? "READ" : m.deliveredAt ? "DELIVERED" : "SENT";
+
+const pair = (a: string, b: string): [string, string] => (a <= b ? [a, b] : [b, a]);
+
+export type MessagesService = ReturnType<typeof createMessagesService>;
+
+export function createMessagesService(deps: ServiceDeps, inbox: InboxService) {
+  const { prisma, config } = deps;
+  const limits = config.messaging;
+
+  function checkEnvelopes(list: EnvelopeInput[], field: string) {
+    if (list.length > config.maxDevicesPerUser) {
+      throw badInput(`${field}: at most ${config.maxDevicesPerUser} envelopes (one per device)`);
+    }
+    const seen = new Set<number>();
+    for (const [i, e] of list.entries()) {
+      if (seen.has(e.deviceId)) throw badInput(`${field}[${i}]: two envelopes for device ${e.deviceId}`);
+      seen.add(e.deviceId);
+      if (e.body.byteLength === 0) throw badInput(`${field}[${i}].body is empty`);
+      if (e.body.byteLength > limits.maxEnvelopeBytes) {
+        throw new AppError("LIMIT_EXCEEDED", `${field}[${i}].body is over ${limits.maxEnvelopeBytes} bytes`, {
+          maxEnvelopeBytes: limits.maxEnvelopeBytes,
+        });
+      }
+      if (!Number.isInteger(e.type) || e.type < 0 || e.type > 255) throw badInput(`${field}[${i}].type must be 0-255`);
+    }
+  }
+
+  /** Signal-Server's rule: exactly one envelope per active device, with the registration id the sender knows. */
+  function checkDeviceSet(
+    userId: string,
+    expected: { deviceId: number; registrationId: number }[],
+    given: EnvelopeInput[],
+  ) {
+    const want = new Map(expected.map((d) => [d.deviceId, d.registrationId]));
+    const have = new Set(given.map((e) => e.deviceId));
+    const missingDevices = [...want.keys()].filter((d) => !have.has(d)).sort((a, b) => a - b);
+    const extraDevices = [...have].filter((d) => !want.has(d)).sort((a, b) => a - b);
+    if (missingDevices.length || extraDevices.length) {
+      throw new AppError("MISMATCHED_DEVICES", "the envelopes do not match the user's active devices", {
+        userId,
+        missingDevices,
+        extraDevices,
+      });
+    }
+    const staleDevices = given
+      .filter((e) => want.get(e.deviceId) !== e.registrationId)
+      .map((e) => e.deviceId)
+      .sort((a, b) => a - b);
+    if (staleDevices.length) {
+      throw new AppError("STALE_DEVICES", "some devices were re-registered: fetch their bundles again", {
+        userId,
+        staleDevices,
+      });
+    }
+  }
+
+  async function priorSend(actor: Actor, clientMessageId: string): Promise<SendResult | null> {
+    const m = await prisma.message.findUnique({
+      where: {
+        senderUserId_senderDeviceId_clientMessageId: {
+          senderUserId: actor.userId,
+          senderDeviceId: actor.deviceId,
+          clientMessageId,
+        },
+      },
+      select: { id: true, createdAt: true },
+    });
+    return m ? { messageId: m.id, serverTimestamp: m.createdAt } : null;
+  }
+
+  async function send(actor: Actor, input: SendMessageInput): Promise<SendResult> {
+    const recipient = input.recipientUserId.toLowerCase();
+    const clientMessageId = input.clientMessageId;
+    if (clientMessageId.length < 1 || clientMessageId.length > MAX_CLIENT_MESSAGE_ID) {
+      throw badInput(`clientMessageId must be 1 to ${MAX_CLIENT_MESSAGE_ID} characters`);
+    }
+    const ttl = input.expiresInSeconds ?? null;
+    if (ttl !== null && (!Number.isInteger(ttl) || ttl < 1 || ttl > MAX_EXPIRES_IN_SECONDS)) {
+      throw badInput(`expiresInSeconds must be 1 to ${MAX_EXPIRES_IN_SECONDS}`);
+    }
+    const envelopes = input.envelopes;
+    const sync = input.syncEnvelopes ?? [];
+    checkEnvelopes(envelopes, "envelopes");
+    checkEnvelopes(sync, "syncEnvelopes");
+
+    const prior = await priorSend(actor, clientMessageId);
+    if (prior) return prior;
+
+    const devices = await prisma.device.findMany({
+      where: { userId: { in: [...new Set([recipient, actor.userId])] }, active: true },
+      select: { userId: true, deviceId: true, registrationId: true },
+    });
+    const noteToSelf = recipient === actor.userId;
+    const ownOthers = devices.filter((d) => d.userId === actor.userId && d.deviceId !== actor.deviceId);
+    const theirs = noteToSelf ? ownOthers : devices.filter((d) => d.userId === recipient);
+    if (!noteToSelf && theirs.length === 0) throw notFound("no such user, or the user has no active device");
+    checkDeviceSet(recipient, theirs, envelopes);
+    // In Note to Self the envelopes already are the sync copies.
+    checkDeviceSet(actor.userId, noteToSelf ? [] : ownOthers, sync);
+
+    const now = new Date();
+    const expiresAt = ttl ? new Date(now.getTime() + ttl * 1000) : null;
+    const queueExpiry = expiresAt ?? inbox.retentionExpiry(now);
+    const messageId = randomUUID();
+    const [userA, userB] = pair(actor.userId, recipient);
+    const envelopeItem = (userId: string, e: EnvelopeInput, conversationId: string): NewInboxItem => ({
+      userId,
+      deviceId: e.deviceId,
+      kind: "envelope",
+      messageId,
+      conversationId,
+      senderUserId: actor.userId,
+      senderDeviceId: actor.deviceId,
+      ciphertextType: e.type,
+      body: e.body,
+      payload: expiresAt ? { selfDestruct: true } : null,
+      createdAt: now,
+      expiresAt: queueExpiry,
+    });
+
+    let deliveries: Delivery[];
+    try {
+      deliveries = await prisma.$transaction(async (tx) => {
+        const [conversation] = await tx.$queryRaw<{ id: string }[]>`
+          INSERT INTO conversations (id, user_a, user_b, created_at, last_message_at)
+          VALUES (${randomUUID()}::uuid, ${userA}::uuid, ${userB}::uuid, ${now}, ${now})
+          ON CONFLICT (user_a, user_b)
+            DO UPDATE SET last_message_at = GREATEST(conversations.last_message_at, EXCLUDED.last_message_at)
+          RETURNING id::text`;
+        await tx.message.create({
+          data: {
+            id: messageId,
+            conversationId: conversation.id,
+            senderUserId: actor.userId,
+            senderDeviceId: actor.deviceId,
+            recipientUserId: recipient,
+            clientMessageId,
+            messageType: input.messageType,
+            createdAt: now,
+            expiresAt,
+          },
+        });
+        return inbox.enqueue(tx, [
+          ...envelopes.map((e) => envelopeItem(noteToSelf ? actor.userId : recipient, e, conversation.id)),
+          ...sync.map((e) => envelopeItem(actor.userId, e, conversation.id)),
+        ]);
+      });
+    } catch (err) {
+      // The same send raced itself: the other one committed first, and its answer is the answer.
+      if (isUniqueViolation(err)) {
+        const first = await priorSend(actor, clientMessageId);
+        if (first) return first;
+      }
+      throw err;
+    }
+    inbox.publish(deliveries);
+    return { messageId, serverTimestamp: now };
+  }
+
+  async function activeDevicesOf(tx: Tx, userId: string) {
+    return tx.device.findMany({ where: { userId, active: true }, select: { userId: true, deviceId: true } });
+  }
+
+  /** Receipt items for every active device of each message's sender. */
+  async function receiptItems(
+    tx: Tx,
+    reader: string,
+    kind: "DELIVERED" | "READ",
+    at: Date,
+    changed: { id: string; conversationId: string; senderUserId: string; expiresAt: Date | null }[],
+  ): Promise<NewInboxItem[]> {
+    const items: NewInboxItem[] = [];
+    const devicesBySender = new Map<string, { deviceId: number }[]>();
+    for (const m of changed) {
+      if (!devicesBySender.has(m.senderUserId)) devicesBySender.set(m.senderUserId, await activeDevicesOf(tx, m.senderUserId));
+      for (const d of devicesBySender.get(m.senderUserId)!) {
+        items.push({
+          userId: m.senderUserId,
+          deviceId: d.deviceId,
+          kind: "receipt",
+          messageId: m.id,
+          conversationId: m.conversationId,
+          payload: { userId: reader, kind, at: at.toISOString() },
+          expiresAt: m.expiresAt ?? inbox.retentionExpiry(at),
+        });
+      }
+    }
+    return items;
+  }
+
+  /** Delivered: one of the recipient's devices acknowledged an envelope (sync copies do not count). */
+  inbox.onAck(async (tx, actor, acked: AckedItem[]) => {
+    const ids = [...new Set(acked.filter((a) => a.kind === "envelope" && a.messageId).map((a) => a.messageId!))];
+    if (ids.length === 0) return [];
+    const at = new Date();
+    const changed = await tx.$queryRaw<{ id: string; conversationId: string; senderUserId: string; expiresAt: Date | null }[]>`
+      UPDATE messages SET delivered_at = ${at}
+      WHERE id = ANY(${ids}::uuid[]) AND recipient_user_id = ${actor.userId}::uuid AND delivered_at IS NULL
+      RETURNING id::text, conversation_id::text AS "conversationId", sender_user_id::text AS "senderUserId",
+                expires_at AS "expiresAt"`;
+    return inbox.enqueue(tx, await receiptItems(tx, actor.userId, "DELIVERED", at, changed));
+  });
+
+  async function readReceiptsEnabled(userId: string): Promise<boolean> {
+    const u = await prisma.user.findUnique({ where: { id: userId }, select: { readReceipts: true } });
+    return u?.readReceipts ?? false;
+  }
+
+  async function setReadReceipts(actor: Actor, enabled: boolean): Promise<boolean> {
+    await prisma.user.update({ where: { id: actor.userId }, data: { readReceipts: enabled } });
+    return enabled;
+  }
+
+  /** Marks messages addressed to the caller read. With read receipts off nothing is stored or sent. */
+  async function markRead(actor: Actor, messageIds: string[]): Promise<number> {
+    if (messageIds.length > MAX_MESSAGE_IDS) throw badInput(`at most ${MAX_MESSAGE_IDS} message ids per call`);
+    if (messageIds.length === 0 || !(await readReceiptsEnabled(actor.userId))) return 0;
+    const ids = [...new Set(messageIds.map((m) => m.toLowerCase()))];
+    const at = new Date();
+    const deliveries = await prisma.$transaction(async (tx) => {
+      const changed = await tx.$queryRaw<{ id: string; conversationId: string; senderUserId: string; expiresAt: Date | null }[]>`
+        UPDATE messages SET read_at = ${at}, delivered_at = COALESCE(delivered_at, ${at})
+        WHERE id = ANY(${ids}::uuid[]) AND recipient_user_id = ${actor.userId}::uuid AND read_at IS NULL
+          AND deleted_at IS NULL AND (expires_at IS NULL OR expires_at > ${at})
+        RETURNING id::text, conversation_id::text AS "conversationId", sender_user_id::text AS "senderUserId",
+                  expires_at AS "expiresAt"`;
+      return inbox.enqueue(tx, await receiptItems(tx, actor.userId, "READ", at, changed));
+    });
+    inbox.publish(deliveries);
+    return deliveries.length === 0 ? 0 : new Set(deliveries.map((d) => (d.event as { messageId: string }).messageId)).size;
+  }
+
+  const visible = (now: Date): Prisma.MessageWhereInput => ({
+    deletedAt: null,
+    OR: [{ expiresAt: null }, { expiresAt: { gt: now } }],
+  });
+
+  async function deleteMessage(actor: Actor, messageId: string, forEveryone: boolean): Promise<boolean> {
+    const now = new Date();
+    const m = await prisma.message.findFirst({
+      where: {
+        id: messageId.toLowerCase(),
+        ...visible(now),
+        OR: [{ senderUserId: actor.userId }, { recipientUserId: actor.userId }],
+        hidden: { none: { userId: actor.userId } },
+      },
+    });
+    if (!m) throw notFound("no such message");
+    if (!forEveryone) {
+      await prisma.hiddenMessage.createMany({ data: [{ messageId: m.id, userId: actor.userId }], skipDuplicates: true });
+      return true;
+    }
+    if (m.senderUserId !== actor.userId) throw forbidden("only the sender can delete a message for everyone");
+    const windowMs = limits.deleteForEveryoneWindowSeconds * 1000;
+    if (now.getTime() - m.createdAt.getTime() > windowMs) {
+      throw forbidden(`a message can be deleted for everyone only within ${limits.deleteForEveryoneWindowSeconds} s`);
+    }
+    const deliveries = await prisma.$transaction(async (tx) => {
+      const done = await tx.message.updateMany({ where: { id: m.id, deletedAt: null }, data: { deletedAt: now } });
+      if (done.count === 0) return [];
+      // Undelivered copies are dropped; devices that already have it are told to remove it.
+      await tx.inboxItem.deleteMany({ where: { messageId: m.id, kind: "envelope" } });
+      const recipients = await tx.device.findMany({
+        where: { userId: { in: [...new Set([m.recipientUserId, m.senderUserId])] }, active: true },
+        select: { userId: true, deviceId: true },
+      });
+      return inbox.enqueue(
+        tx,
+        recipients
+          .filter((d) => !(d.userId === actor.userId && d.deviceId === actor.deviceId))
+          .map((d) => ({
+            userId: d.userId,
+            deviceId: d.deviceId,
+            kind: "deleted",
+            messageId: m.id,
+            conversationId: m.conversationId,
+            payload: { deletedByUserId: actor.userId },
+            expiresAt: m.expiresAt ?? inbox.retentionExpiry(now),
+          })),
+      );
+    });
+    inbox.publish(deliveries);
+    return true;
+  }
+
+  /** Everyone who talks with `userId` (and its own devices) learns that its device list changed. */
+  async function deviceListChanged(userId: string): Promise<void> {
+    const now = new Date();
+    const deliveries = await prisma.$transaction(async (tx) => {
+      const targets = await tx.$queryRaw<{ userId: string; deviceId: number }[]>`
+        SELECT d.user_id::text AS "userId", d.device_id AS "deviceId" FROM devices d
+        WHERE d.active AND (d.user_id = ${userId}::uuid OR d.user_id IN (
+          SELECT CASE WHEN c.user_a = ${userId}::uuid THEN c.user_b ELSE c.user_a END FROM conversations c
+          WHERE c.user_a = ${userId}::uuid OR c.user_b = ${userId}::uuid))`;
+      return inbox.enqueue(
+        tx,
+        targets.map((t) => ({
+          userId: t.userId,
+          deviceId: t.deviceId,
+          kind: "device_list",
+          payload: { userId },
+          expiresAt: inbox.retentionExpiry(now),
+        })),
+      );
+    });
+    inbox.publish(deliveries);
+  }
+
+  async function conversationFor(actor: Actor, conversationId: string): Promise<ConversationInfo> {
+    const c = await prisma.conversation.findFirst({
+      where: { id: conversationId.toLowerCase(), OR: [{ userA: actor.userId }, { userB: actor.userId }] },
+    });
+    if (!c) throw notFound("no such conversation");
+    return c;
+  }
+
+  async function isParticipant(userId: string, conversationId: string): Promise<boolean> {
+    const c = await prisma.conversation.findFirst({
+      where: { id: conversationId.toLowerCase(), OR: [{ userA: userId }, { userB: userId }] },
+      select: { id: true },
+    });
+    return !!c;
+  }
+
+  /** The users among `others` who share a conversation with `userId` (themselves included). */
+  async function contactsAmong(userId: string, others: string[]): Promise<Set<string>> {
+    const ids = [...new Set(others.map((o) => o.toLowerCase()))];
+    const rows = await prisma.conversation.findMany({
+      where: {
+        OR: [
+          { userA: userId, userB: { in: ids } },
+          { userB: userId, userA: { in: ids } },
+        ],
+      },
+      select: { userA: true, userB: true },
+    });
+    const out = new Set<string>(ids.includes(userId) ? [userId] : []);
+    for (const r of rows) out.add(r.userA === userId ? r.userB : r.userA);
+    return out;
+  }
+
+  const cursorOf = (c: ConversationInfo) => `${c.lastMessageAt.getTime()}_${c.id}`;
+  function parseConversationCursor(cursor: string): { at: Date; id: string } {
+    const m = /^(\d{1,16})_([0-9a-f-]{36})$/.exec(cursor);
+    if (!m) throw badInput("invalid cursor");
+    return { at: new Date(Number(m[1])), id: m[2] };
+  }
+
+  /** The caller's conversations, most recently active first. */
+  async function conversations(actor: Actor, page: Page): Promise<ConversationInfo[]> {
+    const after = page.after ? parseConversationCursor(page.after) : null;
+    const before = page.before ? parseConversationCursor(page.before) : null;
+    const ordered = (c: { at: Date; id: string }, older: boolean): Prisma.ConversationWhereInput =>
+      older
+        ? { OR: [{ lastMessageAt: { lt: c.at } }, { lastMessageAt: c.at, id: { lt: c.id } }] }
+        : { OR: [{ lastMessageAt: { gt: c.at } }, { lastMessageAt: c.at, id: { gt: c.id } }] };
+    const dir = page.inverted ? "asc" : "desc";
+    return prisma.conversation.findMany({
+      where: {
+        AND: [
+          { OR: [{ userA: actor.userId }, { userB: actor.userId }] },
+          after ? ordered(after, true) : {},
+          before ? ordered(before, false) : {},
+        ],
+      },
+      orderBy: [{ lastMessageAt: dir }, { id: dir }],
+      take: page.limit,
+    });
+  }
+
+  /** A conversation's messages, newest first; hidden, deleted and expired ones are never served. */
+  async function messages(actor: Actor, conversationId: string, page: Page): Promise<MessageInfo[]> {
+    const c = await conversationFor(actor, conversationId);
+    const seq = (s: string) => {
+      if (!/^[0-9]{1,19}$/.test(s)) throw badInput("invalid cursor");
+      return BigInt(s);
+    };
+    const now = new Date();
+    return prisma.message.findMany({
+      where: {
+        conversationId: c.id,
+        ...visible(now),
+        hidden: { none: { userId: actor.userId } },
+        seq: {
+          ...(page.after ? { lt: seq(page.after) } : {}),
+          ...(page.before ? { gt: seq(page.before) } : {}),
+        },
+      },
+      orderBy: { seq: page.inverted ? "asc" : "desc" },
+      take: page.limit,
+    });
+  }
+
+  /** Deletes self-destructed messages (their queue items go with the inbox sweep). */
+  async function sweep(): Promise<number> {
+    const { count } = await prisma.message.deleteMany({ where: { expiresAt: { lte: new Date() } } });
+    return count;
+  }
+
+  return {
+    send,
+    markRead,
+    setReadReceipts,
+    readReceiptsEnabled,
+    deleteMessage,
+    deviceListChanged,
+    conversationFor,
+    isParticipant,
+    contactsAmong,
+    conversations,
+    conversationCursor: cursorOf,
+    messages,
+    sweep,
+  };
+}

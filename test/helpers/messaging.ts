@@ -1,0 +1,42 @@
+// Sending for tests: opaque envelopes addressed to every active device, as a client would build them.
+import { randomUUID } from "node:crypto";
+import { DevicesDocument, SendMessageDocument, type SendMessageInput } from "../../src/client/generated/graphql.ts";
+import type { TestDevice } from "./accounts.ts";
+
+export const b64 = (s: string) => Buffer.from(s, "utf8").toString("base64");
+export const unb64 = (s: string) => Buffer.from(s, "base64").toString("utf8");
+
+export async function devicesOf(from: TestDevice, userId: string) {
+  return (await from.http.request(DevicesDocument, { userId })).devices;
+}
+
+/** Builds a SendMessageInput with an opaque body per device of the recipient and per other device of the sender. */
+export async function opaqueInput(
+  from: TestDevice,
+  toUserId: string,
+  text: string,
+  extra: Partial<SendMessageInput> = {},
+): Promise<SendMessageInput> {
+  const theirs = await devicesOf(from, toUserId);
+  const own = toUserId === from.userId ? [] : (await devicesOf(from, from.userId)).filter((d) => d.deviceId !== from.deviceId);
+  const env = (d: { deviceId: number; registrationId: number }) => ({
+    deviceId: d.deviceId,
+    registrationId: d.registrationId,
+    type: 2,
+    body: b64(`${text}@${d.deviceId}`),
+  });
+  return {
+    recipientUserId: toUserId,
+    clientMessageId: randomUUID(),
+    messageType: "TEXT",
+    envelopes: theirs.filter((d) => !(toUserId === from.userId && d.deviceId === from.deviceId)).map(env),
+    syncEnvelopes: own.length ? own.map(env) : undefined,
+    ...extra,
+  };
+}
+
+export async function sendOpaque(from: TestDevice, toUserId: string, text: string, extra: Partial<SendMessageInput> = {}) {
+  const input = await opaqueInput(from, toUserId, text, extra);
+  const { sendMessage } = await from.http.request(SendMessageDocument, { input });
+  return { ...sendMessage, input };
+}
