@@ -82,6 +82,9 @@ const schema = z.object({
   MAX_DEVICES_PER_USER: int(1, 100).default(6),
   DEVICE_LINK_TTL_SECONDS: int(10, 86_400).default(600),
   PREKEY_LOW_WATER_MARK: int(0, 100).default(20),
+  KEY_PACKAGE_LOW_WATER_MARK: int(0, 100).default(10),
+  MAX_GROUP_MEMBERS: int(2, 100_000).default(1500),
+  MAX_GROUP_MESSAGE_BYTES: int(1024, 4 * 1024 * 1024).default(256 * 1024),
   MAX_REQUEST_BYTES: int(1024, 64 * 1024 * 1024).default(8 * 1024 * 1024),
   SHUTDOWN_GRACE_MS: int(0, 120_000).default(10_000),
   // Abuse limits (HARDENING.md describes each).
@@ -117,6 +120,10 @@ export type Config = {
   maxDevicesPerUser: number;
   deviceLinkTtlSeconds: number;
   preKeyLowWaterMark: number;
+  keyPackageLowWaterMark: number;
+  /** Users per MLS group (each with all their devices). */
+  maxGroupMembers: number;
+  maxGroupMessageBytes: number;
   maxRequestBytes: number;
   shutdownGraceMs: number;
   /** null when RATE_LIMITS=off. */
@@ -179,6 +186,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     maxDevicesPerUser: e.MAX_DEVICES_PER_USER,
     deviceLinkTtlSeconds: e.DEVICE_LINK_TTL_SECONDS,
     preKeyLowWaterMark: e.PREKEY_LOW_WATER_MARK,
+    keyPackageLowWaterMark: e.KEY_PACKAGE_LOW_WATER_MARK,
+    maxGroupMembers: e.MAX_GROUP_MEMBERS,
+    maxGroupMessageBytes: e.MAX_GROUP_MESSAGE_BYTES,
     maxRequestBytes: e.MAX_REQUEST_BYTES,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
     rateLimits: e.RATE_LIMITS

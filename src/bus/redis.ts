@@ -9,7 +9,8 @@ export function createRedisBus(url: string, prefix: string, logger: Logger): Bus
   const options = { lazyConnect: false, maxRetriesPerRequest: 2, retryStrategy: (n: number) => Math.min(n * 100, 2000) };
   // A publish while Redis is away fails at once instead of queueing without bound: the envelope is already stored.
   const publisher = new Redis(url, { ...options, enableOfflineQueue: false });
-  const subscriber = new Redis(url, options);
+  // Named so an operator (or a test) can tell this deployment's subscriber apart in CLIENT LIST.
+  const subscriber = new Redis(url, { ...options, connectionName: `${prefix}sub` });
   const reconnectListeners = new Set<() => void>();
   let lostConnection = false;
   subscriber.on("error", (err) => logger.warn({ err: err.message }, "redis subscriber error"));
