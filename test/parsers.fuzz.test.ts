@@ -1,7 +1,7 @@
 // Property tests of the server's parsers of client-supplied bytes (src/services/signal-keys.ts, the Bytes scalar):
 // random and mutated inputs either parse or are refused with BAD_USER_INPUT; nothing else is ever thrown, nothing
 // hangs, and a mutated signature never verifies. Then the same mutations through HTTP: never a 5xx or an
-// INTERNAL_SERVER_ERROR. (MLS framing joins these once the groups branch lands.)
+// INTERNAL_SERVER_ERROR. The delivery service's MLS framing readers (src/services/mls-framing.ts) get the same.
 import fc from "fast-check";
 import { GraphQLError } from "graphql";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -18,11 +18,30 @@ import {
   checkSignedKyberPreKey,
   parseIdentityKey,
 } from "../src/services/signal-keys.ts";
+import {
+  checkKeyPackage,
+  checkWelcome,
+  parseApplicationMessage,
+  parseCommit,
+  parseGroupInfo,
+} from "../src/services/mls-framing.ts";
 import { postRaw } from "./helpers/graphql.ts";
+import { mlsMember } from "./helpers/groups.ts";
 import { startServer, type TestServer } from "./helpers/server.ts";
 
 const u8 = (s: string) => new Uint8Array(Buffer.from(s, "base64"));
 const b64 = (b: Uint8Array) => Buffer.from(b).toString("base64");
+
+/** The async form of acceptsOrRefusesCleanly. */
+async function acceptsOrRefusesCleanlyAsync(fn: () => Promise<unknown>): Promise<boolean> {
+  try {
+    await fn();
+    return true;
+  } catch (err) {
+    if (err instanceof AppError && err.code === "BAD_USER_INPUT") return false;
+    throw new Error(`unexpected ${(err as Error)?.constructor?.name}: ${(err as Error)?.message}`);
+  }
+}
 
 /** Runs fn; passes if it returns or throws a BAD_USER_INPUT AppError; returns whether it accepted. */
 function acceptsOrRefusesCleanly(fn: () => unknown): boolean {
@@ -173,5 +192,57 @@ describe("mutated registrations over HTTP", () => {
     );
     // Random bytes are refused, not stored.
     expect(outcomes.get("BAD_USER_INPUT")).toBeGreaterThan(100);
+  });
+});
+
+describe("MLS framing readers under random and mutated input", () => {
+  let server: TestServer;
+  let samples: { commit: Uint8Array; groupInfo: Uint8Array; keyPackage: Uint8Array };
+  let owner: { userId: string; deviceId: number };
+  beforeAll(async () => {
+    server = await startServer();
+    const a = await mlsMember(server.url);
+    const groupId = await a.mls.createGroup({ name: "fuzz" });
+    const plain = await a.mls.prepareCommit(groupId, { proposals: [] });
+    samples = {
+      commit: u8(plain.commit),
+      groupInfo: u8(plain.groupInfo!),
+      keyPackage: (await a.mls.keyPackages.generate()).encoded,
+    };
+    owner = a.address;
+  });
+  afterAll(() => server.close());
+
+  // A welcome needs joiners' claimed key packages to build; the welcome reader gets the same mutated bytes instead.
+  it("commits, application messages and welcomes: decode or BAD_USER_INPUT", () => {
+    expect(acceptsOrRefusesCleanly(() => parseCommit(samples.commit))).toBe(true);
+    fc.assert(
+      fc.property(mutated(samples.commit), (bytes) => {
+        acceptsOrRefusesCleanly(() => parseCommit(bytes));
+        acceptsOrRefusesCleanly(() => parseApplicationMessage(bytes));
+        acceptsOrRefusesCleanly(() => checkWelcome(bytes));
+      }),
+      { numRuns: 1_500 },
+    );
+  });
+
+  it("group infos: parse or BAD_USER_INPUT", async () => {
+    expect(await acceptsOrRefusesCleanlyAsync(() => parseGroupInfo(samples.groupInfo))).toBe(true);
+    await fc.assert(
+      fc.asyncProperty(mutated(samples.groupInfo), async (bytes) => {
+        await acceptsOrRefusesCleanlyAsync(() => parseGroupInfo(bytes));
+      }),
+      { numRuns: 400 },
+    );
+  });
+
+  it("key packages: the valid one is accepted, no mutation of it ever is", async () => {
+    expect(await acceptsOrRefusesCleanlyAsync(() => checkKeyPackage(samples.keyPackage, owner, "kp"))).toBe(true);
+    await fc.assert(
+      fc.asyncProperty(mutated(samples.keyPackage), async (bytes) => {
+        expect(await acceptsOrRefusesCleanlyAsync(() => checkKeyPackage(bytes, owner, "kp"))).toBe(false);
+      }),
+      { numRuns: 400 },
+    );
   });
 });
