@@ -2,7 +2,10 @@
 // connection, and a client that stops reading is dropped instead of buffering without bound.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
-import { wsUrl } from "../src/client/transport.ts";
+import { InboxDocument, PollInboxDocument, SendMessageDocument } from "../src/client/generated/graphql.ts";
+import { queryText, wsUrl } from "../src/client/transport.ts";
+import { nextInput } from "./faults/helpers.ts";
+import { opaqueInput } from "./helpers/messaging.ts";
 import { registerDevice, type TestDevice } from "./helpers/accounts.ts";
 import { startServer, type TestServer } from "./helpers/server.ts";
 
@@ -171,5 +174,40 @@ describe("slow consumers", () => {
     }
     expect(server.app.http.connections.count(alice)).toBe(0);
     ws.terminate();
+  });
+
+  it("ends the inbox of a device that stops reading, and its queue keeps every envelope for the next read", async () => {
+    const slow = await startServer({ INBOX_BUFFER_LIMIT: "10" });
+    try {
+      const sender = await registerDevice(slow.url);
+      const reader = await registerDevice(slow.url);
+      const ws = await acked(slow.url, reader.token);
+      const got = messages(ws);
+      ws.send(JSON.stringify({ type: "subscribe", id: "inbox", payload: { query: queryText(InboxDocument) } }));
+      (ws as unknown as { _socket: { pause(): void } })._socket.pause();
+      const template = await opaqueInput(sender, reader.userId, "x");
+      const big = "A".repeat(40_000); // base64 of 30,000 bytes: 200 of them overflow the socket buffers
+      for (let i = 0; i < 200; i++) {
+        const input = nextInput(template, i);
+        input.envelopes = input.envelopes.map((e) => ({ ...e, body: big }));
+        await sender.http.request(SendMessageDocument, { input });
+      }
+      (ws as unknown as { _socket: { resume(): void } })._socket.resume();
+      // The server gave up on this subscriber: its inbox subscription ended with LIMIT_EXCEEDED (or the socket closed).
+      await until(
+        () =>
+          ws.readyState !== WebSocket.OPEN ||
+          got.some((m) => m.id === "inbox" && m.type === "error" && JSON.stringify(m.payload).includes("LIMIT_EXCEEDED")),
+        30_000,
+      );
+      const delivered = got.filter((m) => m.id === "inbox" && m.type === "next").length;
+      expect(delivered).toBeLessThan(200);
+      ws.terminate();
+      // Nothing was lost: the whole queue is there for the next read.
+      const { inbox } = await reader.http.request(PollInboxDocument, { first: 500 });
+      expect(inbox.filter((e) => e.__typename === "EnvelopeEvent")).toHaveLength(200);
+    } finally {
+      await slow.close();
+    }
   });
 });
