@@ -11,6 +11,8 @@ export default defineConfig({
   },
   test: {
     include: ["test/**/*.test.ts"],
+    // Fault tests kill and restart processes: they run on their own (npm run test:faults, vitest.faults.config.ts).
+    exclude: ["test/faults/**", "node_modules/**"],
     pool: "forks",
     testTimeout: 120_000,
     hookTimeout: 120_000,

@@ -7,14 +7,15 @@ import { createMemoryBus } from "./bus/memory.ts";
 import { createMemoryPresenceStore, createRedisPresenceStore } from "./bus/presence-store.ts";
 import { createRedisBus } from "./bus/redis.ts";
 import type { Config } from "./config.ts";
-import { bearerToken } from "./http/auth.ts";
-import { startHttp, type RunningHttp } from "./http/server.ts";
+import { startHttp, type RunningHttp, type ServerContext } from "./http/server.ts";
 import type { Logger } from "./logger.ts";
 import type { Context } from "./schema/builder.ts";
+import { armorPlugins } from "./schema/armor.ts";
 import { createErrorMasker } from "./schema/errors.ts";
 import { schema } from "./schema/index.ts";
-import type { Actor } from "./services/deps.ts";
+import { rateLimitPlugin } from "./schema/rate-limits.ts";
 import { createServices, type Services } from "./services/index.ts";
+import { createMemoryRateLimiter, createRedisRateLimiter } from "./services/rate-limits.ts";
 import { openDatabase, type Database } from "./store/database.ts";
 import { migrate } from "./store/migrator.ts";
 
@@ -40,20 +41,20 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   services.realtime.start();
   const stopSweeper = startSweeper(services, config.messaging.sweepIntervalMs, logger);
 
-  const yoga = createYoga<{ wsActor?: Actor | null }, Context>({
+  const limiter = config.redis
+    ? createRedisRateLimiter(config.redis.url, config.redis.prefix, logger)
+    : createMemoryRateLimiter();
+
+  const yoga = createYoga<ServerContext, Context>({
     schema,
+    plugins: [...armorPlugins(config.armor), ...(config.rateLimits ? [rateLimitPlugin(limiter, config.rateLimits)] : [])],
     graphqlEndpoint: "/graphql",
     graphiql: config.graphiql ? { subscriptionsProtocol: "WS" } : false,
     landingPage: false,
     logging: false,
     maskedErrors: { maskError: createErrorMasker(logger) },
-    context: async (initial) => {
-      const actor =
-        initial.wsActor !== undefined
-          ? initial.wsActor
-          : await services.devices.authenticate(bearerToken(initial.request.headers.get("authorization")));
-      return { services, actor };
-    },
+    // The HTTP and WebSocket layers authenticated the caller before parsing (src/http/server.ts).
+    context: (initial) => ({ services, actor: initial.actor ?? null, clientIp: initial.clientIp ?? "unknown" }),
   });
 
   const presenceTrouble = (err: unknown) => logger.warn({ err: (err as Error).message }, "presence update failed");
@@ -67,6 +68,8 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       },
       logger,
       maxRequestBytes: config.maxRequestBytes,
+      trustProxy: config.trustProxy,
+      ws: config.ws,
       onConnected: (actor) => void services.realtime.deviceConnected(actor).catch(presenceTrouble),
       onDisconnected: (actor) => void services.realtime.deviceDisconnected(actor).catch(presenceTrouble),
     },
@@ -94,6 +97,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
         await stopSweeper();
         await services.realtime.stop();
         await stopControl();
+        await limiter.close();
         await bus.close();
         await db.close();
       })();

@@ -7,6 +7,65 @@ const boolish = z
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
+const UNIT_SECONDS = { s: 1, m: 60, h: 3600 } as const;
+/** "60/1s" = at most 60 calls in any fixed 1-second window; "off" = no limit. */
+const rate = z
+  .string()
+  .regex(/^(off|\d{1,7}\/\d{1,5}[smh])$/, 'must be "off" or like "60/1s", "20/1h"')
+  .transform((v): RateLimit | null => {
+    if (v === "off") return null;
+    const [points, window] = v.split("/");
+    const seconds = Number(window.slice(0, -1)) * UNIT_SECONDS[window.slice(-1) as keyof typeof UNIT_SECONDS];
+    return { points: Number(points), windowSeconds: seconds };
+  });
+
+export interface RateLimit {
+  points: number;
+  windowSeconds: number;
+}
+
+/** Each mutation family is counted per device (when authenticated) and per client IP. */
+export const RATE_LIMIT_FAMILIES = [
+  "sends",
+  "keyUploads",
+  "bundleClaims",
+  "registrations",
+  "deviceLinks",
+  "groupCommits",
+  "receipts",
+  "other",
+] as const;
+export type RateLimitFamily = (typeof RATE_LIMIT_FAMILIES)[number];
+export type RateLimits = Record<RateLimitFamily, { device: RateLimit | null; ip: RateLimit | null }> & {
+  /** Claims of one target user's keys by one requesting device (Signal counts pre-key claims per pair). */
+  bundleClaimsPerTarget: RateLimit | null;
+};
+
+// Defaults, after Signal-Server's limiters where it has one: ~60 messages/s per sender, pre-key claims per requester
+// and per requester-target pair, few registrations and device links per source.
+const RATE_DEFAULTS = {
+  RATE_LIMIT_SENDS: "60/1s",
+  RATE_LIMIT_SENDS_IP: "600/1s",
+  RATE_LIMIT_KEY_UPLOADS: "30/1m",
+  RATE_LIMIT_KEY_UPLOADS_IP: "300/1m",
+  RATE_LIMIT_BUNDLE_CLAIMS: "100/1m",
+  RATE_LIMIT_BUNDLE_CLAIMS_IP: "600/1m",
+  RATE_LIMIT_BUNDLE_CLAIMS_PER_TARGET: "10/1m",
+  RATE_LIMIT_REGISTRATIONS: "off",
+  RATE_LIMIT_REGISTRATIONS_IP: "20/1h",
+  RATE_LIMIT_DEVICE_LINKS: "10/10m",
+  RATE_LIMIT_DEVICE_LINKS_IP: "30/10m",
+  RATE_LIMIT_GROUP_COMMITS: "60/1m",
+  RATE_LIMIT_GROUP_COMMITS_IP: "600/1m",
+  RATE_LIMIT_RECEIPTS: "300/10s",
+  RATE_LIMIT_RECEIPTS_IP: "3000/10s",
+  RATE_LIMIT_OTHER: "120/1m",
+  RATE_LIMIT_OTHER_IP: "1200/1m",
+} as const;
+const rateEnv = Object.fromEntries(Object.entries(RATE_DEFAULTS).map(([k, v]) => [k, rate.prefault(v)])) as {
+  [K in keyof typeof RATE_DEFAULTS]: z.ZodPrefault<typeof rate>;
+};
+
 const schema = z.object({
   PORT: int(0, 65535).default(8091),
   HOST: z.string().min(1).default("0.0.0.0"),
@@ -23,8 +82,25 @@ const schema = z.object({
   MAX_DEVICES_PER_USER: int(1, 100).default(6),
   DEVICE_LINK_TTL_SECONDS: int(10, 86_400).default(600),
   PREKEY_LOW_WATER_MARK: int(0, 100).default(20),
+  KEY_PACKAGE_LOW_WATER_MARK: int(0, 100).default(10),
+  MAX_GROUP_MEMBERS: int(2, 100_000).default(1500),
+  MAX_GROUP_MESSAGE_BYTES: int(1024, 4 * 1024 * 1024).default(256 * 1024),
   MAX_REQUEST_BYTES: int(1024, 64 * 1024 * 1024).default(8 * 1024 * 1024),
   SHUTDOWN_GRACE_MS: int(0, 120_000).default(10_000),
+  // Abuse limits (HARDENING.md describes each).
+  RATE_LIMITS: boolish.default(true),
+  TRUST_PROXY: boolish.default(false),
+  ...rateEnv,
+  INTROSPECTION: boolish.default(true),
+  MAX_QUERY_DEPTH: int(2, 100).default(12),
+  MAX_QUERY_COST: int(10, 1_000_000).default(5_000),
+  MAX_QUERY_ALIASES: int(0, 1_000).default(15),
+  MAX_QUERY_TOKENS: int(100, 100_000).default(2_000),
+  MAX_QUERY_DIRECTIVES: int(0, 1_000).default(50),
+  WS_AUTH_TIMEOUT_MS: int(100, 60_000).default(3_000),
+  MAX_CONNECTIONS_PER_DEVICE: int(1, 1_000).default(5),
+  MAX_OPERATIONS_PER_CONNECTION: int(1, 10_000).default(100),
+  WS_MAX_BUFFERED_BYTES: int(64 * 1024, 1024 * 1024 * 1024).default(4 * 1024 * 1024),
   MAX_ENVELOPE_BYTES: int(16, 16 * 1024 * 1024).default(256 * 1024),
   QUEUE_RETENTION_SECONDS: int(60, 365 * 86_400).default(30 * 86_400),
   DELETE_FOR_EVERYONE_WINDOW_SECONDS: int(0, 365 * 86_400).default(48 * 3600),
@@ -44,8 +120,30 @@ export type Config = {
   maxDevicesPerUser: number;
   deviceLinkTtlSeconds: number;
   preKeyLowWaterMark: number;
+  keyPackageLowWaterMark: number;
+  /** Users per MLS group (each with all their devices). */
+  maxGroupMembers: number;
+  maxGroupMessageBytes: number;
   maxRequestBytes: number;
   shutdownGraceMs: number;
+  /** null when RATE_LIMITS=off. */
+  rateLimits: RateLimits | null;
+  trustProxy: boolean;
+  armor: {
+    introspection: boolean;
+    maxDepth: number;
+    maxCost: number;
+    maxAliases: number;
+    maxTokens: number;
+    maxDirectives: number;
+  };
+  ws: {
+    authTimeoutMs: number;
+    maxConnectionsPerDevice: number;
+    maxOperationsPerConnection: number;
+    /** A socket with more unsent bytes than this is a slow consumer and is dropped. */
+    maxBufferedBytes: number;
+  };
   messaging: {
     /** Largest ciphertext body of one envelope. */
     maxEnvelopeBytes: number;
@@ -88,8 +186,39 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     maxDevicesPerUser: e.MAX_DEVICES_PER_USER,
     deviceLinkTtlSeconds: e.DEVICE_LINK_TTL_SECONDS,
     preKeyLowWaterMark: e.PREKEY_LOW_WATER_MARK,
+    keyPackageLowWaterMark: e.KEY_PACKAGE_LOW_WATER_MARK,
+    maxGroupMembers: e.MAX_GROUP_MEMBERS,
+    maxGroupMessageBytes: e.MAX_GROUP_MESSAGE_BYTES,
     maxRequestBytes: e.MAX_REQUEST_BYTES,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
+    rateLimits: e.RATE_LIMITS
+      ? {
+          sends: { device: e.RATE_LIMIT_SENDS, ip: e.RATE_LIMIT_SENDS_IP },
+          keyUploads: { device: e.RATE_LIMIT_KEY_UPLOADS, ip: e.RATE_LIMIT_KEY_UPLOADS_IP },
+          bundleClaims: { device: e.RATE_LIMIT_BUNDLE_CLAIMS, ip: e.RATE_LIMIT_BUNDLE_CLAIMS_IP },
+          bundleClaimsPerTarget: e.RATE_LIMIT_BUNDLE_CLAIMS_PER_TARGET,
+          registrations: { device: e.RATE_LIMIT_REGISTRATIONS, ip: e.RATE_LIMIT_REGISTRATIONS_IP },
+          deviceLinks: { device: e.RATE_LIMIT_DEVICE_LINKS, ip: e.RATE_LIMIT_DEVICE_LINKS_IP },
+          groupCommits: { device: e.RATE_LIMIT_GROUP_COMMITS, ip: e.RATE_LIMIT_GROUP_COMMITS_IP },
+          receipts: { device: e.RATE_LIMIT_RECEIPTS, ip: e.RATE_LIMIT_RECEIPTS_IP },
+          other: { device: e.RATE_LIMIT_OTHER, ip: e.RATE_LIMIT_OTHER_IP },
+        }
+      : null,
+    trustProxy: e.TRUST_PROXY,
+    armor: {
+      introspection: e.INTROSPECTION,
+      maxDepth: e.MAX_QUERY_DEPTH,
+      maxCost: e.MAX_QUERY_COST,
+      maxAliases: e.MAX_QUERY_ALIASES,
+      maxTokens: e.MAX_QUERY_TOKENS,
+      maxDirectives: e.MAX_QUERY_DIRECTIVES,
+    },
+    ws: {
+      authTimeoutMs: e.WS_AUTH_TIMEOUT_MS,
+      maxConnectionsPerDevice: e.MAX_CONNECTIONS_PER_DEVICE,
+      maxOperationsPerConnection: e.MAX_OPERATIONS_PER_CONNECTION,
+      maxBufferedBytes: e.WS_MAX_BUFFERED_BYTES,
+    },
     messaging: {
       maxEnvelopeBytes: e.MAX_ENVELOPE_BYTES,
       queueRetentionSeconds: e.QUEUE_RETENTION_SECONDS,

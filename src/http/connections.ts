@@ -2,6 +2,11 @@
 import type { WebSocket } from "ws";
 import type { Actor } from "../services/deps.ts";
 
+// Close codes of our own (graphql-ws keeps 44xx/45xx): a client may reconnect after any of them.
+export const CLOSE_TOO_MANY_CONNECTIONS = 4029;
+export const CLOSE_SLOW_CONSUMER = 4013;
+export const CLOSE_UNAVAILABLE = 4503;
+
 const key = (a: Actor) => `${a.userId}:${a.deviceId}`;
 
 export class ConnectionRegistry {

@@ -2,22 +2,31 @@
 // /healthz and /readyz. graphql-ws runs through Yoga's envelop (cached parse and validate, the same plugins and
 // error masking as HTTP), which measured 4x faster than plain useServer.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { ExecutionArgs } from "graphql";
+import { GraphQLError, type ExecutionArgs } from "graphql";
 import { useServer } from "graphql-ws/use/ws";
 import type { YogaServerInstance } from "graphql-yoga";
 import { WebSocketServer, type WebSocket } from "ws";
+import type { Config } from "../config.ts";
 import type { Logger } from "../logger.ts";
 import type { Actor } from "../services/deps.ts";
-import { bearerToken } from "./auth.ts";
-import { ConnectionRegistry } from "./connections.ts";
+import { bearerToken, clientAddress } from "./auth.ts";
+import { CLOSE_SLOW_CONSUMER, CLOSE_TOO_MANY_CONNECTIONS, CLOSE_UNAVAILABLE, ConnectionRegistry } from "./connections.ts";
+
+/** What HTTP and graphql-ws both hand Yoga before parsing: the authenticated caller and where it calls from. */
+export interface ServerContext {
+  actor: Actor | null;
+  clientIp: string;
+}
 
 export interface HttpDeps {
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  yoga: YogaServerInstance<{ wsActor?: Actor | null }, any>;
+  yoga: YogaServerInstance<ServerContext, any>;
   authenticate(token: string | null): Promise<Actor | null>;
   ready(): Promise<void>;
   logger: Logger;
   maxRequestBytes: number;
+  trustProxy: boolean;
+  ws: Config["ws"];
   /** Told of every authenticated WebSocket accepted and closed (presence). Must not throw. */
   onConnected?(actor: Actor): void;
   onDisconnected?(actor: Actor): void;
@@ -30,7 +39,7 @@ export interface RunningHttp {
   shutdown(graceMs: number): Promise<void>;
 }
 
-type WsExtra = { actor?: Actor };
+type WsExtra = { actor?: Actor; clientIp?: string };
 
 export function startHttp(deps: HttpDeps, port: number, host: string): Promise<RunningHttp> {
   const { yoga, logger } = deps;
@@ -47,18 +56,41 @@ export function startHttp(deps: HttpDeps, port: number, host: string): Promise<R
       return;
     }
     if (!withinBodyLimit(req, res, deps.maxRequestBytes)) return;
-    yoga(req, res);
+    // Authenticated before Yoga parses, so validation (field suggestions) already knows who is calling.
+    const clientIp = clientAddress(req, deps.trustProxy);
+    deps.authenticate(bearerToken(req.headers.authorization)).then(
+      (actor) => yoga(req, res, { actor, clientIp }),
+      (err: Error) => {
+        logger.warn({ err: err.message }, "authentication failed: store unavailable");
+        sendJson(res, 503, { errors: [{ message: "service unavailable, retry", extensions: { code: "UNAVAILABLE" } }] });
+      },
+    );
   });
 
   const wss = new WebSocketServer({ server, path: yoga.graphqlEndpoint, maxPayload: deps.maxRequestBytes });
   useServer<Record<string, unknown>, WsExtra>(
     {
-      connectionInitWaitTimeout: 3_000,
+      // A socket that has not authenticated by then is closed with 4408.
+      connectionInitWaitTimeout: deps.ws.authTimeoutMs,
       onConnect: async (ctx) => {
-        const actor = await deps.authenticate(bearerToken(ctx.connectionParams?.authorization));
+        const { socket } = ctx.extra;
+        let actor: Actor | null;
+        try {
+          actor = await deps.authenticate(bearerToken(ctx.connectionParams?.authorization));
+        } catch (err) {
+          logger.warn({ err: (err as Error).message }, "websocket authentication failed: store unavailable");
+          socket.close(CLOSE_UNAVAILABLE, "service unavailable, retry");
+          return false;
+        }
         if (!actor) return false; // graphql-ws closes with 4403 Forbidden
+        // Per node: a device spreading sockets over several nodes gets this many on each.
+        if (connections.count(actor) >= deps.ws.maxConnectionsPerDevice) {
+          socket.close(CLOSE_TOO_MANY_CONNECTIONS, "too many connections for this device");
+          return false;
+        }
         ctx.extra.actor = actor;
-        connections.add(actor, ctx.extra.socket);
+        ctx.extra.clientIp = clientAddress(ctx.extra.request, deps.trustProxy);
+        connections.add(actor, socket);
         deps.onConnected?.(actor);
         return true;
       },
@@ -68,14 +100,25 @@ export function startHttp(deps: HttpDeps, port: number, host: string): Promise<R
         deps.onDisconnected?.(ctx.extra.actor);
       },
       execute: (args: ExecutionArgs) => (args.rootValue as Enveloped).execute(args),
+      // A subscription's own backlog is bounded where it is produced (services/feed.ts ends a subscriber that falls
+      // too far behind); what is bounded here is what sits unsent in the socket.
       subscribe: (args: ExecutionArgs) => (args.rootValue as Enveloped).subscribe(args),
       onSubscribe: async (ctx, _id, params) => {
+        // ctx.subscriptions already holds this operation; queries and mutations in flight count too.
+        if (Object.keys(ctx.subscriptions).length > deps.ws.maxOperationsPerConnection) {
+          return [
+            new GraphQLError(`at most ${deps.ws.maxOperationsPerConnection} operations per connection`, {
+              extensions: { code: "LIMIT_EXCEEDED" },
+            }),
+          ];
+        }
+        const serverContext: ServerContext = { actor: ctx.extra.actor ?? null, clientIp: ctx.extra.clientIp ?? "" };
         const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
           ...ctx,
           req: ctx.extra.request,
           socket: ctx.extra.socket,
           params,
-          wsActor: ctx.extra.actor ?? null,
+          ...serverContext,
         });
         let document;
         try {
@@ -83,7 +126,12 @@ export function startHttp(deps: HttpDeps, port: number, host: string): Promise<R
         } catch (err) {
           return [err as never];
         }
-        const errors = validate(schema, document);
+        let errors;
+        try {
+          errors = validate(schema, document);
+        } catch (err) {
+          return [err as never]; // armor's limits throw their refusal from inside validation
+        }
         if (errors.length > 0) return errors;
         return {
           schema,
@@ -94,9 +142,20 @@ export function startHttp(deps: HttpDeps, port: number, host: string): Promise<R
           rootValue: { execute, subscribe },
         };
       },
+      onNext: (ctx) => {
+        if (ctx.extra.socket.bufferedAmount > deps.ws.maxBufferedBytes) dropSlowConsumer(ctx.extra.socket);
+      },
     },
     wss,
   );
+
+  function dropSlowConsumer(socket: WebSocket) {
+    if (socket.readyState !== socket.OPEN) return;
+    logger.warn({ buffered: socket.bufferedAmount }, "dropping a slow websocket consumer");
+    socket.close(CLOSE_SLOW_CONSUMER, "slow consumer");
+    // The close frame waits behind the unsent data the client is not reading: do not wait for it.
+    setTimeout(() => socket.terminate(), 1_000).unref();
+  }
 
   return new Promise((resolve, reject) => {
     server.once("error", reject);
@@ -121,7 +180,10 @@ export function startHttp(deps: HttpDeps, port: number, host: string): Promise<R
   });
 }
 
-type Enveloped = { execute(args: ExecutionArgs): never; subscribe(args: ExecutionArgs): never };
+type Enveloped = {
+  execute(args: ExecutionArgs): never;
+  subscribe(args: ExecutionArgs): never;
+};
 
 function sendJson(res: ServerResponse, status: number, body: unknown) {
   res.writeHead(status, { "content-type": "application/json" });

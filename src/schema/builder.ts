@@ -12,6 +12,8 @@ export interface Context {
   services: Services;
   /** The device whose token authenticated this operation; null when none (or an invalid one) was given. */
   actor: Actor | null;
+  /** The caller's address (see clientAddress in src/http/auth.ts), for per-IP limits. */
+  clientIp: string;
 }
 
 export interface AuthedContext extends Context {

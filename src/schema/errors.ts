@@ -4,6 +4,7 @@
 import { GraphQLError } from "graphql";
 import { AppError } from "../errors.ts";
 import type { Logger } from "../logger.ts";
+import { isUnavailable } from "../store/errors.ts";
 
 export function createErrorMasker(logger: Logger) {
   return (error: unknown, message: string): GraphQLError => {
@@ -22,6 +23,14 @@ export function createErrorMasker(logger: Logger) {
         nodes: error.nodes,
         path: error.path,
         extensions: { ...inner.extensions, code },
+      });
+    }
+    if (isUnavailable(original)) {
+      // Retryable: the database is away. Sends are idempotent on clientMessageId, so a retry cannot double them.
+      logger.warn({ err: (original as Error)?.message }, "database unavailable");
+      return new GraphQLError("the service is temporarily unavailable; retry", {
+        path: error instanceof GraphQLError ? error.path : undefined,
+        extensions: { code: "UNAVAILABLE", retryable: true },
       });
     }
     logger.error({ err: serialiseError(original) }, "unexpected error in a resolver");

@@ -4,6 +4,7 @@
 import { unauthenticated } from "../errors.ts";
 import { MAX_ACK_IDS, type EnvelopePayload, type InboxEventPayload } from "../services/inbox.ts";
 import { builder } from "./builder.ts";
+import { GroupEvent } from "./groups.ts";
 import { z } from "zod";
 
 type Member<N extends InboxEventPayload["__typename"]> = Extract<InboxEventPayload, { __typename: N }>;
@@ -71,15 +72,32 @@ const PreKeysLowEvent = builder.objectRef<Member<"PreKeysLowEvent">>("PreKeysLow
   }),
 });
 
+const KeyPackagesLowEvent = builder.objectRef<Member<"KeyPackagesLowEvent">>("KeyPackagesLowEvent").implement({
+  description: "This device's MLS key packages are below the low-water mark: upload more. Not queued; nothing to ack.",
+  fields: (t) => ({
+    available: t.exposeInt("available"),
+    lowWaterMark: t.exposeInt("lowWaterMark"),
+  }),
+});
+
 /** Every member of the InboxEvent union. A new queue item kind adds its object type here. */
-export const members = [EnvelopeEvent, ReceiptEvent, MessageDeletedEvent, DeviceListChangedEvent, PreKeysLowEvent];
+export const members = [
+  EnvelopeEvent,
+  ReceiptEvent,
+  MessageDeletedEvent,
+  DeviceListChangedEvent,
+  PreKeysLowEvent,
+  GroupEvent,
+  KeyPackagesLowEvent,
+];
 
 export const InboxEvent = builder.unionType("InboxEvent", {
   types: members,
   resolveType: (event) => (event as InboxEventPayload).__typename,
 });
 
-const ackIds = z.array(z.string().max(20)).max(MAX_ACK_IDS, { message: `must have at most ${MAX_ACK_IDS} items` });
+// Queue item ids are decimal; group event ids are "g:<groupId>:<seq>".
+const ackIds = z.array(z.string().max(64)).max(MAX_ACK_IDS, { message: `must have at most ${MAX_ACK_IDS} items` });
 
 builder.queryField("inbox", (t) =>
   t.withAuth({ device: true }).field({

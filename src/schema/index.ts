@@ -7,6 +7,7 @@ import "./keys.ts";
 import "./inbox.ts";
 import "./messages.ts";
 import "./realtime.ts";
+import "./groups.ts";
 
 export const schema = builder.toSchema({ sortSchema: true });
 // Fail at start-up, not on the first request, when a domain file left the schema invalid.

@@ -9,7 +9,10 @@ function parseBytes(value: unknown): Uint8Array<ArrayBuffer> {
   if (typeof value !== "string") throw badBytes("Bytes must be a base64 string");
   if (value.length > Math.ceil(MAX_BYTES_VALUE / 3) * 4) throw badBytes(`Bytes value is over ${MAX_BYTES_VALUE} bytes`);
   if (!BASE64.test(value)) throw badBytes("Bytes must be standard base64 with padding");
-  return new Uint8Array(Buffer.from(value, "base64"));
+  const bytes = Buffer.from(value, "base64");
+  // "AB==" and "AA==" decode alike: only the canonical spelling (unused bits zero) is accepted, one string per value.
+  if (bytes.toString("base64") !== value) throw badBytes("Bytes must be canonical base64 (unused bits zero)");
+  return new Uint8Array(bytes);
 }
 
 function badBytes(message: string) {

@@ -6,6 +6,7 @@ import { badInput } from "../errors.ts";
 import { channels } from "../bus/channels.ts";
 import type { Actor, ServiceDeps, Tx } from "./deps.ts";
 import { Feed } from "./feed.ts";
+import type { GroupEventPayload } from "./groups.ts";
 import { bytes, type PreKeyStatus } from "./keys.ts";
 
 /** What a subscriber receives, already shaped for GraphQL (JSON-safe: bytes as base64, dates as ISO strings), so
@@ -31,6 +32,11 @@ export type InboxEventPayload =
       deletedByUserId: string;
     }
   | { __typename: "DeviceListChangedEvent"; id: string; expiresAt: string | null; userId: string }
+  // Group events come from the groups service's own store (one row per group event, a cursor per device); their ids
+  // ("g:<groupId>:<seq>") are acknowledged through ackEnvelopes like any other.
+  | GroupEventPayload
+  // Not queued: like PreKeysLowEvent, for MLS key packages.
+  | { __typename: "KeyPackagesLowEvent"; id: null; expiresAt: null; available: number; lowWaterMark: number }
   // Not queued: a state the device is told about on subscribe and when it changes, so it has no id to acknowledge.
   | {
       __typename: "PreKeysLowEvent";
@@ -151,6 +157,18 @@ export type InboxService = ReturnType<typeof createInboxService>;
 export function createInboxService(deps: ServiceDeps, keys: { status(actor: Actor): Promise<PreKeyStatus> }) {
   const { prisma, bus, config, logger } = deps;
   const ackHandlers: AckHandler[] = [];
+  // Other stores that feed the inbox (group events): merged into every stream, their ids acked by prefix.
+  const sources: ((actor: Actor) => AsyncIterable<InboxEventPayload>)[] = [];
+  const ackRoutes: { prefix: string; ack: (actor: Actor, ids: string[]) => Promise<number> }[] = [];
+
+  function addSource(
+    prefix: string,
+    source: (actor: Actor) => AsyncIterable<InboxEventPayload>,
+    ack: (actor: Actor, ids: string[]) => Promise<number>,
+  ): void {
+    sources.push(source);
+    ackRoutes.push({ prefix, ack });
+  }
 
   /** Adds items to their devices' queues in the caller's transaction (one INSERT); returns what to publish. */
   async function enqueue(tx: Tx, items: NewInboxItem[]): Promise<Delivery[]> {
@@ -215,8 +233,14 @@ export function createInboxService(deps: ServiceDeps, keys: { status(actor: Acto
   /** Removes the device's own items with these ids (of any kind); returns how many there were. */
   async function ack(actor: Actor, ids: string[]): Promise<number> {
     if (ids.length > MAX_ACK_IDS) throw badInput(`at most ${MAX_ACK_IDS} ids per call`);
+    let routed = 0;
+    for (const r of ackRoutes) {
+      const mine = ids.filter((id) => id.startsWith(r.prefix));
+      if (mine.length) routed += await r.ack(actor, mine);
+    }
+    ids = ids.filter((id) => !ackRoutes.some((r) => id.startsWith(r.prefix)));
     const wanted = [...new Set(ids.map(parseId))];
-    if (wanted.length === 0) return 0;
+    if (wanted.length === 0) return routed;
     const { count, deliveries } = await prisma.$transaction(async (tx) => {
       const rows = await tx.$queryRaw<AckedItem[]>`
         DELETE FROM inbox_items WHERE user_id = ${actor.userId}::uuid AND device_id = ${actor.deviceId}
@@ -227,7 +251,7 @@ export function createInboxService(deps: ServiceDeps, keys: { status(actor: Acto
       return { count: rows.length, deliveries: out };
     });
     publish(deliveries);
-    return count;
+    return count + routed;
   }
 
   /** Told by the key directory: the device should upload one-time keys. Live only; re-checked on every subscribe. */
@@ -332,6 +356,13 @@ export function createInboxService(deps: ServiceDeps, keys: { status(actor: Acto
       const status = await keys.status(actor);
       if (status.isLow) feed.push(preKeysLowEvent(status));
       replay();
+      for (const source of sources) {
+        const it = source(actor)[Symbol.asyncIterator]();
+        feed.onClose(() => it.return?.());
+        void (async () => {
+          for (let r = await it.next(); !r.done && !feed.closed; r = await it.next()) feed.push(r.value);
+        })().catch((err) => feed.fail(err));
+      }
     })().catch((err) => feed.fail(err));
 
     return feed;
@@ -343,5 +374,5 @@ export function createInboxService(deps: ServiceDeps, keys: { status(actor: Acto
     return count;
   }
 
-  return { enqueue, publish, retentionExpiry, poll, ack, onAck, preKeysLow, stream, sweep };
+  return { enqueue, publish, retentionExpiry, poll, ack, onAck, addSource, preKeysLow, stream, sweep };
 }

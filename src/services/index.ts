@@ -4,6 +4,7 @@ import type { ServiceDeps } from "./deps.ts";
 import { createDevicesService } from "./devices.ts";
 import { createInboxService, type InboxService } from "./inbox.ts";
 import { createKeysService } from "./keys.ts";
+import { createMlsServices } from "./mls.ts";
 import { createMessagesService, type MessagesService } from "./messages.ts";
 import { createRealtimeService } from "./realtime.ts";
 
@@ -18,8 +19,15 @@ export function createServices(deps: ServiceDeps, presenceStore: PresenceStore =
   });
   inbox = createInboxService(deps, keys);
   messages = createMessagesService(deps, inbox);
-  const realtime = createRealtimeService(deps, messages, presenceStore);
-  return { deps, keys, devices, inbox, messages, realtime };
+  const mls = createMlsServices(deps, inbox);
+  // A group's id works wherever a conversation id is asked (typing): its members are its participants.
+  const participants = {
+    ...messages,
+    isParticipant: async (userId: string, conversationId: string) =>
+      (await messages.isParticipant(userId, conversationId)) || (await mls.groups.isMember(userId, conversationId)),
+  };
+  const realtime = createRealtimeService(deps, participants, presenceStore);
+  return { deps, keys, devices, inbox, messages, realtime, ...mls };
 }
 
 export type Services = ReturnType<typeof createServices>;

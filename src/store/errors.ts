@@ -3,3 +3,33 @@ export function isUniqueViolation(err: unknown): boolean {
   const e = err as { code?: string; meta?: { driverAdapterError?: { cause?: { kind?: string } } } };
   return e?.code === "P2002" || e?.meta?.driverAdapterError?.cause?.kind === "UniqueConstraintViolation";
 }
+
+const UNREACHABLE_KINDS = new Set(["DatabaseNotReachable", "ConnectionClosed", "SocketTimeout", "TooManyConnections", "TransactionAlreadyClosed"]);
+const UNREACHABLE_CODES = new Set(["P1001", "P1002", "P1008", "P1017", "P2024", "ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE"]);
+// SQLSTATE classes 08 (connection exception) and 57P01-57P03 (admin shutdown, crash shutdown, cannot connect now).
+const UNREACHABLE_SQLSTATE = /^(08...|57P0[123])$/;
+
+/**
+ * True when the database could not be reached or dropped the connection: the operation did not happen (or, for a
+ * commit cut off mid-way, its outcome is unknown and an idempotent retry settles it). Clients get UNAVAILABLE.
+ */
+export function isUnavailable(err: unknown, depth = 0): boolean {
+  if (!err || typeof err !== "object" || depth > 4) return false;
+  const e = err as {
+    code?: string;
+    kind?: string;
+    cause?: unknown;
+    originalCode?: string;
+    meta?: { driverAdapterError?: { cause?: { kind?: string; originalCode?: string; code?: string } } };
+    message?: string;
+  };
+  const adapter = e.meta?.driverAdapterError?.cause;
+  if (adapter?.kind && UNREACHABLE_KINDS.has(adapter.kind)) return true;
+  if (adapter?.kind === "postgres" && UNREACHABLE_SQLSTATE.test(adapter.code ?? "")) return true;
+  if (e.kind && UNREACHABLE_KINDS.has(e.kind)) return true;
+  if (e.code && (UNREACHABLE_CODES.has(e.code) || UNREACHABLE_SQLSTATE.test(e.code))) return true;
+  if (typeof e.message === "string" && /Connection terminated|connection (is )?closed|Can't reach database/i.test(e.message)) {
+    return true;
+  }
+  return isUnavailable(e.cause, depth + 1);
+}
