@@ -140,8 +140,13 @@ describe("inbox", () => {
       const bob2 = await linkNewDevice(server.url, bob);
       const changed = await sub.until((xs) => xs.some((x) => x.inbox.__typename === "DeviceListChangedEvent"));
       expect(changed.find((x) => x.inbox.__typename === "DeviceListChangedEvent")!.inbox).toMatchObject({ userId: bob.userId });
+      await sendOpaque(alice, bob.userId, "to both");
+      const queue = server.app.services.deps.prisma.inboxItem;
+      expect(await queue.count({ where: { userId: bob.userId, deviceId: bob2.deviceId, kind: "envelope" } })).toBe(1);
       await bob.http.request(DeactivateDeviceDocument, { deviceId: bob2.deviceId });
       await sub.until((xs) => xs.filter((x) => x.inbox.__typename === "DeviceListChangedEvent").length === 2);
+      // The deactivated device's queue is dropped with it.
+      expect(await queue.count({ where: { userId: bob.userId, deviceId: bob2.deviceId } })).toBe(0);
       const { inbox: strangers } = await stranger.http.request(PollInboxDocument, {});
       expect(strangers).toHaveLength(0);
       // Bob's own first device hears it too (its list changed).

@@ -358,10 +358,16 @@ export function createMessagesService(deps: ServiceDeps, inbox: InboxService) {
     return true;
   }
 
-  /** Everyone who talks with `userId` (and its own devices) learns that its device list changed. */
+  /**
+   * Everyone who talks with `userId` (and its own devices) learns that its device list changed. A deactivated
+   * device's queue goes too: nobody can acknowledge it any more.
+   */
   async function deviceListChanged(userId: string): Promise<void> {
     const now = new Date();
     const deliveries = await prisma.$transaction(async (tx) => {
+      await tx.$executeRaw`
+        DELETE FROM inbox_items i USING devices d
+        WHERE d.user_id = ${userId}::uuid AND NOT d.active AND i.user_id = d.user_id AND i.device_id = d.device_id`;
       const targets = await tx.$queryRaw<{ userId: string; deviceId: number }[]>`
         SELECT d.user_id::text AS "userId", d.device_id AS "deviceId" FROM devices d
         WHERE d.active AND (d.user_id = ${userId}::uuid OR d.user_id IN (
