@@ -48,7 +48,8 @@ describe("vignette CLI", () => {
     await removeTempDirs();
   });
 
-  it("two CLI processes exchange a message: register, listen, send, chat", async () => {
+  // Every step spawns a Node process (tsx + libsignal load): allow for a loaded machine, still bounded.
+  it("two CLI processes exchange a message: register, listen, send, chat", { timeout: 240_000 }, async () => {
     const [aliceDir, bobDir] = [await tempDir("vg-cli-"), await tempDir("vg-cli-")];
     const [alice, bob] = [uniqueUsername("alice"), uniqueUsername("bob")];
     const ra = await finished(["--server", server.url, "--dir", aliceDir, "register", alice]);
@@ -85,7 +86,7 @@ describe("vignette CLI", () => {
     expect(devices.stdout).toMatch(/^1\t.*\(this device\)$/m);
   });
 
-  it("prints readable errors without stack traces", async () => {
+  it("prints readable errors without stack traces", { timeout: 240_000 }, async () => {
     const dir = await tempDir("vg-cli-");
     const none = await finished(["--dir", dir, "send", "nobody", "hi"]);
     expect(none.code).toBe(1);

@@ -37,7 +37,7 @@ describe("VignetteClient end to end", () => {
     bob = await started(await VignetteClient.register({ server: server.url, dir: bobDir, username: uniqueUsername("bob") }));
     const link = await bob.createLinkToken();
     bob2 = await started(await VignetteClient.link({ server: server.url, dir: await tempDir(), linkToken: link.token }));
-  });
+  }, 180_000); // four registrations of 200 fsynced pre-keys each: slow on a loaded machine, still bounded
 
   afterAll(async () => {
     for (const c of clients) await c.close();
