@@ -25,12 +25,19 @@ export interface Database {
   close(): Promise<void>;
 }
 
+// Prisma's interactive transactions default to 2 s to start and 5 s to finish: a loaded two-core node (or a commit
+// adding 1,499 members) outlives that, and the request then fails although nothing was wrong with it.
+const TRANSACTION_OPTIONS = { maxWait: 10_000, timeout: 30_000 };
+
 export async function openDatabase(config: Config["database"]): Promise<Database> {
   return config.kind === "postgres" ? openPostgres(config.url, config.poolSize) : openPglite(config.dataDir);
 }
 
 function openPostgres(url: string, poolSize: number): Database {
-  const prisma = new PrismaClient({ adapter: new PrismaPg({ connectionString: url, max: poolSize }) });
+  const prisma = new PrismaClient({
+    adapter: new PrismaPg({ connectionString: url, max: poolSize }),
+    transactionOptions: TRANSACTION_OPTIONS,
+  });
   return {
     kind: "postgres",
     prisma,
@@ -51,7 +58,7 @@ function openPostgres(url: string, poolSize: number): Database {
 async function openPglite(dataDir: string): Promise<Database> {
   if (!dataDir.startsWith("memory://")) mkdirSync(dataDir, { recursive: true });
   const lite = await PGlite.create(dataDir);
-  const prisma = new PrismaClient({ adapter: new PrismaPGlite(lite) });
+  const prisma = new PrismaClient({ adapter: new PrismaPGlite(lite), transactionOptions: TRANSACTION_OPTIONS });
   return {
     kind: "pglite",
     prisma,
