@@ -209,5 +209,5 @@ describe("slow consumers", () => {
     } finally {
       await slow.close();
     }
-  });
+  }, 180_000); // 200 sends of 30 KB on a loaded machine
 });

@@ -80,7 +80,7 @@ describe("hostile input and authorization", () => {
     groupId = await owner.mls.createGroup({ name: "private", memberUserIds: [member.userId] });
     commit = await owner.mls.prepareCommit(groupId, { proposals: [] });
     keyPackage = Buffer.from((await owner.mls.keyPackages.generate()).encoded).toString("base64");
-  });
+  }, 180_000); // a dozen registrations with real keys and an MLS group, on a loaded machine
   afterAll(async () => {
     await snap?.close();
     await server?.close();

@@ -45,8 +45,17 @@ export function startHttp(deps: HttpDeps, port: number, host: string): Promise<R
   const { yoga, logger } = deps;
   const connections = new ConnectionRegistry();
 
+  // Set by shutdown: requests still arriving on kept-alive sockets are refused (retryable) and their sockets closed,
+  // so the node only finishes what it had already started and no response is cut off half-way.
+  let draining = false;
   const server = createServer((req, res) => {
     const path = (req.url ?? "/").split("?")[0];
+    if (draining) {
+      res.setHeader("connection", "close");
+      return sendJson(res, 503, {
+        errors: [{ message: "server shutting down, retry", extensions: { code: "UNAVAILABLE" } }],
+      });
+    }
     if (path === "/healthz") return sendJson(res, 200, { status: "ok" });
     if (path === "/readyz") {
       deps.ready().then(
@@ -165,6 +174,7 @@ export function startHttp(deps: HttpDeps, port: number, host: string): Promise<R
         server,
         connections,
         async shutdown(graceMs) {
+          draining = true;
           const closed = new Promise<void>((done) => server.close(() => done()));
           server.closeIdleConnections();
           wss.close();

@@ -148,8 +148,12 @@ describe.skipIf(!enabled)("faults", () => {
     const counts = await account(db, n2, p, outcomes);
     const errors = [...new Set(outcomes.filter((o) => o.error).map((o) => o.error))];
     console.log("SIGTERM under load:", { ...counts, errors });
-    // Nothing answered with an error from inside GraphQL: refused connections only, never a half-done send.
-    expect(errors.filter((e) => e === "INTERNAL_SERVER_ERROR")).toEqual([]);
+    // Draining: a send was either finished and answered, or refused before it started: UNAVAILABLE while draining,
+    // ECONNREFUSED once closed, or a socket error when a request raced the closing of an idle kept-alive socket (the
+    // HTTP/1.1 keep-alive race). None was cut off mid-way: nothing is stored that was not answered.
+    const refusedBeforeStart = new Set(["UNAVAILABLE", "ECONNREFUSED", "UND_ERR_SOCKET", "ECONNRESET"]);
+    expect(errors.filter((e) => !refusedBeforeStart.has(e!))).toEqual([]);
+    expect(counts.storedAnyway).toBe(0);
     expect(counts.acked).toBeGreaterThanOrEqual(150);
   });
 
@@ -193,7 +197,8 @@ describe.skipIf(!enabled)("faults", () => {
     // Live again, not only a replay: one more send arrives on the open subscription.
     await phase(60, 1);
     await inbox.until(() => seen().size === 61, 10_000, "a live envelope after recovery");
-    console.log("Redis restart:", { sent: sent.length, deliveredOnOneSubscription: seen().size, duplicatesSkipped: inbox.items.length - seen().size });
+    const envelopeEvents = inbox.items.filter((i) => i.inbox.__typename === "EnvelopeEvent").length;
+    console.log("Redis restart:", { sent: sent.length, distinctOnOneSubscription: seen().size, duplicateDeliveries: envelopeEvents - seen().size });
   });
 
   it("PostgreSQL cut off during traffic: sends fail with UNAVAILABLE (never a false success), then recover without a restart", async () => {

@@ -12,15 +12,24 @@ export async function postRaw(
   body: unknown,
   token?: string | null,
 ): Promise<{ status: number; errors?: GraphQLErrorShape[]; data?: unknown }> {
-  const res = await fetch(url, {
-    method: "POST",
-    headers: {
-      "content-type": "application/json",
-      accept: "application/graphql-response+json, application/json",
-      ...(token ? { authorization: `Bearer ${token}` } : {}),
-    },
-    body: typeof body === "string" ? body : JSON.stringify(body),
-  });
+  const send = () =>
+    fetch(url, {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        accept: "application/graphql-response+json, application/json",
+        ...(token ? { authorization: `Bearer ${token}` } : {}),
+      },
+      body: typeof body === "string" ? body : JSON.stringify(body),
+    });
+  let res: Response;
+  try {
+    res = await send();
+  } catch {
+    // The HTTP/1.1 keep-alive race (a request on a socket the server is just closing as idle) never reached the
+    // server; one retry on a fresh socket settles it. A server that is really gone fails again.
+    res = await send();
+  }
   const text = await res.text();
   let parsed: { errors?: GraphQLErrorShape[]; data?: unknown } = {};
   try {
