@@ -238,6 +238,8 @@ describe("hostile input and authorization", () => {
     linkDevice: { op: ops.LinkDeviceDocument, vars: () => ({ input: { linkToken: usedLink, keys: keys() } }), public: true },
     createDeviceLink: { op: ops.CreateDeviceLinkDocument, vars: () => ({}) },
     deactivateDevice: { op: ops.DeactivateDeviceDocument, vars: () => ({ deviceId: alice2.deviceId }), otherUser: "NOT_FOUND" },
+    // Acts on the caller's own device only: there is no other user's device to name.
+    resetDeviceKeys: { op: ops.ResetDeviceKeysDocument, vars: () => ({ keys: keys() }) },
     uploadPreKeys: { op: ops.UploadPreKeysDocument, vars: () => ({ input: { oneTimePreKeys: [{ ...freshKeys.oneTimePreKeys![1], keyId: 1 }] } }) },
     rotateSignedPreKey: { op: ops.RotateSignedPreKeyDocument, vars: () => ({ key: malloryKeys.signed }) },
     rotateLastResortKyberPreKey: { op: ops.RotateLastResortKyberPreKeyDocument, vars: () => ({ key: malloryKeys.kyber }) },
