@@ -52,7 +52,7 @@ describe.skipIf(!usingPostgres)("a group of 1,500 members", () => {
 
   beforeAll(async () => {
     db = await createTestDatabase();
-    server = await spawnNode(baseEnv(db, { BUS_PREFIX: busPrefix(), DATABASE_POOL_SIZE: "20", LOG_LEVEL: "warn" }));
+    server = await spawnNode(baseEnv(db, { BUS_PREFIX: busPrefix(), DATABASE_POOL_SIZE: "20", LOG_LEVEL: "info" }));
     real = await Promise.all([1, 2, 3].map(() => mlsMember(server.url, 2)));
     counted = await pool(Array.from({ length: SIZE - real.length }), 16, async () => {
       const d = await registerDevice(server.url, { oneTimeKeys: 0 });
