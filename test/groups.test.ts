@@ -145,6 +145,8 @@ describe("MLS groups of real clients", () => {
   it("a member who leaves gets nothing more; any member then commits the removal of its leaves", async () => {
     await d.mls.sync(groupId);
     await d.mls.leave(groupId);
+    // The leave itself is the last event d sees.
+    await D.feed.waitFor((evs) => evs.some((ev) => ev.groupId === groupId && ev.kind === "MEMBERS_CHANGED" && ev.senderUserId === d.userId));
     const seenByD = D.feed.events.filter((ev) => ev.groupId === groupId).length;
     // e is a plain member: removing the leaves of someone who already left needs no admin.
     await e.mls.sync(groupId);
