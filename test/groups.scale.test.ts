@@ -54,7 +54,7 @@ describe.skipIf(!usingPostgres)("a group of 1,500 members", () => {
     db = await createTestDatabase();
     server = await spawnNode(baseEnv(db, { BUS_PREFIX: busPrefix(), DATABASE_POOL_SIZE: "20", LOG_LEVEL: "info" }));
     real = await Promise.all([1, 2, 3].map(() => mlsMember(server.url, 2)));
-    counted = await pool(Array.from({ length: SIZE - real.length }), 16, async () => {
+    counted = await pool(Array.from({ length: SIZE - real.length }), 8, async () => {
       const d = await registerDevice(server.url, { oneTimeKeys: 0 });
       await new MlsKeyPackages(new MemoryKeyValueStore(), d.http, d.address).upload(1);
       return d;
@@ -72,6 +72,9 @@ describe.skipIf(!usingPostgres)("a group of 1,500 members", () => {
   }, 600_000);
 
   afterAll(async () => {
+    // The server's own errors, if any, make a failure here readable.
+    const errors = (server?.logs ?? []).filter((l) => /"level":(50|60)/.test(l));
+    if (errors.length) console.log(`[scale] server errors:\n${errors.slice(0, 5).join("\n")}`);
     await Promise.all([...(live ?? []), ...(feeds ?? [])].map((f) => f.close().catch(() => undefined)));
     await server?.stop();
     await db?.drop();
