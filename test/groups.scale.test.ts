@@ -60,7 +60,7 @@ describe.skipIf(!usingPostgres)("a group of 1,500 members", () => {
       return d;
     });
     lap(`registered ${SIZE} devices with a key package each`);
-    live = real.map((m) => new LiveMember(m, server.url));
+    live = real.map((m) => new LiveMember(m, server.url, 5));
     // Opened a few at a time: 1,500 sockets at once would outrun the server's 3 s connection_init deadline here.
     feeds = await pool(counted, 25, async (d) => {
       // Retries: a socket that loses its connection (the machine is busy) reconnects and resubscribes.
