@@ -141,4 +141,24 @@ describe("MLS groups of real clients", () => {
     const { pendingGroupEvents } = await e.http.request(PendingGroupEventsDocument, { groupId });
     expect(pendingGroupEvents).toEqual([]);
   });
+
+  it("a member who leaves gets nothing more; any member then commits the removal of its leaves", async () => {
+    await d.mls.sync(groupId);
+    await d.mls.leave(groupId);
+    // The leave itself is the last event d sees.
+    await D.feed.waitFor((evs) => evs.some((ev) => ev.groupId === groupId && ev.kind === "MEMBERS_CHANGED" && ev.senderUserId === d.userId));
+    const seenByD = D.feed.events.filter((ev) => ev.groupId === groupId).length;
+    // e is a plain member: removing the leaves of someone who already left needs no admin.
+    await e.mls.sync(groupId);
+    await e.mls.update(groupId, [d.userId]);
+    expect([...(await e.mls.members(groupId)).values()].some((id) => id.startsWith(d.userId))).toBe(false);
+    await a.mls.sync(groupId);
+    await a.mls.send(groupId, text("after d left"));
+    expect((await e.mls.sync(groupId)).map((u) => u.plaintext && Buffer.from(u.plaintext).toString())).toContain("after d left");
+    const { pendingGroupEvents } = await d.http.request(PendingGroupEventsDocument, { groupId });
+    expect(pendingGroupEvents).toEqual([]);
+    expect(D.feed.events.filter((ev) => ev.groupId === groupId).length).toBe(seenByD);
+    const { group } = await a.http.request(GroupDocument, { id: groupId });
+    expect(group?.memberCount).toBe(3);
+  });
 });

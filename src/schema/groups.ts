@@ -5,6 +5,7 @@ import type { GroupEventPayload, GroupInfoView } from "../services/groups.ts";
 import { MAX_GROUP_DESCRIPTION, MAX_GROUP_NAME } from "../services/groups.ts";
 import { MAX_KEY_PACKAGES_PER_UPLOAD } from "../services/key-packages.ts";
 import { builder } from "./builder.ts";
+import { SendMessagePayload } from "./messages.ts";
 import { boundedList, shortText, uuid } from "./validation.ts";
 
 // A commit adding 1,500 members names 1,500 users; nothing needs more in one call.
@@ -100,9 +101,6 @@ const UpdateGroupInput = builder.inputType("UpdateGroupInput", {
 });
 
 const GroupCommitPayload = builder.simpleObject("GroupCommitPayload", { fields: (t) => ({ epoch: t.int() }) });
-const GroupMessagePayload = builder.simpleObject("GroupMessagePayload", {
-  fields: (t) => ({ messageId: t.id(), serverTimestamp: t.field({ type: "DateTime" }) }),
-});
 
 builder.queryFields((t) => ({
   group: t.withAuth({ device: true }).field({
@@ -174,7 +172,7 @@ builder.mutationFields((t) => ({
       }),
   }),
   sendGroupMessage: t.withAuth({ device: true }).field({
-    type: GroupMessagePayload,
+    type: SendMessagePayload,
     args: { groupId: t.arg.id({ required: true, validate: uuid }), message: t.arg({ type: "Bytes", required: true }) },
     resolve: (_root, { groupId, message }, ctx) => ctx.services.groups.send(ctx.actor, String(groupId), message),
   }),

@@ -66,7 +66,7 @@ const SendMessageInput = builder.inputType("SendMessageInput", {
   }),
 });
 
-const SendMessagePayload = builder.simpleObject("SendMessagePayload", {
+export const SendMessagePayload = builder.simpleObject("SendMessagePayload", {
   fields: (t) => ({ messageId: t.id(), serverTimestamp: t.field({ type: "DateTime" }) }),
 });
 

@@ -13,6 +13,7 @@ import { isUniqueViolation } from "../store/errors.ts";
 import type { Actor, ServiceDeps, Tx } from "./deps.ts";
 import type { KeyPackagesService } from "./key-packages.ts";
 import { bytes } from "./keys.ts";
+import { longTransaction } from "./transactions.ts";
 import {
   checkWelcome,
   deviceKey,
@@ -82,6 +83,7 @@ export type GroupsService = ReturnType<typeof createGroupsService>;
 
 export function createGroupsService(deps: ServiceDeps, keyPackages: KeyPackagesService) {
   const { prisma, bus, config, logger } = deps;
+  const inTx = longTransaction(prisma);
   // Parsing a 1,500-leaf tree costs milliseconds; the latest one of each group is kept.
   const treeCache = new Map<string, { epoch: number; parsed: ParsedGroupInfo }>();
 
@@ -119,7 +121,7 @@ export function createGroupsService(deps: ServiceDeps, keyPackages: KeyPackagesS
     }
     const id = randomUUID();
     try {
-      const group = await prisma.$transaction(async (tx) => {
+      const group = await inTx(async (tx) => {
         const g = await tx.group.create({
           data: {
             id,
@@ -245,7 +247,7 @@ export function createGroupsService(deps: ServiceDeps, keyPackages: KeyPackagesS
     if (addUserIds.some((u) => removeUserIds.includes(u))) throw badInput("a user cannot be added and removed at once");
     if (removeUserIds.includes(actor.userId)) throw badInput("a member cannot commit its own removal; use leaveGroup");
 
-    const result = await prisma.$transaction(async (tx) => {
+    const result = await inTx(async (tx) => {
       const [locked] = await tx.$queryRaw<{ epoch: number; last_seq: bigint }[]>`
         SELECT epoch, last_seq FROM groups WHERE id = ${group.id}::uuid FOR UPDATE`;
       if (locked.epoch !== epoch) throw staleEpoch(locked.epoch);
@@ -371,7 +373,7 @@ export function createGroupsService(deps: ServiceDeps, keyPackages: KeyPackagesS
     });
     if (!sendingDevice || sendingDevice.untilSeq !== null) throw notFound("no such group");
     if (!sameBytes(framing.groupId, group.mlsGroupId)) throw badInput("message is framed for another group");
-    const stored = await prisma.$transaction(async (tx) => {
+    const stored = await inTx(async (tx) => {
       const [g] = await tx.$queryRaw<{ epoch: number; last_seq: bigint }[]>`
         UPDATE groups SET last_seq = last_seq + 1 WHERE id = ${groupId}::uuid RETURNING epoch, last_seq`;
       // The previous epoch is accepted for messages in flight while a commit was accepted.
@@ -411,7 +413,7 @@ export function createGroupsService(deps: ServiceDeps, keyPackages: KeyPackagesS
     checkText(input.name, input.description);
     const { role } = await requireMember(groupId, actor);
     if (role !== "admin") throw forbidden("only an admin changes the name or description");
-    const event = await prisma.$transaction(async (tx) => {
+    const event = await inTx(async (tx) => {
       await tx.group.update({
         where: { id: groupId },
         data: {
@@ -428,7 +430,7 @@ export function createGroupsService(deps: ServiceDeps, keyPackages: KeyPackagesS
   async function setRole(actor: Actor, groupId: string, userId: string, role: GroupRole) {
     const { role: mine } = await requireMember(groupId, actor);
     if (mine !== "admin") throw forbidden("only an admin changes roles");
-    const event = await prisma.$transaction(async (tx) => {
+    const event = await inTx(async (tx) => {
       const changed = await tx.groupMember.updateMany({ where: { groupId, userId }, data: { role } });
       if (changed.count === 0) throw notFound("that user is not a member");
       return appendEvent(tx, groupId, "MEMBERS_CHANGED", actor);
@@ -443,7 +445,7 @@ export function createGroupsService(deps: ServiceDeps, keyPackages: KeyPackagesS
    */
   async function leave(actor: Actor, groupId: string) {
     await requireMember(groupId, actor);
-    const event = await prisma.$transaction(async (tx) => {
+    const event = await inTx(async (tx) => {
       const e = await appendEvent(tx, groupId, "MEMBERS_CHANGED", actor);
       await tx.groupMember.delete({ where: { groupId_userId: { groupId, userId: actor.userId } } });
       const devices = await tx.groupDevice.findMany({ where: { groupId, userId: actor.userId, untilSeq: null } });

@@ -4,6 +4,7 @@
 import { AppError, badInput, notFound } from "../errors.ts";
 import type { Actor, ServiceDeps, Tx } from "./deps.ts";
 import { bytes } from "./keys.ts";
+import { longTransaction } from "./transactions.ts";
 import { checkKeyPackage, type CheckedKeyPackage } from "./mls-framing.ts";
 
 export const MAX_KEY_PACKAGES_PER_UPLOAD = 100;
@@ -30,6 +31,7 @@ export function createKeyPackagesService(
   },
 ) {
   const { prisma, config } = deps;
+  const inTx = longTransaction(prisma);
 
   async function status(device: { userId: string; deviceId: number }): Promise<KeyPackageStatus> {
     const where = { userId: device.userId, deviceId: device.deviceId, claimedAt: null };
@@ -77,7 +79,7 @@ export function createKeyPackagesService(
     if (refs.size !== checked.length + (last ? 1 : 0)) throw badInput("the same key package appears twice");
     const existing = await prisma.keyPackage.count({ where: { ref: { in: [...checked, ...(last ? [last] : [])].map((c) => c.ref) } } });
     if (existing > 0) throw badInput("a key package in this upload was uploaded before");
-    await prisma.$transaction(async (tx) => {
+    await inTx(async (tx) => {
       const row = (c: (typeof checked)[number], lastResort: boolean) => ({
         userId: actor.userId,
         deviceId: actor.deviceId,
@@ -109,7 +111,7 @@ export function createKeyPackagesService(
     const found = new Set(devices.map((d) => d.userId));
     const missing = unique.filter((u) => !found.has(u));
     if (missing.length) throw new AppError("NOT_FOUND", "no active device for some users", { userIds: missing });
-    const claimed = await prisma.$transaction(async (tx) => {
+    const claimed = await inTx(async (tx) => {
       const rows = await takeOnePerDevice(tx, actor.userId, devices);
       const byDevice = new Map(rows.map((r) => [`${r.user_id}.${r.device_id}`, r]));
       const out: ClaimedKeyPackage[] = [];

@@ -84,7 +84,7 @@ export class LiveMember {
   private pump: Promise<void> = Promise.resolve();
   failures: unknown[] = [];
 
-  constructor(readonly m: MlsMember, url: string) {
+  constructor(readonly m: MlsMember, url: string, retryAttempts = 0) {
     // Events are processed one at a time, in the order the subscription delivered them.
     this.feed = new EventFeed(url, m.token, (e) => {
       this.pump = this.pump.then(async () => {
@@ -96,7 +96,7 @@ export class LiveMember {
           this.failures.push(err);
         }
       });
-    });
+    }, retryAttempts);
   }
 
   texts(groupId: string): string[] {
