@@ -4,7 +4,7 @@ import { fileURLToPath } from "node:url";
 import WebSocket from "ws";
 import { summarise, type LatencySummary } from "./stats.ts";
 
-export async function startRawRelay(): Promise<{ url: string; stop(): void }> {
+export async function startRawRelay(): Promise<{ url: string; pid: number; stop(): void }> {
   const child = spawn(process.execPath, ["--import", "tsx", fileURLToPath(new URL("./raw-relay-server.ts", import.meta.url))], {
     stdio: ["ignore", "pipe", "inherit"],
   });
@@ -12,7 +12,7 @@ export async function startRawRelay(): Promise<{ url: string; stop(): void }> {
     child.stdout!.once("data", (d: Buffer) => resolve(JSON.parse(d.toString()).port));
     child.once("exit", () => reject(new Error("relay exited")));
   });
-  return { url: `ws://127.0.0.1:${port}`, stop: () => child.kill() };
+  return { url: `ws://127.0.0.1:${port}`, pid: child.pid!, stop: () => child.kill() };
 }
 
 function connect(url: string, id: string): Promise<WebSocket> {
