@@ -18,7 +18,7 @@ const PAIRS = Number(process.env.BENCH_PAIRS ?? 50);
 const STEP_MS = Number(process.env.BENCH_STEP_MS ?? 6000);
 const RATES = (process.env.BENCH_RATES ?? "1000,2000,5000,10000,15000").split(",").map(Number);
 const BODY_BYTES = 200;
-const MAX_IN_FLIGHT = PAIRS * 80; // under the server's 100 operations per connection
+const MAX_IN_FLIGHT = PAIRS * 60; // well under the server's 100 operations per connection
 
 const target = await startTarget({ RATE_LIMITS: "off", PREKEY_LOW_WATER_MARK: "0" });
 try {

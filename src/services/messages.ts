@@ -3,11 +3,11 @@
 // Bodies are opaque: they are stored in the recipients' queues (src/services/inbox.ts) and never parsed.
 import { randomUUID } from "node:crypto";
 import { AppError, badInput, forbidden, notFound } from "../errors.ts";
-import type { Prisma } from "../generated/prisma/client.ts";
+import type { InboxItem, Prisma } from "../generated/prisma/client.ts";
 import { Batcher, type Settled } from "./batcher.ts";
 import { isUniqueViolation } from "../store/errors.ts";
 import type { Actor, ServiceDeps, Tx } from "./deps.ts";
-import type { AckedItem, Delivery, InboxService, NewInboxItem } from "./inbox.ts";
+import { shape, type AckedItem, type Delivery, type InboxService, type NewInboxItem } from "./inbox.ts";
 
 export const MESSAGE_TYPES = [
   "TEXT", "MEDIA", "VOICE", "FILE", "LOCATION", "CONTACT", "POLL", "EVENT", "CALL",
@@ -196,7 +196,9 @@ export function createMessagesService(deps: ServiceDeps, inbox: InboxService) {
    * INSERT for all of them. Returns the live events to publish after commit.
    */
   async function write(tx: Tx, sends: { req: SendRequest; messageId: string }[], now: Date): Promise<Delivery[]> {
-    // One row per pair, in a fixed order: concurrent batches lock conversations in the same order (no deadlock).
+    // Conversations are hot rows (every send of a pair touches one). Existing ones are read without a lock here and
+    // their last_message_at is moved at the end of the transaction, so concurrent batches hold those row locks only
+    // through the final UPDATE and the commit. Only a pair's first message creates its row here.
     const pairs = new Map<string, [string, string]>();
     for (const { req } of sends) {
       const p = pair(req.actor.userId, req.recipient);
@@ -204,35 +206,45 @@ export function createMessagesService(deps: ServiceDeps, inbox: InboxService) {
     }
     const list = [...pairs.values()].sort((x, y) => (x[0] + x[1] < y[0] + y[1] ? -1 : 1));
     const rows = await tx.$queryRaw<{ id: string; a: string; b: string }[]>`
-      INSERT INTO conversations (id, user_a, user_b, created_at, last_message_at)
-      SELECT k.id, k.a, k.b, ${now}, ${now}
-      FROM unnest(${list.map(() => randomUUID())}::uuid[], ${list.map((p) => p[0])}::uuid[], ${list.map((p) => p[1])}::uuid[])
-        WITH ORDINALITY AS k(id, a, b, n)
-      ORDER BY k.n
-      ON CONFLICT (user_a, user_b)
-        DO UPDATE SET last_message_at = GREATEST(conversations.last_message_at, EXCLUDED.last_message_at)
-      RETURNING id::text, user_a::text AS a, user_b::text AS b`;
+      SELECT c.id::text, c.user_a::text AS a, c.user_b::text AS b
+      FROM unnest(${list.map((p) => p[0])}::uuid[], ${list.map((p) => p[1])}::uuid[]) AS k(a, b)
+      JOIN conversations c ON c.user_a = k.a AND c.user_b = k.b`;
+    const known = new Set(rows.map((r) => `${r.a}|${r.b}`));
+    const fresh = list.filter((p) => !known.has(`${p[0]}|${p[1]}`));
+    if (fresh.length > 0) {
+      rows.push(
+        ...(await tx.$queryRaw<{ id: string; a: string; b: string }[]>`
+          INSERT INTO conversations (id, user_a, user_b, created_at, last_message_at)
+          SELECT k.id, k.a, k.b, ${now}, ${now}
+          FROM unnest(${fresh.map(() => randomUUID())}::uuid[], ${fresh.map((p) => p[0])}::uuid[], ${fresh.map((p) => p[1])}::uuid[])
+            WITH ORDINALITY AS k(id, a, b, n)
+          ORDER BY k.n
+          ON CONFLICT (user_a, user_b)
+            DO UPDATE SET last_message_at = GREATEST(conversations.last_message_at, EXCLUDED.last_message_at)
+          RETURNING id::text, user_a::text AS a, user_b::text AS b`),
+      );
+    }
     const conversationOf = new Map(rows.map((r) => [`${r.a}|${r.b}`, r.id]));
-    const items: NewInboxItem[] = [];
-    const messages: Prisma.MessageCreateManyInput[] = [];
+    // Raw statements over unnest(): one fixed statement shape whatever the batch size, so nothing is planned or
+    // compiled per batch (Prisma's createMany compiles a new plan for each row count).
+    const m = { id: [] as string[], conv: [] as string[], sender: [] as string[], dev: [] as number[], to: [] as string[], cid: [] as string[], type: [] as string[], exp: [] as (string | null)[] };
+    const items: InboxItem[] = [];
     for (const { req, messageId } of sends) {
       const { actor, recipient } = req;
       const [a, b] = pair(actor.userId, recipient);
       const conversationId = conversationOf.get(`${a}|${b}`)!;
       const expiresAt = req.ttl ? new Date(now.getTime() + req.ttl * 1000) : null;
       const queueExpiry = expiresAt ?? inbox.retentionExpiry(now);
-      messages.push({
-        id: messageId,
-        conversationId,
-        senderUserId: actor.userId,
-        senderDeviceId: actor.deviceId,
-        recipientUserId: recipient,
-        clientMessageId: req.clientMessageId,
-        messageType: req.messageType,
-        createdAt: now,
-        expiresAt,
-      });
-      const item = (userId: string, e: EnvelopeInput): NewInboxItem => ({
+      m.id.push(messageId);
+      m.conv.push(conversationId);
+      m.sender.push(actor.userId);
+      m.dev.push(actor.deviceId);
+      m.to.push(recipient);
+      m.cid.push(req.clientMessageId);
+      m.type.push(req.messageType);
+      m.exp.push(expiresAt?.toISOString() ?? null);
+      const item = (userId: string, e: EnvelopeInput): InboxItem => ({
+        id: 0n,
         userId,
         deviceId: e.deviceId,
         kind: "envelope",
@@ -241,7 +253,7 @@ export function createMessagesService(deps: ServiceDeps, inbox: InboxService) {
         senderUserId: actor.userId,
         senderDeviceId: actor.deviceId,
         ciphertextType: e.type,
-        body: e.body,
+        body: e.body as InboxItem["body"],
         payload: expiresAt ? { selfDestruct: true } : null,
         createdAt: now,
         expiresAt: queueExpiry,
@@ -250,8 +262,36 @@ export function createMessagesService(deps: ServiceDeps, inbox: InboxService) {
       for (const e of req.envelopes) items.push(item(noteToSelf ? actor.userId : recipient, e));
       for (const e of req.sync) items.push(item(actor.userId, e));
     }
-    await tx.message.createMany({ data: messages });
-    return inbox.enqueue(tx, items);
+    // The message rows and the queue rows in one statement (one round trip).
+    const ids = await tx.$queryRaw<{ id: bigint; u: string; d: number; m: string }[]>`
+      WITH stored AS (
+      INSERT INTO messages (id, conversation_id, sender_user_id, sender_device_id, recipient_user_id, client_message_id,
+                            message_type, created_at, expires_at)
+      SELECT k.id, k.conv, k.sender, k.dev, k.rcpt, k.cid, k.type, ${now}, k.exp
+      FROM unnest(${m.id}::uuid[], ${m.conv}::uuid[], ${m.sender}::uuid[], ${m.dev}::int[], ${m.to}::uuid[],
+                  ${m.cid}::text[], ${m.type}::text[], ${m.exp}::timestamptz[]) AS k(id, conv, sender, dev, rcpt, cid, type, exp))
+      INSERT INTO inbox_items (user_id, device_id, kind, message_id, conversation_id, sender_user_id, sender_device_id,
+                               ciphertext_type, body, payload, created_at, expires_at)
+      SELECT k.u, k.d, 'envelope', k.m, k.c, k.su, k.sd, k.t, decode(k.b, 'base64'), k.p::jsonb, ${now}, k.e
+      FROM unnest(${items.map((i) => i.userId)}::uuid[], ${items.map((i) => i.deviceId)}::int[],
+                  ${items.map((i) => i.messageId)}::uuid[], ${items.map((i) => i.conversationId)}::uuid[],
+                  ${items.map((i) => i.senderUserId)}::uuid[], ${items.map((i) => i.senderDeviceId)}::int[],
+                  ${items.map((i) => i.ciphertextType)}::int[], ${items.map((i) => Buffer.from(i.body!).toString("base64"))}::text[],
+                  ${items.map((i) => (i.payload ? JSON.stringify(i.payload) : null))}::text[],
+                  ${items.map((i) => i.expiresAt.toISOString())}::timestamptz[])
+        AS k(u, d, m, c, su, sd, t, b, p, e)
+      RETURNING id, user_id::text AS u, device_id AS d, message_id::text AS m`;
+    // Locked in id order, so two batches touching the same conversations cannot deadlock; NO KEY UPDATE does not
+    // wait for the KEY SHARE locks that other batches' message rows take on the conversation (foreign key).
+    await tx.$executeRaw`
+      UPDATE conversations c SET last_message_at = GREATEST(c.last_message_at, ${now})
+      FROM (SELECT id FROM conversations WHERE id = ANY(${rows.map((r) => r.id)}::uuid[]) ORDER BY id FOR NO KEY UPDATE) s
+      WHERE c.id = s.id`;
+    const idOf = new Map(ids.map((r) => [`${r.m}|${r.u}|${r.d}`, r.id]));
+    return items.map((i) => {
+      i.id = BigInt(idOf.get(`${i.messageId}|${i.userId}|${i.deviceId}`)!);
+      return { userId: i.userId, deviceId: i.deviceId, event: shape(i) };
+    });
   }
 
   /** One send on its own: the path for a batch that failed as a whole, so one bad send cannot fail the others. */
