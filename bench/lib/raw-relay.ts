@@ -4,7 +4,7 @@ import { fileURLToPath } from "node:url";
 import WebSocket from "ws";
 import { summarise, type LatencySummary } from "./stats.ts";
 
-export async function startRawRelay(): Promise<{ url: string; stop(): void }> {
+export async function startRawRelay(): Promise<{ url: string; pid: number; stop(): void }> {
   const child = spawn(process.execPath, ["--import", "tsx", fileURLToPath(new URL("./raw-relay-server.ts", import.meta.url))], {
     stdio: ["ignore", "pipe", "inherit"],
   });
@@ -12,10 +12,10 @@ export async function startRawRelay(): Promise<{ url: string; stop(): void }> {
     child.stdout!.once("data", (d: Buffer) => resolve(JSON.parse(d.toString()).port));
     child.once("exit", () => reject(new Error("relay exited")));
   });
-  return { url: `ws://127.0.0.1:${port}`, stop: () => child.kill() };
+  return { url: `ws://127.0.0.1:${port}`, pid: child.pid!, stop: () => child.kill() };
 }
 
-function connect(url: string, id: string): Promise<WebSocket> {
+export function connect(url: string, id: string): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(url);
     ws.once("error", reject);
@@ -70,4 +70,33 @@ export async function rawRelayRun(
   const elapsed = performance.now() - start;
   for (const s of sockets) s.close();
   return { perSecond: Math.round((latencies.length / elapsed) * 1000), latency: summarise(latencies) };
+}
+
+/**
+ * Fan-out over the bare relay: `members` sockets, one sender. Sends `messages` one after another (each once the
+ * last member has the previous one) and then keeps `inFlight` outstanding for `durationMs`.
+ */
+export async function rawFanout(
+  url: string,
+  opts: { members: number; messages: number; payloadBytes: number },
+): Promise<LatencySummary> {
+  const data = "x".repeat(Math.ceil((opts.payloadBytes * 4) / 3));
+  const sender = await connect(url, "sender");
+  const members: WebSocket[] = [];
+  for (let i = 0; i < opts.members; i++) members.push(await connect(url, `m${i}`));
+  const times: number[] = [];
+  for (let k = 0; k < opts.messages; k++) {
+    let got = 0;
+    const t0 = performance.now();
+    await new Promise<void>((done) => {
+      const on = () => {
+        if (++got === members.length) done();
+      };
+      for (const m of members) m.once("message", on);
+      sender.send(JSON.stringify({ all: true, data, t: t0 }));
+    });
+    times.push(performance.now() - t0);
+  }
+  for (const m of [sender, ...members]) m.close();
+  return summarise(times);
 }

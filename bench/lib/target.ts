@@ -1,4 +1,5 @@
 // The system under test: a real server process on a fresh PostgreSQL database with Redis, as CI runs it.
+import { fileURLToPath } from "node:url";
 import { createTestDatabase, type TestDatabase } from "../../test/helpers/database.ts";
 import { baseEnv, busPrefix, spawnNode, type NodeProcess } from "../../test/helpers/server.ts";
 
@@ -13,8 +14,13 @@ export async function startTarget(extraEnv: Record<string, string> = {}): Promis
   process.env.DATABASE_URL ??= "postgres://postgres@127.0.0.1:5432/postgres";
   process.env.REDIS_URL ??= "redis://127.0.0.1:6379";
   const db = await createTestDatabase();
+  // BENCH_PROFILE=1: the server writes a V8 CPU profile into bench/results/profiles when it stops.
+  const profile = process.env.BENCH_PROFILE
+    ? ["--cpu-prof", `--cpu-prof-dir=${fileURLToPath(new URL("../results/profiles", import.meta.url))}`]
+    : [];
   const node = await spawnNode(
     baseEnv(db, { BUS_PREFIX: busPrefix(), LOG_LEVEL: "warn", DATABASE_POOL_SIZE: "20", ...extraEnv }),
+    profile,
   );
   return {
     node,

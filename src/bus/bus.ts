@@ -37,7 +37,8 @@ export function busOverEngine(
       return async () => {
         if (done) return;
         done = true;
-        await engine.unsubscribe(id);
+        // A connection that is already closed (shutdown) holds no subscription: nothing to undo.
+        await Promise.resolve(engine.unsubscribe(id)).catch(() => {});
       };
     },
     onReconnect(listener) {

@@ -366,32 +366,32 @@ export function createGroupsService(deps: ServiceDeps, keyPackages: KeyPackagesS
       });
     }
     const framing = parseApplicationMessage(message);
-    const group = await prisma.group.findUnique({ where: { id: groupId } });
-    if (!group) throw notFound("no such group");
-    const sendingDevice = await prisma.groupDevice.findUnique({
-      where: { groupId_userId_deviceId: { groupId, userId: actor.userId, deviceId: actor.deviceId } },
-    });
-    if (!sendingDevice || sendingDevice.untilSeq !== null) throw notFound("no such group");
-    if (!sameBytes(framing.groupId, group.mlsGroupId)) throw badInput("message is framed for another group");
-    const stored = await inTx(async (tx) => {
-      const [g] = await tx.$queryRaw<{ epoch: number; last_seq: bigint }[]>`
-        UPDATE groups SET last_seq = last_seq + 1 WHERE id = ${groupId}::uuid RETURNING epoch, last_seq`;
-      // The previous epoch is accepted for messages in flight while a commit was accepted.
-      const e = Number(framing.epoch);
-      if (framing.epoch > BigInt(g.epoch) || e < g.epoch - 1) throw staleEpoch(g.epoch);
-      const row = await tx.groupMessage.create({
-        data: {
-          groupId,
-          seq: g.last_seq,
-          kind: "APPLICATION",
-          epoch: e,
-          senderUserId: actor.userId,
-          senderDeviceId: actor.deviceId,
-          message: bytes(message),
-        },
-      });
-      return row;
-    });
+    // One read for the group and the sending device's membership.
+    const [found] = await prisma.$queryRaw<{ mlsGroupId: Uint8Array; member: boolean }[]>`
+      SELECT g.mls_group_id AS "mlsGroupId",
+             EXISTS (SELECT 1 FROM group_devices d WHERE d.group_id = g.id AND d.user_id = ${actor.userId}::uuid
+                       AND d.device_id = ${actor.deviceId} AND d.until_seq IS NULL) AS member
+      FROM groups g WHERE g.id = ${groupId}::uuid`;
+    if (!found || !found.member) throw notFound("no such group");
+    if (!sameBytes(framing.groupId, found.mlsGroupId)) throw badInput("message is framed for another group");
+    // Numbered and stored in one statement: the group row is locked only while it runs, not across round trips,
+    // so a busy group's sends queue on the lock for microseconds. The previous epoch is accepted for messages in
+    // flight while a commit was accepted.
+    const e = framing.epoch > 0x7fffffffn ? 0x7fffffff : Number(framing.epoch);
+    const [stored] = await prisma.$queryRaw<{ seq: bigint; epoch: number; createdAt: Date }[]>`
+      WITH g AS (
+        UPDATE groups SET last_seq = last_seq + 1
+        WHERE id = ${groupId}::uuid AND ${e}::int <= epoch AND ${e}::int >= epoch - 1
+        RETURNING last_seq)
+      INSERT INTO group_messages (group_id, seq, kind, epoch, sender_user_id, sender_device_id, message)
+      SELECT ${groupId}::uuid, g.last_seq, 'APPLICATION', ${e}::int, ${actor.userId}::uuid, ${actor.deviceId}::int, ${bytes(message)}
+      FROM g
+      RETURNING seq, epoch, created_at AS "createdAt"`;
+    if (!stored) {
+      const g = await prisma.group.findUnique({ where: { id: groupId }, select: { epoch: true } });
+      if (!g) throw notFound("no such group");
+      throw staleEpoch(g.epoch);
+    }
     await bus.publish(
       channels.group(groupId),
       payload(groupId, stored.seq, "APPLICATION", stored.epoch, actor.userId, actor.deviceId, message),

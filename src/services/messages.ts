@@ -3,10 +3,11 @@
 // Bodies are opaque: they are stored in the recipients' queues (src/services/inbox.ts) and never parsed.
 import { randomUUID } from "node:crypto";
 import { AppError, badInput, forbidden, notFound } from "../errors.ts";
-import type { Prisma } from "../generated/prisma/client.ts";
+import type { InboxItem, Prisma } from "../generated/prisma/client.ts";
+import { Batcher, type Settled } from "./batcher.ts";
 import { isUniqueViolation } from "../store/errors.ts";
 import type { Actor, ServiceDeps, Tx } from "./deps.ts";
-import type { AckedItem, Delivery, InboxService, NewInboxItem } from "./inbox.ts";
+import { shape, type AckedItem, type Delivery, type InboxService, type NewInboxItem } from "./inbox.ts";
 
 export const MESSAGE_TYPES = [
   "TEXT", "MEDIA", "VOICE", "FILE", "LOCATION", "CONTACT", "POLL", "EVENT", "CALL",
@@ -143,8 +144,19 @@ export function createMessagesService(deps: ServiceDeps, inbox: InboxService) {
     return m ? { messageId: m.id, serverTimestamp: m.createdAt } : null;
   }
 
-  async function send(actor: Actor, input: SendMessageInput): Promise<SendResult> {
-    const recipient = input.recipientUserId.toLowerCase();
+  /** A send that passed its input checks, waiting for its batch. */
+  interface SendRequest {
+    actor: Actor;
+    recipient: string;
+    clientMessageId: string;
+    messageType: MessageType;
+    ttl: number | null;
+    envelopes: EnvelopeInput[];
+    sync: EnvelopeInput[];
+  }
+  type DeviceRow = { userId: string; deviceId: number; registrationId: number };
+
+  function prepare(actor: Actor, input: SendMessageInput): SendRequest {
     const clientMessageId = input.clientMessageId;
     if (clientMessageId.length < 1 || clientMessageId.length > MAX_CLIENT_MESSAGE_ID) {
       throw badInput(`clientMessageId must be 1 to ${MAX_CLIENT_MESSAGE_ID} characters`);
@@ -157,79 +169,212 @@ export function createMessagesService(deps: ServiceDeps, inbox: InboxService) {
     const sync = input.syncEnvelopes ?? [];
     checkEnvelopes(envelopes, "envelopes");
     checkEnvelopes(sync, "syncEnvelopes");
+    return { actor, recipient: input.recipientUserId.toLowerCase(), clientMessageId, messageType: input.messageType, ttl, envelopes, sync };
+  }
 
-    const prior = await priorSend(actor, clientMessageId);
-    if (prior) return prior;
-
-    const devices = await prisma.device.findMany({
-      where: { userId: { in: [...new Set([recipient, actor.userId])] }, active: true },
-      select: { userId: true, deviceId: true, registrationId: true },
-    });
+  /** The device-set checks against the users' active devices; throws the refusal. */
+  function checkRecipients(req: SendRequest, devices: DeviceRow[]): void {
+    const { actor, recipient } = req;
     const noteToSelf = recipient === actor.userId;
     const ownOthers = devices.filter((d) => d.userId === actor.userId && d.deviceId !== actor.deviceId);
     const theirs = noteToSelf ? ownOthers : devices.filter((d) => d.userId === recipient);
     if (!noteToSelf && theirs.length === 0) throw notFound("no such user, or the user has no active device");
-    checkDeviceSet(recipient, theirs, envelopes);
+    checkDeviceSet(recipient, theirs, req.envelopes);
     // In Note to Self the envelopes already are the sync copies.
-    checkDeviceSet(actor.userId, noteToSelf ? [] : ownOthers, sync);
+    checkDeviceSet(actor.userId, noteToSelf ? [] : ownOthers, req.sync);
+  }
 
-    const now = new Date();
-    const expiresAt = ttl ? new Date(now.getTime() + ttl * 1000) : null;
-    const queueExpiry = expiresAt ?? inbox.retentionExpiry(now);
-    const messageId = randomUUID();
-    const [userA, userB] = pair(actor.userId, recipient);
-    const envelopeItem = (userId: string, e: EnvelopeInput, conversationId: string): NewInboxItem => ({
-      userId,
-      deviceId: e.deviceId,
-      kind: "envelope",
-      messageId,
-      conversationId,
-      senderUserId: actor.userId,
-      senderDeviceId: actor.deviceId,
-      ciphertextType: e.type,
-      body: e.body,
-      payload: expiresAt ? { selfDestruct: true } : null,
-      createdAt: now,
-      expiresAt: queueExpiry,
+  function activeDevices(userIds: string[]): Promise<DeviceRow[]> {
+    return prisma.device.findMany({
+      where: { userId: { in: [...new Set(userIds)] }, active: true },
+      select: { userId: true, deviceId: true, registrationId: true },
     });
+  }
 
-    let deliveries: Delivery[];
-    try {
-      deliveries = await prisma.$transaction(async (tx) => {
-        const [conversation] = await tx.$queryRaw<{ id: string }[]>`
+  /**
+   * Stores accepted sends in the caller's transaction: one conversation upsert, one messages INSERT and one queue
+   * INSERT for all of them. Returns the live events to publish after commit.
+   */
+  async function write(tx: Tx, sends: { req: SendRequest; messageId: string }[], now: Date): Promise<Delivery[]> {
+    // Conversations are hot rows (every send of a pair touches one). Existing ones are read without a lock here and
+    // their last_message_at is moved at the end of the transaction, so concurrent batches hold those row locks only
+    // through the final UPDATE and the commit. Only a pair's first message creates its row here.
+    const pairs = new Map<string, [string, string]>();
+    for (const { req } of sends) {
+      const p = pair(req.actor.userId, req.recipient);
+      pairs.set(`${p[0]}|${p[1]}`, p);
+    }
+    const list = [...pairs.values()].sort((x, y) => (x[0] + x[1] < y[0] + y[1] ? -1 : 1));
+    const rows = await tx.$queryRaw<{ id: string; a: string; b: string }[]>`
+      SELECT c.id::text, c.user_a::text AS a, c.user_b::text AS b
+      FROM unnest(${list.map((p) => p[0])}::uuid[], ${list.map((p) => p[1])}::uuid[]) AS k(a, b)
+      JOIN conversations c ON c.user_a = k.a AND c.user_b = k.b`;
+    const known = new Set(rows.map((r) => `${r.a}|${r.b}`));
+    const fresh = list.filter((p) => !known.has(`${p[0]}|${p[1]}`));
+    if (fresh.length > 0) {
+      rows.push(
+        ...(await tx.$queryRaw<{ id: string; a: string; b: string }[]>`
           INSERT INTO conversations (id, user_a, user_b, created_at, last_message_at)
-          VALUES (${randomUUID()}::uuid, ${userA}::uuid, ${userB}::uuid, ${now}, ${now})
+          SELECT k.id, k.a, k.b, ${now}, ${now}
+          FROM unnest(${fresh.map(() => randomUUID())}::uuid[], ${fresh.map((p) => p[0])}::uuid[], ${fresh.map((p) => p[1])}::uuid[])
+            WITH ORDINALITY AS k(id, a, b, n)
+          ORDER BY k.n
           ON CONFLICT (user_a, user_b)
             DO UPDATE SET last_message_at = GREATEST(conversations.last_message_at, EXCLUDED.last_message_at)
-          RETURNING id::text`;
-        await tx.message.create({
-          data: {
-            id: messageId,
-            conversationId: conversation.id,
-            senderUserId: actor.userId,
-            senderDeviceId: actor.deviceId,
-            recipientUserId: recipient,
-            clientMessageId,
-            messageType: input.messageType,
-            createdAt: now,
-            expiresAt,
-          },
-        });
-        return inbox.enqueue(tx, [
-          ...envelopes.map((e) => envelopeItem(noteToSelf ? actor.userId : recipient, e, conversation.id)),
-          ...sync.map((e) => envelopeItem(actor.userId, e, conversation.id)),
-        ]);
+          RETURNING id::text, user_a::text AS a, user_b::text AS b`),
+      );
+    }
+    const conversationOf = new Map(rows.map((r) => [`${r.a}|${r.b}`, r.id]));
+    // Raw statements over unnest(): one fixed statement shape whatever the batch size, so nothing is planned or
+    // compiled per batch (Prisma's createMany compiles a new plan for each row count).
+    const m = { id: [] as string[], conv: [] as string[], sender: [] as string[], dev: [] as number[], to: [] as string[], cid: [] as string[], type: [] as string[], exp: [] as (string | null)[] };
+    const items: InboxItem[] = [];
+    for (const { req, messageId } of sends) {
+      const { actor, recipient } = req;
+      const [a, b] = pair(actor.userId, recipient);
+      const conversationId = conversationOf.get(`${a}|${b}`)!;
+      const expiresAt = req.ttl ? new Date(now.getTime() + req.ttl * 1000) : null;
+      const queueExpiry = expiresAt ?? inbox.retentionExpiry(now);
+      m.id.push(messageId);
+      m.conv.push(conversationId);
+      m.sender.push(actor.userId);
+      m.dev.push(actor.deviceId);
+      m.to.push(recipient);
+      m.cid.push(req.clientMessageId);
+      m.type.push(req.messageType);
+      m.exp.push(expiresAt?.toISOString() ?? null);
+      const item = (userId: string, e: EnvelopeInput): InboxItem => ({
+        id: 0n,
+        userId,
+        deviceId: e.deviceId,
+        kind: "envelope",
+        messageId,
+        conversationId,
+        senderUserId: actor.userId,
+        senderDeviceId: actor.deviceId,
+        ciphertextType: e.type,
+        body: e.body as InboxItem["body"],
+        payload: expiresAt ? { selfDestruct: true } : null,
+        createdAt: now,
+        expiresAt: queueExpiry,
       });
+      const noteToSelf = recipient === actor.userId;
+      for (const e of req.envelopes) items.push(item(noteToSelf ? actor.userId : recipient, e));
+      for (const e of req.sync) items.push(item(actor.userId, e));
+    }
+    // The message rows and the queue rows in one statement (one round trip).
+    const ids = await tx.$queryRaw<{ id: bigint; u: string; d: number; m: string }[]>`
+      WITH stored AS (
+      INSERT INTO messages (id, conversation_id, sender_user_id, sender_device_id, recipient_user_id, client_message_id,
+                            message_type, created_at, expires_at)
+      SELECT k.id, k.conv, k.sender, k.dev, k.rcpt, k.cid, k.type, ${now}, k.exp
+      FROM unnest(${m.id}::uuid[], ${m.conv}::uuid[], ${m.sender}::uuid[], ${m.dev}::int[], ${m.to}::uuid[],
+                  ${m.cid}::text[], ${m.type}::text[], ${m.exp}::timestamptz[]) AS k(id, conv, sender, dev, rcpt, cid, type, exp))
+      INSERT INTO inbox_items (user_id, device_id, kind, message_id, conversation_id, sender_user_id, sender_device_id,
+                               ciphertext_type, body, payload, created_at, expires_at)
+      SELECT k.u, k.d, 'envelope', k.m, k.c, k.su, k.sd, k.t, decode(k.b, 'base64'), k.p::jsonb, ${now}, k.e
+      FROM unnest(${items.map((i) => i.userId)}::uuid[], ${items.map((i) => i.deviceId)}::int[],
+                  ${items.map((i) => i.messageId)}::uuid[], ${items.map((i) => i.conversationId)}::uuid[],
+                  ${items.map((i) => i.senderUserId)}::uuid[], ${items.map((i) => i.senderDeviceId)}::int[],
+                  ${items.map((i) => i.ciphertextType)}::int[], ${items.map((i) => Buffer.from(i.body!).toString("base64"))}::text[],
+                  ${items.map((i) => (i.payload ? JSON.stringify(i.payload) : null))}::text[],
+                  ${items.map((i) => i.expiresAt.toISOString())}::timestamptz[])
+        AS k(u, d, m, c, su, sd, t, b, p, e)
+      RETURNING id, user_id::text AS u, device_id AS d, message_id::text AS m`;
+    // Locked in id order, so two batches touching the same conversations cannot deadlock; NO KEY UPDATE does not
+    // wait for the KEY SHARE locks that other batches' message rows take on the conversation (foreign key).
+    await tx.$executeRaw`
+      UPDATE conversations c SET last_message_at = GREATEST(c.last_message_at, ${now})
+      FROM (SELECT id FROM conversations WHERE id = ANY(${rows.map((r) => r.id)}::uuid[]) ORDER BY id FOR NO KEY UPDATE) s
+      WHERE c.id = s.id`;
+    const idOf = new Map(ids.map((r) => [`${r.m}|${r.u}|${r.d}`, r.id]));
+    return items.map((i) => {
+      i.id = BigInt(idOf.get(`${i.messageId}|${i.userId}|${i.deviceId}`)!);
+      return { userId: i.userId, deviceId: i.deviceId, event: shape(i) };
+    });
+  }
+
+  /** One send on its own: the path for a batch that failed as a whole, so one bad send cannot fail the others. */
+  async function sendOne(req: SendRequest): Promise<SendResult> {
+    const prior = await priorSend(req.actor, req.clientMessageId);
+    if (prior) return prior;
+    checkRecipients(req, await activeDevices([req.recipient, req.actor.userId]));
+    const now = new Date();
+    const messageId = randomUUID();
+    let deliveries: Delivery[];
+    try {
+      deliveries = await prisma.$transaction((tx) => write(tx, [{ req, messageId }], now));
     } catch (err) {
       // The same send raced itself: the other one committed first, and its answer is the answer.
       if (isUniqueViolation(err)) {
-        const first = await priorSend(actor, clientMessageId);
+        const first = await priorSend(req.actor, req.clientMessageId);
         if (first) return first;
       }
       throw err;
     }
     inbox.publish(deliveries);
     return { messageId, serverTimestamp: now };
+  }
+
+  const settle = (p: Promise<SendResult>): Promise<Settled<SendResult>> =>
+    p.then((value) => ({ ok: true as const, value }), (error: unknown) => ({ ok: false as const, error }));
+
+  /** Many concurrent sends: two reads and one transaction for all; each answers after that transaction committed. */
+  async function sendBatch(reqs: SendRequest[]): Promise<Settled<SendResult>[]> {
+    if (reqs.length === 1) return [await settle(sendOne(reqs[0]))];
+    const out: Settled<SendResult>[] = new Array(reqs.length);
+    const key = (u: string, d: number, c: string) => `${u}|${d}|${c}`;
+    const priors = await prisma.$queryRaw<
+      { id: string; createdAt: Date; u: string; d: number; c: string }[]
+    >`SELECT m.id::text, m.created_at AS "createdAt", m.sender_user_id::text AS u, m.sender_device_id AS d,
+             m.client_message_id AS c
+      FROM unnest(${reqs.map((r) => r.actor.userId)}::uuid[], ${reqs.map((r) => r.actor.deviceId)}::int[],
+                  ${reqs.map((r) => r.clientMessageId)}::text[]) AS k(u, d, c)
+      JOIN messages m ON m.sender_user_id = k.u AND m.sender_device_id = k.d AND m.client_message_id = k.c`;
+    const prior = new Map(priors.map((p) => [key(p.u, p.d, p.c), { messageId: p.id, serverTimestamp: p.createdAt }]));
+    const devices = await activeDevices(reqs.flatMap((r) => [r.recipient, r.actor.userId]));
+    const byUser = new Map<string, DeviceRow[]>();
+    for (const d of devices) byUser.set(d.userId, [...(byUser.get(d.userId) ?? []), d]);
+    const seen = new Set<string>();
+    const writes: { req: SendRequest; messageId: string; i: number }[] = [];
+    const later: number[] = [];
+    reqs.forEach((req, i) => {
+      const k = key(req.actor.userId, req.actor.deviceId, req.clientMessageId);
+      const p = prior.get(k);
+      if (p) return void (out[i] = { ok: true, value: p });
+      // The same send twice in one batch: the second answers with the first's result once it is stored.
+      if (seen.has(k)) return void later.push(i);
+      seen.add(k);
+      try {
+        checkRecipients(req, [...(byUser.get(req.recipient) ?? []), ...(req.recipient === req.actor.userId ? [] : byUser.get(req.actor.userId) ?? [])]);
+        writes.push({ req, messageId: randomUUID(), i });
+      } catch (error) {
+        out[i] = { ok: false, error };
+      }
+    });
+    if (writes.length > 0) {
+      const now = new Date();
+      try {
+        const deliveries = await prisma.$transaction((tx) => write(tx, writes, now));
+        inbox.publish(deliveries);
+        for (const w of writes) out[w.i] = { ok: true, value: { messageId: w.messageId, serverTimestamp: now } };
+      } catch {
+        // Nothing of the batch was stored: each send is tried alone and gets its own answer.
+        for (const w of writes) out[w.i] = await settle(sendOne(w.req));
+      }
+    }
+    for (const i of later) out[i] = await settle(sendOne(reqs[i]));
+    return out;
+  }
+
+  // At most one batch per two pooled connections is written at a time, leaving connections for reads; PGlite has one.
+  const sends = new Batcher<SendRequest, SendResult>(sendBatch, {
+    maxBatch: 128,
+    maxConcurrent: config.database.kind === "postgres" ? Math.max(1, Math.floor(config.database.poolSize / 2)) : 1,
+  });
+
+  async function send(actor: Actor, input: SendMessageInput): Promise<SendResult> {
+    return sends.submit(prepare(actor, input));
   }
 
   async function activeDevicesOf(tx: Tx, userId: string) {

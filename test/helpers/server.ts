@@ -66,9 +66,9 @@ export interface NodeProcess {
 
 const MAIN = fileURLToPath(new URL("../../src/main.ts", import.meta.url));
 
-/** Starts `src/main.ts` as its own process and waits until it listens. */
-export function spawnNode(env: Record<string, string>): Promise<NodeProcess> {
-  const child = spawn(process.execPath, ["--import", "tsx", MAIN], {
+/** Starts `src/main.ts` as its own process and waits until it listens; `nodeArgs` go to node (e.g. --cpu-prof). */
+export function spawnNode(env: Record<string, string>, nodeArgs: string[] = []): Promise<NodeProcess> {
+  const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", MAIN], {
     // Readiness is read from the "listening" log line, so this process logs at info whatever the test asked.
     env: { ...process.env, ...env, LOG_LEVEL: "info" },
     stdio: ["ignore", "pipe", "pipe"],

@@ -1,0 +1,154 @@
+// bench:connections — authenticated devices each holding an `inbox` subscription over graphql-ws, stepped up toward
+// 100,000 on one node: connect rate, server memory per held connection (VmRSS of the server process), and delivery
+// latency of a message to random connected devices while all are held. Sockets come from several loopback source
+// addresses (127.0.0.1-4) so that client ports do not run out. Baseline: the same number of bare `ws` connections
+// to a bare ws server, its memory per connection and connect rate.
+// Each socket is a file on both ends: the step list stops below this shell's `ulimit -n` (see BENCHMARKS.md).
+import { randomUUID } from "node:crypto";
+import WebSocket from "ws";
+import { InboxDocument, SendMessageDocument } from "../src/client/generated/graphql.ts";
+import { queryText } from "../src/client/transport.ts";
+import { connectGql, type GqlSocket } from "./lib/gqlws.ts";
+import { openFileLimit, rssBytes } from "./lib/proc.ts";
+import { startRawRelay } from "./lib/raw-relay.ts";
+import { machine, printTable, record } from "./lib/report.ts";
+import { seedDevices } from "./lib/seed.ts";
+import { summarise } from "./lib/stats.ts";
+import { startTarget } from "./lib/target.ts";
+
+const limit = openFileLimit();
+const ceiling = Math.min(100_000, limit - 1000);
+const STEPS = (process.env.BENCH_STEPS ?? "1000,5000,10000,20000,50000,100000")
+  .split(",")
+  .map(Number)
+  .filter((n) => n <= ceiling);
+if (!process.env.BENCH_STEPS && STEPS[STEPS.length - 1] !== ceiling && ceiling < 100_000) STEPS.push(ceiling);
+const CONCURRENCY = Number(process.env.BENCH_CONNECT_CONCURRENCY ?? 100);
+const PROBES = Number(process.env.BENCH_PROBES ?? 200);
+const SOURCES = ["127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4"];
+const KiB = 1024;
+const settle = () => new Promise((r) => setTimeout(r, 3000));
+
+async function connectAll(n: number, from: number, open: (i: number) => Promise<void>): Promise<{ perSecond: number; failed: number }> {
+  let next = from;
+  let failed = 0;
+  const start = performance.now();
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (next < n) {
+        const i = next++;
+        await open(i).catch(() => failed++);
+      }
+    }),
+  );
+  return { perSecond: Math.round(((n - from) / (performance.now() - start)) * 1000), failed };
+}
+
+console.log(`machine: ${JSON.stringify(machine())}; open-file limit ${limit}: steps ${STEPS.join(", ")}`);
+const total = STEPS[STEPS.length - 1];
+const rows: Record<string, unknown>[] = [];
+const results: unknown[] = [];
+
+// Baseline first (its sockets are closed before the real server's are opened).
+const relay = await startRawRelay();
+const bare: WebSocket[] = [];
+const bareRss0 = rssBytes(relay.pid);
+const bareSteps: { n: number; perSecond: number; kibPerConnection: number }[] = [];
+for (const n of STEPS) {
+  const c = await connectAll(n, bare.length, (i) => new Promise<void>((resolve, reject) => {
+    const ws = new WebSocket(relay.url, { localAddress: SOURCES[i % SOURCES.length], perMessageDeflate: false });
+    ws.once("error", reject);
+    ws.once("open", () => {
+      ws.send(JSON.stringify({ hello: `c${i}` }));
+      ws.once("message", () => (bare.push(ws), resolve()));
+    });
+  }));
+  await settle();
+  bareSteps.push({ n, perSecond: c.perSecond, kibPerConnection: Math.round(((rssBytes(relay.pid) - bareRss0) / n / KiB) * 10) / 10 });
+}
+for (const ws of bare) ws.terminate();
+relay.stop();
+
+const target = await startTarget({
+  RATE_LIMITS: "off",
+  PREKEY_LOW_WATER_MARK: "0",
+  WS_AUTH_TIMEOUT_MS: "60000",
+  NODE_OPTIONS: "--max-old-space-size=8192",
+});
+try {
+  const pid = target.node.child.pid!;
+  const devices = await seedDevices(target.node.url, target.db.url!, total + 1);
+  const sender = await connectGql(target.node.url, devices[total].token);
+  const sockets: GqlSocket[] = [];
+  const sent = new Map<number, number>();
+  const latencies: number[] = [];
+  const inbox = queryText(InboxDocument);
+  const onEvent = (p: { data?: unknown }) => {
+    const e = (p.data as { inbox?: { envelope?: { body: string } } })?.inbox?.envelope;
+    if (!e) return;
+    const idx = Buffer.from(e.body, "base64").readUInt32LE(0);
+    const t = sent.get(idx);
+    if (t === undefined) return;
+    sent.delete(idx);
+    latencies.push(performance.now() - t);
+  };
+  await settle();
+  const rss0 = rssBytes(pid);
+  let probeIdx = 0;
+  for (const [k, n] of STEPS.entries()) {
+    const c = await connectAll(n, sockets.length, async (i) => {
+      const s = await connectGql(target.node.url, devices[i].token, { localAddress: SOURCES[i % SOURCES.length], timeoutMs: 120_000 });
+      s.subscribe(inbox, onEvent);
+      sockets.push(s);
+    });
+    await settle();
+    const rss = rssBytes(pid);
+    // Delivery to random held devices, one probe at a time every 10 ms.
+    latencies.length = 0;
+    sent.clear();
+    for (let p = 0; p < PROBES; p++) {
+      const to = devices[Math.floor(Math.random() * sockets.length)];
+      const idx = probeIdx++;
+      const body = Buffer.alloc(200, 2);
+      body.writeUInt32LE(idx, 0);
+      sent.set(idx, performance.now());
+      void sender
+        .request(queryText(SendMessageDocument), {
+          input: {
+            recipientUserId: to.userId,
+            clientMessageId: randomUUID(),
+            messageType: "TEXT",
+            envelopes: [{ deviceId: 1, registrationId: to.registrationId, type: 1, body: body.toString("base64") }],
+          },
+        })
+        .catch(() => sent.delete(idx));
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    for (let w = 0; w < 100 && sent.size > 0; w++) await new Promise((r) => setTimeout(r, 100));
+    const d = summarise(latencies);
+    const kib = Math.round(((rss - rss0) / n / KiB) * 10) / 10;
+    const b = bareSteps[k];
+    rows.push({
+      connections: sockets.length,
+      "connect/s": c.perSecond,
+      failed: c.failed,
+      "server RSS MiB": Math.round(rss / 2 ** 20),
+      "KiB/conn": kib,
+      "deliver p50 ms": d.p50,
+      p95: d.p95,
+      p99: d.p99,
+      "not delivered": sent.size,
+      "bare ws KiB/conn": b.kibPerConnection,
+      "bare connect/s": b.perSecond,
+      "KiB ratio": Math.round((kib / b.kibPerConnection) * 10) / 10,
+    });
+    results.push({ connections: sockets.length, connect: c, rssBytes: rss, rssBaseBytes: rss0, kibPerConnection: kib, delivery: d, undelivered: sent.size, bare: b });
+    if (c.failed > n * 0.05) break;
+  }
+  printTable(`bench:connections — graphql-ws inbox subscriptions held on one node (open-file limit ${limit})`, rows);
+  record("connections", { ...target.mode, openFileLimit: limit, sources: SOURCES.length, concurrency: CONCURRENCY }, results);
+  for (const s of sockets) s.ws.terminate();
+  sender.close();
+} finally {
+  await target.stop();
+}
