@@ -4,6 +4,7 @@
 // addresses (127.0.0.1-4) so that client ports do not run out. Baseline: the same number of bare `ws` connections
 // to a bare ws server, its memory per connection and connect rate.
 // Each socket is a file on both ends: the step list stops below this shell's `ulimit -n` (see BENCHMARKS.md).
+import { envelopeNumber, numberedBody } from "./lib/numbered-body.ts";
 import { randomUUID } from "node:crypto";
 import WebSocket from "ws";
 import { InboxDocument, SendMessageDocument } from "../src/client/generated/graphql.ts";
@@ -84,9 +85,8 @@ try {
   const latencies: number[] = [];
   const inbox = queryText(InboxDocument);
   const onEvent = (p: { data?: unknown }) => {
-    const e = (p.data as { inbox?: { envelope?: { body: string } } })?.inbox?.envelope;
-    if (!e) return;
-    const idx = Buffer.from(e.body, "base64").readUInt32LE(0);
+    const idx = envelopeNumber(p);
+    if (idx === undefined) return;
     const t = sent.get(idx);
     if (t === undefined) return;
     sent.delete(idx);
@@ -109,8 +109,7 @@ try {
     for (let p = 0; p < PROBES; p++) {
       const to = devices[Math.floor(Math.random() * sockets.length)];
       const idx = probeIdx++;
-      const body = Buffer.alloc(200, 2);
-      body.writeUInt32LE(idx, 0);
+      const body = numberedBody(idx, 200);
       sent.set(idx, performance.now());
       void sender
         .request(queryText(SendMessageDocument), {

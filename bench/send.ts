@@ -3,6 +3,7 @@
 // the recipient's socket. Baselines in the same run: the same bytes through a bare `ws` relay between the same
 // number of sockets, and the same rows inserted straight into PostgreSQL with batched INSERTs.
 // Rate limits are switched off in the target (RATE_LIMITS=off): they would cap one sender at 60 sends/s.
+import { envelopeNumber, numberedBody } from "./lib/numbered-body.ts";
 import { randomUUID } from "node:crypto";
 import { InboxDocument, SendMessageDocument } from "../src/client/generated/graphql.ts";
 import { queryText } from "../src/client/transport.ts";
@@ -34,9 +35,8 @@ try {
     senders.push(await connectGql(target.node.url, devices[i].token));
     const r = await connectGql(target.node.url, devices[PAIRS + i].token);
     r.subscribe(queryText(InboxDocument), (p) => {
-      const e = (p.data as { inbox?: { envelope?: { body: string } } })?.inbox?.envelope;
-      if (!e) return;
-      const idx = Buffer.from(e.body, "base64").readUInt32LE(0);
+      const idx = envelopeNumber(p);
+      if (idx === undefined) return;
       const t = sent.get(idx);
       if (t === undefined) return;
       sent.delete(idx);
@@ -52,8 +52,7 @@ try {
   const sendOne = async (errors: { n: number }, callLatencies: number[]) => {
     const i = pick++ % PAIRS;
     const idx = nextIdx++;
-    const body = Buffer.alloc(BODY_BYTES, 1);
-    body.writeUInt32LE(idx, 0);
+    const body = numberedBody(idx, BODY_BYTES);
     const to = devices[PAIRS + i];
     const t0 = performance.now();
     sent.set(idx, t0);
