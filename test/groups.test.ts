@@ -1,9 +1,18 @@
 // A group of real ts-mls clients through the delivery service: create, talk, add, remove, race, catch up.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { acceptAll, decodeMlsMessage, emptyPskIndex, processMessage } from "ts-mls";
-import { CommitGroupDocument, GroupDocument, GroupMembersDocument, MyGroupsDocument, PendingGroupEventsDocument, SetGroupRoleDocument } from "../src/client/generated/graphql.ts";
+import {
+  CommitGroupDocument,
+  GroupDocument,
+  GroupMembersDocument,
+  MessagesDocument,
+  MyGroupsDocument,
+  PendingGroupEventsDocument,
+  SetGroupRoleDocument,
+} from "../src/client/generated/graphql.ts";
 import { mlsSuite, unb64 } from "../src/client/mls/key-packages.ts";
 import { GraphQLRequestError } from "../src/client/transport.ts";
+import { registerDevice } from "./helpers/accounts.ts";
 import { LiveMember, mlsMember, text, type MlsMember } from "./helpers/groups.ts";
 import { startServer, type TestServer } from "./helpers/server.ts";
 
@@ -57,6 +66,20 @@ describe("MLS groups of real clients", () => {
     const kinds = D.feed.events.filter((ev) => ev.groupId === groupId).map((ev) => ev.kind);
     expect(kinds[0]).toBe("WELCOME");
     expect(D.texts(groupId)).not.toContain("before d");
+
+    // A group's id works as a conversation id for the history too: A sees all five application messages so far,
+    // newest first; D only the one from its joining on; a stranger nothing.
+    const history = async (who: typeof a) =>
+      (await who.http.request(MessagesDocument, { conversationId: groupId })).messages.edges.map((e) => e.node);
+    const forA = await history(a);
+    expect(forA.map((m) => m.senderUserId)).toEqual([b.userId, a.userId, c.userId, b.userId, a.userId]);
+    expect(forA.every((m) => m.conversationId === groupId && m.recipientUserId === null && m.status === "SENT")).toBe(true);
+    const forD = await history(d);
+    expect(forD).toHaveLength(1);
+    expect(forD[0]).toMatchObject({ senderUserId: b.userId, id: forA[0].id });
+    const stranger = await registerDevice(server.url);
+    const refused = await stranger.http.execute(MessagesDocument, { conversationId: groupId });
+    expect(refused.errors?.[0].extensions?.code).toBe("NOT_FOUND");
   });
 
   it("a removed member cannot decrypt what follows, and the server stops delivering to it", async () => {

@@ -77,12 +77,21 @@ export const Message = builder.objectRef<MessageInfo>("Message").implement({
     conversationId: t.exposeID("conversationId"),
     senderUserId: t.exposeID("senderUserId"),
     senderDeviceId: t.exposeInt("senderDeviceId"),
-    recipientUserId: t.exposeID("recipientUserId"),
-    clientMessageId: t.exposeID("clientMessageId"),
-    messageType: t.field({ type: MessageType, resolve: (m) => m.messageType as (typeof MESSAGE_TYPES)[number] }),
+    recipientUserId: t.exposeID("recipientUserId", { nullable: true, description: "null for a group message" }),
+    clientMessageId: t.exposeID("clientMessageId", { nullable: true, description: "null for a group message" }),
+    messageType: t.field({
+      type: MessageType,
+      nullable: true,
+      description: "null for a group message: MLS senders declare nothing to the server",
+      resolve: (m) => m.messageType as (typeof MESSAGE_TYPES)[number] | null,
+    }),
     serverTimestamp: t.field({ type: "DateTime", resolve: (m) => m.createdAt }),
     expiresAt: t.expose("expiresAt", { type: "DateTime", nullable: true }),
-    status: t.field({ type: MessageStatus, resolve: (m) => statusOf(m) }),
+    status: t.field({
+      type: MessageStatus,
+      description: "for a group message always SENT (stored): members' delivery is tracked by their queue cursors",
+      resolve: (m) => statusOf(m),
+    }),
     deliveredAt: t.expose("deliveredAt", { type: "DateTime", nullable: true }),
     readAt: t.expose("readAt", { type: "DateTime", nullable: true }),
   }),
@@ -124,12 +133,12 @@ builder.queryFields((t) => ({
   }, { name: "ConversationConnection" }, { name: "ConversationEdge" }),
   messages: t.withAuth({ device: true }).connection({
     type: Message,
-    description: "A conversation's messages, newest first.",
+    description: "A conversation's messages, newest first. A group's id lists the group's application messages this device may see.",
     args: { conversationId: t.arg.id({ required: true, validate: uuid }) },
     resolve: (_root, args, ctx: AuthedContext) =>
       resolveCursorConnection<Promise<MessageInfo[]>>(
         { args, toCursor: (m: MessageInfo) => m.seq.toString(), defaultSize: 50, maxSize: 200 },
-        (page) => ctx.services.messages.messages(ctx.actor, String(args.conversationId), pageOf(page)),
+        (page) => ctx.services.history(ctx.actor, String(args.conversationId), pageOf(page)),
       ),
   }, { name: "MessageConnection" }, { name: "MessageEdge" }),
   accountSettings: t.withAuth({ device: true }).field({

@@ -12,6 +12,7 @@ import { AppError, badInput, forbidden, notFound } from "../errors.ts";
 import { isUniqueViolation } from "../store/errors.ts";
 import type { Actor, ServiceDeps, Tx } from "./deps.ts";
 import type { KeyPackagesService } from "./key-packages.ts";
+import { cursorSeq, type MessageInfo, type Page } from "./messages.ts";
 import { bytes } from "./keys.ts";
 import { longTransaction } from "./transactions.ts";
 import {
@@ -457,6 +458,50 @@ export function createGroupsService(deps: ServiceDeps, keyPackages: KeyPackagesS
     return true;
   }
 
+  /**
+   * The group's application messages this device may see (from its joining on, until its removal), newest first,
+   * shaped like 1:1 message metadata so `messages(conversationId)` takes a group id. Acknowledged or not: this is
+   * history, not the queue.
+   */
+  async function history(device: Actor, groupId: string, page: Page): Promise<MessageInfo[]> {
+    const after = page.after ? cursorSeq(page.after) : null;
+    const before = page.before ? cursorSeq(page.before) : null;
+    const member = await prisma.groupDevice.findUnique({
+      where: { groupId_userId_deviceId: { groupId, userId: device.userId, deviceId: device.deviceId } },
+    });
+    if (!member) throw notFound("no such conversation");
+    const rows = await prisma.groupMessage.findMany({
+      where: {
+        groupId,
+        kind: "APPLICATION",
+        epoch: { gte: member.joinedEpoch },
+        seq: {
+          gte: member.fromSeq,
+          ...(member.untilSeq !== null ? { lte: member.untilSeq } : {}),
+          ...(after !== null ? { lt: after } : {}),
+          ...(before !== null ? { gt: before } : {}),
+        },
+      },
+      orderBy: { seq: page.inverted ? "asc" : "desc" },
+      take: page.limit,
+      select: { seq: true, senderUserId: true, senderDeviceId: true, createdAt: true },
+    });
+    return rows.map((r) => ({
+      id: eventId(groupId, r.seq),
+      seq: r.seq,
+      conversationId: groupId,
+      senderUserId: r.senderUserId ?? "",
+      senderDeviceId: r.senderDeviceId ?? 0,
+      recipientUserId: null,
+      clientMessageId: null,
+      messageType: null,
+      createdAt: r.createdAt,
+      expiresAt: null,
+      deliveredAt: null,
+      readAt: null,
+    }));
+  }
+
   /** Events this device has not acknowledged, in group order, within what it may see. */
   async function pending(device: Actor, opts: { groupId?: string; afterSeq?: bigint; limit?: number } = {}) {
     const limit = opts.limit ?? 500;
@@ -596,7 +641,7 @@ export function createGroupsService(deps: ServiceDeps, keyPackages: KeyPackagesS
     return out.iterable(close);
   }
 
-  return { create, isMember, get, mine, members, commit, send, update, setRole, leave, pending, ack, subscribe };
+  return { create, isMember, get, mine, members, commit, send, update, setRole, leave, pending, history, ack, subscribe };
 }
 
 function payload(

@@ -1,11 +1,11 @@
 // Builds every service from the same dependencies. Services call each other only through what is passed here.
 import { createMemoryPresenceStore, type PresenceStore } from "../bus/presence-store.ts";
-import type { ServiceDeps } from "./deps.ts";
+import type { Actor, ServiceDeps } from "./deps.ts";
 import { createDevicesService } from "./devices.ts";
 import { createInboxService, type InboxService } from "./inbox.ts";
 import { createKeysService } from "./keys.ts";
 import { createMlsServices } from "./mls.ts";
-import { createMessagesService, type MessagesService } from "./messages.ts";
+import { createMessagesService, type MessagesService, type Page } from "./messages.ts";
 import { createRealtimeService } from "./realtime.ts";
 
 export function createServices(deps: ServiceDeps, presenceStore: PresenceStore = createMemoryPresenceStore()) {
@@ -20,14 +20,19 @@ export function createServices(deps: ServiceDeps, presenceStore: PresenceStore =
   inbox = createInboxService(deps, keys);
   messages = createMessagesService(deps, inbox);
   const mls = createMlsServices(deps, inbox);
-  // A group's id works wherever a conversation id is asked (typing): its members are its participants.
+  // A group's id works wherever a conversation id is asked: for typing its members are its participants...
   const participants = {
     ...messages,
     isParticipant: async (userId: string, conversationId: string) =>
       (await messages.isParticipant(userId, conversationId)) || (await mls.groups.isMember(userId, conversationId)),
   };
   const realtime = createRealtimeService(deps, participants, presenceStore);
-  return { deps, keys, devices, inbox, messages, realtime, ...mls };
+  // ... and for the message history.
+  const history = async (actor: Actor, conversationId: string, page: Page) =>
+    (await mls.groups.isMember(actor.userId, conversationId))
+      ? mls.groups.history(actor, conversationId.toLowerCase(), page)
+      : messages.messages(actor, conversationId, page);
+  return { deps, keys, devices, inbox, messages, realtime, history, ...mls };
 }
 
 export type Services = ReturnType<typeof createServices>;

@@ -47,9 +47,12 @@ export interface MessageInfo {
   conversationId: string;
   senderUserId: string;
   senderDeviceId: number;
-  recipientUserId: string;
-  clientMessageId: string;
-  messageType: string;
+  /** null for a group message: its recipients are the group's members. */
+  recipientUserId: string | null;
+  /** null for a group message (MLS carries no client message id the server can read). */
+  clientMessageId: string | null;
+  /** null for a group message: only 1:1 senders declare a type to the server. */
+  messageType: string | null;
   createdAt: Date;
   expiresAt: Date | null;
   deliveredAt: Date | null;
@@ -70,6 +73,12 @@ export interface Page {
   limit: number;
   /** true when the client asked for the last items (relay `last`): read in the opposite order. */
   inverted: boolean;
+}
+
+/** A message connection cursor: the message's sequence number in its conversation or group. */
+export function cursorSeq(cursor: string): bigint {
+  if (!/^[0-9]{1,19}$/.test(cursor)) throw badInput("invalid cursor");
+  return BigInt(cursor);
 }
 
 export const statusOf = (m: Pick<MessageInfo, "deliveredAt" | "readAt">): MessageStatus =>
@@ -597,10 +606,6 @@ export function createMessagesService(deps: ServiceDeps, inbox: InboxService) {
   /** A conversation's messages, newest first; hidden, deleted and expired ones are never served. */
   async function messages(actor: Actor, conversationId: string, page: Page): Promise<MessageInfo[]> {
     const c = await conversationFor(actor, conversationId);
-    const seq = (s: string) => {
-      if (!/^[0-9]{1,19}$/.test(s)) throw badInput("invalid cursor");
-      return BigInt(s);
-    };
     const now = new Date();
     return prisma.message.findMany({
       where: {
@@ -608,8 +613,8 @@ export function createMessagesService(deps: ServiceDeps, inbox: InboxService) {
         ...visible(now),
         hidden: { none: { userId: actor.userId } },
         seq: {
-          ...(page.after ? { lt: seq(page.after) } : {}),
-          ...(page.before ? { gt: seq(page.before) } : {}),
+          ...(page.after ? { lt: cursorSeq(page.after) } : {}),
+          ...(page.before ? { gt: cursorSeq(page.before) } : {}),
         },
       },
       orderBy: { seq: page.inverted ? "asc" : "desc" },
