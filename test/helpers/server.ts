@@ -76,7 +76,11 @@ export function spawnNode(env: Record<string, string>, nodeArgs: string[] = []):
   const logs: string[] = [];
   const exited = new Promise<number | null>((resolve) => child.once("exit", (code) => resolve(code)));
   return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`node did not start:\n${logs.join("\n")}`)), 60_000);
+    const timer = setTimeout(() => {
+      // A node that never came up must not outlive the test as an orphan holding a database and a core.
+      child.kill("SIGKILL");
+      reject(new Error(`node did not start:\n${logs.join("\n")}`));
+    }, 60_000);
     let buffered = "";
     const onData = (chunk: Buffer) => {
       buffered += chunk.toString();
