@@ -51,6 +51,26 @@ export interface PreKeyBundle {
 
 const MAX_REGISTRATION_ID = 0x3fff; // libsignal registration ids are 14-bit
 
+/** One device's row of the claim statement. */
+interface ClaimRow {
+  device_id: number;
+  registration_id: number;
+  identity_key: Uint8Array;
+  signed_pre_key_id: number | null;
+  signed_pre_key: Uint8Array | null;
+  signed_pre_key_signature: Uint8Array | null;
+  kyber_last_resort_key_id: number | null;
+  kyber_last_resort_key: Uint8Array | null;
+  kyber_last_resort_signature: Uint8Array | null;
+  ec_key_id: number | null;
+  ec_public_key: Uint8Array | null;
+  ky_key_id: number | null;
+  ky_public_key: Uint8Array | null;
+  ky_signature: Uint8Array | null;
+  ec_before: number;
+  ky_before: number;
+}
+
 export type KeysService = ReturnType<typeof createKeysService>;
 
 export function createKeysService(
@@ -157,57 +177,73 @@ export function createKeysService(
 
   /**
    * One bundle per active device of the user (or the one device asked for). Each bundle consumes one one-time EC
-   * pre-key and one one-time Kyber pre-key if any are left; SKIP LOCKED makes concurrent claims take different keys
-   * instead of waiting for each other, and the whole claim is one transaction.
+   * pre-key and one one-time Kyber pre-key if any are left. It is one statement, so one round trip and atomic by
+   * itself; SKIP LOCKED makes concurrent claims take different keys instead of waiting for each other. The counts
+   * are read in the same snapshot, before the deletes, for the low-water hint.
    */
   async function claimBundles(_actor: Actor, userId: string, deviceId?: number | null): Promise<PreKeyBundle[]> {
-    const devices = await prisma.device.findMany({
-      where: { userId, active: true, ...(deviceId != null ? { deviceId } : {}) },
-      orderBy: { deviceId: "asc" },
-    });
-    if (devices.length === 0) {
+    const rows = await prisma.$queryRaw<ClaimRow[]>`
+      WITH d AS (
+        SELECT * FROM devices
+        WHERE user_id = ${userId}::uuid AND active AND (${deviceId ?? null}::int IS NULL OR device_id = ${deviceId ?? null}::int)),
+      ec_pick AS (
+        SELECT k.* FROM d CROSS JOIN LATERAL (
+          SELECT user_id, device_id, key_id FROM one_time_pre_keys o
+          WHERE o.user_id = d.user_id AND o.device_id = d.device_id
+          ORDER BY key_id LIMIT 1 FOR UPDATE SKIP LOCKED) k),
+      ec AS (
+        DELETE FROM one_time_pre_keys o USING ec_pick p
+        WHERE o.user_id = p.user_id AND o.device_id = p.device_id AND o.key_id = p.key_id
+        RETURNING o.device_id, o.key_id, o.public_key),
+      ky_pick AS (
+        SELECT k.* FROM d CROSS JOIN LATERAL (
+          SELECT user_id, device_id, key_id FROM one_time_kyber_pre_keys o
+          WHERE o.user_id = d.user_id AND o.device_id = d.device_id
+          ORDER BY key_id LIMIT 1 FOR UPDATE SKIP LOCKED) k),
+      ky AS (
+        DELETE FROM one_time_kyber_pre_keys o USING ky_pick p
+        WHERE o.user_id = p.user_id AND o.device_id = p.device_id AND o.key_id = p.key_id
+        RETURNING o.device_id, o.key_id, o.public_key, o.signature)
+      SELECT d.device_id, d.registration_id, d.identity_key,
+             d.signed_pre_key_id, d.signed_pre_key, d.signed_pre_key_signature,
+             d.kyber_last_resort_key_id, d.kyber_last_resort_key, d.kyber_last_resort_signature,
+             ec.key_id AS ec_key_id, ec.public_key AS ec_public_key,
+             ky.key_id AS ky_key_id, ky.public_key AS ky_public_key, ky.signature AS ky_signature,
+             (SELECT count(*) FROM one_time_pre_keys o
+               WHERE o.user_id = d.user_id AND o.device_id = d.device_id)::int AS ec_before,
+             (SELECT count(*) FROM one_time_kyber_pre_keys o
+               WHERE o.user_id = d.user_id AND o.device_id = d.device_id)::int AS ky_before
+      FROM d LEFT JOIN ec ON ec.device_id = d.device_id LEFT JOIN ky ON ky.device_id = d.device_id
+      ORDER BY d.device_id`;
+    if (rows.length === 0) {
       throw notFound(deviceId != null ? "no such active device" : "no such user, or the user has no active device");
     }
-    const bundles = await prisma.$transaction(async (tx) => {
-      const out: PreKeyBundle[] = [];
-      for (const d of devices) {
-        const [ec] = await tx.$queryRaw<{ key_id: number; public_key: Uint8Array }[]>`
-          DELETE FROM one_time_pre_keys WHERE (user_id, device_id, key_id) IN (
-            SELECT user_id, device_id, key_id FROM one_time_pre_keys
-            WHERE user_id = ${d.userId}::uuid AND device_id = ${d.deviceId}
-            ORDER BY key_id LIMIT 1 FOR UPDATE SKIP LOCKED)
-          RETURNING key_id, public_key`;
-        const [kyber] = await tx.$queryRaw<{ key_id: number; public_key: Uint8Array; signature: Uint8Array }[]>`
-          DELETE FROM one_time_kyber_pre_keys WHERE (user_id, device_id, key_id) IN (
-            SELECT user_id, device_id, key_id FROM one_time_kyber_pre_keys
-            WHERE user_id = ${d.userId}::uuid AND device_id = ${d.deviceId}
-            ORDER BY key_id LIMIT 1 FOR UPDATE SKIP LOCKED)
-          RETURNING key_id, public_key, signature`;
-        if (!d.signedPreKey || !d.kyberLastResortKey) {
-          throw new AppError("NOT_FOUND", `device ${d.deviceId} has no published keys`);
-        }
-        out.push({
-          userId: d.userId,
-          deviceId: d.deviceId,
-          registrationId: d.registrationId,
-          identityKey: d.identityKey,
-          signedPreKeyId: d.signedPreKeyId!,
-          signedPreKey: d.signedPreKey,
-          signedPreKeySignature: d.signedPreKeySignature!,
-          preKeyId: ec ? ec.key_id : null,
-          preKey: ec ? ec.public_key : null,
-          kyberPreKeyId: kyber ? kyber.key_id : d.kyberLastResortKeyId!,
-          kyberPreKey: kyber ? kyber.public_key : d.kyberLastResortKey,
-          kyberPreKeySignature: kyber ? kyber.signature : d.kyberLastResortSignature!,
-        });
+    const lowWaterMark = config.preKeyLowWaterMark;
+    return rows.map((r) => {
+      if (!r.signed_pre_key || !r.kyber_last_resort_key) {
+        throw new AppError("NOT_FOUND", `device ${r.device_id} has no published keys`);
       }
-      return out;
+      const left = {
+        oneTimePreKeys: r.ec_before - (r.ec_key_id != null ? 1 : 0),
+        oneTimeKyberPreKeys: r.ky_before - (r.ky_key_id != null ? 1 : 0),
+      };
+      const isLow = left.oneTimePreKeys < lowWaterMark || left.oneTimeKyberPreKeys < lowWaterMark;
+      if (isLow) hooks.preKeysLow(userId, r.device_id, { ...left, lowWaterMark, isLow });
+      return {
+        userId,
+        deviceId: r.device_id,
+        registrationId: r.registration_id,
+        identityKey: r.identity_key,
+        signedPreKeyId: r.signed_pre_key_id!,
+        signedPreKey: r.signed_pre_key,
+        signedPreKeySignature: r.signed_pre_key_signature!,
+        preKeyId: r.ec_key_id,
+        preKey: r.ec_public_key,
+        kyberPreKeyId: r.ky_key_id ?? r.kyber_last_resort_key_id!,
+        kyberPreKey: r.ky_public_key ?? r.kyber_last_resort_key,
+        kyberPreKeySignature: r.ky_signature ?? r.kyber_last_resort_signature!,
+      };
     });
-    for (const d of devices) {
-      const s = await status({ userId: d.userId, deviceId: d.deviceId });
-      if (s.isLow) hooks.preKeysLow(d.userId, d.deviceId, s);
-    }
-    return bundles;
   }
 
   return {
