@@ -37,7 +37,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   const presenceStore = config.redis
     ? createRedisPresenceStore(config.redis.url, config.redis.prefix)
     : createMemoryPresenceStore();
-  const services = createServices({ prisma: db.prisma, bus, config, logger }, presenceStore);
+  const services = createServices({ prisma: db.prisma, sql: db.sql, bus, config, logger }, presenceStore);
   services.realtime.start();
   const stopSweeper = startSweeper(services, config.messaging.sweepIntervalMs, logger);
 

@@ -11,6 +11,7 @@ import type { Logger } from "../logger.ts";
 import type { Actor } from "../services/deps.ts";
 import { bearerToken, clientAddress } from "./auth.ts";
 import { CLOSE_SLOW_CONSUMER, CLOSE_TOO_MANY_CONNECTIONS, CLOSE_UNAVAILABLE, ConnectionRegistry } from "./connections.ts";
+import { coalesceWrites } from "./write-coalescing.ts";
 
 /** What HTTP and graphql-ws both hand Yoga before parsing: the authenticated caller and where it calls from. */
 export interface ServerContext {
@@ -77,6 +78,7 @@ export function startHttp(deps: HttpDeps, port: number, host: string): Promise<R
   });
 
   const wss = new WebSocketServer({ server, path: yoga.graphqlEndpoint, maxPayload: deps.maxRequestBytes });
+  wss.on("connection", coalesceWrites);
   useServer<Record<string, unknown>, WsExtra>(
     {
       // A socket that has not authenticated by then is closed with 4408.

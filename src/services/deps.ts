@@ -1,11 +1,12 @@
 import type { Bus } from "../bus/bus.ts";
 import type { Config } from "../config.ts";
 import type { Logger } from "../logger.ts";
-import type { PrismaClient } from "../store/database.ts";
+import type { PrismaClient, Sql } from "../store/database.ts";
 
 /** What every service is built from; the composition root (src/app.ts) fills it in. */
 export interface ServiceDeps {
   prisma: PrismaClient;
+  sql: Sql;
   bus: Bus;
   config: Config;
   logger: Logger;

@@ -5,7 +5,6 @@ import { randomUUID } from "node:crypto";
 import { AppError, badInput, forbidden, notFound } from "../errors.ts";
 import type { InboxItem, Prisma } from "../generated/prisma/client.ts";
 import { Batcher, type Settled } from "./batcher.ts";
-import { isUniqueViolation } from "../store/errors.ts";
 import type { Actor, ServiceDeps, Tx } from "./deps.ts";
 import { shape, type AckedItem, type Delivery, type InboxService, type NewInboxItem } from "./inbox.ts";
 
@@ -89,7 +88,7 @@ const pair = (a: string, b: string): [string, string] => (a <= b ? [a, b] : [b, 
 export type MessagesService = ReturnType<typeof createMessagesService>;
 
 export function createMessagesService(deps: ServiceDeps, inbox: InboxService) {
-  const { prisma, config } = deps;
+  const { prisma, sql, config } = deps;
   const limits = config.messaging;
 
   function checkEnvelopes(list: EnvelopeInput[], field: string) {
@@ -139,20 +138,6 @@ export function createMessagesService(deps: ServiceDeps, inbox: InboxService) {
     }
   }
 
-  async function priorSend(actor: Actor, clientMessageId: string): Promise<SendResult | null> {
-    const m = await prisma.message.findUnique({
-      where: {
-        senderUserId_senderDeviceId_clientMessageId: {
-          senderUserId: actor.userId,
-          senderDeviceId: actor.deviceId,
-          clientMessageId,
-        },
-      },
-      select: { id: true, createdAt: true },
-    });
-    return m ? { messageId: m.id, serverTimestamp: m.createdAt } : null;
-  }
-
   /** A send that passed its input checks, waiting for its batch. */
   interface SendRequest {
     actor: Actor;
@@ -194,58 +179,56 @@ export function createMessagesService(deps: ServiceDeps, inbox: InboxService) {
   }
 
   function activeDevices(userIds: string[]): Promise<DeviceRow[]> {
-    return prisma.device.findMany({
-      where: { userId: { in: [...new Set(userIds)] }, active: true },
-      select: { userId: true, deviceId: true, registrationId: true },
-    });
+    return sql<DeviceRow>(
+      `SELECT user_id::text AS "userId", device_id AS "deviceId", registration_id AS "registrationId"
+       FROM devices WHERE user_id = ANY($1::uuid[]) AND active`,
+      [[...new Set(userIds)]],
+    );
+  }
+
+  const sendKey = (userId: string, deviceId: number, clientMessageId: string) => `${userId}|${deviceId}|${clientMessageId}`;
+  const keyOf = (r: SendRequest) => sendKey(r.actor.userId, r.actor.deviceId, r.clientMessageId);
+
+  /** Sends already stored, by sender device and client message id: a retried call gets the first call's answer. */
+  async function storedSends(reqs: SendRequest[]): Promise<Map<string, SendResult>> {
+    const rows = await sql<{ id: string; at: number; u: string; d: number; c: string }>(
+      `SELECT m.id::text AS id, extract(epoch FROM m.created_at)::float8 * 1000 AS at, m.sender_user_id::text AS u,
+              m.sender_device_id AS d, m.client_message_id AS c
+       FROM unnest($1::uuid[], $2::int[], $3::text[]) AS k(u, d, c)
+       JOIN messages m ON m.sender_user_id = k.u AND m.sender_device_id = k.d AND m.client_message_id = k.c`,
+      [reqs.map((r) => r.actor.userId), reqs.map((r) => r.actor.deviceId), reqs.map((r) => r.clientMessageId)],
+    );
+    return new Map(
+      rows.map((r) => [sendKey(r.u, r.d, r.c), { messageId: r.id, serverTimestamp: new Date(Math.round(Number(r.at))) }]),
+    );
   }
 
   /**
-   * Stores accepted sends in the caller's transaction: one conversation upsert, one messages INSERT and one queue
-   * INSERT for all of them. Returns the live events to publish after commit.
+   * Stores accepted sends in one statement (atomic on its own, one round trip): the pairs' conversations, the
+   * message rows and the recipients' queue rows. A send whose client message id is already stored (a concurrent
+   * copy of the same call won) stores nothing. Returns the ids of the messages stored and their live events.
    */
-  async function write(tx: Tx, sends: { req: SendRequest; messageId: string }[], now: Date): Promise<Delivery[]> {
-    // Conversations are hot rows (every send of a pair touches one). Existing ones are read without a lock here and
-    // their last_message_at is moved at the end of the transaction, so concurrent batches hold those row locks only
-    // through the final UPDATE and the commit. Only a pair's first message creates its row here.
+  async function write(
+    sends: { req: SendRequest; messageId: string }[],
+    now: Date,
+  ): Promise<{ stored: Set<string>; deliveries: Delivery[] }> {
     const pairs = new Map<string, [string, string]>();
     for (const { req } of sends) {
       const p = pair(req.actor.userId, req.recipient);
       pairs.set(`${p[0]}|${p[1]}`, p);
     }
+    // Sorted, so two statements upserting overlapping conversations lock their rows in the same order.
     const list = [...pairs.values()].sort((x, y) => (x[0] + x[1] < y[0] + y[1] ? -1 : 1));
-    const rows = await tx.$queryRaw<{ id: string; a: string; b: string }[]>`
-      SELECT c.id::text, c.user_a::text AS a, c.user_b::text AS b
-      FROM unnest(${list.map((p) => p[0])}::uuid[], ${list.map((p) => p[1])}::uuid[]) AS k(a, b)
-      JOIN conversations c ON c.user_a = k.a AND c.user_b = k.b`;
-    const known = new Set(rows.map((r) => `${r.a}|${r.b}`));
-    const fresh = list.filter((p) => !known.has(`${p[0]}|${p[1]}`));
-    if (fresh.length > 0) {
-      rows.push(
-        ...(await tx.$queryRaw<{ id: string; a: string; b: string }[]>`
-          INSERT INTO conversations (id, user_a, user_b, created_at, last_message_at)
-          SELECT k.id, k.a, k.b, ${now}, ${now}
-          FROM unnest(${fresh.map(() => randomUUID())}::uuid[], ${fresh.map((p) => p[0])}::uuid[], ${fresh.map((p) => p[1])}::uuid[])
-            WITH ORDINALITY AS k(id, a, b, n)
-          ORDER BY k.n
-          ON CONFLICT (user_a, user_b)
-            DO UPDATE SET last_message_at = GREATEST(conversations.last_message_at, EXCLUDED.last_message_at)
-          RETURNING id::text, user_a::text AS a, user_b::text AS b`),
-      );
-    }
-    const conversationOf = new Map(rows.map((r) => [`${r.a}|${r.b}`, r.id]));
-    // Raw statements over unnest(): one fixed statement shape whatever the batch size, so nothing is planned or
-    // compiled per batch (Prisma's createMany compiles a new plan for each row count).
-    const m = { id: [] as string[], conv: [] as string[], sender: [] as string[], dev: [] as number[], to: [] as string[], cid: [] as string[], type: [] as string[], exp: [] as (string | null)[] };
+    const m = { id: [] as string[], a: [] as string[], b: [] as string[], sender: [] as string[], dev: [] as number[], to: [] as string[], cid: [] as string[], type: [] as string[], exp: [] as (string | null)[] };
     const items: InboxItem[] = [];
     for (const { req, messageId } of sends) {
       const { actor, recipient } = req;
       const [a, b] = pair(actor.userId, recipient);
-      const conversationId = conversationOf.get(`${a}|${b}`)!;
       const expiresAt = req.ttl ? new Date(now.getTime() + req.ttl * 1000) : null;
       const queueExpiry = expiresAt ?? inbox.retentionExpiry(now);
       m.id.push(messageId);
-      m.conv.push(conversationId);
+      m.a.push(a);
+      m.b.push(b);
       m.sender.push(actor.userId);
       m.dev.push(actor.deviceId);
       m.to.push(recipient);
@@ -258,7 +241,7 @@ export function createMessagesService(deps: ServiceDeps, inbox: InboxService) {
         deviceId: e.deviceId,
         kind: "envelope",
         messageId,
-        conversationId,
+        conversationId: null,
         senderUserId: actor.userId,
         senderDeviceId: actor.deviceId,
         ciphertextType: e.type,
@@ -271,89 +254,49 @@ export function createMessagesService(deps: ServiceDeps, inbox: InboxService) {
       for (const e of req.envelopes) items.push(item(noteToSelf ? actor.userId : recipient, e));
       for (const e of req.sync) items.push(item(actor.userId, e));
     }
-    // The message rows and the queue rows in one statement (one round trip).
-    const ids = await tx.$queryRaw<{ id: bigint; u: string; d: number; m: string }[]>`
-      WITH stored AS (
-      INSERT INTO messages (id, conversation_id, sender_user_id, sender_device_id, recipient_user_id, client_message_id,
-                            message_type, created_at, expires_at)
-      SELECT k.id, k.conv, k.sender, k.dev, k.rcpt, k.cid, k.type, ${now}, k.exp
-      FROM unnest(${m.id}::uuid[], ${m.conv}::uuid[], ${m.sender}::uuid[], ${m.dev}::int[], ${m.to}::uuid[],
-                  ${m.cid}::text[], ${m.type}::text[], ${m.exp}::timestamptz[]) AS k(id, conv, sender, dev, rcpt, cid, type, exp))
-      INSERT INTO inbox_items (user_id, device_id, kind, message_id, conversation_id, sender_user_id, sender_device_id,
-                               ciphertext_type, body, payload, created_at, expires_at)
-      SELECT k.u, k.d, 'envelope', k.m, k.c, k.su, k.sd, k.t, decode(k.b, 'base64'), k.p::jsonb, ${now}, k.e
-      FROM unnest(${items.map((i) => i.userId)}::uuid[], ${items.map((i) => i.deviceId)}::int[],
-                  ${items.map((i) => i.messageId)}::uuid[], ${items.map((i) => i.conversationId)}::uuid[],
-                  ${items.map((i) => i.senderUserId)}::uuid[], ${items.map((i) => i.senderDeviceId)}::int[],
-                  ${items.map((i) => i.ciphertextType)}::int[], ${items.map((i) => Buffer.from(i.body!).toString("base64"))}::text[],
-                  ${items.map((i) => (i.payload ? JSON.stringify(i.payload) : null))}::text[],
-                  ${items.map((i) => i.expiresAt.toISOString())}::timestamptz[])
-        AS k(u, d, m, c, su, sd, t, b, p, e)
-      RETURNING id, user_id::text AS u, device_id AS d, message_id::text AS m`;
-    // Locked in id order, so two batches touching the same conversations cannot deadlock; NO KEY UPDATE does not
-    // wait for the KEY SHARE locks that other batches' message rows take on the conversation (foreign key).
-    await tx.$executeRaw`
-      UPDATE conversations c SET last_message_at = GREATEST(c.last_message_at, ${now})
-      FROM (SELECT id FROM conversations WHERE id = ANY(${rows.map((r) => r.id)}::uuid[]) ORDER BY id FOR NO KEY UPDATE) s
-      WHERE c.id = s.id`;
-    const idOf = new Map(ids.map((r) => [`${r.m}|${r.u}|${r.d}`, r.id]));
-    return items.map((i) => {
-      i.id = BigInt(idOf.get(`${i.messageId}|${i.userId}|${i.deviceId}`)!);
-      return { userId: i.userId, deviceId: i.deviceId, event: shape(i) };
-    });
-  }
-
-  /** One send on its own: the path for a batch that failed as a whole, so one bad send cannot fail the others. */
-  async function sendOne(req: SendRequest): Promise<SendResult> {
-    const prior = await priorSend(req.actor, req.clientMessageId);
-    if (prior) return prior;
-    checkRecipients(req, await activeDevices([req.recipient, req.actor.userId]));
-    const now = new Date();
-    const messageId = randomUUID();
-    let deliveries: Delivery[];
-    try {
-      deliveries = await prisma.$transaction((tx) => write(tx, [{ req, messageId }], now));
-    } catch (err) {
-      // The same send raced itself: the other one committed first, and its answer is the answer.
-      if (isUniqueViolation(err)) {
-        const first = await priorSend(req.actor, req.clientMessageId);
-        if (first) return first;
-      }
-      throw err;
+    const rows = await sql<{ k: "m" | "i"; id: string; ref: string; u: string | null; d: number | null }>(WRITE_SENDS, [
+      now.toISOString(),
+      list.map(() => randomUUID()),
+      list.map((p) => p[0]),
+      list.map((p) => p[1]),
+      m.id, m.a, m.b, m.sender, m.dev, m.to, m.cid, m.type, m.exp,
+      items.map((i) => i.userId),
+      items.map((i) => i.deviceId),
+      items.map((i) => i.messageId),
+      items.map((i) => i.ciphertextType),
+      items.map((i) => Buffer.from(i.body!).toString("base64")),
+      items.map((i) => (i.payload ? JSON.stringify(i.payload) : null)),
+      items.map((i) => i.expiresAt.toISOString()),
+    ]);
+    const conversationOf = new Map<string, string>();
+    const itemIds = new Map<string, string>();
+    for (const r of rows) {
+      if (r.k === "m") conversationOf.set(r.id, r.ref);
+      else itemIds.set(`${r.ref}|${r.u}|${r.d}`, r.id);
     }
-    inbox.publish(deliveries);
-    return { messageId, serverTimestamp: now };
+    const deliveries = items
+      .filter((i) => conversationOf.has(i.messageId!))
+      .map((i) => {
+        i.id = BigInt(itemIds.get(`${i.messageId}|${i.userId}|${i.deviceId}`)!);
+        i.conversationId = conversationOf.get(i.messageId!)!;
+        return { userId: i.userId, deviceId: i.deviceId, event: shape(i) };
+      });
+    return { stored: new Set(conversationOf.keys()), deliveries };
   }
 
-  const settle = (p: Promise<SendResult>): Promise<Settled<SendResult>> =>
-    p.then((value) => ({ ok: true as const, value }), (error: unknown) => ({ ok: false as const, error }));
-
-  /** Many concurrent sends: two reads and one transaction for all; each answers after that transaction committed. */
+  /** Many concurrent sends: two reads and one statement for all; each answers after that statement committed. */
   async function sendBatch(reqs: SendRequest[]): Promise<Settled<SendResult>[]> {
-    if (reqs.length === 1) return [await settle(sendOne(reqs[0]))];
     const out: Settled<SendResult>[] = new Array(reqs.length);
-    const key = (u: string, d: number, c: string) => `${u}|${d}|${c}`;
-    const priors = await prisma.$queryRaw<
-      { id: string; createdAt: Date; u: string; d: number; c: string }[]
-    >`SELECT m.id::text, m.created_at AS "createdAt", m.sender_user_id::text AS u, m.sender_device_id AS d,
-             m.client_message_id AS c
-      FROM unnest(${reqs.map((r) => r.actor.userId)}::uuid[], ${reqs.map((r) => r.actor.deviceId)}::int[],
-                  ${reqs.map((r) => r.clientMessageId)}::text[]) AS k(u, d, c)
-      JOIN messages m ON m.sender_user_id = k.u AND m.sender_device_id = k.d AND m.client_message_id = k.c`;
-    const prior = new Map(priors.map((p) => [key(p.u, p.d, p.c), { messageId: p.id, serverTimestamp: p.createdAt }]));
-    const devices = await activeDevices(reqs.flatMap((r) => [r.recipient, r.actor.userId]));
+    const [prior, devices] = await Promise.all([
+      storedSends(reqs),
+      activeDevices(reqs.flatMap((r) => [r.recipient, r.actor.userId])),
+    ]);
     const byUser = new Map<string, DeviceRow[]>();
     for (const d of devices) byUser.set(d.userId, [...(byUser.get(d.userId) ?? []), d]);
-    const seen = new Set<string>();
     const writes: { req: SendRequest; messageId: string; i: number }[] = [];
-    const later: number[] = [];
     reqs.forEach((req, i) => {
-      const k = key(req.actor.userId, req.actor.deviceId, req.clientMessageId);
-      const p = prior.get(k);
+      const p = prior.get(keyOf(req));
       if (p) return void (out[i] = { ok: true, value: p });
-      // The same send twice in one batch: the second answers with the first's result once it is stored.
-      if (seen.has(k)) return void later.push(i);
-      seen.add(k);
       try {
         checkRecipients(req, [...(byUser.get(req.recipient) ?? []), ...(req.recipient === req.actor.userId ? [] : byUser.get(req.actor.userId) ?? [])]);
         writes.push({ req, messageId: randomUUID(), i });
@@ -361,22 +304,34 @@ export function createMessagesService(deps: ServiceDeps, inbox: InboxService) {
         out[i] = { ok: false, error };
       }
     });
-    if (writes.length > 0) {
-      const now = new Date();
-      try {
-        const deliveries = await prisma.$transaction((tx) => write(tx, writes, now));
-        inbox.publish(deliveries);
-        for (const w of writes) out[w.i] = { ok: true, value: { messageId: w.messageId, serverTimestamp: now } };
-      } catch {
-        // Nothing of the batch was stored: each send is tried alone and gets its own answer.
-        for (const w of writes) out[w.i] = await settle(sendOne(w.req));
-      }
+    if (writes.length === 0) return out;
+    const now = new Date();
+    let result: Awaited<ReturnType<typeof write>>;
+    try {
+      result = await write(writes, now);
+    } catch (error) {
+      if (writes.length === 1) return (out[writes[0].i] = { ok: false, error }), out;
+      // Nothing of the batch was stored: each send is tried alone and gets its own answer.
+      for (const w of writes) out[w.i] = (await sendBatch([w.req]))[0];
+      return out;
     }
-    for (const i of later) out[i] = await settle(sendOne(reqs[i]));
+    inbox.publish(result.deliveries);
+    // Not stored: the same send (a retry, or twice in this batch) was stored first, and its answer is the answer.
+    const lost = writes.filter((w) => !result.stored.has(w.messageId));
+    const firsts = lost.length > 0 ? await storedSends(lost.map((w) => w.req)) : new Map<string, SendResult>();
+    for (const w of writes) {
+      const first = firsts.get(keyOf(w.req));
+      out[w.i] = result.stored.has(w.messageId)
+        ? { ok: true, value: { messageId: w.messageId, serverTimestamp: now } }
+        : first
+          ? { ok: true, value: first }
+          : { ok: false, error: new Error("a send was neither stored nor found stored") };
+    }
     return out;
   }
 
-  // At most one batch per two pooled connections is written at a time, leaving connections for reads; PGlite has one.
+  // At most one batch per two pooled connections is written at a time (its two reads run side by side), leaving
+  // connections for everything else; PGlite has one.
   const sends = new Batcher<SendRequest, SendResult>(sendBatch, {
     maxBatch: 128,
     maxConcurrent: config.database.kind === "postgres" ? Math.max(1, Math.floor(config.database.poolSize / 2)) : 1,
@@ -644,3 +599,40 @@ export function createMessagesService(deps: ServiceDeps, inbox: InboxService) {
     sweep,
   };
 }
+
+// The write of a batch of sends, in one statement. The conversations are upserted in the order given (sorted by the
+// caller) and only the pairs' last_message_at moves, which takes a NO KEY UPDATE lock: it does not wait for the KEY
+// SHARE locks other statements' message rows take on it (foreign key), so overlapping batches queue on a pair's row
+// only for the length of one statement. Queue rows are written only for the messages actually stored.
+const WRITE_SENDS = `
+WITH conv AS (
+  INSERT INTO conversations AS c (id, user_a, user_b, created_at, last_message_at)
+  SELECT k.id, k.a, k.b, $1::timestamptz, $1::timestamptz
+  FROM unnest($2::uuid[], $3::uuid[], $4::uuid[]) WITH ORDINALITY AS k(id, a, b, n)
+  ORDER BY k.n
+  ON CONFLICT (user_a, user_b) DO UPDATE SET last_message_at = GREATEST(c.last_message_at, EXCLUDED.last_message_at)
+  RETURNING c.id, c.user_a, c.user_b
+), msg AS (
+  INSERT INTO messages (id, conversation_id, sender_user_id, sender_device_id, recipient_user_id, client_message_id,
+                        message_type, created_at, expires_at)
+  SELECT k.id, conv.id, k.sender, k.dev, k.rcpt, k.cid, k.type, $1::timestamptz, k.exp
+  FROM unnest($5::uuid[], $6::uuid[], $7::uuid[], $8::uuid[], $9::int[], $10::uuid[], $11::text[], $12::text[],
+              $13::timestamptz[]) WITH ORDINALITY AS k(id, a, b, sender, dev, rcpt, cid, type, exp, n)
+  JOIN conv ON conv.user_a = k.a AND conv.user_b = k.b
+  ORDER BY k.n
+  ON CONFLICT (sender_user_id, sender_device_id, client_message_id) DO NOTHING
+  RETURNING id, conversation_id, sender_user_id, sender_device_id
+), item AS (
+  INSERT INTO inbox_items (user_id, device_id, kind, message_id, conversation_id, sender_user_id, sender_device_id,
+                           ciphertext_type, body, payload, created_at, expires_at)
+  SELECT k.u, k.d, 'envelope', k.m, msg.conversation_id, msg.sender_user_id, msg.sender_device_id, k.t,
+         decode(k.b, 'base64'), k.p::jsonb, $1::timestamptz, k.e
+  FROM unnest($14::uuid[], $15::int[], $16::uuid[], $17::int[], $18::text[], $19::text[], $20::timestamptz[])
+    WITH ORDINALITY AS k(u, d, m, t, b, p, e, n)
+  JOIN msg ON msg.id = k.m
+  ORDER BY k.n
+  RETURNING id, user_id, device_id, message_id
+)
+SELECT 'm' AS k, id::text AS id, conversation_id::text AS ref, NULL::text AS u, NULL::int AS d FROM msg
+UNION ALL
+SELECT 'i', id::text, message_id::text, user_id::text, device_id FROM item`;

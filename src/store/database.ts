@@ -17,9 +17,18 @@ export interface MigrationSession {
   release(): Promise<void>;
 }
 
+/**
+ * One SQL statement with $1… parameters, straight to the driver: the hot paths' way to the database (Prisma's query
+ * engine cost ~10% of the server's busy time on the send path). A statement is atomic on its own; there is no
+ * transaction API here on purpose. Rows come as the driver parses them, so statements cast what they return to
+ * text, integer or float8 (pg answers int8 as a string, PGlite as a number).
+ */
+export type Sql = <T>(text: string, params: unknown[]) => Promise<T[]>;
+
 export interface Database {
   kind: "postgres" | "pglite";
   prisma: PrismaClient;
+  sql: Sql;
   migrationSession(): Promise<MigrationSession>;
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -34,13 +43,20 @@ export async function openDatabase(config: Config["database"]): Promise<Database
 }
 
 function openPostgres(url: string, poolSize: number): Database {
-  const prisma = new PrismaClient({
-    adapter: new PrismaPg({ connectionString: url, max: poolSize }),
-    transactionOptions: TRANSACTION_OPTIONS,
-  });
+  // One pool for Prisma and for the hot statements, so the pool size stays the one limit on connections.
+  const pool = new pg.Pool({ connectionString: url, max: poolSize });
+  // An idle connection that drops (a database restart) is replaced by the pool; without a listener it would crash
+  // the process. Queries on a broken connection report their own errors.
+  pool.on("error", () => {});
+  const prisma = new PrismaClient({ adapter: new PrismaPg(pool), transactionOptions: TRANSACTION_OPTIONS });
+  // Named statements are parsed and planned once per connection.
+  const names = new Map<string, string>();
+  const nameOf = (text: string) => names.get(text) ?? (names.set(text, `vg_${names.size}`), names.get(text)!);
   return {
     kind: "postgres",
     prisma,
+    sql: async <T>(text: string, params: unknown[]) =>
+      (await pool.query({ name: nameOf(text), text, values: params })).rows as T[],
     async migrationSession() {
       const client = new pg.Client({ connectionString: url });
       await client.connect();
@@ -51,7 +67,10 @@ function openPostgres(url: string, poolSize: number): Database {
       };
     },
     ping: async () => void (await prisma.$queryRaw`SELECT 1`),
-    close: () => prisma.$disconnect(),
+    async close() {
+      await prisma.$disconnect();
+      await pool.end();
+    },
   };
 }
 
@@ -62,6 +81,8 @@ async function openPglite(dataDir: string): Promise<Database> {
   return {
     kind: "pglite",
     prisma,
+    // PGlite runs a query only between transactions (it queues behind Prisma's), so a statement never lands in one.
+    sql: async <T>(text: string, params: unknown[]) => (await lite.query<T>(text, params)).rows,
     async migrationSession() {
       // PGlite is one connection inside this process: there is nobody to race, and nothing to release.
       return {
