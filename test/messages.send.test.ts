@@ -112,6 +112,10 @@ describe("sendMessage", () => {
     const again = await alice.http.request(SendMessageDocument, { input });
     expect(again.sendMessage).toEqual(first.sendMessage);
     expect(await counts()).toEqual(before);
+    // A retry after the recipient's device list changed still gets the stored answer, not MISMATCHED_DEVICES.
+    await linkNewDevice(server.url, bob);
+    const late = await alice.http.request(SendMessageDocument, { input });
+    expect(late.sendMessage).toEqual(first.sendMessage);
 
     const raced = await opaqueInput(alice, bob.userId, "raced");
     const answers = await Promise.all([1, 2, 3, 4].map(() => alice.http.request(SendMessageDocument, { input: raced })));

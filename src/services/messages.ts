@@ -284,26 +284,33 @@ export function createMessagesService(deps: ServiceDeps, inbox: InboxService) {
     return { stored: new Set(conversationOf.keys()), deliveries };
   }
 
-  /** Many concurrent sends: two reads and one statement for all; each answers after that statement committed. */
+  /**
+   * Many concurrent sends: one read (the device lists) and one statement for all; each answers after that statement
+   * committed. A retried send needs no read of its own: the statement skips it, and it answers with the first.
+   */
   async function sendBatch(reqs: SendRequest[]): Promise<Settled<SendResult>[]> {
     const out: Settled<SendResult>[] = new Array(reqs.length);
-    const [prior, devices] = await Promise.all([
-      storedSends(reqs),
-      activeDevices(reqs.flatMap((r) => [r.recipient, r.actor.userId])),
-    ]);
+    const devices = await activeDevices(reqs.flatMap((r) => [r.recipient, r.actor.userId]));
     const byUser = new Map<string, DeviceRow[]>();
     for (const d of devices) byUser.set(d.userId, [...(byUser.get(d.userId) ?? []), d]);
     const writes: { req: SendRequest; messageId: string; i: number }[] = [];
+    const refused: { i: number; error: unknown }[] = [];
     reqs.forEach((req, i) => {
-      const p = prior.get(keyOf(req));
-      if (p) return void (out[i] = { ok: true, value: p });
       try {
         checkRecipients(req, [...(byUser.get(req.recipient) ?? []), ...(req.recipient === req.actor.userId ? [] : byUser.get(req.actor.userId) ?? [])]);
         writes.push({ req, messageId: randomUUID(), i });
       } catch (error) {
-        out[i] = { ok: false, error };
+        refused.push({ i, error });
       }
     });
+    if (refused.length > 0) {
+      // A retry of a send that was stored before the device list changed still gets the first answer.
+      const prior = await storedSends(refused.map((r) => reqs[r.i]));
+      for (const r of refused) {
+        const p = prior.get(keyOf(reqs[r.i]));
+        out[r.i] = p ? { ok: true, value: p } : { ok: false, error: r.error };
+      }
+    }
     if (writes.length === 0) return out;
     const now = new Date();
     let result: Awaited<ReturnType<typeof write>>;
