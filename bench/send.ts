@@ -7,6 +7,7 @@ import { envelopeNumber, numberedBody } from "./lib/numbered-body.ts";
 import { randomUUID } from "node:crypto";
 import { InboxDocument, SendMessageDocument } from "../src/client/generated/graphql.ts";
 import { queryText } from "../src/client/transport.ts";
+import { CpuMeter } from "./lib/cpu-meter.ts";
 import { connectGql, type GqlSocket } from "./lib/gqlws.ts";
 import { rawBatchedInserts } from "./lib/raw-inserts.ts";
 import { rawRelayRun, startRawRelay } from "./lib/raw-relay.ts";
@@ -79,15 +80,19 @@ try {
 
   const rows: Record<string, unknown>[] = [];
   const results: unknown[] = [];
+  const meter = new CpuMeter(target.node.child.pid!, target.db.url!);
   for (const rate of RATES) {
     arrivals.length = 0;
     delivered = 0;
     const errors = { n: 0 };
     const calls: number[] = [];
+    const cpuBefore = await meter.read();
     const start = performance.now();
     const run = await openLoop(rate, STEP_MS, MAX_IN_FLIGHT, () => sendOne(errors, calls));
     // Drain: what was accepted must arrive (bounded).
     for (let w = 0; w < 150 && sent.size > 0; w++) await new Promise((r) => setTimeout(r, 100));
+    const cpu = CpuMeter.diff(cpuBefore, await meter.read());
+    const perEnvelope = (seconds: number) => Math.round((seconds * 1e6) / Math.max(1, delivered));
     const lost = sent.size;
     sent.clear();
     const s = summarise(arrivals);
@@ -105,11 +110,15 @@ try {
       "skipped (in-flight cap)": run.skipped,
       errors: errors.n,
       undelivered: lost,
+      "server CPU µs/env": perEnvelope(cpu.server),
+      "pg µs/env": perEnvelope(cpu.postgres),
+      "load µs/env": perEnvelope(cpu.load),
     });
-    results.push({ rate, delivered, deliveredPerSecond, accepted: calls.length, latency: s, call: c, skipped: run.skipped, errors: errors.n, undelivered: lost });
+    results.push({ rate, delivered, deliveredPerSecond, accepted: calls.length, latency: s, call: c, skipped: run.skipped, errors: errors.n, undelivered: lost, cpuSeconds: cpu });
     if (run.skipped > rate * (STEP_MS / 1000) * 0.25) break; // saturated: higher steps say nothing new
   }
   for (const s of [...senders, ...receivers]) s.close();
+  await meter.close();
 
   const relay = await startRawRelay();
   const raw = await rawRelayRun(relay.url, { pairs: PAIRS, inFlight: 16, payloadBytes: BODY_BYTES, durationMs: 5000 });

@@ -1,4 +1,5 @@
 // The one place that reads the environment. Everything else receives a Config.
+import { availableParallelism } from "node:os";
 import { z } from "zod";
 
 const boolish = z
@@ -68,6 +69,8 @@ const rateEnv = Object.fromEntries(Object.entries(RATE_DEFAULTS).map(([k, v]) =>
 
 const schema = z.object({
   PORT: int(0, 65535).default(8091),
+  // Server processes of this node ("auto": one per core). More than one needs PostgreSQL and Redis.
+  WORKERS: z.union([z.literal("auto"), int(1, 64)]).default(1),
   HOST: z.string().min(1).default("0.0.0.0"),
   DATABASE_URL: z
     .string()
@@ -112,6 +115,8 @@ const schema = z.object({
 
 export type Config = {
   port: number;
+  /** Processes sharing the port (node:cluster); each is a whole server, and they meet on Redis like nodes. */
+  workers: number;
   host: string;
   database: { kind: "postgres"; url: string; poolSize: number } | { kind: "pglite"; dataDir: string };
   redis: { url: string; prefix: string } | null;
@@ -174,8 +179,14 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError(`invalid configuration: ${problems}`);
   }
   const e = parsed.data;
+  const workers = e.WORKERS === "auto" ? availableParallelism() : e.WORKERS;
+  if (workers > 1 && !(e.DATABASE_URL && e.REDIS_URL)) {
+    // Embedded storage and the in-process bus live inside one process: other workers could not share them.
+    throw new ConfigError("invalid configuration: WORKERS: more than one worker needs DATABASE_URL and REDIS_URL");
+  }
   return {
     port: e.PORT,
+    workers,
     host: e.HOST,
     database: e.DATABASE_URL
       ? { kind: "postgres", url: e.DATABASE_URL, poolSize: e.DATABASE_POOL_SIZE }

@@ -1,9 +1,12 @@
-// `npm start`: runs one node until SIGTERM or SIGINT, then drains and exits.
-import { ConfigError, loadConfig } from "./config.ts";
-import { createLogger } from "./logger.ts";
+// `npm start`: runs one node until SIGTERM or SIGINT, then drains and exits. With WORKERS > 1 this process only
+// supervises that many server processes (src/workers.ts), each of which serves as below.
+import cluster from "node:cluster";
+import { ConfigError, loadConfig, type Config } from "./config.ts";
+import { createLogger, type Logger } from "./logger.ts";
 import { startApp } from "./app.ts";
+import { superviseWorkers } from "./workers.ts";
 
-let config;
+let config: Config;
 try {
   config = loadConfig();
 } catch (err) {
@@ -14,21 +17,26 @@ try {
   throw err;
 }
 const logger = createLogger(config.logLevel);
-const app = await startApp(config, logger);
-if (config.graphiql) logger.info(`GraphiQL: http://localhost:${app.port}/graphql`);
+if (config.workers > 1 && cluster.isPrimary) superviseWorkers(config.workers, logger);
+else await serve(config, logger);
 
-let stopping = false;
-for (const signal of ["SIGTERM", "SIGINT"] as const) {
-  process.on(signal, () => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, "shutting down");
-    app.close().then(
-      () => process.exit(0),
-      (err) => {
-        logger.error({ err: (err as Error).message }, "shutdown failed");
-        process.exit(1);
-      },
-    );
-  });
+async function serve(config: Config, logger: Logger) {
+  const app = await startApp(config, logger);
+  if (config.graphiql) logger.info(`GraphiQL: http://localhost:${app.port}/graphql`);
+
+  let stopping = false;
+  for (const signal of ["SIGTERM", "SIGINT"] as const) {
+    process.on(signal, () => {
+      if (stopping) return;
+      stopping = true;
+      logger.info({ signal }, "shutting down");
+      app.close().then(
+        () => process.exit(0),
+        (err) => {
+          logger.error({ err: (err as Error).message }, "shutdown failed");
+          process.exit(1);
+        },
+      );
+    });
+  }
 }

@@ -6,7 +6,7 @@ import { baseEnv, busPrefix, spawnNode, type NodeProcess } from "../../test/help
 export interface Target {
   node: NodeProcess;
   db: TestDatabase;
-  mode: { database: string; bus: string; nodes: number };
+  mode: { database: string; bus: string; nodes: number; workers: number };
   stop(): Promise<void>;
 }
 
@@ -19,13 +19,27 @@ export async function startTarget(extraEnv: Record<string, string> = {}): Promis
     ? ["--cpu-prof", `--cpu-prof-dir=${fileURLToPath(new URL("../results/profiles", import.meta.url))}`]
     : [];
   const node = await spawnNode(
-    baseEnv(db, { BUS_PREFIX: busPrefix(), LOG_LEVEL: "warn", DATABASE_POOL_SIZE: "20", ...extraEnv }),
+    baseEnv(db, {
+      BUS_PREFIX: busPrefix(),
+      LOG_LEVEL: "warn",
+      DATABASE_POOL_SIZE: "20",
+      // BENCH_WORKERS: server processes of the node (WORKERS); one by default.
+      WORKERS: process.env.BENCH_WORKERS ?? "1",
+      // BENCH_SERVER_NODE_OPTIONS: node flags for the server alone (GC tuning experiments), not the load process.
+      ...(process.env.BENCH_SERVER_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_SERVER_NODE_OPTIONS } : {}),
+      ...extraEnv,
+    }),
     profile,
   );
+  const workers = Number(process.env.BENCH_WORKERS ?? 1);
+  // spawnNode answers when the first worker listens; the load must not start before all of them do.
+  while (node.logs.filter((l) => l.includes('"msg":"vignette listening"')).length < workers) {
+    await new Promise((r) => setTimeout(r, 100));
+  }
   return {
     node,
     db,
-    mode: { database: "postgresql", bus: "redis", nodes: 1 },
+    mode: { database: "postgresql", bus: "redis", nodes: 1, workers },
     async stop() {
       await node.stop();
       await db.drop();
