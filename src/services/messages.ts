@@ -178,29 +178,32 @@ export function createMessagesService(deps: ServiceDeps, inbox: InboxService) {
     checkDeviceSet(actor.userId, noteToSelf ? [] : ownOthers, req.sync);
   }
 
-  function activeDevices(userIds: string[]): Promise<DeviceRow[]> {
-    return sql<DeviceRow>(
-      `SELECT user_id::text AS "userId", device_id AS "deviceId", registration_id AS "registrationId"
-       FROM devices WHERE user_id = ANY($1::uuid[]) AND active`,
-      [[...new Set(userIds)]],
-    );
-  }
-
   const sendKey = (userId: string, deviceId: number, clientMessageId: string) => `${userId}|${deviceId}|${clientMessageId}`;
   const keyOf = (r: SendRequest) => sendKey(r.actor.userId, r.actor.deviceId, r.clientMessageId);
 
-  /** Sends already stored, by sender device and client message id: a retried call gets the first call's answer. */
-  async function storedSends(reqs: SendRequest[]): Promise<Map<string, SendResult>> {
-    const rows = await sql<{ id: string; at: number; u: string; d: number; c: string }>(
-      `SELECT m.id::text AS id, extract(epoch FROM m.created_at)::float8 * 1000 AS at, m.sender_user_id::text AS u,
-              m.sender_device_id AS d, m.client_message_id AS c
-       FROM unnest($1::uuid[], $2::int[], $3::text[]) AS k(u, d, c)
+  /**
+   * What a batch of sends is checked against, in one round trip: the active devices of these users, and the sends
+   * among `reqs` already stored (a retried call gets the first call's answer and stores nothing).
+   */
+  async function readForSends(userIds: string[], reqs: SendRequest[]) {
+    const rows = await sql<{ k: "d" | "m"; u: string; d: number; r: number | null; id: string | null; at: number | null; c: string | null }>(
+      `SELECT 'd' AS k, user_id::text AS u, device_id AS d, registration_id AS r, NULL::text AS id, NULL::float8 AS at,
+              NULL::text AS c
+       FROM devices WHERE user_id = ANY($1::uuid[]) AND active
+       UNION ALL
+       SELECT 'm', m.sender_user_id::text, m.sender_device_id, NULL, m.id::text,
+              extract(epoch FROM m.created_at)::float8 * 1000, m.client_message_id
+       FROM unnest($2::uuid[], $3::int[], $4::text[]) AS k(u, d, c)
        JOIN messages m ON m.sender_user_id = k.u AND m.sender_device_id = k.d AND m.client_message_id = k.c`,
-      [reqs.map((r) => r.actor.userId), reqs.map((r) => r.actor.deviceId), reqs.map((r) => r.clientMessageId)],
+      [[...new Set(userIds)], reqs.map((r) => r.actor.userId), reqs.map((r) => r.actor.deviceId), reqs.map((r) => r.clientMessageId)],
     );
-    return new Map(
-      rows.map((r) => [sendKey(r.u, r.d, r.c), { messageId: r.id, serverTimestamp: new Date(Math.round(Number(r.at))) }]),
-    );
+    const devices = new Map<string, DeviceRow[]>();
+    const stored = new Map<string, SendResult>();
+    for (const r of rows) {
+      if (r.k === "m") stored.set(sendKey(r.u, r.d, r.c!), { messageId: r.id!, serverTimestamp: new Date(Math.round(Number(r.at))) });
+      else devices.set(r.u, [...(devices.get(r.u) ?? []), { userId: r.u, deviceId: r.d, registrationId: r.r! }]);
+    }
+    return { devices, stored };
   }
 
   /**
@@ -285,32 +288,23 @@ export function createMessagesService(deps: ServiceDeps, inbox: InboxService) {
   }
 
   /**
-   * Many concurrent sends: one read (the device lists) and one statement for all; each answers after that statement
-   * committed. A retried send needs no read of its own: the statement skips it, and it answers with the first.
+   * Many concurrent sends: one read and one statement for all; each answers after that statement committed. A
+   * send raced by a copy of itself (same sender device and client message id) is skipped by the statement.
    */
   async function sendBatch(reqs: SendRequest[]): Promise<Settled<SendResult>[]> {
     const out: Settled<SendResult>[] = new Array(reqs.length);
-    const devices = await activeDevices(reqs.flatMap((r) => [r.recipient, r.actor.userId]));
-    const byUser = new Map<string, DeviceRow[]>();
-    for (const d of devices) byUser.set(d.userId, [...(byUser.get(d.userId) ?? []), d]);
+    const { devices, stored } = await readForSends(reqs.flatMap((r) => [r.recipient, r.actor.userId]), reqs);
     const writes: { req: SendRequest; messageId: string; i: number }[] = [];
-    const refused: { i: number; error: unknown }[] = [];
     reqs.forEach((req, i) => {
+      const first = stored.get(keyOf(req));
+      if (first) return void (out[i] = { ok: true, value: first });
       try {
-        checkRecipients(req, [...(byUser.get(req.recipient) ?? []), ...(req.recipient === req.actor.userId ? [] : byUser.get(req.actor.userId) ?? [])]);
+        checkRecipients(req, [...(devices.get(req.recipient) ?? []), ...(req.recipient === req.actor.userId ? [] : devices.get(req.actor.userId) ?? [])]);
         writes.push({ req, messageId: randomUUID(), i });
       } catch (error) {
-        refused.push({ i, error });
+        out[i] = { ok: false, error };
       }
     });
-    if (refused.length > 0) {
-      // A retry of a send that was stored before the device list changed still gets the first answer.
-      const prior = await storedSends(refused.map((r) => reqs[r.i]));
-      for (const r of refused) {
-        const p = prior.get(keyOf(reqs[r.i]));
-        out[r.i] = p ? { ok: true, value: p } : { ok: false, error: r.error };
-      }
-    }
     if (writes.length === 0) return out;
     const now = new Date();
     let result: Awaited<ReturnType<typeof write>>;
@@ -325,7 +319,7 @@ export function createMessagesService(deps: ServiceDeps, inbox: InboxService) {
     inbox.publish(result.deliveries);
     // Not stored: the same send (a retry, or twice in this batch) was stored first, and its answer is the answer.
     const lost = writes.filter((w) => !result.stored.has(w.messageId));
-    const firsts = lost.length > 0 ? await storedSends(lost.map((w) => w.req)) : new Map<string, SendResult>();
+    const firsts = lost.length > 0 ? (await readForSends([], lost.map((w) => w.req))).stored : new Map<string, SendResult>();
     for (const w of writes) {
       const first = firsts.get(keyOf(w.req));
       out[w.i] = result.stored.has(w.messageId)
