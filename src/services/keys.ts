@@ -1,8 +1,9 @@
 // The Signal key directory: what a device publishes so others can start a PQXDH session with it, and the atomic
 // hand-out of one-time keys. Every key is checked with libsignal before anything is stored.
-import { AppError, badInput, conflict, notFound } from "../errors.ts";
+import { badInput, conflict, notFound } from "../errors.ts";
 import { isUniqueViolation } from "../store/errors.ts";
 import type { Actor, ServiceDeps, Tx } from "./deps.ts";
+import { createPreKeyClaims, type PreKeyBundle, type PreKeysLowHook, type PreKeyStatus } from "./prekey-claims.ts";
 import {
   checkBatch,
   checkEcPreKey,
@@ -12,6 +13,8 @@ import {
   type PreKey,
   type SignedPreKey,
 } from "./signal-keys.ts";
+
+export type { PreKeyBundle, PreKeyStatus };
 
 export interface DeviceKeys {
   identityKey: Uint8Array<ArrayBuffer>;
@@ -27,55 +30,13 @@ export interface OneTimeKeys {
   oneTimeKyberPreKeys?: SignedPreKey[] | null;
 }
 
-export interface PreKeyStatus {
-  oneTimePreKeys: number;
-  oneTimeKyberPreKeys: number;
-  lowWaterMark: number;
-  isLow: boolean;
-}
-
-export interface PreKeyBundle {
-  userId: string;
-  deviceId: number;
-  registrationId: number;
-  identityKey: Uint8Array;
-  signedPreKeyId: number;
-  signedPreKey: Uint8Array;
-  signedPreKeySignature: Uint8Array;
-  preKeyId: number | null;
-  preKey: Uint8Array | null;
-  kyberPreKeyId: number;
-  kyberPreKey: Uint8Array;
-  kyberPreKeySignature: Uint8Array;
-}
-
 const MAX_REGISTRATION_ID = 0x3fff; // libsignal registration ids are 14-bit
-
-/** One device's row of the claim statement. */
-interface ClaimRow {
-  device_id: number;
-  registration_id: number;
-  identity_key: Uint8Array;
-  signed_pre_key_id: number | null;
-  signed_pre_key: Uint8Array | null;
-  signed_pre_key_signature: Uint8Array | null;
-  kyber_last_resort_key_id: number | null;
-  kyber_last_resort_key: Uint8Array | null;
-  kyber_last_resort_signature: Uint8Array | null;
-  ec_key_id: number | null;
-  ec_public_key: Uint8Array | null;
-  ky_key_id: number | null;
-  ky_public_key: Uint8Array | null;
-  ky_signature: Uint8Array | null;
-  ec_before: number;
-  ky_before: number;
-}
 
 export type KeysService = ReturnType<typeof createKeysService>;
 
 export function createKeysService(
   deps: ServiceDeps,
-  hooks: { preKeysLow(userId: string, deviceId: number, status: PreKeyStatus): void } = { preKeysLow: () => {} },
+  hooks: { preKeysLow: PreKeysLowHook } = { preKeysLow: () => {} },
 ) {
   const { prisma, config } = deps;
 
@@ -175,75 +136,11 @@ export function createKeysService(
     return true;
   }
 
-  /**
-   * One bundle per active device of the user (or the one device asked for). Each bundle consumes one one-time EC
-   * pre-key and one one-time Kyber pre-key if any are left. It is one statement, so one round trip and atomic by
-   * itself; SKIP LOCKED makes concurrent claims take different keys instead of waiting for each other. The counts
-   * are read in the same snapshot, before the deletes, for the low-water hint.
-   */
-  async function claimBundles(_actor: Actor, userId: string, deviceId?: number | null): Promise<PreKeyBundle[]> {
-    const rows = await prisma.$queryRaw<ClaimRow[]>`
-      WITH d AS (
-        SELECT * FROM devices
-        WHERE user_id = ${userId}::uuid AND active AND (${deviceId ?? null}::int IS NULL OR device_id = ${deviceId ?? null}::int)),
-      ec_pick AS (
-        SELECT k.* FROM d CROSS JOIN LATERAL (
-          SELECT user_id, device_id, key_id FROM one_time_pre_keys o
-          WHERE o.user_id = d.user_id AND o.device_id = d.device_id
-          ORDER BY key_id LIMIT 1 FOR UPDATE SKIP LOCKED) k),
-      ec AS (
-        DELETE FROM one_time_pre_keys o USING ec_pick p
-        WHERE o.user_id = p.user_id AND o.device_id = p.device_id AND o.key_id = p.key_id
-        RETURNING o.device_id, o.key_id, o.public_key),
-      ky_pick AS (
-        SELECT k.* FROM d CROSS JOIN LATERAL (
-          SELECT user_id, device_id, key_id FROM one_time_kyber_pre_keys o
-          WHERE o.user_id = d.user_id AND o.device_id = d.device_id
-          ORDER BY key_id LIMIT 1 FOR UPDATE SKIP LOCKED) k),
-      ky AS (
-        DELETE FROM one_time_kyber_pre_keys o USING ky_pick p
-        WHERE o.user_id = p.user_id AND o.device_id = p.device_id AND o.key_id = p.key_id
-        RETURNING o.device_id, o.key_id, o.public_key, o.signature)
-      SELECT d.device_id, d.registration_id, d.identity_key,
-             d.signed_pre_key_id, d.signed_pre_key, d.signed_pre_key_signature,
-             d.kyber_last_resort_key_id, d.kyber_last_resort_key, d.kyber_last_resort_signature,
-             ec.key_id AS ec_key_id, ec.public_key AS ec_public_key,
-             ky.key_id AS ky_key_id, ky.public_key AS ky_public_key, ky.signature AS ky_signature,
-             (SELECT count(*) FROM one_time_pre_keys o
-               WHERE o.user_id = d.user_id AND o.device_id = d.device_id)::int AS ec_before,
-             (SELECT count(*) FROM one_time_kyber_pre_keys o
-               WHERE o.user_id = d.user_id AND o.device_id = d.device_id)::int AS ky_before
-      FROM d LEFT JOIN ec ON ec.device_id = d.device_id LEFT JOIN ky ON ky.device_id = d.device_id
-      ORDER BY d.device_id`;
-    if (rows.length === 0) {
-      throw notFound(deviceId != null ? "no such active device" : "no such user, or the user has no active device");
-    }
-    const lowWaterMark = config.preKeyLowWaterMark;
-    return rows.map((r) => {
-      if (!r.signed_pre_key || !r.kyber_last_resort_key) {
-        throw new AppError("NOT_FOUND", `device ${r.device_id} has no published keys`);
-      }
-      const left = {
-        oneTimePreKeys: r.ec_before - (r.ec_key_id != null ? 1 : 0),
-        oneTimeKyberPreKeys: r.ky_before - (r.ky_key_id != null ? 1 : 0),
-      };
-      const isLow = left.oneTimePreKeys < lowWaterMark || left.oneTimeKyberPreKeys < lowWaterMark;
-      if (isLow) hooks.preKeysLow(userId, r.device_id, { ...left, lowWaterMark, isLow });
-      return {
-        userId,
-        deviceId: r.device_id,
-        registrationId: r.registration_id,
-        identityKey: r.identity_key,
-        signedPreKeyId: r.signed_pre_key_id!,
-        signedPreKey: r.signed_pre_key,
-        signedPreKeySignature: r.signed_pre_key_signature!,
-        preKeyId: r.ec_key_id,
-        preKey: r.ec_public_key,
-        kyberPreKeyId: r.ky_key_id ?? r.kyber_last_resort_key_id!,
-        kyberPreKey: r.ky_public_key ?? r.kyber_last_resort_key,
-        kyberPreKeySignature: r.ky_signature ?? r.kyber_last_resort_signature!,
-      };
-    });
+  const claims = createPreKeyClaims(deps, hooks.preKeysLow);
+
+  /** One bundle per active device of the user (or the one device asked for); see prekey-claims.ts. */
+  function claimBundles(_actor: Actor, userId: string, deviceId?: number | null): Promise<PreKeyBundle[]> {
+    return claims(userId, deviceId);
   }
 
   return {
