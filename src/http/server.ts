@@ -99,6 +99,9 @@ export function startHttp(deps: HttpDeps, port: number, host: string): Promise<R
         }
         ctx.extra.actor = actor;
         ctx.extra.clientIp = clientAddress(ctx.extra.request, deps.trustProxy);
+        // The upgrade request (headers, parser state) is not needed past this point and would stay for the
+        // connection's lifetime: what later operations need from it is in actor and clientIp.
+        (ctx.extra as { request?: IncomingMessage }).request = undefined;
         connections.add(actor, socket);
         deps.onConnected?.(actor);
         return true;
@@ -121,14 +124,10 @@ export function startHttp(deps: HttpDeps, port: number, host: string): Promise<R
             }),
           ];
         }
+        // Only what our plugins and resolvers read: the context lives as long as the operation (a subscription: the
+        // whole connection), so the graphql-ws context, socket and request are not copied into it.
         const serverContext: ServerContext = { actor: ctx.extra.actor ?? null, clientIp: ctx.extra.clientIp ?? "" };
-        const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
-          ...ctx,
-          req: ctx.extra.request,
-          socket: ctx.extra.socket,
-          params,
-          ...serverContext,
-        });
+        const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped(serverContext);
         let document;
         try {
           document = parse(params.query);
