@@ -83,9 +83,12 @@ export function startHttp(deps: HttpDeps, port: number, host: string): Promise<R
       connectionInitWaitTimeout: deps.ws.authTimeoutMs,
       onConnect: async (ctx) => {
         const { socket } = ctx.extra;
+        const token = bearerToken(ctx.connectionParams?.authorization);
+        // Read once: the bearer token need not stay in memory for the connection's lifetime.
+        (ctx as { connectionParams?: unknown }).connectionParams = undefined;
         let actor: Actor | null;
         try {
-          actor = await deps.authenticate(bearerToken(ctx.connectionParams?.authorization));
+          actor = await deps.authenticate(token);
         } catch (err) {
           logger.warn({ err: (err as Error).message }, "websocket authentication failed: store unavailable");
           socket.close(CLOSE_UNAVAILABLE, "service unavailable, retry");
