@@ -3,13 +3,13 @@
 // error masking as HTTP), which measured 4x faster than plain useServer.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { GraphQLError, type ExecutionArgs } from "graphql";
-import { useServer } from "graphql-ws/use/ws";
 import type { YogaServerInstance } from "graphql-yoga";
 import { WebSocketServer, type WebSocket } from "ws";
 import type { Config } from "../config.ts";
 import type { Logger } from "../logger.ts";
 import type { Actor } from "../services/deps.ts";
 import { bearerToken, clientAddress } from "./auth.ts";
+import { serveGraphqlWs, type WsExtra as SocketExtra } from "./graphql-ws.ts";
 import { CLOSE_SLOW_CONSUMER, CLOSE_TOO_MANY_CONNECTIONS, CLOSE_UNAVAILABLE, ConnectionRegistry } from "./connections.ts";
 
 /** What HTTP and graphql-ws both hand Yoga before parsing: the authenticated caller and where it calls from. */
@@ -39,7 +39,7 @@ export interface RunningHttp {
   shutdown(graceMs: number): Promise<void>;
 }
 
-type WsExtra = { actor?: Actor; clientIp?: string };
+type WsExtra = SocketExtra & { actor?: Actor; clientIp?: string };
 
 export function startHttp(deps: HttpDeps, port: number, host: string): Promise<RunningHttp> {
   const { yoga, logger } = deps;
@@ -77,7 +77,7 @@ export function startHttp(deps: HttpDeps, port: number, host: string): Promise<R
   });
 
   const wss = new WebSocketServer({ server, path: yoga.graphqlEndpoint, maxPayload: deps.maxRequestBytes });
-  useServer<Record<string, unknown>, WsExtra>(
+  const stopKeepAlive = serveGraphqlWs<WsExtra>(
     {
       // A socket that has not authenticated by then is closed with 4408.
       connectionInitWaitTimeout: deps.ws.authTimeoutMs,
@@ -101,10 +101,10 @@ export function startHttp(deps: HttpDeps, port: number, host: string): Promise<R
           return false;
         }
         ctx.extra.actor = actor;
-        ctx.extra.clientIp = clientAddress(ctx.extra.request, deps.trustProxy);
+        ctx.extra.clientIp = clientAddress(ctx.extra.request!, deps.trustProxy);
         // The upgrade request (headers, parser state) is not needed past this point and would stay for the
         // connection's lifetime: what later operations need from it is in actor and clientIp.
-        (ctx.extra as { request?: IncomingMessage }).request = undefined;
+        ctx.extra.request = undefined;
         connections.add(actor, socket);
         deps.onConnected?.(actor);
         return true;
@@ -158,6 +158,7 @@ export function startHttp(deps: HttpDeps, port: number, host: string): Promise<R
       },
     },
     wss,
+    logger,
   );
 
   function dropSlowConsumer(socket: WebSocket) {
@@ -180,6 +181,7 @@ export function startHttp(deps: HttpDeps, port: number, host: string): Promise<R
           const closed = new Promise<void>((done) => server.close(() => done()));
           server.closeIdleConnections();
           wss.close();
+          stopKeepAlive();
           const timer = setTimeout(() => server.closeAllConnections(), graceMs);
           // WebSocket clients reconnect elsewhere; what they had in flight is in their queues.
           for (const socket of wss.clients) socket.close(1001, "server shutting down");
