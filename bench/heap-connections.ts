@@ -30,6 +30,7 @@ const node = await spawnNode(
     RATE_LIMITS: "off",
     PREKEY_LOW_WATER_MARK: "0",
     WS_AUTH_TIMEOUT_MS: "60000",
+    ...(process.env.PRESENCE_TTL_MS ? { PRESENCE_TTL_MS: process.env.PRESENCE_TTL_MS } : {}),
   }),
   ["--max-old-space-size=8192", "--heapsnapshot-signal=SIGUSR2", `--diagnostic-dir=${DIR}`, `--inspect=127.0.0.1:${INSPECT_PORT}`],
 );
@@ -56,6 +57,15 @@ async function usage(gc: boolean): Promise<Usage> {
   if (gc) await call("HeapProfiler.collectGarbage");
   const r = await call("Runtime.evaluate", { expression: "process.memoryUsage()", returnByValue: true });
   return r.result!.result!.value as Usage;
+}
+// V8's spaces (committed and used, MiB): which space grew, and whether it holds data or free room.
+async function spaces(label: string) {
+  const r = await call("Runtime.evaluate", {
+    expression:
+      "JSON.stringify(process.getBuiltinModule('v8').getHeapSpaceStatistics().map((s) => [s.space_name, +(s.space_size / 2 ** 20).toFixed(1), +(s.space_used_size / 2 ** 20).toFixed(1)]))",
+    returnByValue: true,
+  });
+  console.log(`spaces ${label} [name, committed MiB, used MiB]: ${r.result!.result!.value}`);
 }
 const kib = (a: Usage, b: Usage) =>
   Object.fromEntries(Object.keys(a).map((k) => [k, Math.round(((b[k as keyof Usage] - a[k as keyof Usage]) / N / 1024) * 10) / 10]));
@@ -133,17 +143,21 @@ try {
   for (let i = N; i < N + 50; i++) await open(i);
   await sleep(3000);
   const u0 = await usage(true);
+  await spaces("before");
   const m0 = memory("before");
   const s0 = process.env.HEAP_SNAPSHOTS === "0" ? "" : await snapshot("before");
   const m0b = memory("before, after snapshot");
   // HEAP_SAMPLING=1: every allocation made while connecting (sampled, including what GC already freed), by package
   // and function, in KiB per connection: what connecting churns through, not what it keeps.
+  // HEAP_SAMPLING=2: only what is still in the heap 5 s after connecting (live, or garbage no major GC has taken
+  // yet), then again after a full GC; the difference is the garbage connecting left in the old generation.
   const sampling = process.env.HEAP_SAMPLING === "1";
-  if (sampling)
+  const leftovers = process.env.HEAP_SAMPLING === "2";
+  if (sampling || leftovers)
     await call("HeapProfiler.startSampling", {
       samplingInterval: 4096,
-      includeObjectsCollectedByMajorGC: true,
-      includeObjectsCollectedByMinorGC: true,
+      includeObjectsCollectedByMajorGC: sampling,
+      includeObjectsCollectedByMinorGC: sampling,
     });
   let next = 0;
   await Promise.all(
@@ -153,9 +167,20 @@ try {
   );
   if (sampling) printSamples(((await call("HeapProfiler.stopSampling")) as { result: { profile: SampleNode } }).result.profile);
   await sleep(5000);
+  if (leftovers) {
+    const found = ((await call("HeapProfiler.getSamplingProfile")) as { result: { profile: SampleNode } }).result.profile;
+    await call("HeapProfiler.collectGarbage");
+    const live = ((await call("HeapProfiler.stopSampling")) as { result: { profile: SampleNode } }).result.profile;
+    console.log("--- in the heap 5 s after connecting (no forced GC):");
+    printSamples(found);
+    console.log("--- after a full GC:");
+    printSamples(live);
+  }
   const m1 = memory("after");
   const u1 = await usage(false);
+  await spaces("after, as found");
   const u1gc = await usage(true);
+  await spaces("after, GC");
   console.log("KiB per connection, as found:", JSON.stringify(kib(u0, u1)));
   console.log("KiB per connection, after a full GC:", JSON.stringify(kib(u0, u1gc)));
   const s1 = process.env.HEAP_SNAPSHOTS === "0" ? "" : await snapshot("after");
