@@ -207,16 +207,17 @@ export function createInboxService(deps: ServiceDeps, keys: { status(actor: Acto
   }
 
   async function read(actor: Actor, opts: { after?: bigint; limit: number }): Promise<InboxEventPayload[]> {
-    const rows = await prisma.inboxItem.findMany({
-      where: {
-        userId: actor.userId,
-        deviceId: actor.deviceId,
-        id: { gt: opts.after ?? 0n },
-        expiresAt: { gt: new Date() },
-      },
-      orderBy: { id: "asc" },
-      take: opts.limit,
-    });
+    // Raw: every inbox subscription reads its queue once on connect, and a raw statement allocates well under what
+    // findMany does per call (measured with the sampling heap profiler), garbage each connect would leave behind.
+    const rows = await prisma.$queryRaw<InboxItem[]>`
+      SELECT id, user_id::text AS "userId", device_id AS "deviceId", kind, message_id::text AS "messageId",
+        conversation_id::text AS "conversationId", sender_user_id::text AS "senderUserId",
+        sender_device_id AS "senderDeviceId", ciphertext_type AS "ciphertextType", body, payload,
+        created_at AS "createdAt", expires_at AS "expiresAt"
+      FROM inbox_items
+      WHERE user_id = ${actor.userId}::uuid AND device_id = ${actor.deviceId} AND id > ${opts.after ?? 0n}::bigint
+        AND expires_at > ${new Date()}
+      ORDER BY id LIMIT ${opts.limit}`;
     return rows.map(shape);
   }
 
