@@ -10,6 +10,7 @@ import type { Logger } from "../logger.ts";
 import type { Actor } from "../services/deps.ts";
 import { bearerToken, clientAddress } from "./auth.ts";
 import { serveGraphqlWs, type WsExtra as SocketExtra } from "./graphql-ws.ts";
+import { Interner } from "./interner.ts";
 import { CLOSE_SLOW_CONSUMER, CLOSE_TOO_MANY_CONNECTIONS, CLOSE_UNAVAILABLE, ConnectionRegistry } from "./connections.ts";
 
 /** What HTTP and graphql-ws both hand Yoga before parsing: the authenticated caller and where it calls from. */
@@ -44,6 +45,7 @@ type WsExtra = SocketExtra & { actor?: Actor; clientIp?: string };
 export function startHttp(deps: HttpDeps, port: number, host: string): Promise<RunningHttp> {
   const { yoga, logger } = deps;
   const connections = new ConnectionRegistry();
+  const queryTexts = new Interner(256, 16 * 1024);
 
   // Set by shutdown: requests still arriving on kept-alive sockets are refused (retryable) and their sockets closed,
   // so the node only finishes what it had already started and no response is cut off half-way.
@@ -130,6 +132,9 @@ export function startHttp(deps: HttpDeps, port: number, host: string): Promise<R
         // Only what our plugins and resolvers read: the context lives as long as the operation (a subscription: the
         // whole connection), so the graphql-ws context, socket and request are not copied into it.
         const serverContext: ServerContext = { actor: ctx.extra.actor ?? null, clientIp: ctx.extra.clientIp ?? "" };
+        // graphql-ws keeps the subscribe message for the operation's life; devices send the same few documents, so
+        // they share one copy of each text instead of holding their own.
+        (params as { query: string }).query = queryTexts.intern(params.query);
         const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped(serverContext);
         let document;
         try {
