@@ -1,13 +1,25 @@
-// The single-node bus: an in-process emitter. Used when REDIS_URL is not set.
-import { PubSub } from "graphql-subscriptions";
-import { busOverEngine, type Bus } from "./bus.ts";
+// The single-node bus: listeners called in process, at publish. Used when REDIS_URL is not set.
+import { ChannelListeners, type Bus, type Listener } from "./bus.ts";
 
-export function createMemoryBus(): Bus {
-  const engine = new PubSub();
-  return busOverEngine(
-    "memory",
-    engine,
-    { onPublishError: () => {}, ping: async () => {}, close: async () => {} },
-    new Set(),
-  );
+export function createMemoryBus(onListenerError: (err: unknown) => void = () => {}): Bus {
+  const listeners = new ChannelListeners(onListenerError);
+  return {
+    kind: "memory",
+    async publish(channel, event) {
+      listeners.dispatch(channel, () => event);
+    },
+    async subscribe<T>(channel: string, onEvent: (event: T) => void) {
+      const fn = onEvent as Listener;
+      listeners.add(channel, fn);
+      let done = false;
+      return async () => {
+        if (done) return;
+        done = true;
+        listeners.remove(channel, fn);
+      };
+    },
+    onReconnect: () => () => {},
+    ping: async () => {},
+    close: async () => {},
+  };
 }

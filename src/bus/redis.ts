@@ -1,16 +1,18 @@
-// The multi-node bus: Redis pub/sub through graphql-redis-subscriptions, which shares one Redis SUBSCRIBE per
-// channel among all local listeners, so a node pays once per channel however many connections want it.
+// The multi-node bus: Redis pub/sub through graphql-redis-subscriptions. One engine subscription (one Redis
+// SUBSCRIBE) per channel however many local listeners want it; the listeners of a channel are kept in
+// ChannelListeners (a second listener costs an array slot, not another engine subscription).
 import { RedisPubSub } from "graphql-redis-subscriptions";
 import { Redis } from "ioredis";
 import type { Logger } from "../logger.ts";
-import { busOverEngine, type Bus } from "./bus.ts";
+import { ChannelListeners, type Bus, type Listener } from "./bus.ts";
 
 export function createRedisBus(url: string, prefix: string, logger: Logger): Bus {
   const options = { lazyConnect: false, maxRetriesPerRequest: 2, retryStrategy: (n: number) => Math.min(n * 100, 2000) };
   // A publish while Redis is away fails at once instead of queueing without bound: the envelope is already stored.
   // Auto-pipelining: the publishes of one event-loop turn (a whole send batch) go to Redis in one write.
   const publisher = new Redis(url, { ...options, enableOfflineQueue: false, enableAutoPipelining: true });
-  // Named so an operator (or a test) can tell this deployment's subscriber apart in CLIENT LIST.
+  // Named so an operator (or a test) can tell this deployment's subscriber apart in CLIENT LIST. ioredis subscribes
+  // its channels again by itself after a reconnect.
   const subscriber = new Redis(url, { ...options, connectionName: `${prefix}sub` });
   const reconnectListeners = new Set<() => void>();
   let lostConnection = false;
@@ -23,28 +25,64 @@ export function createRedisBus(url: string, prefix: string, logger: Logger): Bus
     logger.info("redis subscriber reconnected; asking live subscribers to re-read their queues");
     for (const listener of reconnectListeners) listener();
   });
+
   const engine = new RedisPubSub({
     publisher,
     subscriber,
-    // Channels of different deployments (or test runs) sharing one Redis never meet.
     serializer: JSON.stringify,
     deserializer: (raw: string | Buffer) => JSON.parse(raw.toString()),
   });
-  const prefixed = {
-    publish: (ch: string, payload: unknown) => engine.publish(prefix + ch, payload),
-    subscribe: (ch: string, fn: (e: unknown) => void, opts: object) => engine.subscribe(prefix + ch, fn, opts),
-    unsubscribe: (id: number) => engine.unsubscribe(id),
-  };
-  return busOverEngine(
-    "redis",
-    prefixed as never,
-    {
-      onPublishError: (err) => logger.warn({ err: (err as Error).message }, "live event not published"),
-      ping: async () => void (await publisher.ping()),
-      close: async () => {
-        await engine.close();
-      },
+  const listeners = new ChannelListeners((err) => logger.error({ err: (err as Error).message }, "bus listener failed"));
+  // The engine's subscription id of each channel, pending while its SUBSCRIBE is in flight (a second listener of
+  // the channel waits for the same one). Channels of different deployments (or test runs) sharing one Redis never
+  // meet: every name carries the prefix.
+  const upstream = new Map<string, Promise<number>>();
+
+  async function unsubscribe(channel: string, fn: Listener) {
+    if (!listeners.remove(channel, fn)) return;
+    const id = upstream.get(channel);
+    upstream.delete(channel);
+    // A connection that is already closed (shutdown) holds no subscription: nothing to undo.
+    if (id) await id.then((n) => engine.unsubscribe(n)).catch(() => {});
+  }
+
+  return {
+    kind: "redis",
+    async publish(channel, event) {
+      try {
+        await engine.publish(prefix + channel, event);
+      } catch (err) {
+        logger.warn({ err: (err as Error).message }, "live event not published");
+      }
     },
-    reconnectListeners,
-  );
+    async subscribe<T>(channel: string, onEvent: (event: T) => void) {
+      const name = prefix + channel;
+      const fn = onEvent as Listener;
+      if (listeners.add(name, fn)) {
+        const pending = engine.subscribe(name, (event: unknown) => listeners.dispatch(name, () => event), {});
+        upstream.set(name, pending);
+        // Runs before the waiting callers resume (registered first), so a listener arriving after a failure
+        // finds the channel empty and subscribes again instead of trusting a subscription that never happened.
+        pending.catch(() => {
+          if (upstream.get(name) === pending) upstream.delete(name);
+          listeners.drop(name);
+        });
+      }
+      await upstream.get(name);
+      let done = false;
+      return async () => {
+        if (done) return;
+        done = true;
+        await unsubscribe(name, fn);
+      };
+    },
+    onReconnect(listener) {
+      reconnectListeners.add(listener);
+      return () => reconnectListeners.delete(listener);
+    },
+    ping: async () => void (await publisher.ping()),
+    close: async () => {
+      await engine.close();
+    },
+  };
 }

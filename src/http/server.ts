@@ -3,15 +3,15 @@
 // error masking as HTTP), which measured 4x faster than plain useServer.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { GraphQLError, type ExecutionArgs } from "graphql";
-import { useServer } from "graphql-ws/use/ws";
 import type { YogaServerInstance } from "graphql-yoga";
 import { WebSocketServer, type WebSocket } from "ws";
 import type { Config } from "../config.ts";
 import type { Logger } from "../logger.ts";
 import type { Actor } from "../services/deps.ts";
 import { bearerToken, clientAddress } from "./auth.ts";
+import { serveGraphqlWs, type WsExtra as SocketExtra } from "./graphql-ws.ts";
+import { Interner } from "./interner.ts";
 import { CLOSE_SLOW_CONSUMER, CLOSE_TOO_MANY_CONNECTIONS, CLOSE_UNAVAILABLE, ConnectionRegistry } from "./connections.ts";
-import { coalesceWrites } from "./write-coalescing.ts";
 
 /** What HTTP and graphql-ws both hand Yoga before parsing: the authenticated caller and where it calls from. */
 export interface ServerContext {
@@ -40,11 +40,12 @@ export interface RunningHttp {
   shutdown(graceMs: number): Promise<void>;
 }
 
-type WsExtra = { actor?: Actor; clientIp?: string };
+type WsExtra = SocketExtra & { actor?: Actor; clientIp?: string };
 
 export function startHttp(deps: HttpDeps, port: number, host: string): Promise<RunningHttp> {
   const { yoga, logger } = deps;
   const connections = new ConnectionRegistry();
+  const queryTexts = new Interner(256, 16 * 1024);
 
   // Set by shutdown: requests still arriving on kept-alive sockets are refused (retryable) and their sockets closed,
   // so the node only finishes what it had already started and no response is cut off half-way.
@@ -78,16 +79,18 @@ export function startHttp(deps: HttpDeps, port: number, host: string): Promise<R
   });
 
   const wss = new WebSocketServer({ server, path: yoga.graphqlEndpoint, maxPayload: deps.maxRequestBytes });
-  wss.on("connection", coalesceWrites);
-  useServer<Record<string, unknown>, WsExtra>(
+  const stopKeepAlive = serveGraphqlWs<WsExtra>(
     {
       // A socket that has not authenticated by then is closed with 4408.
       connectionInitWaitTimeout: deps.ws.authTimeoutMs,
       onConnect: async (ctx) => {
         const { socket } = ctx.extra;
+        const token = bearerToken(ctx.connectionParams?.authorization);
+        // Read once: the bearer token need not stay in memory for the connection's lifetime.
+        (ctx as { connectionParams?: unknown }).connectionParams = undefined;
         let actor: Actor | null;
         try {
-          actor = await deps.authenticate(bearerToken(ctx.connectionParams?.authorization));
+          actor = await deps.authenticate(token);
         } catch (err) {
           logger.warn({ err: (err as Error).message }, "websocket authentication failed: store unavailable");
           socket.close(CLOSE_UNAVAILABLE, "service unavailable, retry");
@@ -100,7 +103,10 @@ export function startHttp(deps: HttpDeps, port: number, host: string): Promise<R
           return false;
         }
         ctx.extra.actor = actor;
-        ctx.extra.clientIp = clientAddress(ctx.extra.request, deps.trustProxy);
+        ctx.extra.clientIp = clientAddress(ctx.extra.request!, deps.trustProxy);
+        // The upgrade request (headers, parser state) is not needed past this point and would stay for the
+        // connection's lifetime: what later operations need from it is in actor and clientIp.
+        ctx.extra.request = undefined;
         connections.add(actor, socket);
         deps.onConnected?.(actor);
         return true;
@@ -123,14 +129,13 @@ export function startHttp(deps: HttpDeps, port: number, host: string): Promise<R
             }),
           ];
         }
+        // Only what our plugins and resolvers read: the context lives as long as the operation (a subscription: the
+        // whole connection), so the graphql-ws context, socket and request are not copied into it.
         const serverContext: ServerContext = { actor: ctx.extra.actor ?? null, clientIp: ctx.extra.clientIp ?? "" };
-        const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped({
-          ...ctx,
-          req: ctx.extra.request,
-          socket: ctx.extra.socket,
-          params,
-          ...serverContext,
-        });
+        // graphql-ws keeps the subscribe message for the operation's life; devices send the same few documents, so
+        // they share one copy of each text instead of holding their own.
+        (params as { query: string }).query = queryTexts.intern(params.query);
+        const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped(serverContext);
         let document;
         try {
           document = parse(params.query);
@@ -158,6 +163,7 @@ export function startHttp(deps: HttpDeps, port: number, host: string): Promise<R
       },
     },
     wss,
+    logger,
   );
 
   function dropSlowConsumer(socket: WebSocket) {
@@ -180,6 +186,7 @@ export function startHttp(deps: HttpDeps, port: number, host: string): Promise<R
           const closed = new Promise<void>((done) => server.close(() => done()));
           server.closeIdleConnections();
           wss.close();
+          stopKeepAlive();
           const timer = setTimeout(() => server.closeAllConnections(), graceMs);
           // WebSocket clients reconnect elsewhere; what they had in flight is in their queues.
           for (const socket of wss.clients) socket.close(1001, "server shutting down");

@@ -5,7 +5,8 @@
 import type { Socket } from "node:net";
 import type { WebSocket } from "ws";
 
-const EARLY_CALLBACK_BYTES = 64 * 1024;
+// Below this much unsent data a send counts as done once queued (see sendCoalesced).
+const EARLY_DONE_BYTES = 64 * 1024;
 const corked = new Set<Socket>();
 let scheduled = false;
 
@@ -15,16 +16,18 @@ function flush() {
   corked.clear();
 }
 
-type SendCallback = (err?: Error) => void;
-
-export function coalesceWrites(ws: WebSocket): void {
+/**
+ * Sends one frame, corking the socket until the end of the turn. graphql-ws waits for the returned promise before
+ * it sends a subscription's next event: while little is unsent it resolves as soon as the frame is queued, so a burst
+ * of events shares the turn's write; past that it resolves when the data is written, which keeps the backpressure
+ * that lets a subscription's own bound catch a client that stopped reading.
+ */
+export function sendCoalesced(socket: WebSocket, data: string): Promise<void> {
   // ws keeps the TCP socket private; cork/uncork on it nest with the ones ws itself wraps each frame in.
-  const raw = (ws as unknown as { _socket?: Socket })._socket;
-  if (!raw) return;
-  const send = ws.send.bind(ws) as (...args: unknown[]) => void;
-  ws.send = ((...args: unknown[]) => {
-    if (ws.readyState !== ws.OPEN || raw.destroyed) return send(...args);
-    if (!corked.has(raw)) {
+  const raw = (socket as unknown as { _socket?: Socket })._socket;
+  return new Promise((resolve, reject) => {
+    if (socket.readyState !== socket.OPEN) return resolve();
+    if (raw && !raw.destroyed && !corked.has(raw)) {
       raw.cork();
       corked.add(raw);
       if (!scheduled) {
@@ -32,17 +35,11 @@ export function coalesceWrites(ws: WebSocket): void {
         setImmediate(flush);
       }
     }
-    // graphql-ws waits for this callback before it sends a subscription's next event. While little is unsent it is
-    // called as soon as the frame is queued, so a burst of events shares the turn's write; past that it is called
-    // when the data is written, which keeps the backpressure that lets a subscription's own bound catch a client
-    // that stopped reading.
-    const last = args[args.length - 1];
-    if (typeof last === "function" && raw.writableLength < EARLY_CALLBACK_BYTES) {
-      args.pop();
-      send(...args);
-      process.nextTick(last as SendCallback);
+    if (raw && raw.writableLength < EARLY_DONE_BYTES) {
+      socket.send(data);
+      resolve();
     } else {
-      send(...args);
+      socket.send(data, (err) => (err ? reject(err) : resolve()));
     }
-  }) as WebSocket["send"];
+  });
 }

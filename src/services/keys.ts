@@ -96,11 +96,10 @@ export function createKeysService(
   }
 
   async function status(actor: Actor): Promise<PreKeyStatus> {
-    const where = { userId: actor.userId, deviceId: actor.deviceId };
-    const [ec, kyber] = await Promise.all([
-      prisma.oneTimePreKey.count({ where }),
-      prisma.oneTimeKyberPreKey.count({ where }),
-    ]);
+    // One statement: every inbox subscription asks this, so it is one round trip and no query plan.
+    const [{ ec, kyber }] = await prisma.$queryRaw<{ ec: number; kyber: number }[]>`
+      SELECT (SELECT count(*) FROM one_time_pre_keys WHERE user_id = ${actor.userId}::uuid AND device_id = ${actor.deviceId})::int AS ec,
+        (SELECT count(*) FROM one_time_kyber_pre_keys WHERE user_id = ${actor.userId}::uuid AND device_id = ${actor.deviceId})::int AS kyber`;
     const lowWaterMark = config.preKeyLowWaterMark;
     return { oneTimePreKeys: ec, oneTimeKyberPreKeys: kyber, lowWaterMark, isLow: ec < lowWaterMark || kyber < lowWaterMark };
   }

@@ -17,6 +17,6 @@ export function createMlsServices(deps: ServiceDeps, inbox: InboxService) {
       ]),
   });
   const groups = createGroupsService(deps, keyPackages);
-  inbox.addSource("g:", (actor) => groups.subscribe(actor), groups.ack);
+  inbox.addSource("g:", (actor, sink) => groups.follow(actor, sink), groups.ack);
   return { keyPackages, groups };
 }

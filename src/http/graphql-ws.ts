@@ -1,0 +1,93 @@
+// graphql-ws (graphql-transport-ws) on a `ws` server: graphql-ws's own protocol server (makeServer) with glue of our
+// own instead of graphql-ws/use/ws. That glue keeps, for every connection's whole life, a dozen closures, two timers
+// and the frame of an async message handler holding the raw subscribe message (Buffer and string) while a
+// subscription runs. Here a connection costs one small adapter object, one message listener and one close listener,
+// and one node-wide timer pings every socket.
+import { CloseCode, handleProtocols, makeServer, type ServerOptions, type WebSocket as GqlSocket } from "graphql-ws";
+import type { IncomingMessage } from "node:http";
+import type { WebSocket, WebSocketServer } from "ws";
+import type { Logger } from "../logger.ts";
+import { sendCoalesced } from "./write-coalescing.ts";
+
+/** What graphql-ws hands our hooks as ctx.extra. `request` is there until onConnect has read what it needs. */
+export interface WsExtra {
+  readonly socket: WebSocket;
+  request?: IncomingMessage;
+}
+
+class Adapter implements GqlSocket {
+  constructor(
+    private readonly socket: WebSocket,
+    private readonly onError: (socket: WebSocket, err: unknown) => void,
+  ) {}
+
+  get protocol(): string {
+    return this.socket.protocol;
+  }
+
+  send(data: string): Promise<void> {
+    return sendCoalesced(this.socket, data);
+  }
+
+  close(code?: number, reason?: string): void {
+    this.socket.close(code, reason);
+  }
+
+  onMessage(cb: (data: string) => Promise<void>): void {
+    const { socket, onError } = this;
+    // Not an async listener: the promise of a subscribe message stays pending as long as the subscription runs,
+    // and the listener's frame (the raw message) with it.
+    socket.on("message", (event) => void cb(String(event)).catch((err) => onError(socket, err)));
+  }
+}
+
+/**
+ * Serves graphql-ws on `wss`. Sockets that have not answered the previous ping when the next one is due (every
+ * `keepAliveMs`) are terminated, as graphql-ws/use/ws does per socket. Returns a stop function for the timer.
+ */
+export function serveGraphqlWs<E extends WsExtra>(
+  options: ServerOptions<Record<string, unknown> | undefined, E>,
+  wss: WebSocketServer,
+  logger: Logger,
+  keepAliveMs = 12_000,
+): () => void {
+  const server = makeServer(options);
+  wss.options.handleProtocols = handleProtocols;
+  const fail = (socket: WebSocket, err: unknown) => {
+    logger.error({ err: (err as Error)?.message ?? String(err) }, "websocket message handling failed");
+    socket.close(CloseCode.InternalServerError, "Internal server error");
+  };
+  function onSocketError(this: WebSocket, err: Error) {
+    logger.warn({ err: err.message }, "websocket error");
+    this.close(CloseCode.InternalServerError, "Internal server error");
+  }
+  const unanswered = new Set<WebSocket>();
+  function onPong(this: WebSocket) {
+    unanswered.delete(this);
+  }
+  // The HTTP server's errors reach the WebSocket server too; without a listener they would throw.
+  wss.on("error", (err) => {
+    logger.error({ err: err.message }, "websocket server error");
+    for (const socket of wss.clients) socket.close(CloseCode.InternalServerError, "Internal server error");
+  });
+  wss.on("connection", (socket: WebSocket, request: IncomingMessage) => {
+    socket.once("error", onSocketError);
+    socket.on("pong", onPong);
+    const closed = server.opened(new Adapter(socket, fail), { socket, request } as E);
+    socket.once("close", (code: number, reason: Buffer) => {
+      unanswered.delete(socket);
+      closed(code, String(reason)).catch((err) => logger.warn({ err: (err as Error).message }, "websocket close hook failed"));
+    });
+  });
+  const timer = setInterval(() => {
+    for (const socket of unanswered) socket.terminate();
+    unanswered.clear();
+    for (const socket of wss.clients) {
+      if (socket.readyState !== socket.OPEN) continue;
+      unanswered.add(socket);
+      socket.ping();
+    }
+  }, keepAliveMs);
+  timer.unref();
+  return () => clearInterval(timer);
+}
