@@ -10,6 +10,7 @@ import WebSocket from "ws";
 import { InboxDocument, SendMessageDocument } from "../src/client/generated/graphql.ts";
 import { queryText } from "../src/client/transport.ts";
 import { connectGql, type GqlSocket } from "./lib/gqlws.ts";
+import { connectInspector, inspectPort } from "./lib/inspector.ts";
 import { openFileLimit, rssBytes } from "./lib/proc.ts";
 import { startRawRelay } from "./lib/raw-relay.ts";
 import { machine, printTable, record } from "./lib/report.ts";
@@ -70,12 +71,15 @@ for (const n of STEPS) {
 for (const ws of bare) ws.terminate();
 relay.stop();
 
-const target = await startTarget({
-  RATE_LIMITS: "off",
-  PREKEY_LOW_WATER_MARK: "0",
-  WS_AUTH_TIMEOUT_MS: "60000",
-  NODE_OPTIONS: "--max-old-space-size=8192",
-});
+const port = inspectPort();
+const target = await startTarget(
+  { RATE_LIMITS: "off", PREKEY_LOW_WATER_MARK: "0", WS_AUTH_TIMEOUT_MS: "60000", NODE_OPTIONS: "--max-old-space-size=8192" },
+  [`--inspect=127.0.0.1:${port}`],
+);
+// Memory is read twice per step: as found, and after a full GC forced through the inspector. The first includes the
+// young generation the connect burst grew and connect-time garbage no major GC has taken yet, both divided by the
+// connections; the second is what the held connections keep.
+const inspector = await connectInspector(port);
 try {
   const pid = target.node.child.pid!;
   const devices = await seedDevices(target.node.url, target.db.url!, total + 1);
@@ -93,6 +97,7 @@ try {
     latencies.push(performance.now() - t);
   };
   await settle();
+  await inspector.collectGarbage();
   const rss0 = rssBytes(pid);
   let probeIdx = 0;
   for (const [k, n] of STEPS.entries()) {
@@ -103,6 +108,8 @@ try {
     });
     await settle();
     const rss = rssBytes(pid);
+    await inspector.collectGarbage();
+    const rssGc = rssBytes(pid);
     // Delivery to random held devices, one probe at a time every 10 ms.
     latencies.length = 0;
     sent.clear();
@@ -126,6 +133,7 @@ try {
     for (let w = 0; w < 100 && sent.size > 0; w++) await new Promise((r) => setTimeout(r, 100));
     const d = summarise(latencies);
     const kib = Math.round(((rss - rss0) / n / KiB) * 10) / 10;
+    const kibGc = Math.round(((rssGc - rss0) / n / KiB) * 10) / 10;
     const b = bareSteps[k];
     rows.push({
       connections: sockets.length,
@@ -133,6 +141,7 @@ try {
       failed: c.failed,
       "server RSS MiB": Math.round(rss / 2 ** 20),
       "KiB/conn": kib,
+      "KiB/conn after GC": kibGc,
       "deliver p50 ms": d.p50,
       p95: d.p95,
       p99: d.p99,
@@ -141,7 +150,7 @@ try {
       "bare connect/s": b.perSecond,
       "KiB ratio": Math.round((kib / b.kibPerConnection) * 10) / 10,
     });
-    results.push({ connections: sockets.length, connect: c, rssBytes: rss, rssBaseBytes: rss0, kibPerConnection: kib, delivery: d, undelivered: sent.size, bare: b });
+    results.push({ connections: sockets.length, connect: c, rssBytes: rss, rssAfterGcBytes: rssGc, rssBaseBytes: rss0, kibPerConnection: kib, kibPerConnectionAfterGc: kibGc, delivery: d, undelivered: sent.size, bare: b });
     if (c.failed > n * 0.05) break;
   }
   printTable(`bench:connections — graphql-ws inbox subscriptions held on one node (open-file limit ${limit})`, rows);
@@ -149,5 +158,6 @@ try {
   for (const s of sockets) s.ws.terminate();
   sender.close();
 } finally {
+  inspector.close();
   await target.stop();
 }

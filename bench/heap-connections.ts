@@ -3,18 +3,18 @@
 // Env: HEAP_N (connections, 5000), HEAP_DIR (where the server writes its snapshots, /tmp/heap).
 // Analyse with `npx tsx bench/heap-diff.ts <before> <after> <N>`.
 import { mkdirSync, readdirSync, readFileSync } from "node:fs";
-import WebSocket from "ws";
 import { InboxDocument } from "../src/client/generated/graphql.ts";
 import { queryText } from "../src/client/transport.ts";
 import { createTestDatabase } from "../test/helpers/database.ts";
 import { baseEnv, busPrefix, spawnNode } from "../test/helpers/server.ts";
 import { connectGql, type GqlSocket } from "./lib/gqlws.ts";
+import { connectInspector, inspectPort } from "./lib/inspector.ts";
 import { rssBytes } from "./lib/proc.ts";
 import { seedDevices } from "./lib/seed.ts";
 
 const N = Number(process.env.HEAP_N ?? 5000);
 const DIR = process.env.HEAP_DIR ?? "/tmp/heap";
-const INSPECT_PORT = 9300 + Math.floor(Math.random() * 600);
+const INSPECT_PORT = inspectPort();
 const SOURCES = ["127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4"];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 mkdirSync(DIR, { recursive: true });
@@ -37,21 +37,8 @@ const node = await spawnNode(
 const pid = node.child.pid!;
 
 // The inspector gives the server's own view (heap used/total, external, array buffers) and a forced full GC.
-const targets = (await (await fetch(`http://127.0.0.1:${INSPECT_PORT}/json/list`)).json()) as { webSocketDebuggerUrl: string }[];
-const inspector = new WebSocket(targets[0].webSocketDebuggerUrl);
-await new Promise((r) => inspector.once("open", r));
-let callId = 0;
-function call(method: string, params: object = {}): Promise<{ result?: { result?: { value?: unknown } } }> {
-  const id = ++callId;
-  inspector.send(JSON.stringify({ id, method, params }));
-  return new Promise((resolve) => {
-    const on = (raw: Buffer) => {
-      const msg = JSON.parse(raw.toString());
-      if (msg.id === id) (inspector.off("message", on), resolve(msg));
-    };
-    inspector.on("message", on);
-  });
-}
+const inspector = await connectInspector(INSPECT_PORT);
+const call = inspector.call;
 type Usage = { rss: number; heapTotal: number; heapUsed: number; external: number; arrayBuffers: number };
 async function usage(gc: boolean): Promise<Usage> {
   if (gc) await call("HeapProfiler.collectGarbage");

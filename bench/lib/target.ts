@@ -10,7 +10,8 @@ export interface Target {
   stop(): Promise<void>;
 }
 
-export async function startTarget(extraEnv: Record<string, string> = {}): Promise<Target> {
+/** `nodeArgs` go to the server's node (e.g. --inspect), after the profiling flags. */
+export async function startTarget(extraEnv: Record<string, string> = {}, nodeArgs: string[] = []): Promise<Target> {
   process.env.DATABASE_URL ??= "postgres://postgres@127.0.0.1:5432/postgres";
   process.env.REDIS_URL ??= "redis://127.0.0.1:6379";
   const db = await createTestDatabase();
@@ -29,7 +30,7 @@ export async function startTarget(extraEnv: Record<string, string> = {}): Promis
       ...(process.env.BENCH_SERVER_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_SERVER_NODE_OPTIONS } : {}),
       ...extraEnv,
     }),
-    profile,
+    [...profile, ...nodeArgs],
   );
   const workers = Number(process.env.BENCH_WORKERS ?? 1);
   // spawnNode answers when the first worker listens; the load must not start before all of them do.
