@@ -54,6 +54,22 @@ describe("MLS groups of real clients", () => {
     expect(groupMembers.edges[0].node).toMatchObject({ userId: a.userId, role: "ADMIN" });
   });
 
+  it("two members sending at once: every other member gets each message once, in sequence order", async () => {
+    // Concurrent sends commit in sequence order but may be published out of it; subscribers must not skip or repeat.
+    const busy = await a.mls.createGroup({ name: "busy", memberUserIds: [b.userId, c.userId] });
+    await B.waitForUpdate((u) => u.groupId === busy && !!u.joined);
+    await C.waitForUpdate((u) => u.groupId === busy && !!u.joined);
+    const burst = async (m: MlsMember, tag: string) => {
+      for (let i = 0; i < 20; i++) await m.mls.send(busy, text(`${tag}${i}`));
+    };
+    await Promise.all([burst(a, "a"), burst(b, "b")]);
+    const got = await C.waitForTexts(busy, 40, 20_000);
+    expect(got.filter((t) => t.startsWith("a"))).toEqual(Array.from({ length: 20 }, (_, i) => `a${i}`));
+    expect(got.filter((t) => t.startsWith("b"))).toEqual(Array.from({ length: 20 }, (_, i) => `b${i}`));
+    const seqs = C.feed.events.filter((e) => e.groupId === busy).map((e) => e.seq);
+    expect(seqs).toEqual([...new Set(seqs)].sort((x, y) => x - y));
+  });
+
   it("a member added later sees messages only from its joining on", async () => {
     await a.mls.send(groupId, text("before d"));
     await B.waitForTexts(groupId, 3);

@@ -30,10 +30,16 @@ export interface GroupSink {
 }
 
 const PAGE = 500;
+// Concurrent sends to one group commit in sequence order but may be published out of it. A subscriber holds an event
+// that skips ahead this long (and at most this many per group) for the missing ones to arrive live before it
+// re-reads the group from the database.
+const GAP_WAIT_MS = 100;
+const MAX_AHEAD = 256;
 
 /**
  * Live events arrive once per group channel; a subscriber emits one directly only when it is the next sequence number
- * it expects for that group, otherwise it re-reads the database for that group (which applies every visibility rule).
+ * it expects for that group. One that skips ahead waits briefly for the gap to fill live; a gap that stays re-reads
+ * the database for that group (which applies every visibility rule).
  */
 export class GroupStream {
   private lastSeq: Map<string, number> | null = null;
@@ -42,6 +48,8 @@ export class GroupStream {
   private chains: Map<string, Promise<void>> | null = null;
   private chainsBusy: Set<string> | null = null;
   private onGroupEvent: ((e: GroupEventPayload) => void) | null = null;
+  /** Per group, live events ahead of a gap, by sequence number, and the timer that gives up waiting. */
+  private ahead: Map<string, { events: Map<number, GroupEventPayload>; timer: NodeJS.Timeout }> | null = null;
   private stopDevice: Unsubscribe | null = null;
   private ready: Promise<void> | null;
   private closed = false;
@@ -60,6 +68,7 @@ export class GroupStream {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    for (const groupId of [...(this.ahead?.keys() ?? [])]) this.dropAhead(groupId);
     await this.ready;
     await this.stopDevice?.();
     if (this.groupSubs) for (const s of this.groupSubs.values()) await (await s)();
@@ -92,6 +101,7 @@ export class GroupStream {
   }
 
   private stopGroup(groupId: string): void {
+    this.dropAhead(groupId);
     const s = this.groupSubs?.get(groupId);
     this.groupSubs?.delete(groupId);
     this.member?.delete(groupId);
@@ -132,12 +142,51 @@ export class GroupStream {
     if (!m || this.closed) return;
     const last = this.last(e.groupId);
     if (e.seq <= last) return;
-    if (e.seq === last + 1 && !this.chainsBusy?.has(e.groupId)) {
-      // In order: visibility needs only what this subscriber already knows.
-      if (e.epoch < m.joinedEpoch) return void this.lastSeq!.set(e.groupId, e.seq);
-      return this.emit(e);
+    if (this.chainsBusy?.has(e.groupId)) return this.trackedCatchUp(e.groupId);
+    if (e.seq === last + 1) {
+      this.accept(e, m);
+      // The events this one was holding back, as far as they are contiguous now.
+      const held = this.ahead?.get(e.groupId);
+      if (!held) return;
+      // Stops early if one of them removed this device from the group (stopGroup forgot the rest).
+      while (this.ahead?.get(e.groupId) === held) {
+        const next = held.events.get(this.last(e.groupId) + 1);
+        if (!next) break;
+        held.events.delete(next.seq);
+        this.accept(next, m);
+      }
+      if (held.events.size === 0) this.dropAhead(e.groupId);
+      return;
     }
-    this.trackedCatchUp(e.groupId);
+    let held = this.ahead?.get(e.groupId);
+    if (!held) {
+      const timer = setTimeout(() => {
+        if (!this.ahead?.has(e.groupId)) return;
+        this.dropAhead(e.groupId);
+        if (!this.closed) this.trackedCatchUp(e.groupId);
+      }, GAP_WAIT_MS);
+      held = { events: new Map(), timer };
+      (this.ahead ??= new Map()).set(e.groupId, held);
+    }
+    if (held.events.size >= MAX_AHEAD) {
+      this.dropAhead(e.groupId);
+      return this.trackedCatchUp(e.groupId);
+    }
+    held.events.set(e.seq, e);
+  }
+
+  /** Emits the next event of a group; visibility needs only what this subscriber already knows. */
+  private accept(e: GroupEventPayload, m: Membership): void {
+    if (e.epoch < m.joinedEpoch) return void (this.lastSeq ??= new Map()).set(e.groupId, e.seq);
+    this.emit(e);
+  }
+
+  /** Forgets what was held for a group (the database read that follows, if any, has it all). */
+  private dropAhead(groupId: string): void {
+    const held = this.ahead?.get(groupId);
+    if (!held) return;
+    clearTimeout(held.timer);
+    this.ahead!.delete(groupId);
   }
 
   private trackedCatchUp(groupId: string): void {
