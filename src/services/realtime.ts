@@ -121,7 +121,7 @@ export function createRealtimeService(deps: ServiceDeps, messages: MessagesServi
   }
 
   async function beat() {
-    await store.put(
+    await store.refresh(
       [...local.values()].map((e) => ({ ...e.actor, nodeId })),
       Date.now() + presenceTtlMs,
     );
