@@ -72,7 +72,8 @@ export function createMemoryPresenceStore(): PresenceStore {
  * `<prefix>presence:devices:<userId>` (set of that user's connections, changed only on connect, disconnect and reap;
  * named apart from the sorted sets that earlier versions kept per user),
  * `<prefix>presence:lastseen` (hash userId -> ms). A heartbeat therefore touches one key, in a few variadic ZADDs,
- * however many devices the node holds (it was two commands per device: 38,000 every 5 s at 19,000 connections).
+ * however many devices the node holds (it was two commands per device: 38,000 every 5 s at 19,000 connections);
+ * only the first heartbeat after a lost connection writes the members again.
  */
 export function createRedisPresenceStore(url: string, prefix: string): PresenceStore {
   const redis = new Redis(url, { maxRetriesPerRequest: 2, retryStrategy: (n: number) => Math.min(n * 100, 2000) });
@@ -80,26 +81,32 @@ export function createRedisPresenceStore(url: string, prefix: string): PresenceS
   const all = `${prefix}presence:conns`;
   const user = (u: string) => `${prefix}presence:devices:${u}`;
   const seen = `${prefix}presence:lastseen`;
-  const expiries = (p: ReturnType<Redis["pipeline"]>, entries: DeviceConnection[], exp: number) => {
+  // Set when the connection dropped: Redis may be back empty (a restart), so the next heartbeat puts every
+  // connection again, members included, instead of only moving expiries.
+  let restore = false;
+  redis.on("close", () => (restore = true));
+  // In pipelines of PUT_CHUNK connections, awaited one after another, so a node with many connections does not
+  // stall its event loop building one huge pipeline.
+  async function put(entries: DeviceConnection[], exp: number, members: boolean) {
     for (let i = 0; i < entries.length; i += PUT_CHUNK) {
-      const args: (number | string)[] = [];
-      for (const e of entries.slice(i, i + PUT_CHUNK)) args.push(exp, member(e));
-      p.zadd(all, ...args);
+      const chunk = entries.slice(i, i + PUT_CHUNK);
+      const p = redis.pipeline();
+      p.zadd(all, ...chunk.flatMap((e) => [exp, member(e)]));
+      if (members) for (const e of chunk) p.sadd(user(e.userId), member(e));
+      await p.exec();
     }
-  };
+  }
   return {
-    async put(entries, exp) {
-      if (entries.length === 0) return;
-      const p = redis.pipeline();
-      expiries(p, entries, exp);
-      for (const e of entries) p.sadd(user(e.userId), member(e));
-      await p.exec();
-    },
+    put: (entries, exp) => put(entries, exp, true),
     async refresh(entries, exp) {
-      if (entries.length === 0) return;
-      const p = redis.pipeline();
-      expiries(p, entries, exp);
-      await p.exec();
+      const members = restore;
+      restore = false;
+      try {
+        await put(entries, exp, members);
+      } catch (err) {
+        restore ||= members;
+        throw err;
+      }
     },
     async remove(e) {
       await redis.pipeline().zrem(all, member(e)).srem(user(e.userId), member(e)).exec();
