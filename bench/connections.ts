@@ -11,7 +11,8 @@ import { InboxDocument, SendMessageDocument } from "../src/client/generated/grap
 import { queryText } from "../src/client/transport.ts";
 import { connectGql, type GqlSocket } from "./lib/gqlws.ts";
 import { connectInspector, inspectPort } from "./lib/inspector.ts";
-import { openFileLimit, rssBytes } from "./lib/proc.ts";
+import { Holders } from "./lib/holders.ts";
+import { openFileLimit, rssBytes, serverProcesses } from "./lib/proc.ts";
 import { startRawRelay } from "./lib/raw-relay.ts";
 import { machine, printTable, record } from "./lib/report.ts";
 import { seedDevices } from "./lib/seed.ts";
@@ -19,7 +20,14 @@ import { summarise } from "./lib/stats.ts";
 import { startTarget } from "./lib/target.ts";
 
 const limit = openFileLimit();
-const ceiling = Math.min(100_000, limit - 1000);
+// Every socket is a file on both ends, and one process may open `limit` of them. The bench's own process holds up to
+// MAIN_HOLD (the ones the delivery probes use); holder processes take the rest, HOLDER_SIZE each. On the server side
+// BENCH_WORKERS > 1 spreads the sockets over the node's worker processes, so one node can hold more than one process.
+const WORKERS = Number(process.env.BENCH_WORKERS ?? 1);
+const perProcess = limit - 1000;
+const MAIN_HOLD = Math.min(perProcess, 15_000);
+const HOLDER_SIZE = MAIN_HOLD;
+const ceiling = Math.min(100_000, perProcess * WORKERS);
 const STEPS = (process.env.BENCH_STEPS ?? "1000,5000,10000,20000,50000,100000")
   .split(",")
   .map(Number)
@@ -56,7 +64,7 @@ const relay = await startRawRelay();
 const bare: WebSocket[] = [];
 const bareRss0 = rssBytes(relay.pid);
 const bareSteps: { n: number; perSecond: number; kibPerConnection: number }[] = [];
-for (const n of STEPS) {
+for (const n of STEPS.filter((s) => s <= MAIN_HOLD)) {
   const c = await connectAll(n, bare.length, (i) => new Promise<void>((resolve, reject) => {
     const ws = new WebSocket(relay.url, { localAddress: SOURCES[i % SOURCES.length], perMessageDeflate: false });
     ws.once("error", reject);
@@ -73,15 +81,25 @@ relay.stop();
 
 const port = inspectPort();
 const target = await startTarget(
-  { RATE_LIMITS: "off", PREKEY_LOW_WATER_MARK: "0", WS_AUTH_TIMEOUT_MS: "60000", NODE_OPTIONS: "--max-old-space-size=8192" },
-  [`--inspect=127.0.0.1:${port}`],
+  {
+    RATE_LIMITS: "off",
+    PREKEY_LOW_WATER_MARK: "0",
+    WS_AUTH_TIMEOUT_MS: "60000",
+    NODE_OPTIONS: "--max-old-space-size=8192",
+    // Every worker has its own pool: together they stay under PostgreSQL's default 100 connections.
+    DATABASE_POOL_SIZE: String(Math.min(20, Math.floor(80 / WORKERS))),
+  },
+  WORKERS === 1 ? [`--inspect=127.0.0.1:${port}`] : [],
 );
-// Memory is read twice per step: as found, and after a full GC forced through the inspector. The first includes the
-// young generation the connect burst grew and connect-time garbage no major GC has taken yet, both divided by the
-// connections; the second is what the held connections keep.
-const inspector = await connectInspector(port);
+// Memory is read twice per step: as found, and after a full GC forced through the inspector (one server process
+// only). The first includes the young generation the connect burst grew and connect-time garbage no major GC has
+// taken yet, both divided by the connections; the second is what the held connections keep.
+const inspector = WORKERS === 1 ? await connectInspector(port) : null;
+const holders = new Holders();
 try {
   const pid = target.node.child.pid!;
+  // The node's memory: the server process, or the primary and its workers.
+  const serverRss = () => serverProcesses(pid).reduce((sum, p) => sum + rssBytes(p), 0);
   const devices = await seedDevices(target.node.url, target.db.url!, total + 1);
   const sender = await connectGql(target.node.url, devices[total].token);
   const sockets: GqlSocket[] = [];
@@ -97,19 +115,41 @@ try {
     latencies.push(performance.now() - t);
   };
   await settle();
-  await inspector.collectGarbage();
-  const rss0 = rssBytes(pid);
+  await inspector?.collectGarbage();
+  const rss0 = serverRss();
   let probeIdx = 0;
+  let assigned = 0; // devices handed to holder processes (from MAIN_HOLD on)
+  let holderHeld = 0;
   for (const [k, n] of STEPS.entries()) {
-    const c = await connectAll(n, sockets.length, async (i) => {
-      const s = await connectGql(target.node.url, devices[i].token, { localAddress: SOURCES[i % SOURCES.length], timeoutMs: 120_000 });
-      s.subscribe(inbox, onEvent);
-      sockets.push(s);
-    });
+    const before = sockets.length + assigned;
+    const t0 = performance.now();
+    const parts: Promise<number>[] = [];
+    if (sockets.length < Math.min(n, MAIN_HOLD)) {
+      parts.push(
+        connectAll(Math.min(n, MAIN_HOLD), sockets.length, async (i) => {
+          const s = await connectGql(target.node.url, devices[i].token, { localAddress: SOURCES[i % SOURCES.length], timeoutMs: 120_000 });
+          s.subscribe(inbox, onEvent);
+          sockets.push(s);
+        }).then((c) => c.failed),
+      );
+    }
+    for (let from = MAIN_HOLD + assigned; from < n; from += HOLDER_SIZE) {
+      const tokens = devices.slice(from, Math.min(n, from + HOLDER_SIZE)).map((d) => d.token);
+      assigned += tokens.length;
+      parts.push(
+        holders.hold({ url: target.node.url, tokens, sources: SOURCES, concurrency: 50 }).then((r) => {
+          holderHeld += r.connected;
+          return r.failed;
+        }),
+      );
+    }
+    const failed = (await Promise.all(parts)).reduce((a, b) => a + b, 0);
+    const c = { perSecond: Math.round(((sockets.length + assigned - before) / (performance.now() - t0)) * 1000), failed };
+    const held = sockets.length + holderHeld;
     await settle();
-    const rss = rssBytes(pid);
-    await inspector.collectGarbage();
-    const rssGc = rssBytes(pid);
+    const rss = serverRss();
+    await inspector?.collectGarbage();
+    const rssGc = inspector ? serverRss() : NaN;
     // Delivery to random held devices, one probe at a time every 10 ms.
     latencies.length = 0;
     sent.clear();
@@ -132,11 +172,11 @@ try {
     }
     for (let w = 0; w < 100 && sent.size > 0; w++) await new Promise((r) => setTimeout(r, 100));
     const d = summarise(latencies);
-    const kib = Math.round(((rss - rss0) / n / KiB) * 10) / 10;
-    const kibGc = Math.round(((rssGc - rss0) / n / KiB) * 10) / 10;
-    const b = bareSteps[k];
+    const kib = Math.round(((rss - rss0) / held / KiB) * 10) / 10;
+    const kibGc = inspector ? Math.round(((rssGc - rss0) / held / KiB) * 10) / 10 : "n/a";
+    const b = bareSteps[k] ?? { n, perSecond: NaN, kibPerConnection: NaN };
     rows.push({
-      connections: sockets.length,
+      connections: held,
       "connect/s": c.perSecond,
       failed: c.failed,
       "server RSS MiB": Math.round(rss / 2 ** 20),
@@ -150,14 +190,15 @@ try {
       "bare connect/s": b.perSecond,
       "KiB ratio": Math.round((kib / b.kibPerConnection) * 10) / 10,
     });
-    results.push({ connections: sockets.length, connect: c, rssBytes: rss, rssAfterGcBytes: rssGc, rssBaseBytes: rss0, kibPerConnection: kib, kibPerConnectionAfterGc: kibGc, delivery: d, undelivered: sent.size, bare: b });
+    results.push({ connections: held, workers: WORKERS, holders: holders.pids.length, connect: c, rssBytes: rss, rssAfterGcBytes: rssGc, rssBaseBytes: rss0, kibPerConnection: kib, kibPerConnectionAfterGc: kibGc, delivery: d, undelivered: sent.size, bare: b });
     if (c.failed > n * 0.05) break;
   }
-  printTable(`bench:connections — graphql-ws inbox subscriptions held on one node (open-file limit ${limit})`, rows);
+  printTable(`bench:connections — graphql-ws inbox subscriptions held on one node of ${WORKERS} server process(es) (open-file limit ${limit} per process)`, rows);
   record("connections", { ...target.mode, openFileLimit: limit, sources: SOURCES.length, concurrency: CONCURRENCY }, results);
   for (const s of sockets) s.ws.terminate();
   sender.close();
 } finally {
-  inspector.close();
+  holders.stop();
+  inspector?.close();
   await target.stop();
 }
