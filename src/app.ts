@@ -33,7 +33,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   const db: Database = await openDatabase(config.database);
   const { applied } = await migrate(db);
   if (applied.length) logger.info({ applied }, "migrations applied");
-  const bus: Bus = config.redis ? createRedisBus(config.redis.url, config.redis.prefix, logger) : createMemoryBus();
+  const bus: Bus = config.redis ? createRedisBus(config.redis.url, config.redis.prefix, logger) : createMemoryBus(logger);
   const presenceStore = config.redis
     ? createRedisPresenceStore(config.redis.url, config.redis.prefix)
     : createMemoryPresenceStore();

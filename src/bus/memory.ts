@@ -1,8 +1,9 @@
 // The single-node bus: listeners called in process, at publish. Used when REDIS_URL is not set.
+import type { Logger } from "../logger.ts";
 import { ChannelListeners, type Bus, type Listener } from "./bus.ts";
 
-export function createMemoryBus(onListenerError: (err: unknown) => void = () => {}): Bus {
-  const listeners = new ChannelListeners(onListenerError);
+export function createMemoryBus(logger: Logger): Bus {
+  const listeners = new ChannelListeners((err) => logger.error({ err: (err as Error).message }, "bus listener failed"));
   return {
     kind: "memory",
     async publish(channel, event) {

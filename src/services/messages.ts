@@ -331,7 +331,7 @@ export function createMessagesService(deps: ServiceDeps, inbox: InboxService) {
     return out;
   }
 
-  // At most one batch per two pooled connections is written at a time (its two reads run side by side), leaving
+  // At most one batch per two pooled connections is in flight (each holds one connection at a time), leaving
   // connections for everything else; PGlite has one.
   const sends = new Batcher<SendRequest, SendResult>(sendBatch, {
     maxBatch: 128,

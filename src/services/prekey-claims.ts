@@ -55,6 +55,14 @@ interface ClaimRow {
   ky_left: number;
 }
 
+/** The keys a batch takes from one table: as many per device as it has claims, ranked, skipping locked ones. */
+const pick = (name: string, table: string) => `${name} AS (
+  SELECT k.*, row_number() OVER (PARTITION BY k.user_id, k.device_id ORDER BY k.key_id)::int AS rank
+  FROM want w CROSS JOIN LATERAL (
+    SELECT user_id, device_id, key_id FROM ${table} o
+    WHERE o.user_id = w.user_id AND o.device_id = w.device_id
+    ORDER BY key_id LIMIT w.c FOR UPDATE SKIP LOCKED) k),`;
+
 /**
  * Claim n of the batch is ($1[n], $2[n]): a user and one device, or all its active devices when $2[n] is NULL. Each
  * bundle consumes one one-time EC and one one-time Kyber pre-key if any are left. A device that several claims of the
@@ -70,22 +78,12 @@ WITH d AS (
   JOIN devices v ON v.user_id = r.user_id AND v.active AND (r.device_id IS NULL OR v.device_id = r.device_id)),
 want AS (
   SELECT user_id, device_id, count(*) AS c FROM d GROUP BY user_id, device_id),
-ec_pick AS (
-  SELECT k.*, row_number() OVER (PARTITION BY k.user_id, k.device_id ORDER BY k.key_id)::int AS rank
-  FROM want w CROSS JOIN LATERAL (
-    SELECT user_id, device_id, key_id FROM one_time_pre_keys o
-    WHERE o.user_id = w.user_id AND o.device_id = w.device_id
-    ORDER BY key_id LIMIT w.c FOR UPDATE SKIP LOCKED) k),
+${pick("ec_pick", "one_time_pre_keys")}
 ec AS (
   DELETE FROM one_time_pre_keys o USING ec_pick p
   WHERE o.user_id = p.user_id AND o.device_id = p.device_id AND o.key_id = p.key_id
   RETURNING o.user_id, o.device_id, o.key_id, o.public_key, p.rank),
-ky_pick AS (
-  SELECT k.*, row_number() OVER (PARTITION BY k.user_id, k.device_id ORDER BY k.key_id)::int AS rank
-  FROM want w CROSS JOIN LATERAL (
-    SELECT user_id, device_id, key_id FROM one_time_kyber_pre_keys o
-    WHERE o.user_id = w.user_id AND o.device_id = w.device_id
-    ORDER BY key_id LIMIT w.c FOR UPDATE SKIP LOCKED) k),
+${pick("ky_pick", "one_time_kyber_pre_keys")}
 ky AS (
   DELETE FROM one_time_kyber_pre_keys o USING ky_pick p
   WHERE o.user_id = p.user_id AND o.device_id = p.device_id AND o.key_id = p.key_id
