@@ -1,4 +1,4 @@
-// Used only by `prisma generate`; the service applies prisma/migrations itself (see src/store/migrator.ts).
+// Used only by `prisma generate`; the service applies prisma/migrations itself (see src/db/migrator.ts).
 import { defineConfig } from "prisma/config";
 
 export default defineConfig({

@@ -1,23 +1,23 @@
 // The composition root: config -> store -> bus -> services -> schema -> HTTP/WS. The only module that knows which
 // store and bus implementations are in use.
 import { createYoga } from "graphql-yoga";
-import type { Bus } from "./bus/bus.ts";
-import { channels, type ControlEvent } from "./bus/channels.ts";
-import { createMemoryBus } from "./bus/memory.ts";
-import { createMemoryPresenceStore, createRedisPresenceStore } from "./bus/presence-store.ts";
-import { createRedisBus } from "./bus/redis.ts";
+import type { Bus } from "./live/bus.ts";
+import { channels, type ControlEvent } from "./live/channels.ts";
+import { createMemoryBus } from "./live/memory-bus.ts";
+import { createMemoryPresenceStore, createRedisPresenceStore } from "./live/presence-store.ts";
+import { createRedisBus } from "./live/redis-bus.ts";
 import type { Config } from "./config.ts";
 import { startHttp, type RunningHttp, type ServerContext } from "./http/server.ts";
 import type { Logger } from "./logger.ts";
-import type { Context } from "./schema/builder.ts";
-import { armorPlugins } from "./schema/armor.ts";
-import { createErrorMasker } from "./schema/errors.ts";
-import { schema } from "./schema/index.ts";
-import { rateLimitPlugin } from "./schema/rate-limits.ts";
-import { createServices, type Services } from "./services/index.ts";
-import { createMemoryRateLimiter, createRedisRateLimiter } from "./services/rate-limits.ts";
-import { openDatabase, type Database } from "./store/database.ts";
-import { migrate } from "./store/migrator.ts";
+import type { Context } from "./graphql/builder.ts";
+import { armorPlugins } from "./graphql/plugins/armor.ts";
+import { createErrorMasker } from "./graphql/error-masking.ts";
+import { schema } from "./graphql/index.ts";
+import { rateLimitPlugin } from "./graphql/plugins/rate-limits.ts";
+import { createServices, type Services } from "./services.ts";
+import { createMemoryRateLimiter, createRedisRateLimiter } from "./graphql/plugins/rate-limiter.ts";
+import { openDatabase, type Database } from "./db/database.ts";
+import { migrate } from "./db/migrator.ts";
 
 export interface App {
   url: string;

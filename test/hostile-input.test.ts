@@ -9,7 +9,7 @@ import { MemoryKeyValueStore } from "../src/client/signal/kv.ts";
 import { SignalDevice } from "../src/client/signal/device.ts";
 import * as ops from "../src/client/generated/graphql.ts";
 import { openWs, queryText } from "../src/client/transport.ts";
-import { schema } from "../src/schema/index.ts";
+import { schema } from "../src/graphql/index.ts";
 import { linkNewDevice, registerDevice, uniqueUsername, type TestDevice } from "./helpers/accounts.ts";
 import { postRaw } from "./helpers/graphql.ts";
 import { mlsMember, type MlsMember } from "./helpers/groups.ts";

@@ -12,7 +12,7 @@ import {
 import { createClient } from "graphql-ws";
 import WebSocket from "ws";
 import { openWs, wsUrl } from "../src/client/transport.ts";
-import { Feed } from "../src/services/feed.ts";
+import { Feed } from "../src/live/feed.ts";
 import { linkNewDevice, registerDevice } from "./helpers/accounts.ts";
 import { collect, sleep } from "./helpers/live.ts";
 import { opaqueInput, sendOpaque, unb64 } from "./helpers/messaging.ts";

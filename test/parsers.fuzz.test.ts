@@ -1,7 +1,7 @@
-// Property tests of the server's parsers of client-supplied bytes (src/services/signal-keys.ts, the Bytes scalar):
+// Property tests of the server's parsers of client-supplied bytes (src/keys/parse.ts, the Bytes scalar):
 // random and mutated inputs either parse or are refused with BAD_USER_INPUT; nothing else is ever thrown, nothing
 // hangs, and a mutated signature never verifies. Then the same mutations through HTTP: never a 5xx or an
-// INTERNAL_SERVER_ERROR. The delivery service's MLS framing readers (src/services/mls-framing.ts) get the same.
+// INTERNAL_SERVER_ERROR. The delivery service's MLS framing readers (src/groups/mls-framing.ts) get the same.
 import fc from "fast-check";
 import { GraphQLError } from "graphql";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -10,21 +10,21 @@ import { MemoryKeyValueStore } from "../src/client/signal/kv.ts";
 import { SignalDevice } from "../src/client/signal/device.ts";
 import { queryText } from "../src/client/transport.ts";
 import { AppError } from "../src/errors.ts";
-import { schema } from "../src/schema/index.ts";
+import { schema } from "../src/graphql/index.ts";
 import {
   checkBatch,
   checkEcPreKey,
   checkSignedEcPreKey,
   checkSignedKyberPreKey,
   parseIdentityKey,
-} from "../src/services/signal-keys.ts";
+} from "../src/keys/parse.ts";
 import {
   checkKeyPackage,
   checkWelcome,
   parseApplicationMessage,
   parseCommit,
   parseGroupInfo,
-} from "../src/services/mls-framing.ts";
+} from "../src/groups/mls-framing.ts";
 import { postRaw } from "./helpers/graphql.ts";
 import { mlsMember } from "./helpers/groups.ts";
 import { startServer, type TestServer } from "./helpers/server.ts";

@@ -6,7 +6,7 @@ import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { MeDocument } from "../src/client/generated/graphql.ts";
 import { loadConfig } from "../src/config.ts";
-import { printSchemaFile } from "../src/schema/print.ts";
+import { printSchemaFile } from "../src/graphql/print.ts";
 import { registerDevice } from "./helpers/accounts.ts";
 import { createTestDatabase, sqlClient, usingPostgres } from "./helpers/database.ts";
 import { baseEnv, busPrefix, spawnNode, startServer } from "./helpers/server.ts";

@@ -6,7 +6,7 @@
 // on this machine (measured per device in BENCHMARKS.md).
 import { randomUUID } from "node:crypto";
 import pg from "pg";
-import { hashSecret, newSecret } from "../../src/services/tokens.ts";
+import { hashSecret, newSecret } from "../../src/accounts/tokens.ts";
 import { registerDevice } from "../../test/helpers/accounts.ts";
 
 export interface SeededDevice {

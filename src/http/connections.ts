@@ -1,6 +1,6 @@
 // The WebSocket connections this node holds, by device, so a revocation can close them at once.
 import type { WebSocket } from "ws";
-import type { Actor } from "../services/deps.ts";
+import type { Actor } from "../deps.ts";
 
 // Close codes of our own (graphql-ws keeps 44xx/45xx): a client may reconnect after any of them.
 export const CLOSE_TOO_MANY_CONNECTIONS = 4029;

@@ -7,7 +7,7 @@ import type { YogaServerInstance } from "graphql-yoga";
 import { WebSocketServer, type WebSocket } from "ws";
 import type { Config } from "../config.ts";
 import type { Logger } from "../logger.ts";
-import type { Actor } from "../services/deps.ts";
+import type { Actor } from "../deps.ts";
 import { bearerToken, clientAddress } from "./auth.ts";
 import { serveGraphqlWs, type WsExtra as SocketExtra } from "./graphql-ws.ts";
 import { Interner } from "./interner.ts";

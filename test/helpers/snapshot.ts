@@ -1,5 +1,5 @@
 // Row counts and checksums of every table, read over SQL, to prove that a refused operation changed nothing.
-import type { PrismaClient } from "../../src/store/database.ts";
+import type { PrismaClient } from "../../src/db/database.ts";
 import { sqlClient } from "./database.ts";
 import type { TestServer } from "./server.ts";
 

@@ -1,0 +1,241 @@
+// Accounts and their devices: registration, linking a new device with a one-time link token, authentication of a
+// device token, listing and deactivation. A device id is never reused within an account.
+import { randomUUID } from "node:crypto";
+import { channels, type ControlEvent } from "../live/channels.ts";
+import { AppError, badInput, conflict, notFound } from "../errors.ts";
+import { isUniqueViolation } from "../db/errors.ts";
+import type { Actor, ServiceDeps } from "../deps.ts";
+import { bytes, type DeviceKeys, type KeysService } from "../keys/service.ts";
+import { hashSecret, newSecret } from "./tokens.ts";
+
+export const USERNAME_PATTERN = /^[a-z0-9_.]{3,32}$/;
+export const MAX_DEVICE_NAME = 64;
+
+export interface DeviceCredentials {
+  userId: string;
+  deviceId: number;
+  token: string;
+}
+
+export interface DeviceInfo {
+  userId: string;
+  deviceId: number;
+  name: string | null;
+  registrationId: number;
+  createdAt: Date;
+}
+
+export type DevicesService = ReturnType<typeof createDevicesService>;
+
+export function createDevicesService(
+  deps: ServiceDeps,
+  keys: KeysService,
+  hooks: { deviceListChanged(userId: string): void } = { deviceListChanged: () => {} },
+) {
+  const { prisma, bus, config } = deps;
+
+  function normaliseUsername(username: string | null | undefined): string | null {
+    if (username == null) return null;
+    const u = username.trim().toLowerCase();
+    if (!USERNAME_PATTERN.test(u)) {
+      throw badInput("username must be 3 to 32 characters of a-z, 0-9, '_' and '.'");
+    }
+    return u;
+  }
+
+  function checkDeviceName(name: string | null | undefined): string | null {
+    if (name == null) return null;
+    if (name.length > MAX_DEVICE_NAME) throw badInput(`deviceName must be at most ${MAX_DEVICE_NAME} characters`);
+    return name;
+  }
+
+  function deviceRow(userId: string, deviceId: number, name: string | null, tokenHash: Uint8Array, k: DeviceKeys) {
+    return {
+      userId,
+      deviceId,
+      name,
+      registrationId: k.registrationId,
+      identityKey: bytes(k.identityKey),
+      tokenHash: bytes(tokenHash),
+      signedPreKeyId: k.signedPreKey.keyId,
+      signedPreKey: bytes(k.signedPreKey.publicKey),
+      signedPreKeySignature: bytes(k.signedPreKey.signature),
+      kyberLastResortKeyId: k.lastResortKyberPreKey.keyId,
+      kyberLastResortKey: bytes(k.lastResortKyberPreKey.publicKey),
+      kyberLastResortSignature: bytes(k.lastResortKyberPreKey.signature),
+    };
+  }
+
+  async function registerAccount(input: {
+    username?: string | null;
+    deviceName?: string | null;
+    keys: DeviceKeys;
+  }): Promise<DeviceCredentials> {
+    const username = normaliseUsername(input.username);
+    const name = checkDeviceName(input.deviceName);
+    keys.checkDeviceKeys(input.keys);
+    const userId = randomUUID();
+    const token = newSecret("vgt");
+    try {
+      await prisma.$transaction(async (tx) => {
+        await tx.user.create({ data: { id: userId, username } });
+        await tx.device.create({ data: deviceRow(userId, 1, name, hashSecret(token), input.keys) });
+        await keys.storeOneTimeKeys(tx, { userId, deviceId: 1 }, input.keys);
+      });
+    } catch (err) {
+      if (isUniqueViolation(err)) throw conflict("that username is taken");
+      throw err;
+    }
+    return { userId, deviceId: 1, token };
+  }
+
+  /** Resolves a bearer token to its device; null for an unknown token or a deactivated device. */
+  async function authenticate(token: string | null | undefined): Promise<Actor | null> {
+    if (!token || token.length > 128) return null;
+    const device = await prisma.device.findUnique({
+      where: { tokenHash: hashSecret(token) },
+      select: { userId: true, deviceId: true, active: true },
+    });
+    return device?.active ? { userId: device.userId, deviceId: device.deviceId } : null;
+  }
+
+  async function isActive(actor: Actor): Promise<boolean> {
+    const d = await prisma.device.findUnique({
+      where: { userId_deviceId: actor },
+      select: { active: true },
+    });
+    return !!d?.active;
+  }
+
+  async function createLink(actor: Actor): Promise<{ token: string; expiresAt: Date }> {
+    const token = newSecret("vgl");
+    const expiresAt = new Date(Date.now() + config.deviceLinkTtlSeconds * 1000);
+    await prisma.deviceLink.create({ data: { tokenHash: hashSecret(token), userId: actor.userId, expiresAt } });
+    return { token, expiresAt };
+  }
+
+  async function linkDevice(input: {
+    linkToken: string;
+    deviceName?: string | null;
+    keys: DeviceKeys;
+  }): Promise<DeviceCredentials> {
+    const name = checkDeviceName(input.deviceName);
+    keys.checkDeviceKeys(input.keys);
+    const token = newSecret("vgt");
+    const linkHash = bytes(hashSecret(input.linkToken));
+    const credentials = await prisma.$transaction(async (tx) => {
+      // Spending the link and adding the device are one step: a link works once, even when raced.
+      const spent = await tx.deviceLink.updateManyAndReturn({
+        where: { tokenHash: linkHash, usedAt: null, expiresAt: { gt: new Date() } },
+        data: { usedAt: new Date() },
+      });
+      if (spent.length !== 1) throw new AppError("FORBIDDEN", "the link token is unknown, used or expired");
+      const userId = spent[0].userId;
+      // Serialise device additions per user so the cap and the next id are read consistently.
+      await tx.$queryRaw`SELECT id FROM users WHERE id = ${userId}::uuid FOR UPDATE`;
+      const all = await tx.device.findMany({ where: { userId }, select: { deviceId: true, active: true } });
+      if (all.filter((d) => d.active).length >= config.maxDevicesPerUser) {
+        throw new AppError("LIMIT_EXCEEDED", `an account has at most ${config.maxDevicesPerUser} active devices`);
+      }
+      const deviceId = Math.max(0, ...all.map((d) => d.deviceId)) + 1;
+      await tx.device.create({ data: deviceRow(userId, deviceId, name, hashSecret(token), input.keys) });
+      await keys.storeOneTimeKeys(tx, { userId, deviceId }, input.keys);
+      return { userId, deviceId, token };
+    });
+    hooks.deviceListChanged(credentials.userId);
+    return credentials;
+  }
+
+  async function deactivate(actor: Actor, deviceId: number): Promise<boolean> {
+    const target = await prisma.device.findUnique({
+      where: { userId_deviceId: { userId: actor.userId, deviceId } },
+      select: { active: true },
+    });
+    if (!target) throw notFound("you have no device with that id");
+    if (!target.active) return false;
+    await prisma.$transaction([
+      prisma.oneTimePreKey.deleteMany({ where: { userId: actor.userId, deviceId } }),
+      prisma.oneTimeKyberPreKey.deleteMany({ where: { userId: actor.userId, deviceId } }),
+      prisma.device.update({
+        where: { userId_deviceId: { userId: actor.userId, deviceId } },
+        data: {
+          active: false,
+          deactivatedAt: new Date(),
+          tokenHash: null,
+          signedPreKeyId: null,
+          signedPreKey: null,
+          signedPreKeySignature: null,
+          kyberLastResortKeyId: null,
+          kyberLastResortKey: null,
+          kyberLastResortSignature: null,
+        },
+      }),
+    ]);
+    const revoked: ControlEvent = { kind: "deviceRevoked", userId: actor.userId, deviceId };
+    await bus.publish(channels.control, revoked);
+    hooks.deviceListChanged(actor.userId);
+    return true;
+  }
+
+  /**
+   * Re-registration of a device that lost (or distrusts) its Signal state: new identity key, registration id,
+   * signed and last-resort keys and one-time keys replace the old ones; the token and device id stay. Senders
+   * holding the old registration id get STALE_DEVICES and fetch the new bundle.
+   */
+  async function resetKeys(actor: Actor, newKeys: DeviceKeys): Promise<boolean> {
+    keys.checkDeviceKeys(newKeys);
+    const row = deviceRow(actor.userId, actor.deviceId, null, new Uint8Array(), newKeys);
+    const { userId: _u, deviceId: _d, name: _n, tokenHash: _t, ...replaced } = row;
+    await prisma.$transaction(async (tx) => {
+      await tx.oneTimePreKey.deleteMany({ where: { userId: actor.userId, deviceId: actor.deviceId } });
+      await tx.oneTimeKyberPreKey.deleteMany({ where: { userId: actor.userId, deviceId: actor.deviceId } });
+      const n = await tx.device.updateMany({ where: { userId: actor.userId, deviceId: actor.deviceId, active: true }, data: replaced });
+      if (n.count !== 1) throw notFound("device not found");
+      await keys.storeOneTimeKeys(tx, actor, newKeys);
+    });
+    hooks.deviceListChanged(actor.userId);
+    return true;
+  }
+
+  async function listActive(userId: string): Promise<DeviceInfo[]> {
+    return prisma.device.findMany({
+      where: { userId, active: true },
+      orderBy: { deviceId: "asc" },
+      select: { userId: true, deviceId: true, name: true, registrationId: true, createdAt: true },
+    });
+  }
+
+  async function get(actor: Actor): Promise<DeviceInfo> {
+    const d = await prisma.device.findUnique({
+      where: { userId_deviceId: actor },
+      select: { userId: true, deviceId: true, name: true, registrationId: true, createdAt: true },
+    });
+    if (!d) throw notFound("device not found");
+    return d;
+  }
+
+  async function userById(userId: string) {
+    return prisma.user.findUnique({ where: { id: userId }, select: { id: true, username: true } });
+  }
+
+  async function userByUsername(username: string) {
+    const u = username.trim().toLowerCase();
+    if (!USERNAME_PATTERN.test(u)) return null;
+    return prisma.user.findUnique({ where: { username: u }, select: { id: true, username: true } });
+  }
+
+  return {
+    registerAccount,
+    authenticate,
+    isActive,
+    createLink,
+    linkDevice,
+    deactivate,
+    resetKeys,
+    listActive,
+    get,
+    userById,
+    userByUsername,
+
+  };
+}

@@ -1,0 +1,57 @@
+// The one Pothos SchemaBuilder. Each file beside this registers one domain's types and fields on it.
+import SchemaBuilder from "@pothos/core";
+import RelayPlugin from "@pothos/plugin-relay";
+import ScopeAuthPlugin from "@pothos/plugin-scope-auth";
+import SimpleObjectsPlugin from "@pothos/plugin-simple-objects";
+import ValidationPlugin from "@pothos/plugin-validation";
+import { GraphQLError } from "graphql";
+import type { Actor } from "../deps.ts";
+import type { Services } from "../services.ts";
+
+export interface Context {
+  services: Services;
+  /** The device whose token authenticated this operation; null when none (or an invalid one) was given. */
+  actor: Actor | null;
+  /** The caller's address (see clientAddress in src/http/auth.ts), for per-IP limits. */
+  clientIp: string;
+}
+
+export interface AuthedContext extends Context {
+  actor: Actor;
+}
+
+export const builder = new SchemaBuilder<{
+  Context: Context;
+  AuthScopes: { device: boolean };
+  AuthContexts: { device: AuthedContext };
+  DefaultFieldNullability: false;
+  Scalars: {
+    Bytes: { Input: Uint8Array<ArrayBuffer>; Output: Uint8Array | string };
+    DateTime: { Input: Date; Output: Date | string };
+  };
+}>({
+  defaultFieldNullability: false,
+  plugins: [ScopeAuthPlugin, SimpleObjectsPlugin, ValidationPlugin, RelayPlugin],
+  scopeAuth: {
+    authScopes: (ctx) => ({ device: ctx.actor !== null }),
+    unauthorizedError: (_parent, ctx) =>
+      ctx.actor
+        ? new GraphQLError("not allowed", { extensions: { code: "FORBIDDEN" } })
+        : new GraphQLError("a valid device token is required", { extensions: { code: "UNAUTHENTICATED" } }),
+  },
+  validation: {
+    validationError: (failure) =>
+      new GraphQLError(
+        failure.issues.map((i) => `${(i.path ?? []).map((p) => (typeof p === "object" ? p.key : p)).join(".")}: ${i.message}`).join("; "),
+        { extensions: { code: "BAD_USER_INPUT" } },
+      ),
+  },
+  relay: {
+    clientMutationId: "omit",
+    cursorType: "String",
+  },
+});
+
+builder.queryType({});
+builder.mutationType({});
+builder.subscriptionType({});

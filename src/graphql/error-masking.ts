@@ -1,0 +1,46 @@
+// What a client sees of an error: service errors become GraphQL errors with `extensions.code` and their details;
+// GraphQL's own errors (syntax, validation, bad variables) get BAD_USER_INPUT or keep the code they carry; anything
+// else is masked, and logged here without the operation's variables.
+import { GraphQLError } from "graphql";
+import { AppError } from "../errors.ts";
+import type { Logger } from "../logger.ts";
+import { isUnavailable } from "../db/errors.ts";
+
+export function createErrorMasker(logger: Logger) {
+  return (error: unknown, message: string): GraphQLError => {
+    const original = error instanceof GraphQLError ? error.originalError : error;
+    if (original instanceof AppError) {
+      return new GraphQLError(original.message, {
+        nodes: error instanceof GraphQLError ? error.nodes : undefined,
+        path: error instanceof GraphQLError ? error.path : undefined,
+        extensions: { ...original.details, code: original.code },
+      });
+    }
+    if (error instanceof GraphQLError && (!original || original instanceof GraphQLError)) {
+      const inner = original instanceof GraphQLError ? original : error;
+      const code = inner.extensions?.code ?? error.extensions?.code ?? "BAD_USER_INPUT";
+      return new GraphQLError(inner.message, {
+        nodes: error.nodes,
+        path: error.path,
+        extensions: { ...inner.extensions, code },
+      });
+    }
+    if (isUnavailable(original)) {
+      // Retryable: the database is away. Sends are idempotent on clientMessageId, so a retry cannot double them.
+      logger.warn({ err: (original as Error)?.message }, "database unavailable");
+      return new GraphQLError("the service is temporarily unavailable; retry", {
+        path: error instanceof GraphQLError ? error.path : undefined,
+        extensions: { code: "UNAVAILABLE", retryable: true },
+      });
+    }
+    logger.error({ err: serialiseError(original) }, "unexpected error in a resolver");
+    return new GraphQLError(message, {
+      path: error instanceof GraphQLError ? error.path : undefined,
+      extensions: { code: "INTERNAL_SERVER_ERROR" },
+    });
+  };
+}
+
+function serialiseError(e: unknown) {
+  return e instanceof Error ? { name: e.name, message: e.message, stack: e.stack } : { value: String(e) };
+}

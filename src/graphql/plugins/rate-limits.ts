@@ -1,0 +1,108 @@
+// Where the abuse limits meet GraphQL: one envelop plugin charges every top-level mutation field of an operation
+// (aliases included, so 50 aliased sends cost 50) to its family before anything executes. HTTP and graphql-ws both
+// run through it. A mutation field not named below falls in "other", so a new mutation is limited from day one.
+import type { Plugin } from "graphql-yoga";
+import {
+  GraphQLError,
+  Kind,
+  getOperationAST,
+  type DocumentNode,
+  type FieldNode,
+  type SelectionSetNode,
+  type ValueNode,
+} from "graphql";
+import type { RateLimitFamily, RateLimits } from "../../config.ts";
+import { AppError } from "../../errors.ts";
+import { chargesFor, type Charge, type RateLimiter } from "./rate-limiter.ts";
+import type { Context } from "../builder.ts";
+
+export const MUTATION_FAMILIES: Record<string, RateLimitFamily> = {
+  sendMessage: "sends",
+  sendGroupMessage: "sends",
+  uploadPreKeys: "keyUploads",
+  rotateSignedPreKey: "keyUploads",
+  rotateLastResortKyberPreKey: "keyUploads",
+  uploadKeyPackages: "keyUploads",
+  claimPreKeyBundles: "bundleClaims",
+  claimKeyPackages: "bundleClaims",
+  registerAccount: "registrations",
+  linkDevice: "registrations",
+  createDeviceLink: "deviceLinks",
+  deactivateDevice: "deviceLinks",
+  createGroup: "groupCommits",
+  commitGroup: "groupCommits",
+  updateGroup: "groupCommits",
+  setGroupRole: "groupCommits",
+  leaveGroup: "groupCommits",
+  ackGroupEvents: "receipts",
+  ackEnvelopes: "receipts",
+  markRead: "receipts",
+  deleteMessage: "receipts",
+  setTyping: "receipts",
+};
+
+/** The arguments naming whose keys a claim takes: each requester-target pair is limited on its own. */
+const CLAIM_TARGETS: Record<string, string> = { claimPreKeyBundles: "userId", claimKeyPackages: "userIds" };
+const MAX_TARGETS_CHARGED = 100;
+
+export function rateLimitPlugin(limiter: RateLimiter, limits: RateLimits): Plugin {
+  return {
+    onExecute({ args, setResultAndStopExecution }) {
+      const op = getOperationAST(args.document, args.operationName);
+      if (!op || op.operation !== "mutation") return;
+      const ctx = args.contextValue as unknown as Context;
+      const device = ctx.actor ? `${ctx.actor.userId}:${ctx.actor.deviceId}` : null;
+      const variables = (args.variableValues ?? {}) as Record<string, unknown>;
+      const charges: Charge[] = [];
+      for (const field of rootFields(args.document, op.selectionSet)) {
+        const name = field.name.value;
+        if (name === "__typename") continue;
+        const family = MUTATION_FAMILIES[name] ?? "other";
+        const extra: Charge[] = [];
+        const targetArg = CLAIM_TARGETS[name];
+        if (targetArg && device && limits.bundleClaimsPerTarget) {
+          for (const target of argStrings(field, targetArg, variables).slice(0, MAX_TARGETS_CHARGED)) {
+            extra.push({ name: "bundleClaimsPerTarget", subject: `${device}>${target}`, limit: limits.bundleClaimsPerTarget });
+          }
+        }
+        charges.push(...chargesFor(limits, family, { device, ip: ctx.clientIp }, extra));
+      }
+      return limiter.consume(charges).then(
+        () => undefined,
+        (err: unknown) => {
+          if (!(err instanceof AppError)) throw err;
+          setResultAndStopExecution({
+            errors: [new GraphQLError(err.message, { extensions: { ...err.details, code: err.code } })],
+          });
+        },
+      );
+    },
+  };
+}
+
+/** The operation's top-level fields, through inline fragments and fragment spreads. */
+function rootFields(doc: DocumentNode, set: SelectionSetNode, seen = new Set<string>()): FieldNode[] {
+  const out: FieldNode[] = [];
+  for (const s of set.selections) {
+    if (s.kind === Kind.FIELD) out.push(s);
+    else if (s.kind === Kind.INLINE_FRAGMENT) out.push(...rootFields(doc, s.selectionSet, seen));
+    else if (!seen.has(s.name.value)) {
+      seen.add(s.name.value);
+      const frag = doc.definitions.find((d) => d.kind === Kind.FRAGMENT_DEFINITION && d.name.value === s.name.value);
+      if (frag && frag.kind === Kind.FRAGMENT_DEFINITION) out.push(...rootFields(doc, frag.selectionSet, seen));
+    }
+  }
+  return out;
+}
+
+function argStrings(field: FieldNode, name: string, variables: Record<string, unknown>): string[] {
+  const arg = field.arguments?.find((a) => a.name.value === name);
+  if (!arg) return [];
+  const flat = (v: ValueNode): unknown[] => {
+    if (v.kind === Kind.VARIABLE) return [variables[v.name.value]].flat();
+    if (v.kind === Kind.LIST) return v.values.flatMap(flat);
+    if (v.kind === Kind.STRING) return [v.value];
+    return [];
+  };
+  return flat(arg.value).filter((x): x is string => typeof x === "string" && x.length <= 64);
+}

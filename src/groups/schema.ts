@@ -1,0 +1,211 @@
+// The GraphQL face of MLS: key packages, groups, commits, application messages and group events.
+import { resolveOffsetConnection } from "@pothos/plugin-relay";
+import { z } from "zod";
+import type { GroupEventPayload, GroupInfoView } from "./service.ts";
+import { MAX_GROUP_DESCRIPTION, MAX_GROUP_NAME } from "./service.ts";
+import { MAX_KEY_PACKAGES_PER_UPLOAD } from "./key-packages.ts";
+import { builder } from "../graphql/builder.ts";
+import { SendMessagePayload } from "../messages/schema.ts";
+import { boundedList, shortText, uuid } from "../graphql/validation.ts";
+
+// A commit adding 1,500 members names 1,500 users; nothing needs more in one call.
+const MAX_USERS_PER_CALL = 2000;
+const userIdList = z.array(uuid).max(MAX_USERS_PER_CALL, { message: `must have at most ${MAX_USERS_PER_CALL} items` });
+
+const GroupRole = builder.enumType("GroupRole", { values: ["ADMIN", "MEMBER"] as const });
+const GroupEventKind = builder.enumType("GroupEventKind", {
+  values: ["COMMIT", "WELCOME", "APPLICATION", "MEMBERS_CHANGED", "INFO_CHANGED"] as const,
+});
+
+const Group = builder.objectRef<GroupInfoView>("Group").implement({
+  fields: (t) => ({
+    id: t.exposeID("id"),
+    mlsGroupId: t.field({ type: "Bytes", resolve: (g) => g.mlsGroupId }),
+    epoch: t.exposeInt("epoch"),
+    name: t.exposeString("name", { nullable: true }),
+    description: t.exposeString("description", { nullable: true }),
+    memberCount: t.exposeInt("memberCount"),
+  }),
+});
+
+const GroupMember = builder.simpleObject("GroupMember", {
+  fields: (t) => ({
+    userId: t.id(),
+    role: t.field({ type: GroupRole }),
+    joinedAt: t.field({ type: "DateTime" }),
+  }),
+});
+
+export const GroupEvent = builder.objectRef<GroupEventPayload>("GroupEvent").implement({
+  description: "Acknowledge with ackEnvelopes (or ackGroupEvents). Payloads are shaped before publishing: resolving reads nothing.",
+  fields: (t) => ({
+    id: t.exposeID("id"),
+    groupId: t.exposeID("groupId"),
+    seq: t.exposeInt("seq", { description: "the group's sequence number: one order for every member" }),
+    kind: t.field({ type: GroupEventKind, resolve: (e) => e.kind }),
+    epoch: t.exposeInt("epoch"),
+    senderUserId: t.exposeID("senderUserId", { nullable: true }),
+    senderDeviceId: t.exposeInt("senderDeviceId", { nullable: true }),
+    message: t.field({
+      type: "Bytes",
+      nullable: true,
+      description: "the MLSMessage for COMMIT, WELCOME and APPLICATION",
+      resolve: (e) => e.message,
+    }),
+  }),
+});
+
+const ClaimedKeyPackage = builder.simpleObject("ClaimedKeyPackage", {
+  fields: (t) => ({ userId: t.id(), deviceId: t.int(), keyPackage: t.field({ type: "Bytes" }) }),
+});
+
+const KeyPackageStatus = builder.simpleObject("KeyPackageStatus", {
+  fields: (t) => ({
+    available: t.int({ description: "unclaimed key packages, the last-resort one not counted" }),
+    hasLastResort: t.boolean(),
+    lowWaterMark: t.int(),
+    isLow: t.boolean({ description: "upload more" }),
+  }),
+});
+
+const CreateGroupInput = builder.inputType("CreateGroupInput", {
+  fields: (t) => ({
+    mlsGroupId: t.field({ type: "Bytes", required: true }),
+    name: t.string({ required: false, validate: shortText(MAX_GROUP_NAME).nullish() }),
+    description: t.string({ required: false, validate: shortText(MAX_GROUP_DESCRIPTION).nullish() }),
+    groupInfo: t.field({
+      type: "Bytes",
+      required: false,
+      description: "the epoch-0 GroupInfo with the ratchet tree, so the first commit's signature can be checked",
+    }),
+  }),
+});
+
+const GroupCommitInput = builder.inputType("GroupCommitInput", {
+  fields: (t) => ({
+    groupId: t.id({ required: true, validate: uuid }),
+    commit: t.field({ type: "Bytes", required: true, description: "MLSMessage(PublicMessage(Commit))" }),
+    welcome: t.field({ type: "Bytes", required: false, description: "MLSMessage(Welcome) for the added devices" }),
+    groupInfo: t.field({ type: "Bytes", required: false, description: "MLSMessage(GroupInfo) of the new epoch with the ratchet tree; required" }),
+    addUserIds: t.idList({ required: false, validate: userIdList.nullish() }),
+    removeUserIds: t.idList({ required: false, validate: userIdList.nullish() }),
+  }),
+});
+
+const UpdateGroupInput = builder.inputType("UpdateGroupInput", {
+  fields: (t) => ({
+    groupId: t.id({ required: true, validate: uuid }),
+    name: t.string({ required: false, validate: shortText(MAX_GROUP_NAME).nullish() }),
+    description: t.string({ required: false, validate: shortText(MAX_GROUP_DESCRIPTION).nullish() }),
+  }),
+});
+
+const GroupCommitPayload = builder.simpleObject("GroupCommitPayload", { fields: (t) => ({ epoch: t.int() }) });
+
+builder.queryFields((t) => ({
+  group: t.withAuth({ device: true }).field({
+    type: Group,
+    nullable: true,
+    args: { id: t.arg.id({ required: true, validate: uuid }) },
+    resolve: (_root, { id }, ctx) => ctx.services.groups.get(ctx.actor, String(id)),
+  }),
+  myGroups: t.withAuth({ device: true }).field({
+    type: [Group],
+    resolve: (_root, _args, ctx) => ctx.services.groups.mine(ctx.actor),
+  }),
+  groupMembers: t.withAuth({ device: true }).connection({
+    type: GroupMember,
+    args: { groupId: t.arg.id({ required: true, validate: uuid }) },
+    resolve: (_root, args, ctx) =>
+      resolveOffsetConnection({ args, defaultSize: 100, maxSize: 500 }, ({ offset, limit }) =>
+        ctx.services.groups
+          .members(ctx.actor, String(args.groupId), offset, limit)
+          .then((rows) => rows.map((r) => ({ ...r, role: r.role === "admin" ? ("ADMIN" as const) : ("MEMBER" as const) }))),
+      ),
+  }),
+  pendingGroupEvents: t.withAuth({ device: true }).field({
+    type: [GroupEvent],
+    description: "This device's unacknowledged events of one group, in order (what a client reads after STALE_EPOCH)",
+    args: { groupId: t.arg.id({ required: true, validate: uuid }), first: t.arg.int({ required: false, validate: z.number().int().min(1).max(500).nullish() }) },
+    resolve: (_root, { groupId, first }, ctx) =>
+      ctx.services.groups.pending(ctx.actor, { groupId: String(groupId), limit: first ?? 500 }),
+  }),
+  keyPackageStatus: t.withAuth({ device: true }).field({
+    type: KeyPackageStatus,
+    resolve: (_root, _args, ctx) => ctx.services.keyPackages.status(ctx.actor),
+  }),
+}));
+
+builder.mutationFields((t) => ({
+  uploadKeyPackages: t.withAuth({ device: true }).int({
+    description: "Stores MLS key packages of this device (each an MLSMessage); returns how many were stored",
+    args: {
+      keyPackages: t.arg({
+        type: ["Bytes"],
+        required: true,
+        validate: boundedList(MAX_KEY_PACKAGES_PER_UPLOAD),
+      }),
+      lastResort: t.arg({ type: "Bytes", required: false }),
+    },
+    resolve: (_root, { keyPackages, lastResort }, ctx) => ctx.services.keyPackages.upload(ctx.actor, keyPackages, lastResort),
+  }),
+  claimKeyPackages: t.withAuth({ device: true }).field({
+    type: [ClaimedKeyPackage],
+    description: "One key package per active device of each user. A mutation: it consumes them.",
+    args: { userIds: t.arg.idList({ required: true, validate: userIdList.min(1) }) },
+    resolve: (_root, { userIds }, ctx) => ctx.services.keyPackages.claim(ctx.actor, userIds.map(String)),
+  }),
+  createGroup: t.withAuth({ device: true }).field({
+    type: Group,
+    args: { input: t.arg({ type: CreateGroupInput, required: true }) },
+    resolve: (_root, { input }, ctx) => ctx.services.groups.create(ctx.actor, input),
+  }),
+  commitGroup: t.withAuth({ device: true }).field({
+    type: GroupCommitPayload,
+    args: { input: t.arg({ type: GroupCommitInput, required: true }) },
+    resolve: (_root, { input }, ctx) =>
+      ctx.services.groups.commit(ctx.actor, {
+        ...input,
+        groupId: String(input.groupId),
+        addUserIds: input.addUserIds?.map(String),
+        removeUserIds: input.removeUserIds?.map(String),
+      }),
+  }),
+  sendGroupMessage: t.withAuth({ device: true }).field({
+    type: SendMessagePayload,
+    args: { groupId: t.arg.id({ required: true, validate: uuid }), message: t.arg({ type: "Bytes", required: true }) },
+    resolve: (_root, { groupId, message }, ctx) => ctx.services.groups.send(ctx.actor, String(groupId), message),
+  }),
+  updateGroup: t.withAuth({ device: true }).field({
+    type: Group,
+    description: "Admins only: name and description",
+    args: { input: t.arg({ type: UpdateGroupInput, required: true }) },
+    resolve: (_root, { input }, ctx) => ctx.services.groups.update(ctx.actor, String(input.groupId), input),
+  }),
+  setGroupRole: t.withAuth({ device: true }).boolean({
+    args: {
+      groupId: t.arg.id({ required: true, validate: uuid }),
+      userId: t.arg.id({ required: true, validate: uuid }),
+      role: t.arg({ type: GroupRole, required: true }),
+    },
+    resolve: (_root, a, ctx) =>
+      ctx.services.groups.setRole(ctx.actor, String(a.groupId), String(a.userId), a.role === "ADMIN" ? "admin" : "member"),
+  }),
+  leaveGroup: t.withAuth({ device: true }).boolean({
+    args: { groupId: t.arg.id({ required: true, validate: uuid }) },
+    resolve: (_root, { groupId }, ctx) => ctx.services.groups.leave(ctx.actor, String(groupId)),
+  }),
+  ackGroupEvents: t.withAuth({ device: true }).int({
+    args: { ids: t.arg.idList({ required: true, validate: z.array(z.string().max(64)).max(1000) }) },
+    resolve: (_root, { ids }, ctx) => ctx.services.groups.ack(ctx.actor, ids.map(String)),
+  }),
+}));
+
+builder.subscriptionFields((t) => ({
+  groupEvents: t.withAuth({ device: true }).field({
+    type: GroupEvent,
+    description: "This device's group events: unacknowledged ones first, then live, in each group's order",
+    subscribe: (_root, _args, ctx) => ctx.services.groups.subscribe(ctx.actor),
+    resolve: (e) => e,
+  }),
+}));

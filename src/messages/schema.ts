@@ -1,0 +1,186 @@
+// 1:1 messaging: sendMessage, status (markRead, read-receipt setting), deletion, and the conversation and message
+// connections for the UI.
+import { resolveCursorConnection } from "@pothos/plugin-relay";
+import { z } from "zod";
+import {
+  MAX_CLIENT_MESSAGE_ID,
+  MAX_EXPIRES_IN_SECONDS,
+  MAX_MESSAGE_IDS,
+  MESSAGE_TYPES,
+  statusOf,
+  type ConversationInfo,
+  type MessageInfo,
+} from "./service.ts";
+import type { AuthedContext } from "../graphql/builder.ts";
+import { builder } from "../graphql/builder.ts";
+import { boundedList, uuid } from "../graphql/validation.ts";
+
+export const MessageType = builder.enumType("MessageType", {
+  description: "What kind of content the ciphertext holds: the one thing about it the server may see.",
+  values: MESSAGE_TYPES,
+});
+
+const MessageStatus = builder.enumType("MessageStatus", {
+  description: "SENT: stored. DELIVERED: a recipient device acknowledged it. READ: the recipient marked it read.",
+  values: ["SENT", "DELIVERED", "READ"] as const,
+});
+
+// One envelope per device; an account has at most 100 devices (MAX_DEVICES_PER_USER caps it lower).
+const envelopeList = boundedList(100);
+
+const EnvelopeInput = builder.inputType("EnvelopeInput", {
+  fields: (t) => ({
+    deviceId: t.int({ required: true, validate: z.number().int().min(1).max(127) }),
+    registrationId: t.int({ required: true, validate: z.number().int().min(0).max(0x3fff) }),
+    type: t.int({ required: true, validate: z.number().int().min(0).max(255) }),
+    body: t.field({ type: "Bytes", required: true }),
+  }),
+});
+
+const SendMessageInput = builder.inputType("SendMessageInput", {
+  fields: (t) => ({
+    recipientUserId: t.id({ required: true, validate: uuid }),
+    clientMessageId: t.id({
+      required: true,
+      description: "Idempotency key per sending device: a repeat returns the first answer.",
+      validate: z.string().min(1).max(MAX_CLIENT_MESSAGE_ID),
+    }),
+    messageType: t.field({ type: MessageType, required: true }),
+    expiresInSeconds: t.int({
+      required: false,
+      description: "Self-destruct: the message and every copy of it are deleted this long after sending.",
+      validate: z.number().int().min(1).max(MAX_EXPIRES_IN_SECONDS).nullish(),
+    }),
+    envelopes: t.field({
+      type: [EnvelopeInput],
+      required: true,
+      description: "One per active device of the recipient (for Note to Self: of your other devices).",
+      validate: envelopeList,
+    }),
+    syncEnvelopes: t.field({
+      type: [EnvelopeInput],
+      required: false,
+      description: "One per other active device of the sender (sync copies).",
+      validate: envelopeList.nullish(),
+    }),
+  }),
+});
+
+export const SendMessagePayload = builder.simpleObject("SendMessagePayload", {
+  fields: (t) => ({ messageId: t.id(), serverTimestamp: t.field({ type: "DateTime" }) }),
+});
+
+export const Message = builder.objectRef<MessageInfo>("Message").implement({
+  description: "A message's metadata and status; its content exists only as ciphertext in device queues.",
+  fields: (t) => ({
+    id: t.exposeID("id"),
+    conversationId: t.exposeID("conversationId"),
+    senderUserId: t.exposeID("senderUserId"),
+    senderDeviceId: t.exposeInt("senderDeviceId"),
+    recipientUserId: t.exposeID("recipientUserId", { nullable: true, description: "null for a group message" }),
+    clientMessageId: t.exposeID("clientMessageId", { nullable: true, description: "null for a group message" }),
+    messageType: t.field({
+      type: MessageType,
+      nullable: true,
+      description: "null for a group message: MLS senders declare nothing to the server",
+      resolve: (m) => m.messageType as (typeof MESSAGE_TYPES)[number] | null,
+    }),
+    serverTimestamp: t.field({ type: "DateTime", resolve: (m) => m.createdAt }),
+    expiresAt: t.expose("expiresAt", { type: "DateTime", nullable: true }),
+    status: t.field({
+      type: MessageStatus,
+      description: "for a group message always SENT (stored): members' delivery is tracked by their queue cursors",
+      resolve: (m) => statusOf(m),
+    }),
+    deliveredAt: t.expose("deliveredAt", { type: "DateTime", nullable: true }),
+    readAt: t.expose("readAt", { type: "DateTime", nullable: true }),
+  }),
+});
+
+export const Conversation = builder.objectRef<ConversationInfo>("Conversation").implement({
+  fields: (t) => ({
+    id: t.exposeID("id"),
+    participantUserIds: t.idList({ resolve: (c) => (c.userA === c.userB ? [c.userA] : [c.userA, c.userB]) }),
+    peerUserId: t.id({
+      description: "the other participant; yourself for Note to Self",
+      resolve: (c, _args, ctx) => (c.userA === ctx.actor?.userId ? c.userB : c.userA),
+    }),
+    createdAt: t.expose("createdAt", { type: "DateTime" }),
+    lastMessageAt: t.expose("lastMessageAt", { type: "DateTime" }),
+  }),
+});
+
+const AccountSettings = builder.simpleObject("AccountSettings", {
+  fields: (t) => ({ readReceipts: t.boolean() }),
+});
+
+const pageOf = (p: { before?: string | null; after?: string | null; limit: number; inverted: boolean }) => ({
+  before: p.before ?? null,
+  after: p.after ?? null,
+  limit: p.limit,
+  inverted: p.inverted,
+});
+
+builder.queryFields((t) => ({
+  conversations: t.withAuth({ device: true }).connection({
+    type: Conversation,
+    description: "Your conversations, most recently active first.",
+    resolve: (_root, args, ctx: AuthedContext) =>
+      resolveCursorConnection<Promise<ConversationInfo[]>>(
+        { args, toCursor: (c: ConversationInfo) => ctx.services.messages.conversationCursor(c), defaultSize: 50, maxSize: 200 },
+        (page) => ctx.services.messages.conversations(ctx.actor, pageOf(page)),
+      ),
+  }, { name: "ConversationConnection" }, { name: "ConversationEdge" }),
+  messages: t.withAuth({ device: true }).connection({
+    type: Message,
+    description: "A conversation's messages, newest first. A group's id lists the group's application messages this device may see.",
+    args: { conversationId: t.arg.id({ required: true, validate: uuid }) },
+    resolve: (_root, args, ctx: AuthedContext) =>
+      resolveCursorConnection<Promise<MessageInfo[]>>(
+        { args, toCursor: (m: MessageInfo) => m.seq.toString(), defaultSize: 50, maxSize: 200 },
+        (page) => ctx.services.history(ctx.actor, String(args.conversationId), pageOf(page)),
+      ),
+  }, { name: "MessageConnection" }, { name: "MessageEdge" }),
+  accountSettings: t.withAuth({ device: true }).field({
+    type: AccountSettings,
+    resolve: async (_root, _args, ctx) => ({
+      readReceipts: await ctx.services.messages.readReceiptsEnabled(ctx.actor.userId),
+    }),
+  }),
+}));
+
+builder.mutationFields((t) => ({
+  sendMessage: t.withAuth({ device: true }).field({
+    type: SendMessagePayload,
+    description: "Stores one message for every device of the recipient (and your other devices); answers after commit.",
+    args: { input: t.arg({ type: SendMessageInput, required: true }) },
+    resolve: (_root, { input }, ctx) =>
+      ctx.services.messages.send(ctx.actor, {
+        ...input,
+        recipientUserId: String(input.recipientUserId),
+        clientMessageId: String(input.clientMessageId),
+      }),
+  }),
+  markRead: t.withAuth({ device: true }).int({
+    description: "Marks messages sent to you read and tells their senders; 0 when your read receipts are off.",
+    args: {
+      messageIds: t.arg.idList({ required: true, validate: z.array(uuid).max(MAX_MESSAGE_IDS) }),
+    },
+    resolve: (_root, { messageIds }, ctx) => ctx.services.messages.markRead(ctx.actor, messageIds.map(String)),
+  }),
+  deleteMessage: t.withAuth({ device: true }).boolean({
+    description: "forEveryone false: hide from your history. true (sender only, within the window): delete for all.",
+    args: {
+      messageId: t.arg.id({ required: true, validate: uuid }),
+      forEveryone: t.arg.boolean({ required: true }),
+    },
+    resolve: (_root, { messageId, forEveryone }, ctx) =>
+      ctx.services.messages.deleteMessage(ctx.actor, String(messageId), forEveryone),
+  }),
+  setReadReceipts: t.withAuth({ device: true }).boolean({
+    description: "Account setting: when off, your reads are neither stored nor sent. Returns the new value.",
+    args: { enabled: t.arg.boolean({ required: true }) },
+    resolve: (_root, { enabled }, ctx) => ctx.services.messages.setReadReceipts(ctx.actor, enabled),
+  }),
+}));
+

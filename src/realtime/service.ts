@@ -1,0 +1,186 @@
+// Typing and presence: live state that is never stored in PostgreSQL.
+// - Typing: published on the conversation's channel; each subscriber lapses a typer by itself when no refresh came
+//   within TYPING_TTL_MS (a timer per typer, per subscription), so a client that vanishes mid-typing stops "typing".
+// - Presence: a user is online while any device holds an authenticated connection on any node. Each node records its
+//   connections in the presence store with an expiry of PRESENCE_TTL_MS and refreshes them every third of that; every
+//   node also reaps expired entries on the same beat. So a killed node's devices go offline at most
+//   PRESENCE_TTL_MS + PRESENCE_TTL_MS/3 after its last refresh (20 s with the default 15 s).
+import { randomUUID } from "node:crypto";
+import { channels } from "../live/channels.ts";
+import type { PresenceStore } from "../live/presence-store.ts";
+import { badInput, forbidden } from "../errors.ts";
+import type { Actor, ServiceDeps } from "../deps.ts";
+import { Feed } from "../live/feed.ts";
+import type { MessagesService } from "../messages/service.ts";
+
+export interface TypingPayload {
+  conversationId: string;
+  userId: string;
+  deviceId: number;
+  isTyping: boolean;
+  /** When this state lapses unless refreshed (null when isTyping is false). */
+  expiresAt: string | null;
+}
+
+export interface PresencePayload {
+  userId: string;
+  online: boolean;
+  lastSeen: string | null;
+}
+
+export const MAX_PRESENCE_USERS = 100;
+
+export type RealtimeService = ReturnType<typeof createRealtimeService>;
+
+export function createRealtimeService(deps: ServiceDeps, messages: MessagesService, store: PresenceStore) {
+  const { bus, config, logger } = deps;
+  const { typingTtlMs, presenceTtlMs } = config.realtime;
+  const nodeId = randomUUID();
+  const local = new Map<string, { actor: Actor; sockets: number }>();
+  const key = (a: Actor) => `${a.userId}:${a.deviceId}`;
+  let timer: NodeJS.Timeout | null = null;
+
+  async function requireParticipant(actor: Actor, conversationId: string) {
+    if (!(await messages.isParticipant(actor.userId, conversationId))) {
+      throw forbidden("only the conversation's participants may do that");
+    }
+  }
+
+  async function setTyping(actor: Actor, conversationId: string, isTyping: boolean): Promise<boolean> {
+    await requireParticipant(actor, conversationId);
+    const event: TypingPayload = {
+      conversationId: conversationId.toLowerCase(),
+      userId: actor.userId,
+      deviceId: actor.deviceId,
+      isTyping,
+      expiresAt: isTyping ? new Date(Date.now() + typingTtlMs).toISOString() : null,
+    };
+    await bus.publish(channels.conversation(event.conversationId), event);
+    return true;
+  }
+
+  async function typingStream(actor: Actor, conversationId: string): Promise<AsyncIterableIterator<TypingPayload>> {
+    await requireParticipant(actor, conversationId);
+    const feed = new Feed<TypingPayload>(config.messaging.inboxBufferLimit);
+    const lapses = new Map<string, NodeJS.Timeout>();
+    const clear = (k: string) => {
+      clearTimeout(lapses.get(k));
+      lapses.delete(k);
+    };
+    const unsubscribe = await bus.subscribe<TypingPayload>(channels.conversation(conversationId.toLowerCase()), (e) => {
+      if (e.userId === actor.userId && e.deviceId === actor.deviceId) return;
+      const k = `${e.userId}:${e.deviceId}`;
+      clear(k);
+      if (e.isTyping) {
+        const delay = Math.max(0, Math.min(typingTtlMs, Date.parse(e.expiresAt ?? "") - Date.now() || typingTtlMs));
+        lapses.set(
+          k,
+          setTimeout(() => {
+            lapses.delete(k);
+            feed.push({ ...e, isTyping: false, expiresAt: null });
+          }, delay),
+        );
+      }
+      feed.push(e);
+    });
+    feed.onClose(async () => {
+      for (const k of [...lapses.keys()]) clear(k);
+      await unsubscribe();
+    });
+    return feed;
+  }
+
+  async function announce(userId: string) {
+    const online = await store.online([userId], Date.now());
+    if (online.has(userId)) {
+      await bus.publish(channels.presence(userId), { userId, online: true, lastSeen: null } satisfies PresencePayload);
+      return;
+    }
+    const at = Date.now();
+    await store.setLastSeen(userId, at);
+    const event: PresencePayload = { userId, online: false, lastSeen: new Date(at).toISOString() };
+    await bus.publish(channels.presence(userId), event);
+  }
+
+  /** The HTTP layer reports every authenticated WebSocket it accepts and closes. */
+  async function deviceConnected(actor: Actor): Promise<void> {
+    const entry = local.get(key(actor));
+    if (entry) return void entry.sockets++;
+    local.set(key(actor), { actor, sockets: 1 });
+    await store.put([{ ...actor, nodeId }], Date.now() + presenceTtlMs);
+    await announce(actor.userId);
+  }
+
+  async function deviceDisconnected(actor: Actor): Promise<void> {
+    const entry = local.get(key(actor));
+    if (!entry) return;
+    if (--entry.sockets > 0) return;
+    local.delete(key(actor));
+    await store.remove({ ...actor, nodeId });
+    await announce(actor.userId);
+  }
+
+  async function beat() {
+    await store.refresh(
+      [...local.values()].map((e) => ({ ...e.actor, nodeId })),
+      Date.now() + presenceTtlMs,
+    );
+    const gone = await store.reap(Date.now());
+    for (const userId of new Set(gone.map((g) => g.userId))) await announce(userId);
+  }
+
+  function start() {
+    timer ??= setInterval(() => {
+      beat().catch((err) => logger.warn({ err: (err as Error).message }, "presence heartbeat failed"));
+    }, Math.max(250, Math.floor(presenceTtlMs / 3)));
+    timer.unref();
+  }
+
+  /** Stops the heartbeat and takes this node's connections out of presence (a clean shutdown). */
+  async function stop() {
+    if (timer) clearInterval(timer);
+    timer = null;
+    const users = new Set<string>();
+    for (const e of local.values()) {
+      await store.remove({ ...e.actor, nodeId }).catch(() => {});
+      users.add(e.actor.userId);
+    }
+    local.clear();
+    for (const u of users) await announce(u).catch(() => {});
+    await store.close();
+  }
+
+  async function visibleUsers(actor: Actor, userIds: string[]): Promise<string[]> {
+    if (userIds.length > MAX_PRESENCE_USERS) throw badInput(`at most ${MAX_PRESENCE_USERS} users`);
+    const visible = await messages.contactsAmong(actor.userId, userIds);
+    return [...visible];
+  }
+
+  /** Presence of the given users the caller shares a conversation with; others are left out. */
+  async function presence(actor: Actor, userIds: string[]): Promise<PresencePayload[]> {
+    return statuses(await visibleUsers(actor, userIds));
+  }
+
+  async function statuses(users: string[]): Promise<PresencePayload[]> {
+    const [online, seen] = await Promise.all([store.online(users, Date.now()), store.lastSeen(users)]);
+    return users.map((userId) => ({
+      userId,
+      online: online.has(userId),
+      lastSeen: online.has(userId) || !seen.has(userId) ? null : new Date(seen.get(userId)!).toISOString(),
+    }));
+  }
+
+  /** The current state of each visible user, then every change. */
+  async function presenceStream(actor: Actor, userIds: string[]): Promise<AsyncIterableIterator<PresencePayload>> {
+    const users = await visibleUsers(actor, userIds);
+    const feed = new Feed<PresencePayload>(config.messaging.inboxBufferLimit);
+    const unsubscribes = await Promise.all(
+      users.map((u) => bus.subscribe<PresencePayload>(channels.presence(u), (e) => feed.push(e))),
+    );
+    feed.onClose(() => Promise.all(unsubscribes.map((u) => u())));
+    for (const s of await statuses(users)) feed.push(s);
+    return feed;
+  }
+
+  return { setTyping, typingStream, deviceConnected, deviceDisconnected, presence, presenceStream, start, stop, nodeId };
+}
