@@ -39,6 +39,16 @@ function describe(body: MessageBody): string {
       return `[poll ${body.question}: ${body.options.join(" / ")}]`;
     case "event":
       return `[event ${body.title} at ${body.startsAt}]`;
+    case "reaction":
+      return body.emoji ? `[reacted ${body.emoji}]` : "[took a reaction back]";
+    case "edit":
+      return `[edited: ${body.text}]`;
+    case "vote":
+      return `[voted ${body.choices.map((c) => c + 1).join(", ") || "nothing"}]`;
+    case "rsvp":
+      return `[rsvp ${body.answer}]`;
+    case "unsupported":
+      return `[a ${body.originalKind} message this version cannot show]`;
   }
 }
 

@@ -4,8 +4,10 @@
 import type { Client as WsClient } from "graphql-ws";
 import { ProtocolAddress, PublicKey } from "@signalapp/libsignal-client";
 import { AccountDirectory, type AccountInfo } from "./account-store.ts";
-import { decodeContent, type MessageBody } from "./content.ts";
+import { isAction, type ActionBody, type RsvpAnswer, type SendableBody } from "./content.ts";
+import { sendAction } from "./conversation.ts";
 import { AsyncEmitter, Mutex } from "./emitter.ts";
+import type { ClientEvents, ReceivedMessage } from "./events.ts";
 import {
   AckEnvelopesDocument,
   CreateDeviceLinkDocument,
@@ -27,14 +29,17 @@ import {
   type InboxSubscription,
 } from "./generated/graphql.ts";
 import { Sender, type Address, type SendResult } from "./messaging.ts";
-import { MessageStore, type StoredMessage } from "./message-store.ts";
+import { MessageStore, type MessageRecord, type StoredMessage } from "./message-store.ts";
+import { receiveEnvelope, type ReceiveDeps } from "./receive.ts";
 import { DEFAULT_ROTATION_INTERVAL_MS, ONE_TIME_KEY_TARGET, PreKeyMaintainer } from "./prekeys.ts";
 import { SignalDevice } from "./signal/device.ts";
+import { snippetOf } from "./store/fold.ts";
 import type { TypedDocumentNode } from "@graphql-typed-document-node/core";
 import { VignetteError, wrap } from "./errors.ts";
 import { HttpTransport, openWs, queryText, type GraphQLErrorShape } from "./transport.ts";
 
 export { VignetteError };
+export type { ClientEvents, ReceivedMessage };
 
 export const DEFAULT_SERVER = "http://localhost:8091/graphql";
 
@@ -45,31 +50,15 @@ export interface ClientOptions {
   maxSendAttempts?: number;
 }
 
-export interface ReceivedMessage extends StoredMessage {
-  envelopeId: string;
-  /** A copy of a message this account sent from another of its devices. */
-  isSync: boolean;
-}
-
-export interface ClientEvents extends Record<string, unknown> {
-  message: ReceivedMessage;
-  receipt: { messageId: string; conversationId: string; userId: string; kind: "DELIVERED" | "READ"; at: string };
-  deleted: { messageId: string; conversationId: string; byUserId: string };
-  expired: { messageId: string; peerUserId: string };
-  typing: { conversationId: string; userId: string; deviceId: number | null; isTyping: boolean };
-  presence: { userId: string; online: boolean; lastSeenAt: string | null };
-  safetyNumberChanged: { userId: string; deviceId: number; safetyNumber: string };
-  deviceListChanged: { userId: string };
-  preKeysToppedUp: { oneTimePreKeys: number; oneTimeKyberPreKeys: number };
-  undecryptable: { envelopeId: string; from: Address; reason: string };
-  error: Error;
-}
-
 type InboxEvent = InboxSubscription["inbox"];
-type EnvelopeEvent = Extract<InboxEvent, { __typename: "EnvelopeEvent" }>;
 
 /** Everything a user can send: a plain string is a text message. */
-export type Sendable = MessageBody | string;
+export type Sendable = SendableBody | string;
+
+/** Bounds of history reads: a page, and a search query. */
+export const DEFAULT_PAGE = 50;
+export const MAX_PAGE = 1000;
+export const MAX_SEARCH_LENGTH = 1000;
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -85,6 +74,7 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
   private expiryTimers = new Map<string, NodeJS.Timeout>();
   private usernames = new Map<string, string | null>();
   private closed = false;
+  private receiving: ReceiveDeps;
 
   private constructor(
     readonly account: AccountInfo,
@@ -95,6 +85,16 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
     super();
     this.http = new HttpTransport(account.server, account.token);
     this.store = new MessageStore(directory.kv);
+    this.receiving = {
+      self: this.self,
+      store: this.store,
+      staged: directory.signalKv,
+      crypto: this.crypto,
+      signal: () => this.device,
+      emit: (name, value) => this.emit(name, value),
+      ack: (id) => this.ack(id),
+      scheduleExpiry: (m) => this.scheduleExpiry(m),
+    };
     this.sender = new Sender(this.self, this.http, () => this.device, this.crypto, options.maxSendAttempts);
     this.keys = new PreKeyMaintainer(() => this.device, this.http, directory.kv, this.crypto, options.preKeyRotationIntervalMs ?? DEFAULT_ROTATION_INTERVAL_MS, (e) =>
       this.fail(e),
@@ -153,8 +153,11 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
     if (await directory.readInfo()) throw new VignetteError(`an account already exists in ${dir}`, "ACCOUNT_EXISTS");
     let client: VignetteClient | null = null;
     const signal = await SignalDevice.open(directory.signalKv, (a, k) => client?.identityChanged(a, k));
-    const keys = await signal.registrationKeys(ONE_TIME_KEY_TARGET);
-    const creds = await wrap(() => enroll(keys));
+    // 200 pre-keys and their bookkeeping in one transaction rather than one commit each.
+    directory.signalKv.begin();
+    const keys = await signal.registrationKeys(ONE_TIME_KEY_TARGET).catch((err) => (directory.signalKv.rollback(), Promise.reject(err)));
+    await directory.signalKv.commit();
+    const creds = await wrap(() => enroll(keys)).catch((err) => (directory.close(), Promise.reject(err)));
     const info: AccountInfo = { server, ...creds };
     await directory.writeInfo(info);
     client = new VignetteClient(info, directory, signal, options);
@@ -195,11 +198,15 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
    */
   async resetIdentity(): Promise<void> {
     await this.crypto.run(async () => {
+      const kv = [];
       for (const prefix of ["self/", "session/", "prekey/", "signed/", "kyber/"]) {
-        for (const k of await this.directory.kv.list(prefix)) await this.directory.kv.delete(k);
+        for (const key of await this.directory.kv.list(prefix)) kv.push({ key, value: null });
       }
+      await this.directory.kv.apply({ kv });
       this.device = await SignalDevice.open(this.directory.signalKv, (a, k) => this.identityChanged(a, k));
-      const keys = await this.device.registrationKeys(ONE_TIME_KEY_TARGET);
+      this.directory.signalKv.begin();
+      const keys = await this.device.registrationKeys(ONE_TIME_KEY_TARGET).catch((err) => (this.directory.signalKv.rollback(), Promise.reject(err)));
+      await this.directory.signalKv.commit();
       await wrap(() => this.http.request(ResetDeviceKeysDocument, { keys }));
       await this.keys.markRotated();
     });
@@ -246,13 +253,24 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
 
   // ---- sending -----------------------------------------------------------------------------------------------
 
-  /** Encrypts and sends to every device of the recipient (and sync copies to this account's other devices). */
-  async send(to: string, message: Sendable, opts: { expiresInSeconds?: number } = {}): Promise<SendResult> {
-    const body: MessageBody = typeof message === "string" ? { kind: "text", text: message } : message;
+  /**
+   * Encrypts and sends to every device of the recipient (and sync copies to this account's other devices). replyTo
+   * quotes a message of this conversation (its id and the start of its text travel with the reply).
+   */
+  async send(to: string, message: Sendable, opts: { expiresInSeconds?: number; replyTo?: string } = {}): Promise<SendResult> {
+    const body: SendableBody = typeof message === "string" ? { kind: "text", text: message } : message;
+    if (isAction(body)) throw new VignetteError(`send a ${body.kind} with react(), edit(), vote() or rsvp()`, "BAD_USER_INPUT");
     const peerUserId = await this.resolveUser(to);
-    const r = await wrap(() => this.sender.send(peerUserId, body, opts));
+    let replyTo = null;
+    if (opts.replyTo) {
+      const quoted = await this.store.get(opts.replyTo);
+      if (!quoted || quoted.peerUserId !== peerUserId || quoted.groupId)
+        throw new VignetteError(`no message ${opts.replyTo} in the conversation with ${to} to reply to`, "NOT_FOUND");
+      replyTo = { messageId: quoted.messageId, snippet: snippetOf(quoted.body) };
+    }
+    const r = await wrap(() => this.sender.send(peerUserId, body, { expiresInSeconds: opts.expiresInSeconds, ...(replyTo ? { replyTo } : {}) }));
     const expiresAt = opts.expiresInSeconds ? new Date(Date.parse(r.serverTimestamp) + opts.expiresInSeconds * 1000).toISOString() : null;
-    const stored: StoredMessage = {
+    const stored: MessageRecord = {
       messageId: r.messageId,
       conversationId: (await this.store.conversationWith(peerUserId)) ?? null,
       peerUserId,
@@ -262,6 +280,7 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
       serverTimestamp: r.serverTimestamp,
       body,
       expiresAt,
+      replyTo,
     };
     await this.store.put(stored);
     this.scheduleExpiry(stored);
@@ -270,6 +289,37 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
 
   async noteToSelf(text: string): Promise<SendResult> {
     return this.send(this.userId, { kind: "noteToSelf", text });
+  }
+
+  // ---- reactions, edits, votes, RSVPs: sent in the conversation of the message they change ---------------------
+
+  /** Reacts to a message with one emoji (replacing this account's earlier one); null takes the reaction back. */
+  react(messageId: string, emoji: string | null): Promise<SendResult> {
+    return this.sendAction({ kind: "reaction", messageId, emoji });
+  }
+
+  /** Replaces the text of a message this account sent, within 24 hours; everyone keeps the edit history. */
+  edit(messageId: string, text: string): Promise<SendResult> {
+    return this.sendAction({ kind: "edit", messageId, text });
+  }
+
+  /** Votes in a poll (option indices; one unless the poll allows several); [] takes the vote back. */
+  vote(pollId: string, choices: number | number[]): Promise<SendResult> {
+    const list = Array.isArray(choices) ? choices : [choices];
+    return this.sendAction({ kind: "vote", pollId, choices: [...new Set(list)].sort((a, b) => a - b) });
+  }
+
+  /** Answers an event's invitation. */
+  rsvp(eventId: string, answer: RsvpAnswer): Promise<SendResult> {
+    return this.sendAction({ kind: "rsvp", eventId, answer });
+  }
+
+  private sendAction(body: ActionBody): Promise<SendResult> {
+    return sendAction(this.store, this.self, body, (target) => {
+      // Group conversations send through client.groups (MLS), not through Signal 1:1 envelopes.
+      if (target.groupId) throw new VignetteError("actions on group messages go through the group", "NOT_SUPPORTED");
+      return wrap(() => this.sender.send(target.peerUserId, body));
+    });
   }
 
   async markRead(messageIds: string[]): Promise<number> {
@@ -311,9 +361,27 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
     throw new VignetteError(`no conversation with ${who} yet`, "NOT_FOUND");
   }
 
-  /** Local messages, oldest first (of one peer if given). */
-  async messages(who?: string): Promise<StoredMessage[]> {
-    return this.store.list(who ? await this.resolveUser(who) : undefined);
+  /** A username, user id or group id to the key its conversation is stored under. */
+  private async conversationKeyOf(who: string): Promise<string> {
+    return UUID.test(who) ? who.toLowerCase() : this.resolveUser(who);
+  }
+
+  /**
+   * Local history, newest first, with reactions, edits and tallies folded in: of one conversation (a username, user id
+   * or group id) or of all. before: a message id (the oldest of the previous page) or a time; limit 50 by default.
+   */
+  async messages(who?: string, opts: { before?: string | Date | number; limit?: number } = {}): Promise<StoredMessage[]> {
+    const conversation = who === undefined ? undefined : await this.conversationKeyOf(who);
+    const b = opts.before;
+    const before = b === undefined ? undefined : typeof b === "string" ? { messageId: b } : { at: typeof b === "number" ? b : b.getTime() };
+    return this.store.page({ conversation, before, limit: pageLimit(opts.limit) });
+  }
+
+  /** Full-text search of the local history (on this device only), newest first; `in` keeps it to one conversation. */
+  async search(text: string, opts: { in?: string; limit?: number } = {}): Promise<StoredMessage[]> {
+    if (text.length > MAX_SEARCH_LENGTH) throw new VignetteError(`a search is at most ${MAX_SEARCH_LENGTH} characters`, "BAD_USER_INPUT");
+    const conversation = opts.in === undefined ? undefined : await this.conversationKeyOf(opts.in);
+    return this.store.search({ text, conversation, limit: pageLimit(opts.limit) });
   }
 
   // ---- receiving ---------------------------------------------------------------------------------------------
@@ -387,10 +455,10 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
     if (this.closed) return;
     switch (ev.__typename) {
       case "EnvelopeEvent":
-        return this.handleEnvelope(ev);
+        return receiveEnvelope(this.receiving, ev);
       case "ReceiptEvent": {
         const field = ev.kind === "READ" ? "readAt" : "deliveredAt";
-        await this.store.update(ev.messageId, { [field]: ev.at });
+        await this.store.receipt(ev.messageId, { [field]: ev.at });
         await this.emit("receipt", { messageId: ev.messageId, conversationId: ev.conversationId, userId: ev.userId, kind: ev.kind, at: ev.at });
         return this.ack(ev.id);
       }
@@ -415,83 +483,13 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
     }
   }
 
-  private async handleEnvelope(ev: EnvelopeEvent): Promise<void> {
-    const env = ev.envelope;
-    if (await this.store.isSeen(env.id)) return this.ack(ev.id);
-    const from = { userId: env.senderUserId, deviceId: env.senderDeviceId };
-    let plaintext = await this.store.pending(env.id);
-    if (!plaintext) {
-      try {
-        // The ratchet step and the used pre-key reach disk only after the plaintext did: a crash in between
-        // leaves the plaintext to hand over on redelivery, never a spent message key and nothing to show.
-        plaintext = await this.crypto.run(async () => {
-          const staged = this.directory.signalKv;
-          staged.begin();
-          try {
-            const p = await this.signal.decrypt(this.self, from, env.type, env.body);
-            await this.store.setPending(env.id, p);
-            await staged.commit();
-            return p;
-          } catch (err) {
-            staged.rollback();
-            throw err;
-          }
-        });
-      } catch (err) {
-        return this.dropUndecryptable(ev.id, env.id, from, err);
-      }
-    }
-    let content;
-    try {
-      content = decodeContent(plaintext);
-    } catch (err) {
-      await this.store.clearPending(env.id);
-      return this.dropUndecryptable(ev.id, env.id, from, err);
-    }
-    const isSync = from.userId === this.userId;
-    const peerUserId = isSync ? (content.sentTo ?? this.userId) : from.userId;
-    await this.store.learnConversation(peerUserId, env.conversationId);
-    const msg: ReceivedMessage = {
-      envelopeId: env.id,
-      isSync,
-      messageId: env.messageId,
-      conversationId: env.conversationId,
-      peerUserId,
-      direction: isSync ? "out" : "in",
-      from,
-      sentAt: content.sentAt,
-      serverTimestamp: env.serverTimestamp,
-      body: content.body,
-      expiresAt: env.expiresAt ?? null,
-    };
-    const expired = msg.expiresAt !== null && Date.parse(msg.expiresAt) <= Date.now();
-    if (!expired) {
-      const { envelopeId: _e, isSync: _s, ...stored } = msg;
-      await this.store.put(stored);
-      // The app's handlers run before the acknowledgement: if one throws, the envelope stays queued and comes back.
-      await this.emit("message", msg);
-      this.scheduleExpiry(stored);
-    }
-    await this.store.markSeen(env.id);
-    await this.store.clearPending(env.id);
-    await this.ack(ev.id);
-  }
-
-  private async dropUndecryptable(eventId: string, envelopeId: string, from: Address, err: unknown) {
-    // An envelope that cannot be decrypted never will be (e.g. sealed to an identity this device replaced):
-    // report it and let it go rather than block the queue behind it.
-    await this.emit("undecryptable", { envelopeId, from, reason: (err as Error)?.message ?? String(err) });
-    await this.store.markSeen(envelopeId);
-    await this.ack(eventId);
-  }
-
   private async ack(id: string): Promise<void> {
     await this.http.request(AckEnvelopesDocument, { ids: [id] });
   }
 
   // ---- self-destruct -----------------------------------------------------------------------------------------
 
-  private scheduleExpiry(m: StoredMessage) {
+  private scheduleExpiry(m: Pick<MessageRecord, "messageId" | "peerUserId" | "expiresAt">) {
     if (!m.expiresAt || this.closed) return;
     this.clearExpiry(m.messageId);
     const delay = Math.max(0, Date.parse(m.expiresAt) - Date.now());
@@ -506,7 +504,7 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
     this.expiryTimers.delete(messageId);
   }
 
-  private async expire(m: StoredMessage) {
+  private async expire(m: Pick<MessageRecord, "messageId" | "peerUserId" | "expiresAt">) {
     this.expiryTimers.delete(m.messageId);
     if (Date.parse(m.expiresAt!) > Date.now()) return this.scheduleExpiry(m);
     if (await this.store.remove(m.messageId)) this.notify("expired", { messageId: m.messageId, peerUserId: m.peerUserId }, (e) => this.fail(e));
@@ -514,9 +512,7 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
 
   /** Removes what expired while the client was closed, and arms timers for the rest. */
   private async sweepExpired() {
-    for (const m of await this.store.list()) {
-      if (m.expiresAt) this.scheduleExpiry(m);
-    }
+    for (const m of await this.store.expiring()) this.scheduleExpiry(m);
   }
 
   private fail(err: unknown) {
@@ -533,5 +529,8 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
     await this.inbox.run(async () => {});
     await this.ws?.dispose();
     this.ws = null;
+    await this.crypto.run(() => this.directory.close());
   }
 }
+
+const pageLimit = (n: number | undefined) => Math.max(1, Math.min(MAX_PAGE, Math.floor(n ?? DEFAULT_PAGE)));

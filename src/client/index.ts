@@ -1,7 +1,9 @@
 // The SDK's public surface: `import { VignetteClient } from "vignette-messaging/client"`.
 export { VignetteClient, VignetteError, DEFAULT_SERVER } from "./client.ts";
 export type { ClientEvents, ClientOptions, ReceivedMessage, Sendable } from "./client.ts";
-export type { MessageBody, MessageKind, Content } from "./content.ts";
-export type { StoredMessage } from "./message-store.ts";
+export type { MessageBody, MessageKind, Content, ReplyRef, RsvpAnswer, SendableBody } from "./content.ts";
+export type { ReactionEvent, EditEvent, VoteEvent, RsvpEvent } from "./conversation.ts";
+export type { StoredMessage, MessageRecord, Reaction, Tally, AccountStore, WriteBatch } from "./store/types.ts";
 export type { SendResult } from "./messaging.ts";
-export { FileKeyValueStore, AccountDirectory } from "./account-store.ts";
+export { AccountDirectory, FileKeyValueStore } from "./account-store.ts";
+export { SqliteAccountStore } from "./store/sqlite-store.ts";
