@@ -1,12 +1,11 @@
 // The SDK's SQLite account store without a server: key/value semantics, atomic batches (also across SIGKILL), file
 // permissions, paging newest first, FTS5 search, and the folding of reactions, edits, votes and RSVPs.
-import { spawn } from "node:child_process";
 import { stat } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { SqliteAccountStore } from "../../src/client/store/sqlite-store.ts";
 import type { MessageRecord } from "../../src/client/store/types.ts";
-import { removeTempDirs, tempDir } from "../helpers/sdk.ts";
+import { killWhileRunning, removeTempDirs, tempDir } from "../helpers/sdk.ts";
 
 afterAll(removeTempDirs);
 
@@ -90,14 +89,7 @@ describe("SqliteAccountStore batches", () => {
         await s.apply({ kv: ["a", "b", "c"].map((key) => ({ key, value: v })), seen: ["round-" + round] });
         if (round === 3) process.stdout.write("ready\\n");
       }`;
-    const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", writer], { stdio: ["ignore", "pipe", "inherit"] });
-    await new Promise<void>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error("writer did not start")), 30_000);
-      child.stdout!.on("data", () => (clearTimeout(t), resolve()));
-    });
-    await new Promise((r) => setTimeout(r, 200));
-    child.kill("SIGKILL");
-    await new Promise((r) => child.once("exit", r));
+    await killWhileRunning(writer, 200);
 
     const s = SqliteAccountStore.open(file);
     const values = await Promise.all(["a", "b", "c"].map((k) => s.get(k)));
