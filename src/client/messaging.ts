@@ -111,7 +111,7 @@ export class Sender {
           input: {
             recipientUserId,
             clientMessageId,
-            messageType: serverMessageType[body.kind] as MessageType,
+            messageType: (serverMessageType[body.kind] ?? "OTHER") as MessageType,
             expiresInSeconds: opts.expiresInSeconds ?? null,
             envelopes,
             syncEnvelopes,
