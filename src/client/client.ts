@@ -6,6 +6,7 @@ import { ProtocolAddress, PublicKey } from "@signalapp/libsignal-client";
 import { AccountDirectory, type AccountInfo } from "./account-store.ts";
 import { isAction, type ActionBody, type RsvpAnswer, type SendableBody } from "./content.ts";
 import { sendAction } from "./conversation.ts";
+import { Acker } from "./acker.ts";
 import { AsyncEmitter, Mutex } from "./emitter.ts";
 import type { ClientEvents, ReceivedMessage } from "./events.ts";
 import {
@@ -75,6 +76,7 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
   private usernames = new Map<string, string | null>();
   private closed = false;
   private receiving: ReceiveDeps;
+  private acks = new Acker((ids) => this.http.request(AckEnvelopesDocument, { ids }), (e) => this.fail(e));
 
   private constructor(
     readonly account: AccountInfo,
@@ -484,7 +486,7 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
   }
 
   private async ack(id: string): Promise<void> {
-    await this.http.request(AckEnvelopesDocument, { ids: [id] });
+    this.acks.add(id);
   }
 
   // ---- self-destruct -----------------------------------------------------------------------------------------
@@ -527,6 +529,7 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
     this.expiryTimers.clear();
     await this.keys.stop();
     await this.inbox.run(async () => {});
+    await this.acks.flush();
     await this.ws?.dispose();
     this.ws = null;
     await this.crypto.run(() => this.directory.close());

@@ -2,7 +2,7 @@
 // and tallies folded in, which envelopes the app has already been given (so a redelivered envelope is acknowledged,
 // not shown twice), the plaintext of an envelope decrypted but not yet handed over (a Signal message key works once,
 // so a crash between decrypting and acknowledging must not lose it), and conversation ids learnt from the server.
-import type { AccountStore, MessageRecord, PageQuery, SearchQuery, StoredMessage, WriteBatch } from "./store/types.ts";
+import type { AccountStore, ApplyOptions, MessageRecord, PageQuery, SearchQuery, StoredMessage, WriteBatch } from "./store/types.ts";
 
 export type { MessageRecord, StoredMessage, WriteBatch };
 
@@ -10,8 +10,8 @@ export class MessageStore {
   constructor(private store: AccountStore) {}
 
   /** Applies one atomic change. */
-  apply(batch: WriteBatch): Promise<void> {
-    return this.store.apply(batch);
+  apply(batch: WriteBatch, opts?: ApplyOptions): Promise<void> {
+    return this.store.apply(batch, opts);
   }
   put(m: MessageRecord): Promise<void> {
     return this.store.apply({ messages: [m] });

@@ -6,7 +6,7 @@ import Database from "better-sqlite3";
 import { closeSync, chmodSync, openSync } from "node:fs";
 import type { RsvpAnswer } from "../content.ts";
 import { fold, ftsQuery, searchText, type FoldRows } from "./fold.ts";
-import { conversationKey, type AccountInfo, type AccountStore, type MessageRecord, type PageQuery, type SearchQuery, type StoredMessage, type WriteBatch } from "./types.ts";
+import { conversationKey, type AccountInfo, type ApplyOptions, type AccountStore, type MessageRecord, type PageQuery, type SearchQuery, type StoredMessage, type WriteBatch } from "./types.ts";
 
 const SCHEMA_VERSION = 1;
 const SCHEMA = `
@@ -140,8 +140,16 @@ export class SqliteAccountStore implements AccountStore {
 
   // ---- writes ------------------------------------------------------------------------------------------------
 
-  async apply(batch: WriteBatch): Promise<void> {
-    this.applySync(batch);
+  async apply(batch: WriteBatch, opts: ApplyOptions = {}): Promise<void> {
+    if (opts.durability !== "relaxed") return this.applySync(batch);
+    // Not fsynced at commit (WAL, synchronous=NORMAL): it survives a process crash, and the next strict commit's
+    // fsync makes it durable against power loss too, in order.
+    this.db.pragma("synchronous = NORMAL");
+    try {
+      this.applySync(batch);
+    } finally {
+      this.db.pragma("synchronous = FULL");
+    }
   }
 
   /** The batch as one IMMEDIATE transaction (a second process on the directory waits rather than interleaving). */

@@ -94,8 +94,13 @@ export interface SearchQuery {
   limit: number;
 }
 
+/** Like IndexedDB's transaction durability: "relaxed" may be lost on power loss (never torn, never out of order). */
+export interface ApplyOptions {
+  durability?: "strict" | "relaxed";
+}
+
 export interface AccountStore extends KeyValueStore {
-  apply(batch: WriteBatch): Promise<void>;
+  apply(batch: WriteBatch, opts?: ApplyOptions): Promise<void>;
   readInfo(): Promise<AccountInfo | null>;
   getMessage(messageId: string): Promise<StoredMessage | undefined>;
   /** Newest first. */
