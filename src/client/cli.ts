@@ -159,6 +159,9 @@ export async function main(argv: string[]): Promise<void> {
       c.on("message", async (m) => out(await formatMessage(c, m)));
       c.on("deleted", (d) => out(`(message ${d.messageId} deleted)`));
       c.on("expired", (e) => out(`(message ${e.messageId} expired)`));
+      c.on("reaction", async (r) => out(`(${await who(c, r.from.userId)} ${r.emoji ? `reacted ${r.emoji} to` : "took back a reaction to"} ${r.messageId})`));
+      c.on("edit", async (e) => out(`(${await who(c, e.from.userId)} edited ${e.messageId}: ${e.text})`));
+      c.on("unsupported", async (m) => out(await formatMessage(c, m)));
       await c.start();
       out(`listening as ${c.username ?? c.userId} (device ${c.deviceId}); Ctrl-C to stop`);
       return runUntilStopped(c);

@@ -152,7 +152,10 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
     enroll: (keys: Awaited<ReturnType<SignalDevice["registrationKeys"]>>) => Promise<Omit<AccountInfo, "server">>,
   ): Promise<VignetteClient> {
     const directory = await AccountDirectory.open(dir);
-    if (await directory.readInfo()) throw new VignetteError(`an account already exists in ${dir}`, "ACCOUNT_EXISTS");
+    if (await directory.readInfo()) {
+      await directory.close();
+      throw new VignetteError(`an account already exists in ${dir}`, "ACCOUNT_EXISTS");
+    }
     let client: VignetteClient | null = null;
     const signal = await SignalDevice.open(directory.signalKv, (a, k) => client?.identityChanged(a, k));
     // 200 pre-keys and their bookkeeping in one transaction rather than one commit each.
@@ -171,7 +174,10 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
   static async open(dir: string, options: ClientOptions = {}): Promise<VignetteClient> {
     const directory = await AccountDirectory.open(dir);
     const info = await directory.readInfo();
-    if (!info) throw new VignetteError(`no account in ${dir}: register or link first`, "NO_ACCOUNT");
+    if (!info) {
+      await directory.close();
+      throw new VignetteError(`no account in ${dir}: register or link first`, "NO_ACCOUNT");
+    }
     let client: VignetteClient | null = null;
     const signal = await SignalDevice.open(directory.signalKv, (a, k) => client?.identityChanged(a, k));
     client = new VignetteClient(info, directory, signal, options);
