@@ -4,6 +4,7 @@
 // read of expiring messages), list the newest 50 of one conversation, one search (the file store has no search: the
 // app had to read every message and filter), and the one-time migration of such a directory. Run:
 //   npm run bench:sdk-store [-- receive=300 stored=100000]
+import { IdentityKeyPair } from "@signalapp/libsignal-client";
 import { execFileSync } from "node:child_process";
 import { cp, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
@@ -88,6 +89,12 @@ function syntheticMessages(self: string): { messages: MessageRecord[]; peers: st
   return { messages, peers };
 }
 
+const identity = IdentityKeyPair.generate();
+/** The same identity in both layouts, so open() opens rather than generates one. */
+const SELF_KEYS = [
+  { key: "self/identity", value: new Uint8Array(identity.serialize()) },
+  { key: "self/registrationId", value: new Uint8Array(Buffer.from("4242")) },
+];
 const INFO = { server: "http://127.0.0.1:9/graphql", userId: "20000000-0000-4000-8000-000000000001", deviceId: 1, token: "bench", username: "bench" };
 
 /** The file store's layout, written without fsync (the content is the same as the SDK's fsynced writes). */
@@ -95,6 +102,7 @@ async function fileStoreDir(dir: string, messages: MessageRecord[]) {
   await mkdir(path.join(dir, "store"), { recursive: true, mode: 0o700 });
   await writeFile(path.join(dir, "account.json"), JSON.stringify(INFO), { mode: 0o600 });
   const name = (k: string) => Buffer.from(k, "utf8").toString("base64url");
+  for (const { key, value } of SELF_KEYS) await writeFile(path.join(dir, "store", name(key)), value, { mode: 0o600 });
   for (let i = 0; i < messages.length; i += 500)
     await Promise.all(messages.slice(i, i + 500).map((m) => writeFile(path.join(dir, "store", name(`msg/${m.messageId}`)), JSON.stringify(m), { mode: 0o600 })));
 }
@@ -102,7 +110,7 @@ async function fileStoreDir(dir: string, messages: MessageRecord[]) {
 async function sqliteDir(dir: string, messages: MessageRecord[]) {
   await mkdir(dir, { recursive: true, mode: 0o700 });
   const s = SqliteAccountStore.open(path.join(dir, "account.db"));
-  s.applySync({ info: INFO });
+  s.applySync({ info: INFO, kv: SELF_KEYS });
   for (let i = 0; i < messages.length; i += 10_000) s.applySync({ messages: messages.slice(i, i + 10_000) });
   await s.close();
 }
@@ -112,7 +120,9 @@ async function largeAccount(sdk: Sdk, dir: string, label: string, peer: string, 
   const [, sweepMs] = await timed(() => (client as unknown as { sweepExpired(): Promise<void> }).sweepExpired());
   const list = () => (sqlite ? client.messages(peer, { limit: 50 }) : client.messages(peer).then((all) => all.slice(-50).reverse()));
   const [page, listMs] = await timed(list);
-  const [, listWarmMs] = await timed(list);
+  const warm: number[] = [];
+  for (let i = 0; i < 5; i++) warm.push((await timed(list))[1]);
+  const listWarmMs = warm.sort((a, b) => a - b)[2];
   const search = async () => {
     if (sqlite) return client.search("zanzibar", { limit: MAX_HITS });
     const all = await client.messages();
@@ -121,7 +131,7 @@ async function largeAccount(sdk: Sdk, dir: string, label: string, peer: string, 
   const [hits, searchMs] = await timed(search);
   await client.close();
   if (page.length !== Math.min(50, STORED / CONVERSATIONS) || hits.length !== Math.ceil(STORED / 1000)) throw new Error(`${label}: ${page.length} listed, ${hits.length} found`);
-  return { store: label, "open ms": openMs.toFixed(1), "start-up read ms": sweepMs.toFixed(1), "newest 50 ms (cold)": listMs.toFixed(1), "newest 50 ms (warm)": listWarmMs.toFixed(1), "search ms": searchMs.toFixed(1) };
+  return { store: label, "open ms": openMs.toFixed(1), "start-up read ms": sweepMs.toFixed(1), "newest 50 ms (cold)": listMs.toFixed(1), "newest 50 ms (warm, median of 5)": listWarmMs.toFixed(1), "search ms": searchMs.toFixed(1) };
 }
 
 const tmp = await mkdtemp(path.join(os.tmpdir(), "vg-bench-store-"));

@@ -7,6 +7,7 @@ import { AccountDirectory, type AccountInfo } from "./account-store.ts";
 import { isAction, type ActionBody, type RsvpAnswer, type SendableBody } from "./content.ts";
 import { sendAction } from "./conversation.ts";
 import { Acker } from "./acker.ts";
+import { ExpiryTimers } from "./expiry.ts";
 import { AsyncEmitter, Mutex } from "./emitter.ts";
 import type { ClientEvents, ReceivedMessage } from "./events.ts";
 import {
@@ -72,7 +73,7 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
   private inbox = new Mutex();
   private ws: WsClient | null = null;
   private stops: (() => void)[] = [];
-  private expiryTimers = new Map<string, NodeJS.Timeout>();
+  private expiry: ExpiryTimers;
   private usernames = new Map<string, string | null>();
   private closed = false;
   private receiving: ReceiveDeps;
@@ -87,6 +88,7 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
     super();
     this.http = new HttpTransport(account.server, account.token);
     this.store = new MessageStore(directory.kv);
+    this.expiry = new ExpiryTimers(this.store, (e) => this.notify("expired", e, (err) => this.fail(err)));
     this.receiving = {
       self: this.self,
       store: this.store,
@@ -95,7 +97,7 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
       signal: () => this.device,
       emit: (name, value) => this.emit(name, value),
       ack: (id) => this.ack(id),
-      scheduleExpiry: (m) => this.scheduleExpiry(m),
+      scheduleExpiry: (m) => this.expiry.schedule(m),
     };
     this.sender = new Sender(this.self, this.http, () => this.device, this.crypto, options.maxSendAttempts);
     this.keys = new PreKeyMaintainer(() => this.device, this.http, directory.kv, this.crypto, options.preKeyRotationIntervalMs ?? DEFAULT_ROTATION_INTERVAL_MS, (e) =>
@@ -291,7 +293,7 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
       replyTo,
     };
     await this.store.put(stored);
-    this.scheduleExpiry(stored);
+    this.expiry.schedule(stored);
     return r;
   }
 
@@ -338,7 +340,7 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
   async deleteMessage(messageId: string, forEveryone: boolean): Promise<boolean> {
     const ok = await wrap(async () => (await this.http.request(DeleteMessageDocument, { messageId, forEveryone })).deleteMessage);
     await this.store.remove(messageId);
-    this.clearExpiry(messageId);
+    this.expiry.clear(messageId);
     return ok;
   }
 
@@ -472,7 +474,7 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
       }
       case "MessageDeletedEvent":
         await this.store.remove(ev.messageId);
-        this.clearExpiry(ev.messageId);
+        this.expiry.clear(ev.messageId);
         await this.emit("deleted", { messageId: ev.messageId, conversationId: ev.conversationId, byUserId: ev.deletedByUserId });
         return this.ack(ev.id);
       case "DeviceListChangedEvent":
@@ -495,32 +497,9 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
     this.acks.add(id);
   }
 
-  // ---- self-destruct -----------------------------------------------------------------------------------------
-
-  private scheduleExpiry(m: Pick<MessageRecord, "messageId" | "peerUserId" | "expiresAt">) {
-    if (!m.expiresAt || this.closed) return;
-    this.clearExpiry(m.messageId);
-    const delay = Math.max(0, Date.parse(m.expiresAt) - Date.now());
-    const t = setTimeout(() => void this.expire(m), Math.min(delay, 2 ** 31 - 1));
-    t.unref();
-    this.expiryTimers.set(m.messageId, t);
-  }
-
-  private clearExpiry(messageId: string) {
-    const t = this.expiryTimers.get(messageId);
-    if (t) clearTimeout(t);
-    this.expiryTimers.delete(messageId);
-  }
-
-  private async expire(m: Pick<MessageRecord, "messageId" | "peerUserId" | "expiresAt">) {
-    this.expiryTimers.delete(m.messageId);
-    if (Date.parse(m.expiresAt!) > Date.now()) return this.scheduleExpiry(m);
-    if (await this.store.remove(m.messageId)) this.notify("expired", { messageId: m.messageId, peerUserId: m.peerUserId }, (e) => this.fail(e));
-  }
-
-  /** Removes what expired while the client was closed, and arms timers for the rest. */
-  private async sweepExpired() {
-    for (const m of await this.store.expiring()) this.scheduleExpiry(m);
+  /** Arms self-destruct timers from the store (what expired while closed goes at once). */
+  private sweepExpired() {
+    return this.expiry.sweep();
   }
 
   private fail(err: unknown) {
@@ -531,8 +510,7 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
   async close(): Promise<void> {
     this.closed = true;
     for (const stop of this.stops.splice(0)) stop();
-    for (const t of this.expiryTimers.values()) clearTimeout(t);
-    this.expiryTimers.clear();
+    this.expiry.stop();
     await this.keys.stop();
     await this.inbox.run(async () => {});
     await this.acks.flush();
