@@ -4,7 +4,7 @@
 import type { Client as WsClient } from "graphql-ws";
 import { ProtocolAddress, PublicKey } from "@signalapp/libsignal-client";
 import { AccountDirectory, type AccountInfo } from "./account-store.ts";
-import { isAction, type ActionBody, type RsvpAnswer, type SendableBody } from "./content.ts";
+import { checkOutgoing, isAction, type ActionBody, type RsvpAnswer, type SendableBody } from "./content.ts";
 import { sendAction } from "./conversation.ts";
 import { Acker } from "./acker.ts";
 import { ExpiryTimers } from "./expiry.ts";
@@ -268,7 +268,7 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
    * quotes a message of this conversation (its id and the start of its text travel with the reply).
    */
   async send(to: string, message: Sendable, opts: { expiresInSeconds?: number; replyTo?: string } = {}): Promise<SendResult> {
-    const body: SendableBody = typeof message === "string" ? { kind: "text", text: message } : message;
+    const body = outgoing(typeof message === "string" ? { kind: "text", text: message } : message);
     if (isAction(body)) throw new VignetteError(`send a ${body.kind} with react(), edit(), vote() or rsvp()`, "BAD_USER_INPUT");
     const peerUserId = await this.resolveUser(to);
     let replyTo = null;
@@ -324,7 +324,8 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
     return this.sendAction({ kind: "rsvp", eventId, answer });
   }
 
-  private sendAction(body: ActionBody): Promise<SendResult> {
+  private async sendAction(body: ActionBody): Promise<SendResult> {
+    outgoing(body);
     return sendAction(this.store, this.self, body, (target) => {
       // Group conversations send through client.groups (MLS), not through Signal 1:1 envelopes.
       if (target.groupId) throw new VignetteError("actions on group messages go through the group", "NOT_SUPPORTED");
@@ -517,6 +518,15 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
     await this.ws?.dispose();
     this.ws = null;
     await this.crypto.run(() => this.directory.close());
+  }
+}
+
+/** A body the receiving SDK would refuse is refused here, as bad input. */
+function outgoing(body: SendableBody): SendableBody {
+  try {
+    return checkOutgoing(body);
+  } catch (err) {
+    throw new VignetteError((err as Error).message, "BAD_USER_INPUT");
   }
 }
 

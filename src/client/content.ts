@@ -159,6 +159,13 @@ export function checkBody(b: Record<string, unknown>): MessageBody {
   throw new ContentError(`malformed message body (${String(b.kind).slice(0, MAX_ID_LENGTH)})`);
 }
 
+/** What this device is about to send must pass the receiver's checks: one rule for both ends. */
+export function checkOutgoing(body: SendableBody): SendableBody {
+  const checked = checkBody(body as unknown as Record<string, unknown>);
+  if (checked.kind === "unsupported") throw new ContentError(`unknown message kind ${String(body.kind).slice(0, MAX_ID_LENGTH)}`);
+  return body;
+}
+
 function checkReply(x: unknown): ReplyRef | undefined {
   const r = x as Record<string, unknown> | null;
   if (typeof r !== "object" || r === null || !isId(r.messageId) || !isStr(r.snippet, MAX_SNIPPET_LENGTH)) return undefined;

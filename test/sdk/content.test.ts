@@ -70,6 +70,10 @@ describe("content kinds in a 1:1 conversation", () => {
     await waitFor(() => ev(alice, "reaction").some((x) => x.messageId === id && x.emoji === null), "the removal");
     expect((await alice.messages(bob.userId, { limit: 10 })).find((m) => m.messageId === id)!.reactions.map((r) => r.emoji)).toEqual(["😊"]);
     await expect(bob.react("00000000-0000-4000-8000-000000000000", "👍")).rejects.toMatchObject({ code: "NOT_FOUND" });
+    // What a receiver would refuse is refused before sending: an emoji longer than one, an empty one.
+    await expect(bob.react(id, "👍".repeat(40))).rejects.toMatchObject({ code: "BAD_USER_INPUT" });
+    await expect(bob.react(id, "")).rejects.toMatchObject({ code: "BAD_USER_INPUT" });
+    await expect(bob.send(alice.userId, { kind: "poll", question: "one option?", options: ["only"] })).rejects.toMatchObject({ code: "BAD_USER_INPUT" });
   });
 
   it("edits: the sender only, the current text in messages() and search, the history kept by receivers", async () => {
