@@ -11,6 +11,7 @@ import { startHttp, type RunningHttp, type ServerContext } from "./http/server.t
 import type { Logger } from "./logger.ts";
 import type { Context } from "./graphql/builder.ts";
 import { armorPlugins } from "./graphql/plugins/armor.ts";
+import { graphiqlOptions, renderGraphiQL } from "./graphql/graphiql.ts";
 import { createErrorMasker } from "./graphql/error-masking.ts";
 import { schema } from "./graphql/index.ts";
 import { rateLimitPlugin } from "./graphql/plugins/rate-limits.ts";
@@ -49,7 +50,8 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     schema,
     plugins: [...armorPlugins(config.armor), ...(config.rateLimits ? [rateLimitPlugin(limiter, config.rateLimits)] : [])],
     graphqlEndpoint: "/graphql",
-    graphiql: config.graphiql ? { subscriptionsProtocol: "WS" } : false,
+    graphiql: config.graphiql ? graphiqlOptions() : false,
+    renderGraphiQL,
     landingPage: false,
     logging: false,
     maskedErrors: { maskError: createErrorMasker(logger) },
