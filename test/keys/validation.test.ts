@@ -6,14 +6,14 @@ import {
   RotateLastResortKyberPreKeyDocument,
   RotateSignedPreKeyDocument,
   UploadPreKeysDocument,
-} from "../src/client/generated/graphql.ts";
-import { MemoryKeyValueStore } from "../src/client/signal/kv.ts";
-import { SignalDevice, type KeysInputFields } from "../src/client/signal/device.ts";
-import { HttpTransport } from "../src/client/transport.ts";
-import { registerDevice, uniqueUsername, type TestDevice } from "./helpers/accounts.ts";
-import { startServer, type TestServer } from "./helpers/server.ts";
-import { snapshotTables } from "./helpers/snapshot.ts";
-import { b64 } from "../src/client/base64.ts";
+} from "../../src/client/generated/graphql.ts";
+import { MemoryKeyValueStore } from "../../src/client/signal/kv.ts";
+import { SignalDevice, type KeysInputFields } from "../../src/client/signal/device.ts";
+import { HttpTransport } from "../../src/client/transport.ts";
+import { registerDevice, uniqueUsername, type TestDevice } from "../helpers/accounts.ts";
+import { startServer, type TestServer } from "../helpers/server.ts";
+import { snapshotTables } from "../helpers/snapshot.ts";
+import { b64 } from "../../src/client/base64.ts";
 
 const bytes = (s: string) => new Uint8Array(Buffer.from(s, "base64"));
 const truncate = (s: string, n = 5) => b64(bytes(s).slice(0, bytes(s).length - n));

@@ -9,12 +9,13 @@ import {
   PendingGroupEventsDocument,
   SetTypingDocument,
   TypingDocument,
-} from "../src/client/generated/graphql.ts";
-import type { GroupEventData } from "../src/client/mls/groups.ts";
-import { openWs } from "../src/client/transport.ts";
-import { mlsMember, text, type MlsMember } from "./helpers/groups.ts";
-import { collect } from "./helpers/live.ts";
-import { startServer, type TestServer } from "./helpers/server.ts";
+} from "../../src/client/generated/graphql.ts";
+import type { GroupEventData } from "../../src/client/mls/groups.ts";
+import { openWs } from "../../src/client/transport.ts";
+import { mlsMember, text, type MlsMember } from "../helpers/groups.ts";
+import { collect } from "../helpers/live.ts";
+import { startServer, type TestServer } from "../helpers/server.ts";
+import { sleep } from "../helpers/wait.ts";
 
 describe("group events in the inbox", () => {
   let server: TestServer;
@@ -65,7 +66,7 @@ describe("group events in the inbox", () => {
     const ws = openWs(server.url, b.token);
     const typing = collect(ws, TypingDocument, { conversationId: groupId });
     try {
-      await new Promise((r) => setTimeout(r, 200)); // the subscription is registered before the event
+      await sleep(200); // the subscription is registered before the event
       await a.http.request(SetTypingDocument, { conversationId: groupId, isTyping: true });
       await typing.until((items) => items.some((t) => t.typing.userId === a.userId && t.typing.isTyping), 15_000, "typing");
       await expect(c.http.request(SetTypingDocument, { conversationId: groupId, isTyping: true })).rejects.toMatchObject({

@@ -5,9 +5,10 @@ import { spawn } from "node:child_process";
 import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { VignetteClient } from "vignette-messaging/client";
-import { uniqueUsername } from "./helpers/accounts.ts";
-import { startServer, type TestServer } from "./helpers/server.ts";
-import { record, removeTempDirs, tempDir, texts, waitFor } from "./helpers/sdk.ts";
+import { uniqueUsername } from "../helpers/accounts.ts";
+import { startServer, type TestServer } from "../helpers/server.ts";
+import { record, removeTempDirs, tempDir, texts } from "../helpers/sdk.ts";
+import { sleep, waitFor } from "../helpers/wait.ts";
 
 describe("receiving across a crash", () => {
   let server: TestServer;
@@ -51,7 +52,7 @@ describe("receiving across a crash", () => {
     try {
       await back.start();
       await waitFor(() => got.messages.length >= 2, "both messages after restart");
-      await new Promise((r) => setTimeout(r, 300));
+      await sleep(300);
       expect(texts(got)).toEqual(["first, handled when the app crashes", "second, after the crash"]);
       expect(got.events.undecryptable ?? []).toEqual([]);
     } finally {

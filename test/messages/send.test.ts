@@ -1,12 +1,12 @@
 // sendMessage: device-set checks, sync copies, Note to Self, idempotency, atomicity, bounds, and real Signal
 // ciphertext end to end through the inbox.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { openWs, GraphQLRequestError } from "../src/client/transport.ts";
-import { InboxDocument, PollInboxDocument, SendMessageDocument } from "../src/client/generated/graphql.ts";
-import { linkNewDevice, registerDevice, startSessions } from "./helpers/accounts.ts";
-import { collect } from "./helpers/live.ts";
-import { b64, opaqueInput, sendOpaque, unb64 } from "./helpers/messaging.ts";
-import { startServer, type TestServer } from "./helpers/server.ts";
+import { openWs, GraphQLRequestError } from "../../src/client/transport.ts";
+import { InboxDocument, PollInboxDocument, SendMessageDocument } from "../../src/client/generated/graphql.ts";
+import { linkNewDevice, registerDevice, startSessions } from "../helpers/accounts.ts";
+import { collect } from "../helpers/live.ts";
+import { b64, opaqueInput, sendOpaque, unb64 } from "../helpers/messaging.ts";
+import { startServer, type TestServer } from "../helpers/server.ts";
 
 const text = (s: string) => new Uint8Array(Buffer.from(s, "utf8"));
 

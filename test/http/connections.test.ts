@@ -1,13 +1,15 @@
 // WebSocket bounds: authentication within WS_AUTH_TIMEOUT_MS, a cap on connections per device and on operations per
 // connection, and a client that stops reading is dropped instead of buffering without bound.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import WebSocket from "ws";
-import { InboxDocument, PollInboxDocument, SendMessageDocument } from "../src/client/generated/graphql.ts";
-import { queryText, wsUrl } from "../src/client/transport.ts";
-import { nextInput } from "./faults/helpers.ts";
-import { opaqueInput } from "./helpers/messaging.ts";
-import { registerDevice, type TestDevice } from "./helpers/accounts.ts";
-import { startServer, type TestServer } from "./helpers/server.ts";
+import { InboxDocument, PollInboxDocument, SendMessageDocument } from "../../src/client/generated/graphql.ts";
+import { queryText, wsUrl } from "../../src/client/transport.ts";
+import { nextInput } from "../faults/helpers.ts";
+import { opaqueInput } from "../helpers/messaging.ts";
+import { registerDevice } from "../helpers/accounts.ts";
+import { startServer } from "../helpers/server.ts";
+import { useServer, useDevice } from "../helpers/fixture.ts";
+import { sleep, waitFor } from "../helpers/wait.ts";
 
 /** A raw graphql-transport-ws socket, so the test controls every frame. */
 function rawSocket(url: string): Promise<WebSocket> {
@@ -46,22 +48,11 @@ async function acked(url: string, token: string): Promise<WebSocket> {
   return ws;
 }
 
-const until = async (cond: () => boolean, ms: number) => {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error("condition not met in time");
-    await new Promise((r) => setTimeout(r, 20));
-  }
-};
+const until = (cond: () => boolean, ms: number) => waitFor(cond, "the connection state", ms);
 
 describe("WebSocket bounds (defaults)", () => {
-  let server: TestServer;
-  let alice: TestDevice;
-  beforeAll(async () => {
-    server = await startServer();
-    alice = await registerDevice(server.url);
-  });
-  afterAll(() => server.close());
+  const server = useServer();
+  const alice = useDevice(server);
 
   it("closes a socket that does not authenticate within the default 3 s with 4408", async () => {
     const ws = await rawSocket(server.url);
@@ -87,25 +78,20 @@ describe("WebSocket bounds (defaults)", () => {
 
   it("keeps an authenticated socket open past the auth timeout", async () => {
     const ws = await acked(server.url, alice.token);
-    await new Promise((r) => setTimeout(r, 3_500));
+    await sleep(3_500);
     expect(ws.readyState).toBe(WebSocket.OPEN);
     ws.close();
   });
 });
 
 describe("WebSocket bounds (configured)", () => {
-  let server: TestServer;
-  let alice: TestDevice;
-  beforeAll(async () => {
-    server = await startServer({
-      WS_AUTH_TIMEOUT_MS: "500",
-      MAX_CONNECTIONS_PER_DEVICE: "2",
-      MAX_OPERATIONS_PER_CONNECTION: "3",
-      WS_MAX_BUFFERED_BYTES: String(256 * 1024),
-    });
-    alice = await registerDevice(server.url);
+  const server = useServer({
+    WS_AUTH_TIMEOUT_MS: "500",
+    MAX_CONNECTIONS_PER_DEVICE: "2",
+    MAX_OPERATIONS_PER_CONNECTION: "3",
+    WS_MAX_BUFFERED_BYTES: String(256 * 1024),
   });
-  afterAll(() => server.close());
+  const alice = useDevice(server);
 
   it("honours WS_AUTH_TIMEOUT_MS", async () => {
     const ws = await rawSocket(server.url);
@@ -152,13 +138,8 @@ describe("WebSocket bounds (configured)", () => {
 });
 
 describe("slow consumers", () => {
-  let server: TestServer;
-  let alice: TestDevice;
-  beforeAll(async () => {
-    server = await startServer({ WS_MAX_BUFFERED_BYTES: String(256 * 1024) });
-    alice = await registerDevice(server.url);
-  });
-  afterAll(() => server.close());
+  const server = useServer({ WS_MAX_BUFFERED_BYTES: String(256 * 1024) });
+  const alice = useDevice(server);
 
   it("drops a client that stops reading once its unsent data passes WS_MAX_BUFFERED_BYTES", async () => {
     const ws = await acked(server.url, alice.token);
@@ -170,7 +151,7 @@ describe("slow consumers", () => {
     while (server.app.http.connections.count(alice) > 0 && sent < 5_000) {
       // Bursts under the 100-operations cap, so the answers are large ones, not refusals.
       for (let i = 0; i < 50; i++) ws.send(JSON.stringify({ type: "subscribe", id: `q${sent++}`, payload: { query: big } }));
-      await new Promise((r) => setTimeout(r, 100));
+      await sleep(100);
     }
     expect(server.app.http.connections.count(alice)).toBe(0);
     ws.terminate();

@@ -1,18 +1,14 @@
 // A real PQXDH + Double Ratchet session set up through the server's key directory.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ClaimPreKeyBundlesDocument, PreKeyStatusDocument } from "../src/client/generated/graphql.ts";
-import { registerDevice } from "./helpers/accounts.ts";
-import { startServer, type TestServer } from "./helpers/server.ts";
+import { describe, expect, it } from "vitest";
+import { ClaimPreKeyBundlesDocument, PreKeyStatusDocument } from "../../src/client/generated/graphql.ts";
+import { registerDevice } from "../helpers/accounts.ts";
+import { useServer } from "../helpers/fixture.ts";
 
 const text = (s: string) => new Uint8Array(Buffer.from(s, "utf8"));
 const str = (b: Uint8Array) => Buffer.from(b).toString("utf8");
 
 describe("Signal sessions through the key directory", () => {
-  let server: TestServer;
-  beforeAll(async () => {
-    server = await startServer();
-  });
-  afterAll(() => server.close());
+  const server = useServer();
 
   it("A claims B's bundle, encrypts with PQXDH, and B decrypts with its own stores; then the ratchet runs both ways", async () => {
     const alice = await registerDevice(server.url);

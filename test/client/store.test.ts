@@ -3,9 +3,10 @@ import { spawn } from "node:child_process";
 import { readdir, stat } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { FileKeyValueStore } from "../src/client/account-store.ts";
-import { ContentError, PAD_BLOCK, type MessageBody, decodeContent, encodeContent, pad, unpad } from "../src/client/content.ts";
-import { removeTempDirs, tempDir } from "./helpers/sdk.ts";
+import { FileKeyValueStore } from "../../src/client/account-store.ts";
+import { ContentError, PAD_BLOCK, type MessageBody, decodeContent, encodeContent, pad, unpad } from "../../src/client/content.ts";
+import { removeTempDirs, tempDir } from "../helpers/sdk.ts";
+import { sleep } from "../helpers/wait.ts";
 
 afterAll(removeTempDirs);
 
@@ -39,7 +40,7 @@ describe("FileKeyValueStore", () => {
       const t = setTimeout(() => reject(new Error("writer did not start")), 30_000);
       child.stdout!.on("data", () => (clearTimeout(t), resolve()));
     });
-    await new Promise((r) => setTimeout(r, 150));
+    await sleep(150);
     child.kill("SIGKILL");
     await new Promise((r) => child.once("exit", r));
 

@@ -1,6 +1,6 @@
 // The per-device queue and the inbox subscription: replay then live with no loss or duplicate at the seam,
 // acknowledgement, polling, pre-keys-low and device-list events, and the bounded subscriber feed.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   AckEnvelopesDocument,
   ClaimPreKeyBundlesDocument,
@@ -8,26 +8,24 @@ import {
   InboxDocument,
   PollInboxDocument,
   type InboxSubscription,
-} from "../src/client/generated/graphql.ts";
+} from "../../src/client/generated/graphql.ts";
 import { createClient } from "graphql-ws";
 import WebSocket from "ws";
-import { openWs, wsUrl } from "../src/client/transport.ts";
-import { Feed } from "../src/live/feed.ts";
-import { linkNewDevice, registerDevice } from "./helpers/accounts.ts";
-import { collect, sleep } from "./helpers/live.ts";
-import { opaqueInput, sendOpaque, unb64 } from "./helpers/messaging.ts";
-import { startServer, type TestServer } from "./helpers/server.ts";
+import { openWs, wsUrl } from "../../src/client/transport.ts";
+import { Feed } from "../../src/live/feed.ts";
+import { linkNewDevice, registerDevice } from "../helpers/accounts.ts";
+import { collect } from "../helpers/live.ts";
+import { opaqueInput, sendOpaque, unb64 } from "../helpers/messaging.ts";
+import { startServer } from "../helpers/server.ts";
+import { useServer } from "../helpers/fixture.ts";
+import { sleep } from "../helpers/wait.ts";
 
 type Ev = InboxSubscription["inbox"];
 const envelopes = (xs: { inbox: Ev }[]) =>
   xs.map((x) => x.inbox).filter((e): e is Extract<Ev, { __typename: "EnvelopeEvent" }> => e.__typename === "EnvelopeEvent");
 
 describe("inbox", () => {
-  let server: TestServer;
-  beforeAll(async () => {
-    server = await startServer();
-  });
-  afterAll(() => server.close());
+  const server = useServer();
 
   it("replays the queue in order, then delivers live; acknowledged items are not replayed", async () => {
     const alice = await registerDevice(server.url);

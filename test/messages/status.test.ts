@@ -1,6 +1,6 @@
 // Delivered/read status and receipts, the read-receipt setting, conversation and message connections, deletion for
 // me and for everyone, and self-destruct with the sweeper.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   AccountSettingsDocument,
   AckEnvelopesDocument,
@@ -12,12 +12,14 @@ import {
   PollInboxDocument,
   SetReadReceiptsDocument,
   type PollInboxQuery,
-} from "../src/client/generated/graphql.ts";
-import { openWs } from "../src/client/transport.ts";
-import { linkNewDevice, registerDevice, type TestDevice } from "./helpers/accounts.ts";
-import { collect, eventually, sleep } from "./helpers/live.ts";
-import { sendOpaque } from "./helpers/messaging.ts";
-import { startServer, type TestServer } from "./helpers/server.ts";
+} from "../../src/client/generated/graphql.ts";
+import { openWs } from "../../src/client/transport.ts";
+import { linkNewDevice, registerDevice, type TestDevice } from "../helpers/accounts.ts";
+import { collect } from "../helpers/live.ts";
+import { sendOpaque } from "../helpers/messaging.ts";
+import { startServer } from "../helpers/server.ts";
+import { useServer } from "../helpers/fixture.ts";
+import { eventually, sleep } from "../helpers/wait.ts";
 
 type Polled = PollInboxQuery["inbox"][number];
 const of = <N extends Polled["__typename"]>(xs: Polled[], n: N) =>
@@ -38,11 +40,7 @@ async function history(d: TestDevice, conversation: string) {
 }
 
 describe("status, receipts, deletion and self-destruct", () => {
-  let server: TestServer;
-  beforeAll(async () => {
-    server = await startServer({ DELETE_FOR_EVERYONE_WINDOW_SECONDS: "3", SWEEP_INTERVAL_MS: "200" });
-  });
-  afterAll(() => server.close());
+  const server = useServer({ DELETE_FOR_EVERYONE_WINDOW_SECONDS: "3", SWEEP_INTERVAL_MS: "200" });
 
   it("goes sent -> delivered -> read, with receipts to every device of the sender (live and queued)", async () => {
     const alice = await registerDevice(server.url, { oneTimeKeys: 30 });

@@ -1,5 +1,5 @@
 // Authentication and device management: tokens, links, deactivation (over HTTP and on open WebSockets).
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   ClaimPreKeyBundlesDocument,
   CreateDeviceLinkDocument,
@@ -9,19 +9,15 @@ import {
   MeDocument,
   PreKeyStatusDocument,
   UserByUsernameDocument,
-} from "../src/client/generated/graphql.ts";
-import { MemoryKeyValueStore } from "../src/client/signal/kv.ts";
-import { SignalDevice } from "../src/client/signal/device.ts";
-import { HttpTransport, openWs, wsRequest } from "../src/client/transport.ts";
-import { linkNewDevice, registerDevice, uniqueUsername } from "./helpers/accounts.ts";
-import { startServer, type TestServer } from "./helpers/server.ts";
+} from "../../src/client/generated/graphql.ts";
+import { MemoryKeyValueStore } from "../../src/client/signal/kv.ts";
+import { SignalDevice } from "../../src/client/signal/device.ts";
+import { HttpTransport, openWs, wsRequest } from "../../src/client/transport.ts";
+import { linkNewDevice, registerDevice, uniqueUsername } from "../helpers/accounts.ts";
+import { useServer } from "../helpers/fixture.ts";
 
 describe("authentication and devices", () => {
-  let server: TestServer;
-  beforeAll(async () => {
-    server = await startServer({ MAX_DEVICES_PER_USER: "3" });
-  });
-  afterAll(() => server.close());
+  const server = useServer({ MAX_DEVICES_PER_USER: "3" });
 
   it("refuses a missing or wrong token with UNAUTHENTICATED", async () => {
     for (const token of [null, "vgt_not-a-real-token", "x".repeat(300)]) {

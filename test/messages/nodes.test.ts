@@ -10,13 +10,14 @@ import {
   PresenceUpdatesDocument,
   TypingDocument,
   type InboxSubscription,
-} from "../src/client/generated/graphql.ts";
-import { HttpTransport, openWs, wsRequest } from "../src/client/transport.ts";
-import { registerDevice, type TestDevice } from "./helpers/accounts.ts";
-import { createTestDatabase, usingPostgres, usingRedis, type TestDatabase } from "./helpers/database.ts";
-import { collect, sleep } from "./helpers/live.ts";
-import { refreshUntilSeen, sendOpaque, unb64 } from "./helpers/messaging.ts";
-import { baseEnv, busPrefix, spawnNode, startServer, type NodeProcess } from "./helpers/server.ts";
+} from "../../src/client/generated/graphql.ts";
+import { HttpTransport, openWs, wsRequest } from "../../src/client/transport.ts";
+import { registerDevice, type TestDevice } from "../helpers/accounts.ts";
+import { createTestDatabase, usingPostgres, usingRedis, type TestDatabase } from "../helpers/database.ts";
+import { collect } from "../helpers/live.ts";
+import { refreshUntilSeen, sendOpaque, unb64 } from "../helpers/messaging.ts";
+import { baseEnv, busPrefix, spawnNode, startServer, type NodeProcess } from "../helpers/server.ts";
+import { sleep } from "../helpers/wait.ts";
 
 type Ev = InboxSubscription["inbox"];
 const bodies = (xs: { inbox: Ev }[]) =>

@@ -5,11 +5,12 @@
 import { IdentityKeyPair, KyberPreKeyRecord, PreKeyRecord, SignedPreKeyRecord } from "@signalapp/libsignal-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { VignetteClient } from "vignette-messaging/client";
-import { ClaimPreKeyBundlesDocument, PreKeyStatusDocument } from "../src/client/generated/graphql.ts";
-import { uniqueUsername } from "./helpers/accounts.ts";
-import { scanDatabase } from "./helpers/scan.ts";
-import { startServer, type TestServer } from "./helpers/server.ts";
-import { record, removeTempDirs, tempDir, texts, waitFor, type Recorded } from "./helpers/sdk.ts";
+import { ClaimPreKeyBundlesDocument, PreKeyStatusDocument } from "../../src/client/generated/graphql.ts";
+import { uniqueUsername } from "../helpers/accounts.ts";
+import { scanDatabase } from "../helpers/scan.ts";
+import { startServer, type TestServer } from "../helpers/server.ts";
+import { record, removeTempDirs, tempDir, texts, type Recorded } from "../helpers/sdk.ts";
+import { sleep, waitFor } from "../helpers/wait.ts";
 
 describe("VignetteClient end to end", () => {
   let server: TestServer;
@@ -110,7 +111,7 @@ describe("VignetteClient end to end", () => {
     rec.set(back, got);
     await back.start();
     await waitFor(() => got.messages.length >= batch.length, "bob's queued messages");
-    await new Promise((res) => setTimeout(res, 300)); // room for any (wrong) duplicate to show up
+    await sleep(300); // room for any (wrong) duplicate to show up
     expect(texts(got)).toEqual(batch);
     expect(seenBefore).toBeGreaterThan(0);
     bob = back;
@@ -134,7 +135,7 @@ describe("VignetteClient end to end", () => {
     rec.set(back, got);
     await back.start();
     await waitFor(() => texts(got).includes(text), "the redelivered message");
-    await new Promise((res) => setTimeout(res, 300));
+    await sleep(300);
     expect(texts(got).filter((t) => t === text)).toHaveLength(1);
     bob = back;
   });

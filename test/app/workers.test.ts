@@ -5,13 +5,14 @@ import { execFileSync, spawnSync } from "node:child_process";
 import { readdirSync, readlinkSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { InboxDocument, type InboxSubscription } from "../src/client/generated/graphql.ts";
-import { openWs } from "../src/client/transport.ts";
-import { registerDevice, type TestDevice } from "./helpers/accounts.ts";
-import { createTestDatabase, usingPostgres, usingRedis, type TestDatabase } from "./helpers/database.ts";
-import { collect, eventually, type Collector } from "./helpers/live.ts";
-import { sendOpaque, unb64 } from "./helpers/messaging.ts";
-import { baseEnv, busPrefix, spawnNode, type NodeProcess } from "./helpers/server.ts";
+import { InboxDocument, type InboxSubscription } from "../../src/client/generated/graphql.ts";
+import { openWs } from "../../src/client/transport.ts";
+import { registerDevice, type TestDevice } from "../helpers/accounts.ts";
+import { createTestDatabase, usingPostgres, usingRedis, type TestDatabase } from "../helpers/database.ts";
+import { collect, type Collector } from "../helpers/live.ts";
+import { sendOpaque, unb64 } from "../helpers/messaging.ts";
+import { baseEnv, busPrefix, spawnNode, type NodeProcess } from "../helpers/server.ts";
+import { eventually } from "../helpers/wait.ts";
 
 const texts = (xs: { inbox: InboxSubscription["inbox"] }[]) =>
   xs.flatMap((x) => (x.inbox.__typename === "EnvelopeEvent" ? [unb64(x.inbox.envelope.body)] : []));
@@ -80,7 +81,7 @@ describe.skipIf(!usingPostgres || !usingRedis)("WORKERS=2: one node, two process
   });
 
   it("refuses WORKERS > 1 without PostgreSQL and Redis, naming the variable", () => {
-    const main = fileURLToPath(new URL("../src/main.ts", import.meta.url));
+    const main = fileURLToPath(new URL("../../src/main.ts", import.meta.url));
     const run = spawnSync(process.execPath, ["--import", "tsx", main], {
       env: { PATH: process.env.PATH, WORKERS: "2", PORT: "0" },
       encoding: "utf8",

@@ -1,16 +1,12 @@
 // Many claimers at once never receive the same one-time key.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ClaimPreKeyBundlesDocument, PreKeyStatusDocument, UploadPreKeysDocument } from "../src/client/generated/graphql.ts";
-import { HttpTransport } from "../src/client/transport.ts";
-import { registerDevice } from "./helpers/accounts.ts";
-import { startServer, type TestServer } from "./helpers/server.ts";
+import { describe, expect, it } from "vitest";
+import { ClaimPreKeyBundlesDocument, PreKeyStatusDocument, UploadPreKeysDocument } from "../../src/client/generated/graphql.ts";
+import { HttpTransport } from "../../src/client/transport.ts";
+import { registerDevice } from "../helpers/accounts.ts";
+import { useServer } from "../helpers/fixture.ts";
 
 describe("concurrent bundle claims", () => {
-  let server: TestServer;
-  beforeAll(async () => {
-    server = await startServer({ DATABASE_POOL_SIZE: "20" });
-  });
-  afterAll(() => server.close());
+  const server = useServer({ DATABASE_POOL_SIZE: "20" });
 
   it("60 parallel claims for 40 one-time keys: 40 distinct keys, then none, never one twice", async () => {
     const bob = await registerDevice(server.url, { oneTimeKeys: 0 });

@@ -5,11 +5,12 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { uniqueUsername } from "./helpers/accounts.ts";
-import { startServer, type TestServer } from "./helpers/server.ts";
-import { removeTempDirs, tempDir, waitFor } from "./helpers/sdk.ts";
+import { uniqueUsername } from "../helpers/accounts.ts";
+import { startServer, type TestServer } from "../helpers/server.ts";
+import { removeTempDirs, tempDir } from "../helpers/sdk.ts";
+import { waitFor } from "../helpers/wait.ts";
 
-const BIN = fileURLToPath(new URL("../bin/vignette.mjs", import.meta.url));
+const BIN = fileURLToPath(new URL("../../bin/vignette.mjs", import.meta.url));
 
 interface Run {
   child: ChildProcess;
@@ -33,8 +34,6 @@ async function finished(args: string[]): Promise<{ code: number | null; stdout: 
   clearTimeout(timer);
   return { code, stdout: run.stdout, stderr: run.stderr };
 }
-
-
 
 describe("vignette CLI", () => {
   let server: TestServer;

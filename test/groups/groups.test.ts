@@ -9,13 +9,13 @@ import {
   MyGroupsDocument,
   PendingGroupEventsDocument,
   SetGroupRoleDocument,
-} from "../src/client/generated/graphql.ts";
-import { unb64 } from "../src/client/base64.ts";
-import { mlsSuite } from "../src/client/mls/key-packages.ts";
-import { GraphQLRequestError } from "../src/client/transport.ts";
-import { registerDevice } from "./helpers/accounts.ts";
-import { LiveMember, mlsMember, text, type MlsMember } from "./helpers/groups.ts";
-import { startServer, type TestServer } from "./helpers/server.ts";
+} from "../../src/client/generated/graphql.ts";
+import { unb64 } from "../../src/client/base64.ts";
+import { mlsSuite } from "../../src/client/mls/key-packages.ts";
+import { GraphQLRequestError } from "../../src/client/transport.ts";
+import { registerDevice } from "../helpers/accounts.ts";
+import { LiveMember, mlsMember, text, type MlsMember } from "../helpers/groups.ts";
+import { startServer, type TestServer } from "../helpers/server.ts";
 
 describe("MLS groups of real clients", () => {
   let server: TestServer;

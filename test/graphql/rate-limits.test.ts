@@ -5,12 +5,12 @@ import {
   ClaimPreKeyBundlesDocument,
   PreKeyStatusDocument,
   UploadPreKeysDocument,
-} from "../src/client/generated/graphql.ts";
-import { openWs, wsRequest } from "../src/client/transport.ts";
-import { registerDevice, type TestDevice } from "./helpers/accounts.ts";
-import { usingPostgres, usingRedis } from "./helpers/database.ts";
-import { gql, refusal } from "./helpers/graphql.ts";
-import { busPrefix, startServer, type TestServer } from "./helpers/server.ts";
+} from "../../src/client/generated/graphql.ts";
+import { openWs, wsRequest } from "../../src/client/transport.ts";
+import { registerDevice, type TestDevice } from "../helpers/accounts.ts";
+import { usingPostgres, usingRedis } from "../helpers/database.ts";
+import { gql, refusal } from "../helpers/graphql.ts";
+import { busPrefix, startServer, type TestServer } from "../helpers/server.ts";
 
 const LIMITS = {
   RATE_LIMITS: "on",

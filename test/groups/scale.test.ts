@@ -2,14 +2,15 @@
 // live `groupEvents` subscriptions that only count deliveries (1,497 ts-mls joins would take ~40 CPU-minutes).
 // PostgreSQL only: it is the bounded, heavier test; timings are printed, never asserted.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { GroupDocument } from "../src/client/generated/graphql.ts";
-import { MlsKeyPackages } from "../src/client/mls/key-packages.ts";
-import { MemoryKeyValueStore } from "../src/client/signal/kv.ts";
-import { GraphQLRequestError } from "../src/client/transport.ts";
-import { registerDevice, type TestDevice } from "./helpers/accounts.ts";
-import { createTestDatabase, sqlClient, usingPostgres, type TestDatabase } from "./helpers/database.ts";
-import { EventFeed, LiveMember, mlsMember, text, type MlsMember } from "./helpers/groups.ts";
-import { baseEnv, busPrefix, spawnNode, type NodeProcess } from "./helpers/server.ts";
+import { GroupDocument } from "../../src/client/generated/graphql.ts";
+import { MlsKeyPackages } from "../../src/client/mls/key-packages.ts";
+import { MemoryKeyValueStore } from "../../src/client/signal/kv.ts";
+import { GraphQLRequestError } from "../../src/client/transport.ts";
+import { registerDevice, type TestDevice } from "../helpers/accounts.ts";
+import { createTestDatabase, sqlClient, usingPostgres, type TestDatabase } from "../helpers/database.ts";
+import { EventFeed, LiveMember, mlsMember, text, type MlsMember } from "../helpers/groups.ts";
+import { baseEnv, busPrefix, spawnNode, type NodeProcess } from "../helpers/server.ts";
+import { sleep } from "../helpers/wait.ts";
 
 const SIZE = 1500;
 
@@ -34,7 +35,7 @@ async function everyFeed(feeds: EventFeed[], pred: (ev: EventFeed["events"]) => 
     const missing = feeds.filter((f) => !pred(f.events)).length;
     if (missing === 0) return;
     if (Date.now() > deadline) throw new Error(`${missing} of ${feeds.length} devices never got ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
+    await sleep(250);
   }
 }
 

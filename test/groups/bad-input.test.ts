@@ -8,12 +8,12 @@ import {
   KeyPackageStatusDocument,
   SendGroupMessageDocument,
   UploadKeyPackagesDocument,
-} from "../src/client/generated/graphql.ts";
-import { b64 } from "../src/client/base64.ts";
-import { credentialFor, mlsSuite } from "../src/client/mls/key-packages.ts";
-import { GraphQLRequestError, type HttpTransport } from "../src/client/transport.ts";
-import { mlsMember, text, type MlsMember } from "./helpers/groups.ts";
-import { startServer, type TestServer } from "./helpers/server.ts";
+} from "../../src/client/generated/graphql.ts";
+import { b64 } from "../../src/client/base64.ts";
+import { credentialFor, mlsSuite } from "../../src/client/mls/key-packages.ts";
+import { GraphQLRequestError, type HttpTransport } from "../../src/client/transport.ts";
+import { mlsMember, text, type MlsMember } from "../helpers/groups.ts";
+import { startServer, type TestServer } from "../helpers/server.ts";
 
 /** "CODE: message" of a refused request. */
 async function codeOf(p: Promise<unknown>): Promise<string> {

@@ -1,19 +1,15 @@
 // resetDeviceKeys: the server half of re-registration. The caller comes from its token; the new keys are checked
 // like at registration; the old one-time keys are gone and bundles carry the new identity.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { MemoryKeyValueStore } from "../src/client/signal/kv.ts";
-import { SignalDevice } from "../src/client/signal/device.ts";
-import { ClaimPreKeyBundlesDocument, DevicesDocument, PreKeyStatusDocument, ResetDeviceKeysDocument } from "../src/client/generated/graphql.ts";
-import { GraphQLRequestError } from "../src/client/transport.ts";
-import { registerDevice } from "./helpers/accounts.ts";
-import { startServer, type TestServer } from "./helpers/server.ts";
+import { describe, expect, it } from "vitest";
+import { MemoryKeyValueStore } from "../../src/client/signal/kv.ts";
+import { SignalDevice } from "../../src/client/signal/device.ts";
+import { ClaimPreKeyBundlesDocument, DevicesDocument, PreKeyStatusDocument, ResetDeviceKeysDocument } from "../../src/client/generated/graphql.ts";
+import { GraphQLRequestError } from "../../src/client/transport.ts";
+import { registerDevice } from "../helpers/accounts.ts";
+import { useServer } from "../helpers/fixture.ts";
 
 describe("resetDeviceKeys", () => {
-  let server: TestServer;
-  beforeAll(async () => {
-    server = await startServer();
-  });
-  afterAll(() => server.close());
+  const server = useServer();
 
   it("replaces identity, registration id and every pre-key of the calling device only", async () => {
     const bob = await registerDevice(server.url, { oneTimeKeys: 5 });

@@ -5,30 +5,31 @@
 import fc from "fast-check";
 import { GraphQLError } from "graphql";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { RegisterAccountDocument } from "../src/client/generated/graphql.ts";
-import { MemoryKeyValueStore } from "../src/client/signal/kv.ts";
-import { SignalDevice } from "../src/client/signal/device.ts";
-import { queryText } from "../src/client/transport.ts";
-import { AppError } from "../src/errors.ts";
-import { schema } from "../src/graphql/index.ts";
+import { RegisterAccountDocument } from "../../src/client/generated/graphql.ts";
+import { MemoryKeyValueStore } from "../../src/client/signal/kv.ts";
+import { SignalDevice } from "../../src/client/signal/device.ts";
+import { queryText } from "../../src/client/transport.ts";
+import { AppError } from "../../src/errors.ts";
+import { schema } from "../../src/graphql/index.ts";
 import {
   checkBatch,
   checkEcPreKey,
   checkSignedEcPreKey,
   checkSignedKyberPreKey,
   parseIdentityKey,
-} from "../src/keys/parse.ts";
+} from "../../src/keys/parse.ts";
 import {
   checkKeyPackage,
   checkWelcome,
   parseApplicationMessage,
   parseCommit,
   parseGroupInfo,
-} from "../src/groups/mls-framing.ts";
-import { postRaw } from "./helpers/graphql.ts";
-import { mlsMember } from "./helpers/groups.ts";
-import { startServer, type TestServer } from "./helpers/server.ts";
-import { b64 } from "../src/client/base64.ts";
+} from "../../src/groups/mls-framing.ts";
+import { postRaw } from "../helpers/graphql.ts";
+import { mlsMember } from "../helpers/groups.ts";
+import { startServer, type TestServer } from "../helpers/server.ts";
+import { b64 } from "../../src/client/base64.ts";
+import { useServer } from "../helpers/fixture.ts";
 
 const u8 = (s: string) => new Uint8Array(Buffer.from(s, "base64"));
 
@@ -158,11 +159,7 @@ describe("Signal key parsers under random and mutated input", () => {
 });
 
 describe("mutated registrations over HTTP", () => {
-  let server: TestServer;
-  beforeAll(async () => {
-    server = await startServer();
-  });
-  afterAll(() => server.close());
+  const server = useServer();
 
   it("never answers 5xx or INTERNAL_SERVER_ERROR, whatever key bytes and numbers arrive", async () => {
     const device = await SignalDevice.open(new MemoryKeyValueStore());

@@ -1,22 +1,16 @@
 // GraphQL armor: depth, cost, alias, directive and token limits refuse with LIMIT_EXCEEDED before anything runs;
 // unauthenticated callers get no field suggestions; introspection follows INTROSPECTION. HTTP and graphql-ws alike.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { openWs, wsRequest } from "../src/client/transport.ts";
-import { registerDevice, type TestDevice } from "./helpers/accounts.ts";
-import { gql, postRaw, refusal } from "./helpers/graphql.ts";
-import { startServer, type TestServer } from "./helpers/server.ts";
+import { describe, expect, it } from "vitest";
+import { openWs, wsRequest } from "../../src/client/transport.ts";
+import { gql, postRaw, refusal } from "../helpers/graphql.ts";
+import { useServer, useDevice } from "../helpers/fixture.ts";
 
 const codes = (r: { errors?: { extensions?: { code?: string } }[] }) => (r.errors ?? []).map((e) => e.extensions?.code);
 const aliases = (n: number) => `{ ${Array.from({ length: n }, (_, i) => `a${i}: me { deviceId }`).join(" ")} }`;
 
 describe("armor with the default limits", () => {
-  let server: TestServer;
-  let alice: TestDevice;
-  beforeAll(async () => {
-    server = await startServer();
-    alice = await registerDevice(server.url);
-  });
-  afterAll(() => server.close());
+  const server = useServer();
+  const alice = useDevice(server);
 
   it("accepts 15 aliases and refuses 16", async () => {
     expect((await postRaw(server.url, { query: aliases(15) }, alice.token)).errors).toBeUndefined();
@@ -72,13 +66,8 @@ describe("armor with the default limits", () => {
 });
 
 describe("armor configured tighter", () => {
-  let server: TestServer;
-  let alice: TestDevice;
-  beforeAll(async () => {
-    server = await startServer({ INTROSPECTION: "off", MAX_QUERY_DEPTH: "2", MAX_QUERY_COST: "20" });
-    alice = await registerDevice(server.url);
-  });
-  afterAll(() => server.close());
+  const server = useServer({ INTROSPECTION: "off", MAX_QUERY_DEPTH: "2", MAX_QUERY_COST: "20" });
+  const alice = useDevice(server);
 
   it("refuses introspection when INTROSPECTION=off, over HTTP and graphql-ws", async () => {
     const r = await postRaw(server.url, { query: "{ __schema { queryType { name } } }" });

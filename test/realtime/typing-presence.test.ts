@@ -1,5 +1,5 @@
 // Typing and presence on one node (the multi-node behaviour is in messages.nodes.test.ts).
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   ConversationsDocument,
   MeDocument,
@@ -7,19 +7,16 @@ import {
   PresenceUpdatesDocument,
   SetTypingDocument,
   TypingDocument,
-} from "../src/client/generated/graphql.ts";
-import { openWs, wsRequest } from "../src/client/transport.ts";
-import { registerDevice } from "./helpers/accounts.ts";
-import { collect, eventually, sleep } from "./helpers/live.ts";
-import { refreshUntilSeen, sendOpaque } from "./helpers/messaging.ts";
-import { startServer, type TestServer } from "./helpers/server.ts";
+} from "../../src/client/generated/graphql.ts";
+import { openWs, wsRequest } from "../../src/client/transport.ts";
+import { registerDevice } from "../helpers/accounts.ts";
+import { collect } from "../helpers/live.ts";
+import { refreshUntilSeen, sendOpaque } from "../helpers/messaging.ts";
+import { useServer } from "../helpers/fixture.ts";
+import { eventually, sleep } from "../helpers/wait.ts";
 
 describe("typing and presence", () => {
-  let server: TestServer;
-  beforeAll(async () => {
-    server = await startServer({ TYPING_TTL_MS: "1000", PRESENCE_TTL_MS: "3000" });
-  });
-  afterAll(() => server.close());
+  const server = useServer({ TYPING_TTL_MS: "1000", PRESENCE_TTL_MS: "3000" });
 
   it("typing reaches the other participant, lapses by itself, and is closed to outsiders", async () => {
     const alice = await registerDevice(server.url);

@@ -4,14 +4,14 @@ import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { MeDocument } from "../src/client/generated/graphql.ts";
-import { loadConfig } from "../src/config.ts";
-import { printSchemaFile } from "../src/graphql/print.ts";
-import { registerDevice } from "./helpers/accounts.ts";
-import { createTestDatabase, sqlClient, usingPostgres } from "./helpers/database.ts";
-import { baseEnv, busPrefix, spawnNode, startServer } from "./helpers/server.ts";
+import { MeDocument } from "../../src/client/generated/graphql.ts";
+import { loadConfig } from "../../src/config.ts";
+import { printSchemaFile } from "../../src/graphql/print.ts";
+import { registerDevice } from "../helpers/accounts.ts";
+import { createTestDatabase, sqlClient, usingPostgres } from "../helpers/database.ts";
+import { baseEnv, busPrefix, spawnNode, startServer } from "../helpers/server.ts";
 
-const root = fileURLToPath(new URL("..", import.meta.url));
+const root = fileURLToPath(new URL("../..", import.meta.url));
 
 describe("the service", () => {
   it("schema.graphql is what the Pothos schema prints (run `npm run schema` when this fails)", () => {
