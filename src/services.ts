@@ -13,13 +13,21 @@ export function createServices(deps: ServiceDeps, presenceStore: PresenceStore =
   // The key directory and the device registry tell devices about changes through their inbox queues.
   let inbox: InboxService;
   let messages: MessagesService;
+  let mls: ReturnType<typeof createMlsServices>;
   const keys = createKeysService(deps, { preKeysLow: (u, d, status) => inbox.preKeysLow(u, d, status) });
+  // Group co-members hear of device-list changes too: their SDKs keep every active device in the group's tree.
+  const deviceListChanged = (userId: string) =>
+    void mls.groups
+      .coMembers(userId)
+      .then((coMembers) => messages.deviceListChanged(userId, coMembers))
+      .catch(report("device list event not queued"));
   const devices = createDevicesService(deps, keys, {
-    deviceListChanged: (userId) => void messages.deviceListChanged(userId).catch(report("device list event not queued")),
+    deviceListChanged,
+    deviceDeactivated: (userId, deviceId) => mls.groups.deviceDeactivated(userId, deviceId),
   });
   inbox = createInboxService(deps, keys);
   messages = createMessagesService(deps, inbox);
-  const mls = createMlsServices(deps, inbox);
+  mls = createMlsServices(deps, inbox, deviceListChanged);
   // A group's id works wherever a conversation id is asked: for typing its members are its participants...
   const participants = {
     ...messages,

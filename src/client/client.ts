@@ -4,7 +4,8 @@
 import type { Client as WsClient } from "graphql-ws";
 import { ProtocolAddress, PublicKey } from "@signalapp/libsignal-client";
 import { AccountDirectory, type AccountInfo } from "./account-store.ts";
-import { decodeContent, type MessageBody } from "./content.ts";
+import { decodeContent, type MessageBody, type Sendable } from "./content.ts";
+import { Groups, KEY_PACKAGE_TARGET, type GroupEvents } from "./groups.ts";
 import { AsyncEmitter, Mutex } from "./emitter.ts";
 import {
   AckEnvelopesDocument,
@@ -51,7 +52,7 @@ export interface ReceivedMessage extends StoredMessage {
   isSync: boolean;
 }
 
-export interface ClientEvents extends Record<string, unknown> {
+export interface ClientEvents extends Record<string, unknown>, GroupEvents {
   message: ReceivedMessage;
   receipt: { messageId: string; conversationId: string; userId: string; kind: "DELIVERED" | "READ"; at: string };
   deleted: { messageId: string; conversationId: string; byUserId: string };
@@ -68,8 +69,7 @@ export interface ClientEvents extends Record<string, unknown> {
 type InboxEvent = InboxSubscription["inbox"];
 type EnvelopeEvent = Extract<InboxEvent, { __typename: "EnvelopeEvent" }>;
 
-/** Everything a user can send: a plain string is a text message. */
-export type Sendable = MessageBody | string;
+export type { Sendable };
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -77,6 +77,8 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
   readonly http: HttpTransport;
   readonly store: MessageStore;
   readonly keys: PreKeyMaintainer;
+  /** MLS groups: create, add, remove, leave, send, list, members, roles. */
+  readonly groups: Groups;
   private sender: Sender;
   private crypto = new Mutex();
   private inbox = new Mutex();
@@ -99,6 +101,17 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
     this.keys = new PreKeyMaintainer(() => this.device, this.http, directory.kv, this.crypto, options.preKeyRotationIntervalMs ?? DEFAULT_ROTATION_INTERVAL_MS, (e) =>
       this.fail(e),
     );
+    this.groups = new Groups({
+      self: this.self,
+      kv: directory.kv,
+      http: this.http,
+      store: this.store,
+      resolveUser: (who) => this.resolveUser(who),
+      emit: (event, value) => this.emit(event, value as ClientEvents[typeof event]),
+      stored: (m) => this.scheduleExpiry(m),
+      fail: (e) => this.fail(e),
+      ack: (id) => this.ack(id),
+    });
   }
 
   /** This device's Signal state (replaced by resetIdentity). */
@@ -159,6 +172,8 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
     await directory.writeInfo(info);
     client = new VignetteClient(info, directory, signal, options);
     await client.keys.markRotated();
+    // Without key packages on the server nobody could add this device to a group.
+    await wrap(() => client.groups.mls.keyPackages.upload(KEY_PACKAGE_TARGET, true));
     return client;
   }
 
@@ -337,6 +352,9 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
       (n) => (n.oneTimePreKeys || n.oneTimeKyberPreKeys) && this.notify("preKeysToppedUp", n, (e) => this.fail(e)),
       (e) => this.fail(e),
     );
+    await this.groups.mls.keyPackages.replenish(KEY_PACKAGE_TARGET).catch((e) => this.fail(e));
+    // Devices linked or deactivated while this one was away.
+    void this.groups.reconcileOwnDevices().catch((e) => this.fail(e));
   }
 
   /** Live typing in the conversation with `who` (needs start()); returns a function that stops it. */
@@ -402,7 +420,14 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
       case "DeviceListChangedEvent":
         this.sender.forgetDevices(ev.userId);
         await this.emit("deviceListChanged", { userId: ev.userId });
+        // Group upkeep (adding own new devices, removing deactivated ones) must not hold up the inbox.
+        void this.groups.deviceListChanged(ev.userId).catch((e) => this.fail(e));
         return this.ack(ev.id);
+      case "GroupEvent":
+        return this.groups.handle({ ...ev, kind: ev.groupEventKind });
+      case "KeyPackagesLowEvent":
+        await this.groups.mls.keyPackages.replenish(KEY_PACKAGE_TARGET);
+        return;
       case "PreKeysLowEvent": {
         const n = await this.keys.topUp();
         if (n.oneTimePreKeys || n.oneTimeKyberPreKeys) await this.emit("preKeysToppedUp", n);

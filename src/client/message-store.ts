@@ -8,8 +8,10 @@ import type { KeyValueStore } from "./signal/kv.ts";
 export interface StoredMessage {
   messageId: string;
   conversationId: string | null;
-  /** The other party (your own user id for a note to self). */
+  /** The other party (your own user id for a note to self; the group's id for a group message). */
   peerUserId: string;
+  /** Set for a group message. */
+  groupId?: string;
   direction: "in" | "out";
   from: { userId: string; deviceId: number };
   sentAt: number;

@@ -25,6 +25,20 @@ const Group = builder.objectRef<GroupInfoView>("Group").implement({
     name: t.exposeString("name", { nullable: true }),
     description: t.exposeString("description", { nullable: true }),
     memberCount: t.exposeInt("memberCount"),
+    groupInfo: t.field({
+      type: "Bytes",
+      nullable: true,
+      description: "The current MLSMessage(GroupInfo) with the ratchet tree: public, served to members and their own devices",
+      resolve: (g, _args, ctx) => (ctx.actor ? ctx.services.groups.groupInfo(ctx.actor, g.id) : null),
+    }),
+  }),
+});
+
+const ClaimDeviceInput = builder.inputType("ClaimDeviceInput", {
+  description: "One device whose key package is wanted",
+  fields: (t) => ({
+    userId: t.id({ required: true, validate: uuid, description: "the device's user" }),
+    deviceId: t.int({ required: true, validate: z.number().int().min(1).max(999), description: "the device's id" }),
   }),
 });
 
@@ -46,6 +60,11 @@ export const GroupEvent = builder.objectRef<GroupEventPayload>("GroupEvent").imp
     epoch: t.exposeInt("epoch"),
     senderUserId: t.exposeID("senderUserId", { nullable: true }),
     senderDeviceId: t.exposeInt("senderDeviceId", { nullable: true }),
+    serverTimestamp: t.field({
+      type: "DateTime",
+      description: "when the server stored the event",
+      resolve: (e) => e.serverTimestamp,
+    }),
     message: t.field({
       type: "Bytes",
       nullable: true,
@@ -126,9 +145,17 @@ builder.queryFields((t) => ({
   pendingGroupEvents: t.withAuth({ device: true }).field({
     type: [GroupEvent],
     description: "This device's unacknowledged events of one group, in order (what a client reads after STALE_EPOCH)",
-    args: { groupId: t.arg.id({ required: true, validate: uuid }), first: t.arg.int({ required: false, validate: z.number().int().min(1).max(500).nullish() }) },
-    resolve: (_root, { groupId, first }, ctx) =>
-      ctx.services.groups.pending(ctx.actor, { groupId: String(groupId), limit: first ?? 500 }),
+    args: {
+      groupId: t.arg.id({ required: true, validate: uuid }),
+      first: t.arg.int({ required: false, validate: z.number().int().min(1).max(500).nullish() }),
+      afterSeq: t.arg.int({
+        required: false,
+        description: "Only events after this sequence number (paging without acknowledging)",
+        validate: z.number().int().min(0).nullish(),
+      }),
+    },
+    resolve: (_root, { groupId, first, afterSeq }, ctx) =>
+      ctx.services.groups.pending(ctx.actor, { groupId: String(groupId), limit: first ?? 500, afterSeq: BigInt(afterSeq ?? 0) }),
   }),
   keyPackageStatus: t.withAuth({ device: true }).field({
     type: KeyPackageStatus,
@@ -152,8 +179,21 @@ builder.mutationFields((t) => ({
   claimKeyPackages: t.withAuth({ device: true }).field({
     type: [ClaimedKeyPackage],
     description: "One key package per active device of each user. A mutation: it consumes them.",
-    args: { userIds: t.arg.idList({ required: true, validate: userIdList.min(1) }) },
-    resolve: (_root, { userIds }, ctx) => ctx.services.keyPackages.claim(ctx.actor, userIds.map(String)),
+    args: {
+      userIds: t.arg.idList({ required: true, validate: userIdList.min(1) }),
+      devices: t.arg({
+        type: [ClaimDeviceInput],
+        required: false,
+        description: "Only these devices of those users (a member's newly linked device)",
+        validate: boundedList(MAX_USERS_PER_CALL).nullish(),
+      }),
+    },
+    resolve: (_root, { userIds, devices }, ctx) =>
+      ctx.services.keyPackages.claim(
+        ctx.actor,
+        userIds.map(String),
+        devices?.map((d) => ({ userId: String(d.userId).toLowerCase(), deviceId: d.deviceId })),
+      ),
   }),
   createGroup: t.withAuth({ device: true }).field({
     type: Group,

@@ -16,6 +16,7 @@ import { cursorSeq, type MessageInfo, type Page } from "../messages/service.ts";
 import { bytes } from "../keys/service.ts";
 import { EventQueue, GroupStream, type GroupSink, type Membership } from "../live/group-stream.ts";
 import { longTransaction } from "../db/transactions.ts";
+import { checkRosterChange } from "./roster-rules.ts";
 import {
   checkWelcome,
   deviceKey,
@@ -58,6 +59,8 @@ export interface GroupEventPayload {
   senderDeviceId: number | null;
   /** base64 of the MLSMessage (COMMIT, WELCOME, APPLICATION). */
   message: string | null;
+  /** When the server stored it (ISO). */
+  serverTimestamp: string;
   /** Devices ("<userId>.<deviceId>") whose view of the group ends with this event. */
   removed?: string[];
 }
@@ -240,8 +243,6 @@ export function createGroupsService(deps: ServiceDeps, keyPackages: KeyPackagesS
 
     const addUserIds = [...new Set(input.addUserIds ?? [])];
     const removeUserIds = [...new Set(input.removeUserIds ?? [])];
-    if (addUserIds.some((u) => removeUserIds.includes(u))) throw badInput("a user cannot be added and removed at once");
-    if (removeUserIds.includes(actor.userId)) throw badInput("a member cannot commit its own removal; use leaveGroup");
 
     const result = await inTx(async (tx) => {
       const [locked] = await tx.$queryRaw<{ epoch: number; last_seq: bigint }[]>`
@@ -251,42 +252,28 @@ export function createGroupsService(deps: ServiceDeps, keyPackages: KeyPackagesS
       const roster = new Map(
         (await tx.groupMember.findMany({ where: { groupId: group.id } })).map((m) => [m.userId, m.role as GroupRole]),
       );
-      const role = roster.get(actor.userId);
-      if (!role) throw notFound("no such group");
+      if (!roster.has(actor.userId)) throw notFound("no such group");
       const inTree = await tx.groupDevice.findMany({ where: { groupId: group.id, inTree: true } });
       const treeNow = new Set(inTree.map((d) => deviceKey(d)));
-
-      // Roles: admins add and remove; anyone may commit the removal of devices whose users already left.
-      const removesMembers = removeUserIds.filter((u) => roster.has(u));
-      if ((addUserIds.length || removesMembers.length) && role !== "admin") {
-        throw forbidden("only an admin adds or removes members");
-      }
-      for (const u of addUserIds) if (roster.has(u)) throw badInput(`user ${u} is already a member`);
-      for (const u of removeUserIds) {
-        if (!roster.has(u) && !inTree.some((d) => d.userId === u)) throw badInput(`user ${u} is not in the group`);
-      }
-      const size = roster.size + addUserIds.length - removesMembers.length;
-      if (size > config.maxGroupMembers) {
-        throw new AppError("LIMIT_EXCEEDED", `a group holds at most ${config.maxGroupMembers} members`, {
-          maxMembers: config.maxGroupMembers,
-        });
-      }
-
-      // The Remove proposals remove exactly the leaves of the removed users.
-      const wantRemoved = new Set(inTree.filter((d) => removeUserIds.includes(d.userId)).map((d) => deviceKey(d)));
-      const gotRemoved = new Set(removedDevices.map(deviceKey));
-      if (!sameSet(wantRemoved, gotRemoved)) {
-        throw badInput("the Remove proposals must remove exactly the devices of removeUserIds");
-      }
-      // The Add proposals carry exactly one key package claimed by this user for each active device of each added user.
-      const activeAdded = addUserIds.length
-        ? await tx.device.findMany({ where: { userId: { in: addUserIds }, active: true }, select: { userId: true, deviceId: true } })
+      const touched = [...new Set([...addUserIds, ...addedDevices.map((d) => d.userId), ...removedDevices.map((d) => d.userId)])];
+      const activeRows = touched.length
+        ? await tx.device.findMany({ where: { userId: { in: touched }, active: true }, select: { userId: true, deviceId: true } })
         : [];
-      const wantAdded = new Set(activeAdded.map(deviceKey));
+      const active = new Map<string, Set<number>>();
+      for (const d of activeRows) (active.get(d.userId) ?? active.set(d.userId, new Set()).get(d.userId)!).add(d.deviceId);
+      const { removedMembers: removesMembers } = checkRosterChange({
+        actor,
+        roster,
+        inTree,
+        active,
+        addUserIds,
+        removeUserIds,
+        added: addedDevices,
+        removed: removedDevices,
+        maxMembers: config.maxGroupMembers,
+      });
+      const wantRemoved = new Set(removedDevices.map(deviceKey));
       const gotAdded = addedDevices.map(deviceKey);
-      if (gotAdded.length !== new Set(gotAdded).size || !sameSet(wantAdded, new Set(gotAdded))) {
-        throw badInput("the Add proposals must add exactly one key package for each active device of addUserIds");
-      }
       const claims = await keyPackages.claimedBy(tx, actor.userId, parsed.addedKeyPackages.map((a) => a.ref));
       const claimed = new Map(claims.map((c) => [Buffer.from(c.ref).toString("hex"), `${c.user_id}.${c.device_id}`]));
       parsed.addedKeyPackages.forEach((a, i) => {
@@ -316,28 +303,32 @@ export function createGroupsService(deps: ServiceDeps, keyPackages: KeyPackagesS
         ...(welcomeSeq ? [{ seq: welcomeSeq, kind: "WELCOME" as const, message: input.welcome!, ...sender }] : []),
         ...(membersSeq ? [{ seq: membersSeq, kind: "MEMBERS_CHANGED" as const, message: null, ...sender }] : []),
       ];
+      const createdAt = new Date();
       await tx.groupMessage.createMany({
-        data: rows.map((r) => ({ groupId: group.id, epoch: newEpoch, ...r, message: r.message ? bytes(r.message) : null })),
+        data: rows.map((r) => ({ groupId: group.id, epoch: newEpoch, ...r, message: r.message ? bytes(r.message) : null, createdAt })),
       });
-      for (const r of rows) events.push(payload(group.id, r.seq, r.kind, newEpoch, r.senderUserId, r.senderDeviceId, r.message));
+      for (const r of rows) events.push(payload(group.id, r.seq, r.kind, newEpoch, r.senderUserId, r.senderDeviceId, r.message, createdAt));
       events[0].removed = [...wantRemoved];
 
       if (removesMembers.length) await tx.groupMember.deleteMany({ where: { groupId: group.id, userId: { in: removesMembers } } });
       if (wantRemoved.size) {
         await tx.$executeRaw`
           UPDATE group_devices SET in_tree = false, until_seq = COALESCE(until_seq, ${commitSeq})
-          WHERE group_id = ${group.id}::uuid AND user_id = ANY(${removeUserIds}::uuid[])`;
+          WHERE group_id = ${group.id}::uuid AND (user_id, device_id) IN (
+            SELECT * FROM unnest(${removedDevices.map((d) => d.userId)}::uuid[], ${removedDevices.map((d) => d.deviceId)}::int[]))`;
       }
       if (addUserIds.length) {
         await tx.groupMember.createMany({ data: addUserIds.map((userId) => ({ groupId: group.id, userId, role: "member" })) });
+      }
+      if (addedDevices.length) {
         await tx.$executeRaw`
           INSERT INTO group_devices (group_id, user_id, device_id, joined_epoch, from_seq, until_seq, acked_seq, in_tree)
           SELECT ${group.id}::uuid, u, d, ${newEpoch}, ${welcomeSeq}, NULL, ${welcomeSeq! - 1n}, true
-          FROM unnest(${activeAdded.map((d) => d.userId)}::uuid[], ${activeAdded.map((d) => d.deviceId)}::int[]) AS t(u, d)
+          FROM unnest(${addedDevices.map((d) => d.userId)}::uuid[], ${addedDevices.map((d) => d.deviceId)}::int[]) AS t(u, d)
           ON CONFLICT (group_id, user_id, device_id) DO UPDATE SET joined_epoch = EXCLUDED.joined_epoch,
             from_seq = EXCLUDED.from_seq, until_seq = NULL, acked_seq = EXCLUDED.acked_seq, in_tree = true`;
       }
-      return { newEpoch, events, added: activeAdded };
+      return { newEpoch, events, added: addedDevices };
     });
 
     treeCache.set(group.id, { epoch: result.newEpoch, parsed: next });
@@ -390,7 +381,7 @@ export function createGroupsService(deps: ServiceDeps, keyPackages: KeyPackagesS
     }
     await bus.publish(
       channels.group(groupId),
-      payload(groupId, stored.seq, "APPLICATION", stored.epoch, actor.userId, actor.deviceId, message),
+      payload(groupId, stored.seq, "APPLICATION", stored.epoch, actor.userId, actor.deviceId, message, stored.createdAt),
     );
     return { messageId: eventId(groupId, stored.seq), serverTimestamp: stored.createdAt };
   }
@@ -399,10 +390,11 @@ export function createGroupsService(deps: ServiceDeps, keyPackages: KeyPackagesS
   async function appendEvent(tx: Tx, groupId: string, kind: GroupEventKind, actor: Actor) {
     const [g] = await tx.$queryRaw<{ epoch: number; last_seq: bigint }[]>`
       UPDATE groups SET last_seq = last_seq + 1, updated_at = now() WHERE id = ${groupId}::uuid RETURNING epoch, last_seq`;
+    const createdAt = new Date();
     await tx.groupMessage.create({
-      data: { groupId, seq: g.last_seq, kind, epoch: g.epoch, senderUserId: actor.userId, senderDeviceId: actor.deviceId },
+      data: { groupId, seq: g.last_seq, kind, epoch: g.epoch, senderUserId: actor.userId, senderDeviceId: actor.deviceId, createdAt },
     });
-    return payload(groupId, g.last_seq, kind, g.epoch, actor.userId, actor.deviceId, null);
+    return payload(groupId, g.last_seq, kind, g.epoch, actor.userId, actor.deviceId, null, createdAt);
   }
 
   async function update(actor: Actor, groupId: string, input: { name?: string | null; description?: string | null }) {
@@ -427,6 +419,11 @@ export function createGroupsService(deps: ServiceDeps, keyPackages: KeyPackagesS
     const { role: mine } = await requireMember(groupId, actor);
     if (mine !== "admin") throw forbidden("only an admin changes roles");
     const event = await inTx(async (tx) => {
+      await tx.$queryRaw`SELECT id FROM groups WHERE id = ${groupId}::uuid FOR UPDATE`;
+      if (role !== "admin") {
+        const admins = await tx.groupMember.count({ where: { groupId, role: "admin", userId: { not: userId } } });
+        if (admins === 0) throw new AppError("CONFLICT", "the last admin cannot step down: make another member admin first");
+      }
       const changed = await tx.groupMember.updateMany({ where: { groupId, userId }, data: { role } });
       if (changed.count === 0) throw notFound("that user is not a member");
       return appendEvent(tx, groupId, "MEMBERS_CHANGED", actor);
@@ -444,6 +441,11 @@ export function createGroupsService(deps: ServiceDeps, keyPackages: KeyPackagesS
     const event = await inTx(async (tx) => {
       const e = await appendEvent(tx, groupId, "MEMBERS_CHANGED", actor);
       await tx.groupMember.delete({ where: { groupId_userId: { groupId, userId: actor.userId } } });
+      // A group is never left without an admin: the longest-standing member takes over from the last one.
+      if ((await tx.groupMember.count({ where: { groupId, role: "admin" } })) === 0) {
+        const heir = await tx.groupMember.findFirst({ where: { groupId }, orderBy: [{ joinedAt: "asc" }, { userId: "asc" }] });
+        if (heir) await tx.groupMember.update({ where: { groupId_userId: { groupId, userId: heir.userId } }, data: { role: "admin" } });
+      }
       const devices = await tx.groupDevice.findMany({ where: { groupId, userId: actor.userId, untilSeq: null } });
       await tx.groupDevice.updateMany({ where: { groupId, userId: actor.userId, untilSeq: null }, data: { untilSeq: e.seq } });
       e.removed = devices.map(deviceKey);
@@ -501,8 +503,8 @@ export function createGroupsService(deps: ServiceDeps, keyPackages: KeyPackagesS
   async function pending(device: Actor, opts: { groupId?: string; afterSeq?: bigint; limit?: number } = {}) {
     const limit = opts.limit ?? 500;
     const rows = await prisma.$queryRaw<
-      { group_id: string; seq: bigint; kind: GroupEventKind; epoch: number; sender_user_id: string | null; sender_device_id: number | null; message: Uint8Array | null }[]
-    >`SELECT m.group_id::text, m.seq, m.kind, m.epoch, m.sender_user_id::text, m.sender_device_id, m.message
+      { group_id: string; seq: bigint; kind: GroupEventKind; epoch: number; sender_user_id: string | null; sender_device_id: number | null; message: Uint8Array | null; created_at: Date }[]
+    >`SELECT m.group_id::text, m.seq, m.kind, m.epoch, m.sender_user_id::text, m.sender_device_id, m.message, m.created_at
       FROM group_devices d JOIN group_messages m ON m.group_id = d.group_id
         AND m.seq > GREATEST(d.acked_seq, ${opts.afterSeq ?? 0n}::bigint) AND m.seq >= d.from_seq
         AND (d.until_seq IS NULL OR m.seq <= d.until_seq)
@@ -510,7 +512,7 @@ export function createGroupsService(deps: ServiceDeps, keyPackages: KeyPackagesS
       WHERE d.user_id = ${device.userId}::uuid AND d.device_id = ${device.deviceId}
         AND (${opts.groupId ?? null}::uuid IS NULL OR d.group_id = ${opts.groupId ?? null}::uuid)
       ORDER BY m.group_id, m.seq LIMIT ${limit}`;
-    return rows.map((r) => payload(r.group_id, r.seq, r.kind, r.epoch, r.sender_user_id, r.sender_device_id, r.message));
+    return rows.map((r) => payload(r.group_id, r.seq, r.kind, r.epoch, r.sender_user_id, r.sender_device_id, r.message, r.created_at));
   }
 
   // Raw: every inbox subscription asks it, and a raw statement allocates about a third less than findMany (measured
@@ -542,6 +544,28 @@ export function createGroupsService(deps: ServiceDeps, keyPackages: KeyPackagesS
     return valid;
   }
 
+  /** A deactivated device sees nothing more of any group; its leaf stays until a member's next commit removes it. */
+  async function deviceDeactivated(userId: string, deviceId: number): Promise<void> {
+    await prisma.$executeRaw`
+      UPDATE group_devices d SET until_seq = g.last_seq FROM groups g
+      WHERE g.id = d.group_id AND d.user_id = ${userId}::uuid AND d.device_id = ${deviceId} AND d.until_seq IS NULL`;
+  }
+
+  /** Everyone sharing a group with `userId`: they learn of its device-list changes. */
+  async function coMembers(userId: string): Promise<string[]> {
+    const rows = await prisma.$queryRaw<{ user_id: string }[]>`
+      SELECT DISTINCT o.user_id::text FROM group_members m JOIN group_members o ON o.group_id = m.group_id
+      WHERE m.user_id = ${userId}::uuid AND o.user_id <> ${userId}::uuid`;
+    return rows.map((r) => r.user_id);
+  }
+
+  /** The current GroupInfo (with the ratchet tree), for members, including their own devices that are not in it yet. */
+  async function groupInfo(actor: Actor, groupId: string): Promise<Uint8Array | null> {
+    const g = await prisma.group.findUnique({ where: { id: groupId }, select: { groupInfo: true } });
+    if (!g || !(await memberRole(prisma, groupId, actor.userId))) return null;
+    return g.groupInfo;
+  }
+
   const streamDeps = { bus, logger, memberships, pending };
 
   /** Queued events first, then live ones, for one device, pushed into `sink` until close(). */
@@ -557,7 +581,10 @@ export function createGroupsService(deps: ServiceDeps, keyPackages: KeyPackagesS
     return out.iterable(() => stream.close());
   }
 
-  return { create, isMember, get, mine, members, commit, send, update, setRole, leave, pending, history, ack, subscribe, follow };
+  return {
+    create, isMember, get, mine, members, commit, send, update, setRole, leave, pending, history, ack, subscribe, follow,
+    deviceDeactivated, coMembers, groupInfo,
+  };
 }
 
 function payload(
@@ -568,6 +595,7 @@ function payload(
   senderUserId: string | null,
   senderDeviceId: number | null,
   message: Uint8Array | null,
+  createdAt: Date,
 ): GroupEventPayload {
   return {
     __typename: "GroupEvent",
@@ -580,6 +608,7 @@ function payload(
     senderUserId,
     senderDeviceId,
     message: message ? Buffer.from(message).toString("base64") : null,
+    serverTimestamp: createdAt.toISOString(),
   };
 }
 

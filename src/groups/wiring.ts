@@ -5,7 +5,7 @@ import { createGroupsService } from "./service.ts";
 import type { InboxService } from "../inbox/service.ts";
 import { createKeyPackagesService } from "./key-packages.ts";
 
-export function createMlsServices(deps: ServiceDeps, inbox: InboxService) {
+export function createMlsServices(deps: ServiceDeps, inbox: InboxService, deviceReady: (userId: string) => void = () => {}) {
   const keyPackages = createKeyPackagesService(deps, {
     keyPackagesLow: (userId, deviceId, s) =>
       inbox.publish([
@@ -15,6 +15,9 @@ export function createMlsServices(deps: ServiceDeps, inbox: InboxService) {
           event: { __typename: "KeyPackagesLowEvent", id: null, expiresAt: null, available: s.available, lowWaterMark: s.lowWaterMark },
         },
       ]),
+    // A linked device publishes its key packages only after linking: its account's other devices (which add it to
+    // their groups) hear of it again once it can be added.
+    firstKeyPackages: (userId) => deviceReady(userId),
   });
   const groups = createGroupsService(deps, keyPackages);
   inbox.addSource("g:", (actor, sink) => groups.follow(actor, sink), groups.ack);

@@ -469,10 +469,10 @@ export function createMessagesService(deps: ServiceDeps, inbox: InboxService) {
   }
 
   /**
-   * Everyone who talks with `userId` (and its own devices) learns that its device list changed. A deactivated
+   * Everyone who talks with `userId` (and its own devices, and `alsoTell`: its group co-members) learns that its device list changed. A deactivated
    * device's queue goes too: nobody can acknowledge it any more.
    */
-  async function deviceListChanged(userId: string): Promise<void> {
+  async function deviceListChanged(userId: string, alsoTell: string[] = []): Promise<void> {
     const now = new Date();
     const deliveries = await prisma.$transaction(async (tx) => {
       await tx.$executeRaw`
@@ -480,7 +480,7 @@ export function createMessagesService(deps: ServiceDeps, inbox: InboxService) {
         WHERE d.user_id = ${userId}::uuid AND NOT d.active AND i.user_id = d.user_id AND i.device_id = d.device_id`;
       const targets = await tx.$queryRaw<{ userId: string; deviceId: number }[]>`
         SELECT d.user_id::text AS "userId", d.device_id AS "deviceId" FROM devices d
-        WHERE d.active AND (d.user_id = ${userId}::uuid OR d.user_id IN (
+        WHERE d.active AND (d.user_id = ${userId}::uuid OR d.user_id = ANY(${alsoTell}::uuid[]) OR d.user_id IN (
           SELECT CASE WHEN c.user_a = ${userId}::uuid THEN c.user_b ELSE c.user_a END FROM conversations c
           WHERE c.user_a = ${userId}::uuid OR c.user_b = ${userId}::uuid))`;
       return inbox.enqueue(
