@@ -124,6 +124,8 @@ export class Groups {
     const body: MessageBody = typeof message === "string" ? { kind: "text", text: message } : message;
     const sentAt = Date.now();
     const plaintext = encodeContent({ sentAt, body, ...(opts.expiresInSeconds ? { expiresInSeconds: opts.expiresInSeconds } : {}) });
+    // Added while this device was not listening: its welcome is still queued.
+    if (!(await this.mls.state(groupId))) await wrap(() => this.mls.sync(groupId));
     const r = await wrap(() => this.mls.post(groupId, plaintext));
     const stored: StoredMessage = {
       messageId: r.messageId,
@@ -175,6 +177,14 @@ export class Groups {
   async update(groupId: string, info: { name?: string; description?: string }): Promise<GroupSummary> {
     const { updateGroup: g } = await wrap(() => this.host.http.request(UpdateGroupDocument, { input: { groupId, ...info } }));
     return { id: g.id, name: g.name ?? null, description: g.description ?? null, epoch: g.epoch, memberCount: g.memberCount };
+  }
+
+  /** A group of this account by id or by (unique) name. */
+  async find(idOrName: string): Promise<GroupSummary> {
+    const all = await this.list();
+    const hits = all.filter((g) => g.id === idOrName.toLowerCase() || g.name === idOrName);
+    if (hits.length === 1) return hits[0];
+    throw new VignetteError(hits.length ? `more than one group is named ${idOrName}: use its id` : `no group ${idOrName}`, hits.length ? "CONFLICT" : "NOT_FOUND");
   }
 
   /** Local messages of a group, oldest first. */
