@@ -71,6 +71,7 @@ type EnvelopeEvent = Extract<InboxEvent, { __typename: "EnvelopeEvent" }>;
 
 export type { Sendable };
 
+const isGroupMessageId = (id: string) => id.startsWith("g:");
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export class VignetteClient extends AsyncEmitter<ClientEvents> {
@@ -109,6 +110,7 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
       resolveUser: (who) => this.resolveUser(who),
       emit: (event, value) => this.emit(event, value as ClientEvents[typeof event]),
       stored: (m) => this.scheduleExpiry(m),
+      unstored: (id) => this.clearExpiry(id),
       fail: (e) => this.fail(e),
       ack: (id) => this.ack(id),
     });
@@ -265,6 +267,7 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
   async send(to: string, message: Sendable, opts: { expiresInSeconds?: number } = {}): Promise<SendResult> {
     const body: MessageBody = typeof message === "string" ? { kind: "text", text: message } : message;
     const peerUserId = await this.resolveUser(to);
+    if (opts.expiresInSeconds === undefined) opts = { expiresInSeconds: (await this.defaultTimer(peerUserId)) ?? undefined };
     const r = await wrap(() => this.sender.send(peerUserId, body, opts));
     const expiresAt = opts.expiresInSeconds ? new Date(Date.parse(r.serverTimestamp) + opts.expiresInSeconds * 1000).toISOString() : null;
     const stored: StoredMessage = {
@@ -283,16 +286,41 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
     return r;
   }
 
+  /**
+   * A default self-destruct timer applied to every message sent to `who` (0 or null: none). For a group id it is the
+   * group's shared setting (every member's SDK applies it); for a user it is this device's setting for that chat.
+   */
+  async setDefaultTimer(who: string, seconds: number | null): Promise<void> {
+    if (UUID.test(who) && (await this.groups.get(who).catch(() => null))) {
+      await this.groups.setTimer(who.toLowerCase(), seconds);
+      return;
+    }
+    const peer = await this.resolveUser(who);
+    if (seconds) await this.directory.kv.set(`timer/${peer}`, new Uint8Array(Buffer.from(String(seconds))));
+    else await this.directory.kv.delete(`timer/${peer}`);
+  }
+
+  private async defaultTimer(peerUserId: string): Promise<number | null> {
+    const raw = await this.directory.kv.get(`timer/${peerUserId}`);
+    return raw ? Number(Buffer.from(raw).toString()) : null;
+  }
+
   async noteToSelf(text: string): Promise<SendResult> {
     return this.send(this.userId, { kind: "noteToSelf", text });
   }
 
+  /** Read receipts for messages (1:1 and group ones alike) to their senders. */
   async markRead(messageIds: string[]): Promise<number> {
-    return wrap(async () => (await this.http.request(MarkReadDocument, { messageIds })).markRead);
+    const group = messageIds.filter(isGroupMessageId);
+    const direct = messageIds.filter((id) => !isGroupMessageId(id));
+    let n = group.length ? await this.groups.markRead(group) : 0;
+    if (direct.length) n += await wrap(async () => (await this.http.request(MarkReadDocument, { messageIds: direct })).markRead);
+    return n;
   }
 
   /** Deletes a message here at once, and for everyone (the other side and your other devices) if asked. */
   async deleteMessage(messageId: string, forEveryone: boolean): Promise<boolean> {
+    if (isGroupMessageId(messageId)) return this.groups.deleteMessage(messageId, forEveryone);
     const ok = await wrap(async () => (await this.http.request(DeleteMessageDocument, { messageId, forEveryone })).deleteMessage);
     await this.store.remove(messageId);
     this.clearExpiry(messageId);

@@ -8,8 +8,11 @@ import { decodeMlsMessage } from "ts-mls";
 import { decodeContent, encodeContent, type MessageBody, type Sendable } from "./content.ts";
 import {
   ClaimKeyPackagesDocument,
+  DeleteGroupMessageDocument,
   DevicesDocument,
   GroupDocument,
+  GroupMessageStatusDocument,
+  MarkGroupReadDocument,
   GroupMembersDocument,
   MyGroupsDocument,
   SetGroupRoleDocument,
@@ -31,6 +34,14 @@ export interface GroupSummary {
   description: string | null;
   epoch: number;
   memberCount: number;
+  /** Default self-destruct timer of the group (seconds), applied to every message sent there. */
+  expiresInSeconds: number | null;
+}
+
+export interface GroupMessageStatus {
+  messageId: string;
+  deliveredTo: { userId: string; at: string }[];
+  readBy: { userId: string; at: string }[];
 }
 
 export interface GroupMemberInfo {
@@ -58,6 +69,7 @@ export interface GroupChangedEvent {
 export interface GroupEvents {
   groupMessage: ReceivedGroupMessage;
   groupChanged: GroupChangedEvent;
+  deleted: { messageId: string; conversationId: string; byUserId: string };
 }
 
 /** What the client lends the groups: its identity, stores, transport and event emitter. */
@@ -68,8 +80,9 @@ export interface GroupsHost {
   store: MessageStore;
   resolveUser(who: string): Promise<string>;
   emit<K extends keyof GroupEvents>(event: K, value: GroupEvents[K]): Promise<void>;
-  /** A message was stored: arm its self-destruct timer. */
+  /** A message was stored: arm its self-destruct timer (or, when gone, disarm it). */
   stored(m: StoredMessage): void;
+  unstored(messageId: string): void;
   fail(err: unknown): void;
   ack(id: string): Promise<void>;
 }
@@ -78,6 +91,7 @@ export interface GroupsHost {
 interface Outcome {
   message?: ReceivedGroupMessage;
   change?: GroupChangedEvent;
+  deleted?: GroupEvents["deleted"];
 }
 
 const json = (v: unknown) => new Uint8Array(Buffer.from(JSON.stringify(v), "utf8"));
@@ -85,6 +99,7 @@ const outcomeKey = (eventId: string) => `gout/${eventId}`;
 
 export class Groups {
   readonly mls: MlsGroupManager;
+  private readonly timers = new Map<string, number | null>();
 
   constructor(private readonly host: GroupsHost) {
     this.mls = new MlsGroupManager(host.kv, host.http, host.self, {
@@ -122,6 +137,7 @@ export class Groups {
   /** Encrypts any Sendable for the group and stores it locally; returns the server's id and timestamp. */
   async send(groupId: string, message: Sendable, opts: { expiresInSeconds?: number } = {}) {
     const body: MessageBody = typeof message === "string" ? { kind: "text", text: message } : message;
+    if (opts.expiresInSeconds === undefined) opts = { expiresInSeconds: (await this.defaultTimer(groupId)) ?? undefined };
     const sentAt = Date.now();
     const plaintext = encodeContent({ sentAt, body, ...(opts.expiresInSeconds ? { expiresInSeconds: opts.expiresInSeconds } : {}) });
     // Added while this device was not listening: its welcome is still queued.
@@ -146,12 +162,42 @@ export class Groups {
 
   async list(): Promise<GroupSummary[]> {
     const { myGroups } = await wrap(() => this.host.http.request(MyGroupsDocument));
-    return myGroups.map((g) => ({ id: g.id, name: g.name ?? null, description: g.description ?? null, epoch: g.epoch, memberCount: g.memberCount }));
+    return myGroups.map(summary);
   }
 
   async get(groupId: string): Promise<GroupSummary | null> {
     const { group: g } = await wrap(() => this.host.http.request(GroupDocument, { id: groupId }));
-    return g ? { id: g.id, name: g.name ?? null, description: g.description ?? null, epoch: g.epoch, memberCount: g.memberCount } : null;
+    if (g) this.timers.set(g.id, g.expiresInSeconds ?? null);
+    return g ? summary(g) : null;
+  }
+
+  private async defaultTimer(groupId: string): Promise<number | null> {
+    if (!this.timers.has(groupId)) await this.get(groupId);
+    return this.timers.get(groupId) ?? null;
+  }
+
+  /** Sets the group's default self-destruct timer (0 or null: none); every member's SDK applies it when sending. */
+  async setTimer(groupId: string, seconds: number | null): Promise<GroupSummary> {
+    return this.update(groupId, { expiresInSeconds: seconds ?? 0 });
+  }
+
+  /** Read receipts to the senders of these group messages (if this account sends read receipts). */
+  async markRead(messageIds: string[]): Promise<number> {
+    return wrap(async () => (await this.host.http.request(MarkGroupReadDocument, { messageIds })).markGroupRead);
+  }
+
+  /** Deletes here; with forEveryone (the sender, within the window) from every member device too. */
+  async deleteMessage(messageId: string, forEveryone: boolean): Promise<boolean> {
+    const ok = await wrap(async () => (await this.host.http.request(DeleteGroupMessageDocument, { messageId, forEveryone })).deleteGroupMessage);
+    await this.host.store.remove(messageId);
+    this.host.unstored(messageId);
+    return ok;
+  }
+
+  /** Which members have, and which read, a message this account sent. */
+  async status(messageId: string): Promise<GroupMessageStatus> {
+    const { groupMessageStatus: s } = await wrap(() => this.host.http.request(GroupMessageStatusDocument, { messageId }));
+    return { messageId: s.messageId, deliveredTo: s.deliveredTo.map(receipt), readBy: s.readBy.map(receipt) };
   }
 
   /** Members with their roles, in joining order. */
@@ -174,9 +220,10 @@ export class Groups {
     return wrap(async () => (await this.host.http.request(SetGroupRoleDocument, { groupId, userId, role: role === "admin" ? "ADMIN" : "MEMBER" })).setGroupRole);
   }
 
-  async update(groupId: string, info: { name?: string; description?: string }): Promise<GroupSummary> {
+  async update(groupId: string, info: { name?: string; description?: string; expiresInSeconds?: number }): Promise<GroupSummary> {
     const { updateGroup: g } = await wrap(() => this.host.http.request(UpdateGroupDocument, { input: { groupId, ...info } }));
-    return { id: g.id, name: g.name ?? null, description: g.description ?? null, epoch: g.epoch, memberCount: g.memberCount };
+    this.timers.set(g.id, g.expiresInSeconds ?? null);
+    return summary(g);
   }
 
   /** A group of this account by id or by (unique) name. */
@@ -302,6 +349,11 @@ export class Groups {
       this.host.stored(m);
     }
     if (outcome?.change) await this.host.emit("groupChanged", outcome.change);
+    if (outcome?.deleted) {
+      await this.host.store.remove(outcome.deleted.messageId);
+      this.host.unstored(outcome.deleted.messageId);
+      await this.host.emit("deleted", outcome.deleted);
+    }
     await this.host.kv.delete(outcomeKey(event.id));
     await this.host.ack(event.id);
     if (outcome?.change?.kind === "membersChanged" && outcome.change.byUserId !== this.host.self.userId) {
@@ -326,14 +378,19 @@ export class Groups {
       }
     } else if (u.kind === "WELCOME" && u.joined) outcome.change = change("joined");
     else if (u.kind === "COMMIT" && u.removed) outcome.change = change("removed");
-    else if (u.kind === "INFO_CHANGED") outcome.change = change("infoChanged");
+    else if (u.kind === "INFO_CHANGED") {
+      this.timers.delete(u.groupId);
+      outcome.change = change("infoChanged");
+    } else if (u.kind === "MESSAGE_DELETED" && u.refersTo) {
+      outcome.deleted = { messageId: u.refersTo, conversationId: u.groupId, byUserId: u.senderUserId ?? "" };
+    }
     else if (u.kind === "MEMBERS_CHANGED") {
       // This account leaving ends its devices' view of the group with this event.
       const left = u.senderUserId === this.host.self.userId && !(await this.get(u.groupId).catch(() => null));
       if (left) await this.host.kv.delete(`mls:group:${u.groupId}`);
       outcome.change = change(left ? "left" : "membersChanged");
     }
-    if (outcome.message || outcome.change) await this.host.kv.set(outcomeKey(u.eventId), json(outcome));
+    if (outcome.message || outcome.change || outcome.deleted) await this.host.kv.set(outcomeKey(u.eventId), json(outcome));
   }
 
   private toMessage(u: GroupUpdate): ReceivedGroupMessage | null {
@@ -362,6 +419,12 @@ export class Groups {
     };
   }
 }
+
+function summary(g: { id: string; name?: string | null; description?: string | null; epoch: number; memberCount: number; expiresInSeconds?: number | null }): GroupSummary {
+  return { id: g.id, name: g.name ?? null, description: g.description ?? null, epoch: g.epoch, memberCount: g.memberCount, expiresInSeconds: g.expiresInSeconds ?? null };
+}
+
+const receipt = (r: { userId: string; at: string }) => ({ userId: r.userId, at: String(r.at) });
 
 function expiry(serverTimestamp: string, seconds?: number): string | null {
   return seconds ? new Date(Date.parse(serverTimestamp) + seconds * 1000).toISOString() : null;

@@ -17,6 +17,7 @@ import { bytes } from "../keys/service.ts";
 import { EventQueue, GroupStream, type GroupSink, type Membership } from "../live/group-stream.ts";
 import { longTransaction } from "../db/transactions.ts";
 import { checkRosterChange } from "./roster-rules.ts";
+import type { GroupReceipts } from "./receipts.ts";
 import {
   checkWelcome,
   deviceKey,
@@ -34,7 +35,7 @@ export const MAX_GROUP_DESCRIPTION = 1024;
 export const MAX_MLS_GROUP_ID = 255;
 
 export type GroupRole = "admin" | "member";
-export type GroupEventKind = "COMMIT" | "WELCOME" | "APPLICATION" | "MEMBERS_CHANGED" | "INFO_CHANGED";
+export type GroupEventKind = "COMMIT" | "WELCOME" | "APPLICATION" | "MEMBERS_CHANGED" | "INFO_CHANGED" | "MESSAGE_DELETED";
 
 export interface GroupInfoView {
   id: string;
@@ -43,6 +44,7 @@ export interface GroupInfoView {
   name: string | null;
   description: string | null;
   memberCount: number;
+  expiresInSeconds: number | null;
 }
 
 /** A group event exactly as subscribers and replay hand it out: no per-subscriber work left to do. */
@@ -61,6 +63,8 @@ export interface GroupEventPayload {
   message: string | null;
   /** When the server stored it (ISO). */
   serverTimestamp: string;
+  /** MESSAGE_DELETED: the deleted message's id. */
+  refersTo: string | null;
   /** Devices ("<userId>.<deviceId>") whose view of the group ends with this event. */
   removed?: string[];
 }
@@ -80,14 +84,18 @@ const EVENT_ID = /^g:([0-9a-f-]{36}):(\d{1,18})$/;
 
 export type GroupsService = ReturnType<typeof createGroupsService>;
 
-export function createGroupsService(deps: ServiceDeps, keyPackages: KeyPackagesService) {
+export function createGroupsService(deps: ServiceDeps, keyPackages: KeyPackagesService, receipts: GroupReceipts) {
   const { prisma, bus, config, logger } = deps;
   const inTx = longTransaction(prisma);
   // Parsing a 1,500-leaf tree costs milliseconds; the latest one of each group is kept.
   const treeCache = new Map<string, { epoch: number; parsed: ParsedGroupInfo }>();
 
-  function view(g: { id: string; mlsGroupId: Uint8Array; epoch: number; name: string | null; description: string | null }, memberCount: number): GroupInfoView {
-    return { id: g.id, mlsGroupId: g.mlsGroupId, epoch: g.epoch, name: g.name, description: g.description, memberCount };
+  function view(
+    g: { id: string; mlsGroupId: Uint8Array; epoch: number; name: string | null; description: string | null; expiresInSeconds: number | null },
+    memberCount: number,
+  ): GroupInfoView {
+    const { id, mlsGroupId, epoch, name, description, expiresInSeconds } = g;
+    return { id, mlsGroupId, epoch, name, description, memberCount, expiresInSeconds };
   }
 
   async function memberRole(db: Tx | typeof prisma, groupId: string, userId: string): Promise<GroupRole | null> {
@@ -168,13 +176,13 @@ export function createGroupsService(deps: ServiceDeps, keyPackages: KeyPackagesS
 
   async function mine(actor: Actor): Promise<GroupInfoView[]> {
     const rows = await prisma.$queryRaw<
-      { id: string; mls_group_id: Uint8Array; epoch: number; name: string | null; description: string | null; n: bigint }[]
-    >`SELECT g.id::text, g.mls_group_id, g.epoch, g.name, g.description,
+      { id: string; mls_group_id: Uint8Array; epoch: number; name: string | null; description: string | null; expires_in_seconds: number | null; n: bigint }[]
+    >`SELECT g.id::text, g.mls_group_id, g.epoch, g.name, g.description, g.expires_in_seconds,
              (SELECT count(*) FROM group_members c WHERE c.group_id = g.id) AS n
       FROM group_members m JOIN groups g ON g.id = m.group_id
       WHERE m.user_id = ${actor.userId}::uuid ORDER BY g.created_at, g.id`;
     return rows.map((r) =>
-      view({ id: r.id, mlsGroupId: r.mls_group_id, epoch: r.epoch, name: r.name, description: r.description }, Number(r.n)),
+      view({ id: r.id, mlsGroupId: r.mls_group_id, epoch: r.epoch, name: r.name, description: r.description, expiresInSeconds: r.expires_in_seconds }, Number(r.n)),
     );
   }
 
@@ -387,17 +395,21 @@ export function createGroupsService(deps: ServiceDeps, keyPackages: KeyPackagesS
   }
 
   /** Adds an event without MLS bytes (name, roles, someone left), numbered like the others, and publishes it. */
-  async function appendEvent(tx: Tx, groupId: string, kind: GroupEventKind, actor: Actor) {
+  async function appendEvent(tx: Tx, groupId: string, kind: GroupEventKind, actor: Actor, refersTo: string | null = null) {
     const [g] = await tx.$queryRaw<{ epoch: number; last_seq: bigint }[]>`
       UPDATE groups SET last_seq = last_seq + 1, updated_at = now() WHERE id = ${groupId}::uuid RETURNING epoch, last_seq`;
     const createdAt = new Date();
     await tx.groupMessage.create({
-      data: { groupId, seq: g.last_seq, kind, epoch: g.epoch, senderUserId: actor.userId, senderDeviceId: actor.deviceId, createdAt },
+      data: { groupId, seq: g.last_seq, kind, epoch: g.epoch, senderUserId: actor.userId, senderDeviceId: actor.deviceId, createdAt, refersTo },
     });
-    return payload(groupId, g.last_seq, kind, g.epoch, actor.userId, actor.deviceId, null, createdAt);
+    return payload(groupId, g.last_seq, kind, g.epoch, actor.userId, actor.deviceId, null, createdAt, refersTo);
   }
 
-  async function update(actor: Actor, groupId: string, input: { name?: string | null; description?: string | null }) {
+  async function update(
+    actor: Actor,
+    groupId: string,
+    input: { name?: string | null; description?: string | null; expiresInSeconds?: number | null },
+  ) {
     checkText(input.name, input.description);
     const { role } = await requireMember(groupId, actor);
     if (role !== "admin") throw forbidden("only an admin changes the name or description");
@@ -407,6 +419,7 @@ export function createGroupsService(deps: ServiceDeps, keyPackages: KeyPackagesS
         data: {
           ...(input.name !== undefined ? { name: input.name } : {}),
           ...(input.description !== undefined ? { description: input.description } : {}),
+          ...(input.expiresInSeconds !== undefined ? { expiresInSeconds: input.expiresInSeconds || null } : {}),
         },
       });
       return appendEvent(tx, groupId, "INFO_CHANGED", actor);
@@ -503,8 +516,8 @@ export function createGroupsService(deps: ServiceDeps, keyPackages: KeyPackagesS
   async function pending(device: Actor, opts: { groupId?: string; afterSeq?: bigint; limit?: number } = {}) {
     const limit = opts.limit ?? 500;
     const rows = await prisma.$queryRaw<
-      { group_id: string; seq: bigint; kind: GroupEventKind; epoch: number; sender_user_id: string | null; sender_device_id: number | null; message: Uint8Array | null; created_at: Date }[]
-    >`SELECT m.group_id::text, m.seq, m.kind, m.epoch, m.sender_user_id::text, m.sender_device_id, m.message, m.created_at
+      { group_id: string; seq: bigint; kind: GroupEventKind; epoch: number; sender_user_id: string | null; sender_device_id: number | null; message: Uint8Array | null; created_at: Date; refers_to: string | null }[]
+    >`SELECT m.group_id::text, m.seq, m.kind, m.epoch, m.sender_user_id::text, m.sender_device_id, m.message, m.created_at, m.refers_to
       FROM group_devices d JOIN group_messages m ON m.group_id = d.group_id
         AND m.seq > GREATEST(d.acked_seq, ${opts.afterSeq ?? 0n}::bigint) AND m.seq >= d.from_seq
         AND (d.until_seq IS NULL OR m.seq <= d.until_seq)
@@ -512,7 +525,7 @@ export function createGroupsService(deps: ServiceDeps, keyPackages: KeyPackagesS
       WHERE d.user_id = ${device.userId}::uuid AND d.device_id = ${device.deviceId}
         AND (${opts.groupId ?? null}::uuid IS NULL OR d.group_id = ${opts.groupId ?? null}::uuid)
       ORDER BY m.group_id, m.seq LIMIT ${limit}`;
-    return rows.map((r) => payload(r.group_id, r.seq, r.kind, r.epoch, r.sender_user_id, r.sender_device_id, r.message, r.created_at));
+    return rows.map((r) => payload(r.group_id, r.seq, r.kind, r.epoch, r.sender_user_id, r.sender_device_id, r.message, r.created_at, r.refers_to));
   }
 
   // Raw: every inbox subscription asks it, and a raw statement allocates about a third less than findMany (measured
@@ -536,12 +549,29 @@ export function createGroupsService(deps: ServiceDeps, keyPackages: KeyPackagesS
       const seq = BigInt(m[2]);
       if ((top.get(m[1]) ?? -1n) < seq) top.set(m[1], seq);
     }
+    const moved = new Map<string, { from: bigint; to: bigint }>();
     for (const [groupId, seq] of top) {
-      await prisma.$executeRaw`
-        UPDATE group_devices SET acked_seq = GREATEST(acked_seq, ${seq}::bigint)
-        WHERE group_id = ${groupId}::uuid AND user_id = ${device.userId}::uuid AND device_id = ${device.deviceId}`;
+      const [r] = await prisma.$queryRaw<{ from: bigint; to: bigint }[]>`
+        WITH old AS (SELECT acked_seq FROM group_devices
+                     WHERE group_id = ${groupId}::uuid AND user_id = ${device.userId}::uuid AND device_id = ${device.deviceId} FOR UPDATE)
+        UPDATE group_devices d SET acked_seq = GREATEST(d.acked_seq, ${seq}::bigint) FROM old
+        WHERE d.group_id = ${groupId}::uuid AND d.user_id = ${device.userId}::uuid AND d.device_id = ${device.deviceId}
+        RETURNING old.acked_seq AS "from", d.acked_seq AS "to"`;
+      if (r && r.to > r.from) moved.set(groupId, r);
     }
+    // Receipts are a courtesy to the senders: a failure there must not fail the acknowledgement.
+    if (moved.size) await receipts.delivered(device, moved).catch((err) => logger.warn({ err: (err as Error).message }, "group receipts not queued"));
     return valid;
+  }
+
+  /** Deletes a group message here (nothing to do on the server) or, by its sender within the window, for everyone. */
+  async function deleteMessage(actor: Actor, messageId: string, forEveryone: boolean): Promise<boolean> {
+    if (!forEveryone) return true;
+    const event = (await receipts.deleteForEveryone(actor, messageId, (tx, groupId, refersTo) =>
+      appendEvent(tx, groupId, "MESSAGE_DELETED", actor, refersTo),
+    )) as GroupEventPayload;
+    await bus.publish(channels.group(event.groupId), event);
+    return true;
   }
 
   /** A deactivated device sees nothing more of any group; its leaf stays until a member's next commit removes it. */
@@ -583,7 +613,8 @@ export function createGroupsService(deps: ServiceDeps, keyPackages: KeyPackagesS
 
   return {
     create, isMember, get, mine, members, commit, send, update, setRole, leave, pending, history, ack, subscribe, follow,
-    deviceDeactivated, coMembers, groupInfo,
+    deviceDeactivated, coMembers, groupInfo, deleteMessage,
+    markRead: receipts.markRead, messageStatus: receipts.status,
   };
 }
 
@@ -596,6 +627,7 @@ function payload(
   senderDeviceId: number | null,
   message: Uint8Array | null,
   createdAt: Date,
+  refersTo: string | null = null,
 ): GroupEventPayload {
   return {
     __typename: "GroupEvent",
@@ -609,6 +641,7 @@ function payload(
     senderDeviceId,
     message: message ? Buffer.from(message).toString("base64") : null,
     serverTimestamp: createdAt.toISOString(),
+    refersTo,
   };
 }
 

@@ -4,6 +4,7 @@ import type { ServiceDeps } from "../deps.ts";
 import { createGroupsService } from "./service.ts";
 import type { InboxService } from "../inbox/service.ts";
 import { createKeyPackagesService } from "./key-packages.ts";
+import { createGroupReceipts } from "./receipts.ts";
 
 export function createMlsServices(deps: ServiceDeps, inbox: InboxService, deviceReady: (userId: string) => void = () => {}) {
   const keyPackages = createKeyPackagesService(deps, {
@@ -19,7 +20,7 @@ export function createMlsServices(deps: ServiceDeps, inbox: InboxService, device
     // their groups) hear of it again once it can be added.
     firstKeyPackages: (userId) => deviceReady(userId),
   });
-  const groups = createGroupsService(deps, keyPackages);
+  const groups = createGroupsService(deps, keyPackages, createGroupReceipts(deps, inbox));
   inbox.addSource("g:", (actor, sink) => groups.follow(actor, sink), groups.ack);
   return { keyPackages, groups };
 }

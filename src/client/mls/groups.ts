@@ -46,6 +46,7 @@ export interface GroupEventData {
   senderDeviceId?: number | null;
   message?: string | null;
   serverTimestamp?: string | null;
+  refersTo?: string | null;
 }
 
 /** What processing an event meant for this device. */
@@ -58,6 +59,8 @@ export interface GroupUpdate {
   senderUserId: string | null;
   senderDeviceId: number | null;
   serverTimestamp: string | null;
+  /** MESSAGE_DELETED: the message deleted for everyone. */
+  refersTo: string | null;
   /** APPLICATION: the decrypted message. */
   plaintext?: Uint8Array;
   /** COMMIT: this device was removed by it; its group state is gone. */
@@ -343,6 +346,7 @@ export class MlsGroupManager {
       senderUserId: e.senderUserId ?? null,
       senderDeviceId: e.senderDeviceId ?? null,
       serverTimestamp: e.serverTimestamp ?? null,
+      refersTo: e.refersTo ?? null,
     };
     const fromMe = `${e.senderUserId}.${e.senderDeviceId}` === this.me;
     const cs = await mlsSuite();
