@@ -1,5 +1,5 @@
-// The composition root: config -> store -> bus -> services -> schema -> HTTP/WS. The only module that knows which
-// store and bus implementations are in use.
+// The composition root: config -> store -> bus -> services -> schema -> HTTP/WS. The only module that picks the
+// store, bus and presence implementations and wires the domains together through their ports.
 import { createYoga } from "graphql-yoga";
 import type { Bus } from "./live/bus.ts";
 import { channels, type ControlEvent } from "./live/channels.ts";
@@ -14,7 +14,18 @@ import { armorPlugins } from "./graphql/plugins/armor.ts";
 import { createErrorMasker } from "./graphql/error-masking.ts";
 import { schema } from "./graphql/index.ts";
 import { rateLimitPlugin } from "./graphql/plugins/rate-limits.ts";
-import { createServices, type Services } from "./services.ts";
+import type { ServiceDeps } from "./deps.ts";
+import type { Services } from "./graphql/builder.ts";
+import type { PresenceStore } from "./live/presence-store.ts";
+import { createDevicesService } from "./accounts/service.ts";
+import { createKeysService } from "./keys/service.ts";
+import { createInboxQueue, createInboxService } from "./inbox/service.ts";
+import { createInboxStore } from "./inbox/store.ts";
+import { createMessagesService } from "./messages/service.ts";
+import { createKeyPackagesService } from "./groups/key-packages.ts";
+import { createGroupsService } from "./groups/service.ts";
+import { createGroupReceipts } from "./groups/receipts.ts";
+import { createRealtimeService } from "./realtime/service.ts";
 import { createMemoryRateLimiter, createRedisRateLimiter } from "./graphql/plugins/rate-limiter.ts";
 import { openDatabase, type Database } from "./db/database.ts";
 import { migrate } from "./db/migrator.ts";
@@ -27,6 +38,48 @@ export interface App {
   prisma: Database["prisma"];
   http: RunningHttp;
   close(): Promise<void>;
+}
+
+/**
+ * Builds every domain's service and wires them, each built after what it uses (no late binding):
+ * - the inbox's queue port comes first: the key directory and key packages tell devices of a low stock through it,
+ *   and messages queue envelopes, receipts and deletions through it;
+ * - groups take part in conversations (a group id works as a conversation id for history and typing);
+ * - the inbox announces what a device acknowledged and messages marks delivery (in the same transaction), and
+ *   group events join every inbox stream as a source.
+ */
+export function createServices(deps: ServiceDeps, presenceStore: PresenceStore = createMemoryPresenceStore()): Services {
+  const report = (what: string) => (err: unknown) => deps.logger.warn({ err: (err as Error).message }, what);
+  const inboxStore = createInboxStore(deps);
+  const queue = createInboxQueue(deps, inboxStore);
+  const keys = createKeysService(deps, { preKeysLow: queue.preKeysLow });
+  // A linked device publishes key packages only after linking: its account's other devices (which add it to their
+  // groups) hear of it again once it can be added. Group co-members hear of device-list changes like 1:1 partners.
+  let deviceListChanged = (_userId: string) => {};
+  const keyPackages = createKeyPackagesService(deps, {
+    keyPackagesLow: queue.keyPackagesLow,
+    firstKeyPackages: (userId) => deviceListChanged(userId),
+  });
+  const groups = createGroupsService(deps, keyPackages, createGroupReceipts(deps, queue));
+  const messages = createMessagesService(deps, { queue, groups });
+  deviceListChanged = (userId) =>
+    void groups
+      .coMembers(userId)
+      .then((coMembers) => messages.deviceListChanged(userId, coMembers))
+      .catch(report("device list event not queued"));
+  const devices = createDevicesService(deps, keys, {
+    deviceListChanged,
+    deviceDeactivated: (userId, deviceId) => groups.deviceDeactivated(userId, deviceId),
+  });
+  const inbox = createInboxService(deps, {
+    store: inboxStore,
+    queue,
+    keyStatus: (actor) => keys.status(actor),
+    acknowledged: messages.envelopesAcknowledged,
+    sources: [groups.inboxSource],
+  });
+  const realtime = createRealtimeService(deps, messages, presenceStore);
+  return { keys, devices, inbox, messages, realtime, groups, keyPackages };
 }
 
 export async function startApp(config: Config, logger: Logger): Promise<App> {

@@ -1,25 +1,20 @@
-// Group message receipts and deletion for everyone. A receipt goes to the sender only (a ReceiptEvent in its devices'
-// inbox queues), never to the whole group: delivered when the first device of a member acknowledged the message, read
-// when the member marked it read (if its account sends read receipts). Deleting for everyone drops the stored
-// ciphertext (devices that have not fetched it never will) and tells every member device with a group event.
+// Group message receipts. A receipt goes to the sender only (a ReceiptEvent in its devices' inbox queues), never to
+// the whole group: delivered when the first device of a member acknowledged the message, read when the member marked
+// it read (if its account sends read receipts). The group's status query reads them back for the sender.
 import type { Actor, ServiceDeps, Tx } from "../deps.ts";
-import { badInput, forbidden, notFound } from "../errors.ts";
-import type { InboxService, NewInboxItem } from "../inbox/service.ts";
+import { badInput, notFound } from "../errors.ts";
+import type { InboxQueue, NewInboxItem } from "../inbox/service.ts";
 import { longTransaction } from "../db/transactions.ts";
+import { parseGroupEventId } from "./events.ts";
 
-const GROUP_MESSAGE_ID = /^g:([0-9a-f-]{36}):(\d{1,18})$/;
 export const MAX_GROUP_RECEIPT_IDS = 500;
-
-export function parseGroupMessageId(id: string): { groupId: string; seq: bigint } | null {
-  const m = GROUP_MESSAGE_ID.exec(id.toLowerCase());
-  return m ? { groupId: m[1], seq: BigInt(m[2]) } : null;
-}
 
 export type ReceiptKind = "DELIVERED" | "READ";
 export type GroupReceipts = ReturnType<typeof createGroupReceipts>;
 
-export function createGroupReceipts(deps: ServiceDeps, inbox: InboxService) {
-  const { prisma, config } = deps;
+/** The group_receipts table is this file's alone; it reads group_messages, group_devices and devices for its joins. */
+export function createGroupReceipts(deps: ServiceDeps, inbox: Pick<InboxQueue, "enqueue" | "publish" | "retentionExpiry">) {
+  const { prisma } = deps;
   const inTx = longTransaction(prisma);
 
   /** Records receipts of `userId` for those messages (once per kind) and queues one ReceiptEvent per sender device. */
@@ -70,7 +65,7 @@ export function createGroupReceipts(deps: ServiceDeps, inbox: InboxService) {
     if (messageIds.length > MAX_GROUP_RECEIPT_IDS) throw badInput(`at most ${MAX_GROUP_RECEIPT_IDS} message ids per call`);
     const byGroup = new Map<string, bigint[]>();
     for (const id of messageIds) {
-      const p = parseGroupMessageId(id);
+      const p = parseGroupEventId(id.toLowerCase());
       if (p) (byGroup.get(p.groupId) ?? byGroup.set(p.groupId, []).get(p.groupId)!).push(p.seq);
     }
     const at = new Date();
@@ -95,7 +90,7 @@ export function createGroupReceipts(deps: ServiceDeps, inbox: InboxService) {
 
   /** Who has a group message (any device acknowledged it) and who read it; the sender only. */
   async function status(actor: Actor, messageId: string) {
-    const p = parseGroupMessageId(messageId);
+    const p = parseGroupEventId(messageId.toLowerCase());
     if (!p) throw notFound("no such message");
     const m = await prisma.groupMessage.findUnique({ where: { groupId_seq: { groupId: p.groupId, seq: p.seq } } });
     if (!m || m.senderUserId !== actor.userId || m.kind !== "APPLICATION") throw notFound("no such message");
@@ -104,30 +99,10 @@ export function createGroupReceipts(deps: ServiceDeps, inbox: InboxService) {
     return { messageId, deliveredTo: of("DELIVERED"), readBy: of("READ") };
   }
 
-  /**
-   * The sender deletes its message for everyone within the window: the ciphertext is dropped and a MESSAGE_DELETED
-   * event (numbered like every group event) tells each member device. Returns the event to publish.
-   */
-  async function deleteForEveryone(
-    actor: Actor,
-    messageId: string,
-    append: (tx: Tx, groupId: string, refersTo: string) => Promise<unknown>,
-  ): Promise<unknown> {
-    const p = parseGroupMessageId(messageId);
-    if (!p) throw notFound("no such message");
-    const m = await prisma.groupMessage.findUnique({ where: { groupId_seq: { groupId: p.groupId, seq: p.seq } } });
-    if (!m || m.kind !== "APPLICATION" || m.message === null) throw notFound("no such message");
-    if (m.senderUserId !== actor.userId) throw forbidden("only the sender can delete a message for everyone");
-    const windowSeconds = config.messaging.deleteForEveryoneWindowSeconds;
-    if (Date.now() - m.createdAt.getTime() > windowSeconds * 1000) {
-      throw forbidden(`a message can be deleted for everyone only within ${windowSeconds} s`);
-    }
-    return inTx(async (tx) => {
-      await tx.groupMessage.update({ where: { groupId_seq: { groupId: p.groupId, seq: p.seq } }, data: { message: null } });
-      await tx.groupReceipt.deleteMany({ where: { groupId: p.groupId, seq: p.seq } });
-      return append(tx, p.groupId, `g:${p.groupId}:${p.seq}`);
-    });
+  /** A message deleted for everyone takes its receipts along. */
+  async function forget(tx: Tx, groupId: string, seq: bigint): Promise<void> {
+    await tx.groupReceipt.deleteMany({ where: { groupId, seq } });
   }
 
-  return { delivered, markRead, status, deleteForEveryone };
+  return { delivered, markRead, status, forget };
 }
