@@ -49,6 +49,7 @@ import {
   parseGroupInfo,
   sameBytes,
   verifyCommitSignature,
+  verifyTree,
   type ParsedGroupInfo,
 } from "./mls-framing.ts";
 
@@ -86,7 +87,11 @@ export function createGroupsService(deps: ServiceDeps, keyPackages: Pick<KeyPack
   ): Promise<GroupInfoView> {
     checkMlsGroupId(input.mlsGroupId);
     checkText(input.name, input.description);
-    if (input.groupInfo) checkInitialTree(await parseGroupInfo(input.groupInfo), input.mlsGroupId, actor);
+    if (input.groupInfo) {
+      const tree = await parseGroupInfo(input.groupInfo);
+      await verifyTree(tree, null);
+      checkInitialTree(tree, input.mlsGroupId, actor);
+    }
     const id = randomUUID();
     try {
       const group = await store.create(id, actor, {
@@ -149,6 +154,7 @@ export function createGroupsService(deps: ServiceDeps, keyPackages: Pick<KeyPack
     checkNextGroupInfo(next, group);
     const previous = await previousTree(group);
     checkCommitSender(parsed, previous, next, actor);
+    await verifyTree(next, previous);
     if (previous && !(await verifyCommitSignature(parsed, previous))) throw badInput("commit: bad signature");
     if (!previous) checkWithoutStoredTree(parsed, group.epoch);
     const removedDevices = removedDevicesOf(parsed.removedLeaves, previous);
