@@ -167,7 +167,8 @@ function startSweeper(services: Services, intervalMs: number, logger: Logger): (
       try {
         const messages = await services.messages.sweep();
         const items = await services.inbox.sweep();
-        if (messages || items) logger.debug({ messages, items }, "expired messages and queue items deleted");
+        const groupEvents = await services.groups.sweep();
+        if (messages || items || groupEvents) logger.debug({ messages, items, groupEvents }, "expired messages and queue items deleted");
       } catch (err) {
         logger.warn({ err: (err as Error).message }, "sweep failed");
       } finally {

@@ -386,6 +386,11 @@ export function createGroupsService(deps: ServiceDeps, keyPackages: Pick<KeyPack
     return g.groupInfo;
   }
 
+  /** Retention: events every device acknowledged, or older than the queue retention, are deleted. */
+  async function sweep(now = new Date()): Promise<number> {
+    return store.sweep(new Date(now.getTime() - config.messaging.queueRetentionSeconds * 1000), 10_000);
+  }
+
   const streamDeps = { bus, logger, memberships: store.memberships, pending };
 
   /** Queued events first, then live ones, for one device, pushed into `sink` until close(). */
@@ -406,7 +411,7 @@ export function createGroupsService(deps: ServiceDeps, keyPackages: Pick<KeyPack
 
   return {
     create, isMember, get, mine, members, commit, send, update, setRole, leave, pending, history, ack, subscribe, follow, inboxSource,
-    deleteMessage, groupInfo, markRead: receipts.markRead, messageStatus: receipts.status,
+    deleteMessage, groupInfo, sweep, markRead: receipts.markRead, messageStatus: receipts.status,
     deviceDeactivated: store.endDevice, coMembers: store.coMembers,
   };
 }

@@ -318,7 +318,28 @@ export function createGroupsStore({ prisma }: Pick<ServiceDeps, "prisma">) {
     return r ?? null;
   }
 
+  /**
+   * Deletes group events no device needs any more: every active member device that may see one acknowledged it, or
+   * it is older than the retention. At most `limit` rows a run, so a sweep never holds the table long.
+   */
+  async function sweep(cutoff: Date, limit: number): Promise<number> {
+    const deleted = await prisma.$executeRaw`
+      DELETE FROM group_messages WHERE (group_id, seq) IN (
+        SELECT m.group_id, m.seq FROM group_messages m
+        WHERE m.created_at < ${cutoff} OR NOT EXISTS (
+          SELECT 1 FROM group_devices d JOIN devices v ON v.user_id = d.user_id AND v.device_id = d.device_id AND v.active
+          WHERE d.group_id = m.group_id AND d.acked_seq < m.seq AND m.seq >= d.from_seq
+            AND (d.until_seq IS NULL OR m.seq <= d.until_seq))
+        LIMIT ${limit})`;
+    if (deleted) {
+      await prisma.$executeRaw`
+        DELETE FROM group_receipts r WHERE NOT EXISTS (SELECT 1 FROM group_messages m WHERE m.group_id = r.group_id AND m.seq = r.seq)`;
+    }
+    return deleted;
+  }
+
   return {
+    sweep,
     transaction,
     find,
     memberRole,
