@@ -19,7 +19,7 @@ import {
   UpdateGroupDocument,
 } from "./generated/graphql.ts";
 import { MlsGroupManager, type GroupEventData, type GroupUpdate } from "./mls/groups.ts";
-import { unb64 } from "./mls/key-packages.ts";
+import { unb64 } from "./base64.ts";
 import type { MessageStore, StoredMessage } from "./message-store.ts";
 import type { KeyValueStore } from "./signal/kv.ts";
 import type { HttpTransport } from "./transport.ts";

@@ -6,7 +6,8 @@ import { createGroupInfoWithExternalPubAndRatchetTree, decodeGroupState, encodeM
 import { defaultClientConfig } from "ts-mls/clientConfig.js";
 import { treeHashRoot } from "ts-mls/treeHash.js";
 import { CommitGroupDocument, GroupDocument } from "../../src/client/generated/graphql.ts";
-import { b64, mlsSuite } from "../../src/client/mls/key-packages.ts";
+import { b64 } from "../../src/client/base64.ts";
+import { mlsSuite } from "../../src/client/mls/key-packages.ts";
 import { GraphQLRequestError } from "../../src/client/transport.ts";
 import { mlsMember, type MlsMember } from "../helpers/groups.ts";
 import { startServer, type TestServer } from "../helpers/server.ts";
