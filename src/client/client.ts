@@ -4,7 +4,8 @@
 import type { Client as WsClient } from "graphql-ws";
 import { ProtocolAddress, PublicKey } from "@signalapp/libsignal-client";
 import { AccountDirectory, type AccountInfo } from "./account-store.ts";
-import { decodeContent, type MessageBody } from "./content.ts";
+import { decodeContent, type MessageBody, type Sendable } from "./content.ts";
+import { Groups, KEY_PACKAGE_TARGET, type GroupEvents } from "./groups.ts";
 import { AsyncEmitter, Mutex } from "./emitter.ts";
 import {
   AckEnvelopesDocument,
@@ -51,7 +52,7 @@ export interface ReceivedMessage extends StoredMessage {
   isSync: boolean;
 }
 
-export interface ClientEvents extends Record<string, unknown> {
+export interface ClientEvents extends Record<string, unknown>, GroupEvents {
   message: ReceivedMessage;
   receipt: { messageId: string; conversationId: string; userId: string; kind: "DELIVERED" | "READ"; at: string };
   deleted: { messageId: string; conversationId: string; byUserId: string };
@@ -68,15 +69,17 @@ export interface ClientEvents extends Record<string, unknown> {
 type InboxEvent = InboxSubscription["inbox"];
 type EnvelopeEvent = Extract<InboxEvent, { __typename: "EnvelopeEvent" }>;
 
-/** Everything a user can send: a plain string is a text message. */
-export type Sendable = MessageBody | string;
+export type { Sendable };
 
+const isGroupMessageId = (id: string) => id.startsWith("g:");
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export class VignetteClient extends AsyncEmitter<ClientEvents> {
   readonly http: HttpTransport;
   readonly store: MessageStore;
   readonly keys: PreKeyMaintainer;
+  /** MLS groups: create, add, remove, leave, send, list, members, roles. */
+  readonly groups: Groups;
   private sender: Sender;
   private crypto = new Mutex();
   private inbox = new Mutex();
@@ -99,6 +102,18 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
     this.keys = new PreKeyMaintainer(() => this.device, this.http, directory.kv, this.crypto, options.preKeyRotationIntervalMs ?? DEFAULT_ROTATION_INTERVAL_MS, (e) =>
       this.fail(e),
     );
+    this.groups = new Groups({
+      self: this.self,
+      kv: directory.kv,
+      http: this.http,
+      store: this.store,
+      resolveUser: (who) => this.resolveUser(who),
+      emit: (event, value) => this.emit(event, value as ClientEvents[typeof event]),
+      stored: (m) => this.scheduleExpiry(m),
+      unstored: (id) => this.clearExpiry(id),
+      fail: (e) => this.fail(e),
+      ack: (id) => this.ack(id),
+    });
   }
 
   /** This device's Signal state (replaced by resetIdentity). */
@@ -159,6 +174,8 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
     await directory.writeInfo(info);
     client = new VignetteClient(info, directory, signal, options);
     await client.keys.markRotated();
+    // Without key packages on the server nobody could add this device to a group.
+    await wrap(() => client.groups.mls.keyPackages.upload(KEY_PACKAGE_TARGET, true));
     return client;
   }
 
@@ -250,6 +267,7 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
   async send(to: string, message: Sendable, opts: { expiresInSeconds?: number } = {}): Promise<SendResult> {
     const body: MessageBody = typeof message === "string" ? { kind: "text", text: message } : message;
     const peerUserId = await this.resolveUser(to);
+    if (opts.expiresInSeconds === undefined) opts = { expiresInSeconds: (await this.defaultTimer(peerUserId)) ?? undefined };
     const r = await wrap(() => this.sender.send(peerUserId, body, opts));
     const expiresAt = opts.expiresInSeconds ? new Date(Date.parse(r.serverTimestamp) + opts.expiresInSeconds * 1000).toISOString() : null;
     const stored: StoredMessage = {
@@ -268,16 +286,41 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
     return r;
   }
 
+  /**
+   * A default self-destruct timer applied to every message sent to `who` (0 or null: none). For a group id it is the
+   * group's shared setting (every member's SDK applies it); for a user it is this device's setting for that chat.
+   */
+  async setDefaultTimer(who: string, seconds: number | null): Promise<void> {
+    if (UUID.test(who) && (await this.groups.get(who).catch(() => null))) {
+      await this.groups.setTimer(who.toLowerCase(), seconds);
+      return;
+    }
+    const peer = await this.resolveUser(who);
+    if (seconds) await this.directory.kv.set(`timer/${peer}`, new Uint8Array(Buffer.from(String(seconds))));
+    else await this.directory.kv.delete(`timer/${peer}`);
+  }
+
+  private async defaultTimer(peerUserId: string): Promise<number | null> {
+    const raw = await this.directory.kv.get(`timer/${peerUserId}`);
+    return raw ? Number(Buffer.from(raw).toString()) : null;
+  }
+
   async noteToSelf(text: string): Promise<SendResult> {
     return this.send(this.userId, { kind: "noteToSelf", text });
   }
 
+  /** Read receipts for messages (1:1 and group ones alike) to their senders. */
   async markRead(messageIds: string[]): Promise<number> {
-    return wrap(async () => (await this.http.request(MarkReadDocument, { messageIds })).markRead);
+    const group = messageIds.filter(isGroupMessageId);
+    const direct = messageIds.filter((id) => !isGroupMessageId(id));
+    let n = group.length ? await this.groups.markRead(group) : 0;
+    if (direct.length) n += await wrap(async () => (await this.http.request(MarkReadDocument, { messageIds: direct })).markRead);
+    return n;
   }
 
   /** Deletes a message here at once, and for everyone (the other side and your other devices) if asked. */
   async deleteMessage(messageId: string, forEveryone: boolean): Promise<boolean> {
+    if (isGroupMessageId(messageId)) return this.groups.deleteMessage(messageId, forEveryone);
     const ok = await wrap(async () => (await this.http.request(DeleteMessageDocument, { messageId, forEveryone })).deleteMessage);
     await this.store.remove(messageId);
     this.clearExpiry(messageId);
@@ -337,6 +380,9 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
       (n) => (n.oneTimePreKeys || n.oneTimeKyberPreKeys) && this.notify("preKeysToppedUp", n, (e) => this.fail(e)),
       (e) => this.fail(e),
     );
+    await this.groups.mls.keyPackages.replenish(KEY_PACKAGE_TARGET).catch((e) => this.fail(e));
+    // Devices linked or deactivated while this one was away.
+    void this.groups.reconcileOwnDevices().catch((e) => this.fail(e));
   }
 
   /** Live typing in the conversation with `who` (needs start()); returns a function that stops it. */
@@ -402,7 +448,14 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
       case "DeviceListChangedEvent":
         this.sender.forgetDevices(ev.userId);
         await this.emit("deviceListChanged", { userId: ev.userId });
+        // Group upkeep (adding own new devices, removing deactivated ones) must not hold up the inbox.
+        void this.groups.deviceListChanged(ev.userId).catch((e) => this.fail(e));
         return this.ack(ev.id);
+      case "GroupEvent":
+        return this.groups.handle({ ...ev, kind: ev.groupEventKind });
+      case "KeyPackagesLowEvent":
+        await this.groups.mls.keyPackages.replenish(KEY_PACKAGE_TARGET);
+        return;
       case "PreKeysLowEvent": {
         const n = await this.keys.topUp();
         if (n.oneTimePreKeys || n.oneTimeKyberPreKeys) await this.emit("preKeysToppedUp", n);

@@ -15,6 +15,9 @@ export type MessageBody =
 
 export type MessageKind = MessageBody["kind"];
 
+/** Everything a user can send: a plain string is a text message. */
+export type Sendable = MessageBody | string;
+
 /** The server's MessageType for each kind (the server sees the type, never the body). */
 export const serverMessageType: Record<MessageKind, string> = {
   text: "TEXT",

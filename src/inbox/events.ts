@@ -153,7 +153,8 @@ const shapers: Record<string, (row: InboxItem) => InboxEventPayload> = {
       __typename: "ReceiptEvent",
       id: r.id.toString(),
       expiresAt: iso(r.expiresAt),
-      messageId: r.messageId!,
+      // A group message's id ("g:<groupId>:<seq>") is no uuid: it travels in the payload.
+      messageId: r.messageId ?? (p.messageId as string),
       conversationId: r.conversationId!,
       userId: p.userId,
       kind: p.kind as "DELIVERED" | "READ",

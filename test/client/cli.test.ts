@@ -1,39 +1,12 @@
 // Two real `vignette` CLI processes against a real server: register both, one listens, the other sends.
-import { spawn, type ChildProcess } from "node:child_process";
 import { stat } from "node:fs/promises";
-import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { uniqueUsername } from "../helpers/accounts.ts";
 import { startServer, type TestServer } from "../helpers/server.ts";
 import { removeTempDirs, tempDir } from "../helpers/sdk.ts";
 import { waitFor } from "../helpers/wait.ts";
-
-const BIN = fileURLToPath(new URL("../../bin/vignette.mjs", import.meta.url));
-
-interface Run {
-  child: ChildProcess;
-  stdout: string;
-  stderr: string;
-  exited: Promise<number | null>;
-}
-
-function vignette(args: string[]): Run {
-  const child = spawn(process.execPath, [BIN, ...args], { stdio: ["pipe", "pipe", "pipe"], cwd: os.tmpdir() });
-  const run: Run = { child, stdout: "", stderr: "", exited: new Promise((r) => child.once("exit", (code) => r(code))) };
-  child.stdout!.on("data", (c: Buffer) => (run.stdout += c.toString()));
-  child.stderr!.on("data", (c: Buffer) => (run.stderr += c.toString()));
-  return run;
-}
-
-async function finished(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const run = vignette(args);
-  const timer = setTimeout(() => run.child.kill("SIGKILL"), 45_000);
-  const code = await run.exited;
-  clearTimeout(timer);
-  return { code, stdout: run.stdout, stderr: run.stderr };
-}
+import { finished, vignette, type Run } from "../helpers/cli.ts";
 
 describe("vignette CLI", () => {
   let server: TestServer;

@@ -35,6 +35,8 @@ export function record(client: VignetteClient): Recorded {
     "preKeysToppedUp",
     "undecryptable",
     "error",
+    "groupMessage",
+    "groupChanged",
   ];
   client.on("message", (m) => {
     r.messages.push(m);
