@@ -11,6 +11,10 @@ import { startHttp, type RunningHttp, type ServerContext } from "./http/server.t
 import type { Logger } from "./logger.ts";
 import type { Context } from "./graphql/builder.ts";
 import { armorPlugins } from "./graphql/plugins/armor.ts";
+import { graphiqlOptions, renderGraphiQL } from "./graphql/graphiql.ts";
+import { metricsPlugins } from "./metrics/graphql.ts";
+import { startMetricsServer } from "./metrics/http.ts";
+import { createMetrics, type Metrics } from "./metrics/registry.ts";
 import { createErrorMasker } from "./graphql/error-masking.ts";
 import { schema } from "./graphql/index.ts";
 import { rateLimitPlugin } from "./graphql/plugins/rate-limits.ts";
@@ -24,6 +28,7 @@ import { createInboxStore } from "./inbox/store.ts";
 import { createMessagesService } from "./messages/service.ts";
 import { createKeyPackagesService } from "./groups/key-packages.ts";
 import { createGroupsService } from "./groups/service.ts";
+import { createGroupReceipts } from "./groups/receipts.ts";
 import { createRealtimeService } from "./realtime/service.ts";
 import { createMemoryRateLimiter, createRedisRateLimiter } from "./graphql/plugins/rate-limiter.ts";
 import { openDatabase, type Database } from "./db/database.ts";
@@ -31,6 +36,9 @@ import { migrate } from "./db/migrator.ts";
 
 export interface App {
   url: string;
+  /** The node's Prometheus registry, and where it is served on a port of its own (METRICS_PORT), if anywhere. */
+  metrics: Metrics;
+  metricsUrl: string | null;
   port: number;
   services: Services;
   /** The store's client, for tests that inspect what is (and is not) stored. */
@@ -52,11 +60,23 @@ export function createServices(deps: ServiceDeps, presenceStore: PresenceStore =
   const inboxStore = createInboxStore(deps);
   const queue = createInboxQueue(deps, inboxStore);
   const keys = createKeysService(deps, { preKeysLow: queue.preKeysLow });
-  const keyPackages = createKeyPackagesService(deps, { keyPackagesLow: queue.keyPackagesLow });
-  const groups = createGroupsService(deps, keyPackages);
+  // A linked device publishes key packages only after linking: its account's other devices (which add it to their
+  // groups) hear of it again once it can be added. Group co-members hear of device-list changes like 1:1 partners.
+  let deviceListChanged = (_userId: string) => {};
+  const keyPackages = createKeyPackagesService(deps, {
+    keyPackagesLow: queue.keyPackagesLow,
+    firstKeyPackages: (userId) => deviceListChanged(userId),
+  });
+  const groups = createGroupsService(deps, keyPackages, createGroupReceipts(deps, queue));
   const messages = createMessagesService(deps, { queue, groups });
+  deviceListChanged = (userId) =>
+    void groups
+      .coMembers(userId)
+      .then((coMembers) => messages.deviceListChanged(userId, coMembers))
+      .catch(report("device list event not queued"));
   const devices = createDevicesService(deps, keys, {
-    deviceListChanged: (userId) => void messages.deviceListChanged(userId).catch(report("device list event not queued")),
+    deviceListChanged,
+    deviceDeactivated: (userId, deviceId) => groups.deviceDeactivated(userId, deviceId),
   });
   const inbox = createInboxService(deps, {
     store: inboxStore,
@@ -85,11 +105,13 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     ? createRedisRateLimiter(config.redis.url, config.redis.prefix, logger)
     : createMemoryRateLimiter();
 
+  const metrics = createMetrics();
   const yoga = createYoga<ServerContext, Context>({
     schema,
-    plugins: [...armorPlugins(config.armor), ...(config.rateLimits ? [rateLimitPlugin(limiter, config.rateLimits)] : [])],
+    plugins: [...metricsPlugins(metrics), ...armorPlugins(config.armor), ...(config.rateLimits ? [rateLimitPlugin(limiter, config.rateLimits)] : [])],
     graphqlEndpoint: "/graphql",
-    graphiql: config.graphiql ? { subscriptionsProtocol: "WS" } : false,
+    graphiql: config.graphiql ? graphiqlOptions() : false,
+    renderGraphiQL,
     landingPage: false,
     logging: false,
     maskedErrors: { maskError: createErrorMasker(logger) },
@@ -108,6 +130,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       },
       logger,
       maxRequestBytes: config.maxRequestBytes,
+      metrics: config.metrics.token ? { registry: metrics.registry, token: config.metrics.token } : undefined,
       trustProxy: config.trustProxy,
       ws: config.ws,
       onConnected: (actor) => void services.realtime.deviceConnected(actor).catch(presenceTrouble),
@@ -120,13 +143,21 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     if (event.kind === "deviceRevoked") http.connections.revoke(event);
   });
 
+  reportGauges(metrics, { db, http });
+  const metricsServer =
+    config.metrics.port === null ? null : await startMetricsServer(metrics.registry, config.metrics.port, config.host);
+
   const address = http.server.address();
   const port = typeof address === "object" && address ? address.port : config.port;
   logger.info({ port, database: db.kind, bus: bus.kind }, "vignette listening");
 
   let closing: Promise<void> | null = null;
+  const metricsAddress = metricsServer?.address();
   return {
     url: `http://127.0.0.1:${port}/graphql`,
+    metrics,
+    metricsUrl:
+      typeof metricsAddress === "object" && metricsAddress ? `http://127.0.0.1:${metricsAddress.port}/metrics` : null,
     port,
     services,
     prisma: db.prisma,
@@ -134,6 +165,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     close() {
       closing ??= (async () => {
         await http.shutdown(config.shutdownGraceMs);
+        if (metricsServer) await new Promise((done) => metricsServer.close(done));
         await stopSweeper();
         await services.realtime.stop();
         await stopControl();
@@ -154,7 +186,8 @@ function startSweeper(services: Services, intervalMs: number, logger: Logger): (
       try {
         const messages = await services.messages.sweep();
         const items = await services.inbox.sweep();
-        if (messages || items) logger.debug({ messages, items }, "expired messages and queue items deleted");
+        const groupEvents = await services.groups.sweep();
+        if (messages || items || groupEvents) logger.debug({ messages, items, groupEvents }, "expired messages and queue items deleted");
       } catch (err) {
         logger.warn({ err: (err as Error).message }, "sweep failed");
       } finally {
@@ -168,4 +201,12 @@ function startSweeper(services: Services, intervalMs: number, logger: Logger): (
     clearInterval(timer);
     await running;
   };
+}
+
+/** Gauges read when Prometheus scrapes: sockets held and the database pool (waiting > 0: requests queue for a connection). */
+function reportGauges(metrics: Metrics, { db, http }: { db: Database; http: RunningHttp }) {
+  metrics.gauge("vignette_ws_connections", "Authenticated WebSocket connections held by this node", () => http.connections.size);
+  metrics.gauges("vignette_db_pool_connections", "PostgreSQL pool connections by state", "state", () => ({
+    ...db.poolStats(),
+  }));
 }

@@ -2,10 +2,9 @@
 // device token, listing and deactivation. A device id is never reused within an account.
 import { randomUUID } from "node:crypto";
 import { channels, type ControlEvent } from "../live/channels.ts";
-import { AppError, badInput, conflict, notFound } from "../errors.ts";
-import { isUniqueViolation } from "../db/errors.ts";
+import { AppError, badInput, conflict, notFound, isUniqueViolation } from "../errors.ts";
 import type { Actor, ServiceDeps } from "../deps.ts";
-import { bytes } from "../db/bytes.ts";
+import { bytes } from "../bytes.ts";
 import type { DeviceKeys, KeysService } from "../keys/service.ts";
 import { hashSecret, newSecret } from "./tokens.ts";
 
@@ -31,7 +30,9 @@ export type DevicesService = ReturnType<typeof createDevicesService>;
 export function createDevicesService(
   deps: ServiceDeps,
   keys: KeysService,
-  hooks: { deviceListChanged(userId: string): void } = { deviceListChanged: () => {} },
+  hooks: { deviceListChanged(userId: string): void; deviceDeactivated?(userId: string, deviceId: number): Promise<void> } = {
+    deviceListChanged: () => {},
+  },
 ) {
   const { prisma, bus, config } = deps;
 
@@ -100,14 +101,6 @@ export function createDevicesService(
     return device?.active ? { userId: device.userId, deviceId: device.deviceId } : null;
   }
 
-  async function isActive(actor: Actor): Promise<boolean> {
-    const d = await prisma.device.findUnique({
-      where: { userId_deviceId: actor },
-      select: { active: true },
-    });
-    return !!d?.active;
-  }
-
   async function createLink(actor: Actor): Promise<{ token: string; expiresAt: Date }> {
     const token = newSecret("vgl");
     const expiresAt = new Date(Date.now() + config.deviceLinkTtlSeconds * 1000);
@@ -174,6 +167,7 @@ export function createDevicesService(
     ]);
     const revoked: ControlEvent = { kind: "deviceRevoked", userId: actor.userId, deviceId };
     await bus.publish(channels.control, revoked);
+    await hooks.deviceDeactivated?.(actor.userId, deviceId);
     hooks.deviceListChanged(actor.userId);
     return true;
   }
@@ -228,7 +222,6 @@ export function createDevicesService(
   return {
     registerAccount,
     authenticate,
-    isActive,
     createLink,
     linkDevice,
     deactivate,

@@ -4,10 +4,11 @@
 import type { Client as WsClient } from "graphql-ws";
 import { ProtocolAddress, PublicKey } from "@signalapp/libsignal-client";
 import { AccountDirectory, type AccountInfo } from "./account-store.ts";
-import { checkOutgoing, isAction, type ActionBody, type RsvpAnswer, type SendableBody } from "./content.ts";
+import { checkOutgoing, isAction, type ActionBody, type RsvpAnswer, type Sendable, type SendableBody } from "./content.ts";
 import { sendAction } from "./conversation.ts";
 import { Acker } from "./acker.ts";
 import { ExpiryTimers } from "./expiry.ts";
+import { Groups, KEY_PACKAGE_TARGET } from "./groups.ts";
 import { AsyncEmitter, Mutex } from "./emitter.ts";
 import type { ClientEvents, ReceivedMessage } from "./events.ts";
 import {
@@ -54,20 +55,22 @@ export interface ClientOptions {
 
 type InboxEvent = InboxSubscription["inbox"];
 
-/** Everything a user can send: a plain string is a text message. */
-export type Sendable = SendableBody | string;
+export type { Sendable };
 
 /** Bounds of history reads: a page, and a search query. */
 export const DEFAULT_PAGE = 50;
 export const MAX_PAGE = 1000;
 export const MAX_SEARCH_LENGTH = 1000;
 
+const isGroupMessageId = (id: string) => id.startsWith("g:");
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export class VignetteClient extends AsyncEmitter<ClientEvents> {
   readonly http: HttpTransport;
   readonly store: MessageStore;
   readonly keys: PreKeyMaintainer;
+  /** MLS groups: create, add, remove, leave, send, list, members, roles. */
+  readonly groups: Groups;
   private sender: Sender;
   private crypto = new Mutex();
   private inbox = new Mutex();
@@ -103,6 +106,18 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
     this.keys = new PreKeyMaintainer(() => this.device, this.http, directory.kv, this.crypto, options.preKeyRotationIntervalMs ?? DEFAULT_ROTATION_INTERVAL_MS, (e) =>
       this.fail(e),
     );
+    this.groups = new Groups({
+      self: this.self,
+      kv: directory.kv,
+      http: this.http,
+      store: this.store,
+      resolveUser: (who) => this.resolveUser(who),
+      emit: (event, value) => this.emit(event, value as ClientEvents[typeof event]),
+      stored: (m) => this.expiry.schedule(m),
+      unstored: (id) => this.expiry.clear(id),
+      fail: (e) => this.fail(e),
+      ack: (id) => this.ack(id),
+    });
   }
 
   /** This device's Signal state (replaced by resetIdentity). */
@@ -169,6 +184,8 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
     await directory.writeInfo(info);
     client = new VignetteClient(info, directory, signal, options);
     await client.keys.markRotated();
+    // Without key packages on the server nobody could add this device to a group.
+    await wrap(() => client.groups.mls.keyPackages.upload(KEY_PACKAGE_TARGET, true));
     return client;
   }
 
@@ -271,6 +288,7 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
     const body = outgoing(typeof message === "string" ? { kind: "text", text: message } : message);
     if (isAction(body)) throw new VignetteError(`send a ${body.kind} with react(), edit(), vote() or rsvp()`, "BAD_USER_INPUT");
     const peerUserId = await this.resolveUser(to);
+    if (opts.expiresInSeconds === undefined) opts = { ...opts, expiresInSeconds: (await this.defaultTimer(peerUserId)) ?? undefined };
     let replyTo = null;
     if (opts.replyTo) {
       const quoted = await this.store.get(opts.replyTo);
@@ -295,6 +313,25 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
     await this.store.put(stored);
     this.expiry.schedule(stored);
     return r;
+  }
+
+  /**
+   * A default self-destruct timer applied to every message sent to `who` (0 or null: none). For a group id it is the
+   * group's shared setting (every member's SDK applies it); for a user it is this device's setting for that chat.
+   */
+  async setDefaultTimer(who: string, seconds: number | null): Promise<void> {
+    if (UUID.test(who) && (await this.groups.get(who).catch(() => null))) {
+      await this.groups.setTimer(who.toLowerCase(), seconds);
+      return;
+    }
+    const peer = await this.resolveUser(who);
+    if (seconds) await this.directory.kv.set(`timer/${peer}`, new Uint8Array(Buffer.from(String(seconds))));
+    else await this.directory.kv.delete(`timer/${peer}`);
+  }
+
+  private async defaultTimer(peerUserId: string): Promise<number | null> {
+    const raw = await this.directory.kv.get(`timer/${peerUserId}`);
+    return raw ? Number(Buffer.from(raw).toString()) : null;
   }
 
   async noteToSelf(text: string): Promise<SendResult> {
@@ -333,12 +370,18 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
     });
   }
 
+  /** Read receipts for messages (1:1 and group ones alike) to their senders. */
   async markRead(messageIds: string[]): Promise<number> {
-    return wrap(async () => (await this.http.request(MarkReadDocument, { messageIds })).markRead);
+    const group = messageIds.filter(isGroupMessageId);
+    const direct = messageIds.filter((id) => !isGroupMessageId(id));
+    let n = group.length ? await this.groups.markRead(group) : 0;
+    if (direct.length) n += await wrap(async () => (await this.http.request(MarkReadDocument, { messageIds: direct })).markRead);
+    return n;
   }
 
   /** Deletes a message here at once, and for everyone (the other side and your other devices) if asked. */
   async deleteMessage(messageId: string, forEveryone: boolean): Promise<boolean> {
+    if (isGroupMessageId(messageId)) return this.groups.deleteMessage(messageId, forEveryone);
     const ok = await wrap(async () => (await this.http.request(DeleteMessageDocument, { messageId, forEveryone })).deleteMessage);
     await this.store.remove(messageId);
     this.expiry.clear(messageId);
@@ -416,6 +459,9 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
       (n) => (n.oneTimePreKeys || n.oneTimeKyberPreKeys) && this.notify("preKeysToppedUp", n, (e) => this.fail(e)),
       (e) => this.fail(e),
     );
+    await this.groups.mls.keyPackages.replenish(KEY_PACKAGE_TARGET).catch((e) => this.fail(e));
+    // Devices linked or deactivated while this one was away.
+    void this.groups.reconcileOwnDevices().catch((e) => this.fail(e));
   }
 
   /** Live typing in the conversation with `who` (needs start()); returns a function that stops it. */
@@ -481,7 +527,14 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
       case "DeviceListChangedEvent":
         this.sender.forgetDevices(ev.userId);
         await this.emit("deviceListChanged", { userId: ev.userId });
+        // Group upkeep (adding own new devices, removing deactivated ones) must not hold up the inbox.
+        void this.groups.deviceListChanged(ev.userId).catch((e) => this.fail(e));
         return this.ack(ev.id);
+      case "GroupEvent":
+        return this.groups.handle({ ...ev, kind: ev.groupEventKind });
+      case "KeyPackagesLowEvent":
+        await this.groups.mls.keyPackages.replenish(KEY_PACKAGE_TARGET);
+        return;
       case "PreKeysLowEvent": {
         const n = await this.keys.topUp();
         if (n.oneTimePreKeys || n.oneTimeKyberPreKeys) await this.emit("preKeysToppedUp", n);

@@ -36,6 +36,8 @@ export type MessageBody = DisplayBody | ActionBody | UnsupportedBody;
 export type MessageKind = MessageBody["kind"];
 /** What an app passes to send(): anything but the marker for unknown kinds. */
 export type SendableBody = DisplayBody | ActionBody;
+/** Everything a user can send: a plain string is a text message. */
+export type Sendable = SendableBody | string;
 
 /** The server's MessageType for each kind (the server sees the type, never the body). */
 export const serverMessageType: Record<MessageKind, string> = {

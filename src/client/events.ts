@@ -1,5 +1,6 @@
 // The events a VignetteClient emits to the app, and the shape of a received message.
 import type { EditEvent, ReactionEvent, RsvpEvent, VoteEvent } from "./conversation.ts";
+import type { GroupEvents } from "./groups.ts";
 import type { Address } from "./messaging.ts";
 import type { StoredMessage } from "./store/types.ts";
 
@@ -9,7 +10,7 @@ export interface ReceivedMessage extends StoredMessage {
   isSync: boolean;
 }
 
-export interface ClientEvents extends Record<string, unknown> {
+export interface ClientEvents extends Record<string, unknown>, GroupEvents {
   message: ReceivedMessage;
   /** A content kind from a newer client: stored as it came (body.kind "unsupported"), shown in messages(). */
   unsupported: ReceivedMessage;

@@ -32,6 +32,10 @@ export class MessageStore {
   page(q: PageQuery): Promise<StoredMessage[]> {
     return this.store.messages(q);
   }
+  /** Every message of one conversation (or all), oldest first. */
+  async list(conversation?: string): Promise<StoredMessage[]> {
+    return (await this.store.messages({ conversation, limit: -1 })).reverse();
+  }
   search(q: SearchQuery): Promise<StoredMessage[]> {
     return this.store.search(q);
   }

@@ -215,14 +215,15 @@ export function createMessagesService(deps: ServiceDeps, ports: { queue: InboxQu
   }
 
   /**
-   * Everyone who talks with `userId` (and its own devices) learns that its device list changed. A deactivated
+   * Everyone who talks with `userId` (and its own devices, and `alsoTell`: its group co-members) learns that its
+   * device list changed. A deactivated
    * device's queue goes too: nobody can acknowledge it any more.
    */
-  async function deviceListChanged(userId: string): Promise<void> {
+  async function deviceListChanged(userId: string, alsoTell: string[] = []): Promise<void> {
     const now = new Date();
     const deliveries = await deps.prisma.$transaction(async (tx) => {
       await queue.removeQueuesOfInactiveDevices(tx, userId);
-      const targets = await store.devicesOfContacts(tx, userId);
+      const targets = await store.devicesOfContacts(tx, userId, alsoTell);
       return queue.enqueue(
         tx,
         targets.map((t) => ({

@@ -5,7 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { VignetteClient, type ClientEvents } from "vignette-messaging/client";
 import { uniqueUsername } from "../helpers/accounts.ts";
 import { startServer, type TestServer } from "../helpers/server.ts";
-import { record, removeTempDirs, tempDir, waitFor, type Recorded } from "../helpers/sdk.ts";
+import { record, removeTempDirs, tempDir, type Recorded } from "../helpers/sdk.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 describe("content kinds in a 1:1 conversation", () => {
   let server: TestServer;

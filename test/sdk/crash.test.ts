@@ -7,7 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { VignetteClient, type ReactionEvent } from "vignette-messaging/client";
 import { uniqueUsername } from "../helpers/accounts.ts";
 import { startServer, type TestServer } from "../helpers/server.ts";
-import { record, removeTempDirs, tempDir, texts, waitFor } from "../helpers/sdk.ts";
+import { record, removeTempDirs, tempDir, texts } from "../helpers/sdk.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 describe("a reaction across a crash", () => {
   let server: TestServer;

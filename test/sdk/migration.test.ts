@@ -12,7 +12,8 @@ import type { MessageRecord } from "../../src/client/store/types.ts";
 import { uniqueUsername } from "../helpers/accounts.ts";
 import { addFileStoreEntries, fileStoreAccount } from "../helpers/file-store-account.ts";
 import { startServer, type TestServer } from "../helpers/server.ts";
-import { record, removeTempDirs, tempDir, texts, waitFor } from "../helpers/sdk.ts";
+import { record, removeTempDirs, tempDir, texts } from "../helpers/sdk.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 const PEER = "00000000-0000-4000-8000-00000000000a";
 const CONV = "00000000-0000-4000-8000-0000000000cc";
