@@ -39,6 +39,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     : createMemoryPresenceStore();
   const services = createServices({ prisma: db.prisma, sql: db.sql, bus, config, logger }, presenceStore);
   services.realtime.start();
+  services.push.start();
   const stopSweeper = startSweeper(services, config.messaging.sweepIntervalMs, logger);
 
   const limiter = config.redis
@@ -70,7 +71,10 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       maxRequestBytes: config.maxRequestBytes,
       trustProxy: config.trustProxy,
       ws: config.ws,
-      onConnected: (actor) => void services.realtime.deviceConnected(actor).catch(presenceTrouble),
+      onConnected: (actor) => {
+        void services.realtime.deviceConnected(actor).catch(presenceTrouble);
+        void services.push.deviceConnected(actor).catch(presenceTrouble);
+      },
       onDisconnected: (actor) => void services.realtime.deviceDisconnected(actor).catch(presenceTrouble),
     },
     config.port,
@@ -95,6 +99,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       closing ??= (async () => {
         await http.shutdown(config.shutdownGraceMs);
         await stopSweeper();
+        await services.push.stop();
         await services.realtime.stop();
         await stopControl();
         await limiter.close();

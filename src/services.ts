@@ -7,6 +7,8 @@ import { createKeysService } from "./keys/service.ts";
 import { createMlsServices } from "./groups/wiring.ts";
 import { createMessagesService, type MessagesService, type Page } from "./messages/service.ts";
 import { createRealtimeService } from "./realtime/service.ts";
+import { createPushService } from "./push/service.ts";
+import { resolveVapidKeys } from "./push/vapid.ts";
 
 export function createServices(deps: ServiceDeps, presenceStore: PresenceStore = createMemoryPresenceStore()) {
   const report = (what: string) => (err: unknown) => deps.logger.warn({ err: (err as Error).message }, what);
@@ -27,12 +29,19 @@ export function createServices(deps: ServiceDeps, presenceStore: PresenceStore =
       (await messages.isParticipant(userId, conversationId)) || (await mls.groups.isMember(userId, conversationId)),
   };
   const realtime = createRealtimeService(deps, participants, presenceStore);
+  // Items queued for a device that is away wake it through its push registration.
+  const push = createPushService(
+    deps,
+    { onlineDevices: (d) => presenceStore.onlineDevices(d, Date.now()) },
+    resolveVapidKeys(deps.config, deps.logger),
+  );
+  inbox.onQueued(push.queued);
   // ... and for the message history.
   const history = async (actor: Actor, conversationId: string, page: Page) =>
     (await mls.groups.isMember(actor.userId, conversationId))
       ? mls.groups.history(actor, conversationId.toLowerCase(), page)
       : messages.messages(actor, conversationId, page);
-  return { deps, keys, devices, inbox, messages, realtime, history, ...mls };
+  return { deps, keys, devices, inbox, messages, realtime, push, history, ...mls };
 }
 
 export type Services = ReturnType<typeof createServices>;

@@ -80,6 +80,8 @@ export interface Delivery {
   userId: string;
   deviceId: number;
   event: InboxEventPayload;
+  /** A call: a device that is away is woken at once (see src/push/). */
+  urgent?: boolean;
 }
 
 export type AckedItem = Pick<InboxItem, "id" | "kind" | "messageId">;
@@ -152,6 +154,7 @@ export type InboxService = ReturnType<typeof createInboxService>;
 export function createInboxService(deps: ServiceDeps, keys: { status(actor: Actor): Promise<PreKeyStatus> }) {
   const { prisma, bus, config, logger } = deps;
   const ackHandlers: AckHandler[] = [];
+  const queuedListeners: ((deliveries: Delivery[]) => void)[] = [];
   // Other stores that feed the inbox (group events): merged into every stream, their ids acked by prefix.
   const sources: InboxSource[] = [];
   const ackRoutes: { prefix: string; ack: (actor: Actor, ids: string[]) => Promise<number> }[] = [];
@@ -200,6 +203,12 @@ export function createInboxService(deps: ServiceDeps, keys: { status(actor: Acto
   /** Live delivery, after commit. Never throws: a lost live event is re-read from the queue. */
   function publish(deliveries: Delivery[]): void {
     for (const d of deliveries) void bus.publish(channels.device(d.userId, d.deviceId), d.event);
+    for (const l of queuedListeners) l(deliveries);
+  }
+
+  /** The "items queued" port: told of every published delivery after commit (push wakes devices that are away). */
+  function onQueued(listener: (deliveries: Delivery[]) => void): void {
+    queuedListeners.push(listener);
   }
 
   function retentionExpiry(from = new Date()): Date {
@@ -287,5 +296,5 @@ export function createInboxService(deps: ServiceDeps, keys: { status(actor: Acto
     return count;
   }
 
-  return { enqueue, publish, retentionExpiry, poll, ack, onAck, addSource, preKeysLow, stream, sweep };
+  return { enqueue, publish, retentionExpiry, poll, ack, onAck, onQueued, addSource, preKeysLow, stream, sweep };
 }

@@ -224,6 +224,7 @@ export function createMessagesService(deps: ServiceDeps, inbox: InboxService) {
     const list = [...pairs.values()].sort((x, y) => (x[0] + x[1] < y[0] + y[1] ? -1 : 1));
     const m = { id: [] as string[], a: [] as string[], b: [] as string[], sender: [] as string[], dev: [] as number[], to: [] as string[], cid: [] as string[], type: [] as string[], exp: [] as (string | null)[] };
     const items: InboxItem[] = [];
+    const calls = new Set(sends.filter((s) => s.req.messageType === "CALL").map((s) => s.messageId));
     for (const { req, messageId } of sends) {
       const { actor, recipient } = req;
       const [a, b] = pair(actor.userId, recipient);
@@ -282,7 +283,7 @@ export function createMessagesService(deps: ServiceDeps, inbox: InboxService) {
       .map((i) => {
         i.id = BigInt(itemIds.get(`${i.messageId}|${i.userId}|${i.deviceId}`)!);
         i.conversationId = conversationOf.get(i.messageId!)!;
-        return { userId: i.userId, deviceId: i.deviceId, event: shape(i) };
+        return { userId: i.userId, deviceId: i.deviceId, event: shape(i), urgent: calls.has(i.messageId!) };
       });
     return { stored: new Set(conversationOf.keys()), deliveries };
   }
