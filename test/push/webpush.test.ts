@@ -14,10 +14,20 @@ import { registerDevice, type TestDevice } from "../helpers/accounts.ts";
 import { collect, eventually, sleep } from "../helpers/live.ts";
 import { sendOpaque } from "../helpers/messaging.ts";
 import { startServer, type TestServer } from "../helpers/server.ts";
-import { makeCert, startPushService, Subscriber, verifyVapid, type PushServiceHandle, type TestCert } from "./fake-browser.ts";
+import {
+  makeCert,
+  startGateway,
+  startPushService,
+  Subscriber,
+  verifyVapid,
+  type GatewayHandle,
+  type PushServiceHandle,
+  type TestCert,
+} from "./fake-browser.ts";
 
 let cert: TestCert;
 let service: PushServiceHandle;
+let gateway: GatewayHandle;
 let server: TestServer;
 let vapidPublicKey: string;
 let alice: TestDevice;
@@ -26,7 +36,9 @@ let n = 0;
 beforeAll(async () => {
   cert = makeCert();
   service = await startPushService(cert);
+  gateway = await startGateway();
   server = await startServer({
+    PUSH_GATEWAYS: `relay=${gateway.url}`,
     PUSH_CA_FILE: cert.certFile,
     PUSH_ENDPOINT_ALLOWLIST: "127.0.0.1",
     PUSH_POLL_MS: "100",
@@ -40,6 +52,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await server?.close();
   await service?.close();
+  await gateway?.close();
 });
 afterEach(() => {
   service.answer = () => 201;
@@ -151,6 +164,36 @@ describe("Web Push wake-ups", () => {
     await sendOpaque(alice, bob.userId, "nobody listens");
     await sleep(500);
     expect(service.received.filter((r) => r.path === `/push/${id}`)).toHaveLength(0);
+  });
+});
+
+describe("gateway wake-ups", () => {
+  it("a GATEWAY registration reaches the gateway with the device's token and nothing else", async () => {
+    const bob = await registerDevice(server.url);
+    expect((await bob.http.request(PushConfigDocument)).pushConfig.gateways).toEqual(["relay"]);
+    const token = `apns-${bob.userId.slice(0, 8)}`;
+    await bob.http.request(RegisterPushDocument, { input: { kind: "GATEWAY", gateway: "relay", token } });
+    const sent = await sendOpaque(alice, bob.userId, "for the phone");
+    const [post] = await eventually(() => {
+      const mine = gateway.posts.filter((p) => JSON.stringify(p.body).includes(token));
+      expect(mine).toHaveLength(1);
+      return mine;
+    });
+    expect(post.body).toEqual({ notification: { prio: "low", devices: [{ app_id: "relay", pushkey: token }] } });
+    expect(JSON.stringify(post)).not.toContain(sent.messageId);
+    expect(JSON.stringify(post)).not.toContain(alice.userId);
+  });
+
+  it("a token the gateway rejects is removed", async () => {
+    const bob = await registerDevice(server.url);
+    const token = `gone-${bob.userId.slice(0, 8)}`;
+    gateway.rejected.add(token);
+    await bob.http.request(RegisterPushDocument, { input: { kind: "GATEWAY", gateway: "relay", token } });
+    await sendOpaque(alice, bob.userId, "anyone?", { messageType: "CALL" });
+    await eventually(async () => {
+      expect(gateway.posts.some((p) => JSON.stringify(p.body).includes(`"prio":"high"`) && JSON.stringify(p.body).includes(token))).toBe(true);
+      expect(await server.app.prisma.pushRegistration.count({ where: { userId: bob.userId } })).toBe(0);
+    });
   });
 });
 
