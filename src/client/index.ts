@@ -5,3 +5,4 @@ export type { MessageBody, MessageKind, Content } from "./content.ts";
 export type { StoredMessage } from "./message-store.ts";
 export type { SendResult } from "./messaging.ts";
 export { FileKeyValueStore, AccountDirectory } from "./account-store.ts";
+export type { GatewaySubscription, WebPushSubscriptionLike } from "./push.ts";
