@@ -163,6 +163,7 @@ const schema = z.object({
   PUSH_RETRY_BASE_MS: int(10, 3_600_000).default(1_000),
   PUSH_POLL_MS: int(10, 60_000).default(1_000),
   PUSH_CONCURRENCY: int(1, 1_000).default(32),
+  PUSH_WORKER: boolish.default(true),
 });
 
 export type Config = {
@@ -241,6 +242,8 @@ export interface PushConfig {
   retryBaseMs: number;
   pollMs: number;
   concurrency: number;
+  /** Whether this node sends pending pushes (false: it only records them, for other nodes to send). */
+  worker: boolean;
 }
 
 export class ConfigError extends Error {}
@@ -331,6 +334,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       retryBaseMs: e.PUSH_RETRY_BASE_MS,
       pollMs: e.PUSH_POLL_MS,
       concurrency: e.PUSH_CONCURRENCY,
+      worker: e.PUSH_WORKER,
     },
   };
 }

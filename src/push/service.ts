@@ -113,7 +113,7 @@ export function createPushService(deps: ServiceDeps, ports: PushPorts, vapid: Va
 
   /** Runs the worker now (one run at a time; a kick during a run starts another after it). */
   function kick(): void {
-    if (stopped) return;
+    if (stopped || !cfg.worker) return;
     if (draining) return void (again = true);
     draining = (async () => {
       try {
@@ -130,6 +130,7 @@ export function createPushService(deps: ServiceDeps, ports: PushPorts, vapid: Va
   }
 
   function start(): void {
+    if (!cfg.worker) return;
     stopped = false;
     timer ??= setInterval(kick, cfg.pollMs);
     timer.unref();

@@ -89,6 +89,8 @@ export interface Received {
   body: Buffer;
   /** The status it was answered with. */
   status: number;
+  /** performance.now() when it arrived. */
+  at: number;
 }
 
 /** What the push service answers a request with: a status, or "hang" (never answers). */
@@ -133,7 +135,7 @@ export async function startPushService(cert: TestCert): Promise<PushServiceHandl
       counts.set(id, n);
       const answer = handle.answer(id, n);
       if (answer === "hang") return void hanging.add(res);
-      handle.received.push({ path: req.url ?? "", headers: req.headers, body: Buffer.concat(chunks), status: answer });
+      handle.received.push({ path: req.url ?? "", headers: req.headers, body: Buffer.concat(chunks), status: answer, at: performance.now() });
       res.writeHead(answer).end();
     });
   });
