@@ -21,7 +21,20 @@ export function createServices(deps: ServiceDeps, presenceStore: PresenceStore =
   });
   inbox = createInboxService(deps, keys);
   messages = createMessagesService(deps, inbox);
-  const mls = createMlsServices(deps, inbox);
+  // Items queued for a device that is away wake it through its push registration; so do group messages.
+  const push = createPushService(
+    deps,
+    { onlineDevices: (d) => presenceStore.onlineDevices(d, Date.now()) },
+    resolveVapidKeys(deps.config, deps.logger),
+  );
+  inbox.onQueued(push.queued);
+  const mls: ReturnType<typeof createMlsServices> = createMlsServices(deps, inbox, {
+    applicationStored: (groupId, sender) =>
+      void mls.groups
+        .currentDevices(groupId)
+        .then((ds) => push.wake(ds.filter((d) => d.userId !== sender.userId || d.deviceId !== sender.deviceId).map((d) => ({ ...d, urgent: false }))))
+        .catch(report("group wake-up not recorded")),
+  });
   // A group's id works wherever a conversation id is asked: for typing its members are its participants...
   const participants = {
     ...messages,
@@ -29,13 +42,6 @@ export function createServices(deps: ServiceDeps, presenceStore: PresenceStore =
       (await messages.isParticipant(userId, conversationId)) || (await mls.groups.isMember(userId, conversationId)),
   };
   const realtime = createRealtimeService(deps, participants, presenceStore);
-  // Items queued for a device that is away wake it through its push registration.
-  const push = createPushService(
-    deps,
-    { onlineDevices: (d) => presenceStore.onlineDevices(d, Date.now()) },
-    resolveVapidKeys(deps.config, deps.logger),
-  );
-  inbox.onQueued(push.queued);
   // ... and for the message history.
   const history = async (actor: Actor, conversationId: string, page: Page) =>
     (await mls.groups.isMember(actor.userId, conversationId))

@@ -77,7 +77,12 @@ const EVENT_ID = /^g:([0-9a-f-]{36}):(\d{1,18})$/;
 
 export type GroupsService = ReturnType<typeof createGroupsService>;
 
-export function createGroupsService(deps: ServiceDeps, keyPackages: KeyPackagesService) {
+export interface GroupEvents {
+  /** After an application message is stored: its group's member devices may need waking (src/push/). */
+  applicationStored(groupId: string, sender: Actor): void;
+}
+
+export function createGroupsService(deps: ServiceDeps, keyPackages: KeyPackagesService, events?: GroupEvents) {
   const { prisma, bus, config, logger } = deps;
   const inTx = longTransaction(prisma);
   // Parsing a 1,500-leaf tree costs milliseconds; the latest one of each group is kept.
@@ -392,6 +397,7 @@ export function createGroupsService(deps: ServiceDeps, keyPackages: KeyPackagesS
       channels.group(groupId),
       payload(groupId, stored.seq, "APPLICATION", stored.epoch, actor.userId, actor.deviceId, message),
     );
+    events?.applicationStored(groupId, actor);
     return { messageId: eventId(groupId, stored.seq), serverTimestamp: stored.createdAt };
   }
 
@@ -557,7 +563,14 @@ export function createGroupsService(deps: ServiceDeps, keyPackages: KeyPackagesS
     return out.iterable(() => stream.close());
   }
 
-  return { create, isMember, get, mine, members, commit, send, update, setRole, leave, pending, history, ack, subscribe, follow };
+  /** The devices a new group message is for now (members' devices not removed), as "who to wake". */
+  async function currentDevices(groupId: string): Promise<{ userId: string; deviceId: number }[]> {
+    return prisma.$queryRaw<{ userId: string; deviceId: number }[]>`
+      SELECT user_id::text AS "userId", device_id AS "deviceId" FROM group_devices
+      WHERE group_id = ${groupId}::uuid AND until_seq IS NULL`;
+  }
+
+  return { create, isMember, get, mine, members, commit, send, update, setRole, leave, pending, history, ack, subscribe, follow, currentDevices };
 }
 
 function payload(

@@ -1,11 +1,11 @@
 // Wires the MLS services together and into the device inbox: key packages (a low stock is told to the device
 // like low pre-keys) and groups (whose events join every inbox stream and are acknowledged with ackEnvelopes).
 import type { ServiceDeps } from "../deps.ts";
-import { createGroupsService } from "./service.ts";
+import { createGroupsService, type GroupEvents } from "./service.ts";
 import type { InboxService } from "../inbox/service.ts";
 import { createKeyPackagesService } from "./key-packages.ts";
 
-export function createMlsServices(deps: ServiceDeps, inbox: InboxService) {
+export function createMlsServices(deps: ServiceDeps, inbox: InboxService, events?: GroupEvents) {
   const keyPackages = createKeyPackagesService(deps, {
     keyPackagesLow: (userId, deviceId, s) =>
       inbox.publish([
@@ -16,7 +16,7 @@ export function createMlsServices(deps: ServiceDeps, inbox: InboxService) {
         },
       ]),
   });
-  const groups = createGroupsService(deps, keyPackages);
+  const groups = createGroupsService(deps, keyPackages, events);
   inbox.addSource("g:", (actor, sink) => groups.follow(actor, sink), groups.ack);
   return { keyPackages, groups };
 }

@@ -49,18 +49,26 @@ export function createPushService(deps: ServiceDeps, ports: PushPorts, vapid: Va
 
   /** The inbox's "items queued" port (after commit). Never throws: a failure is logged, the items stay queued. */
   function queued(items: QueuedItem[]): void {
-    const wakes = coalesce(
+    wake(
       items
         .filter((i) => i.event.id !== null && WAKING_EVENTS.has(i.event.__typename))
         .map((i) => ({ userId: i.userId, deviceId: i.deviceId, urgent: i.urgent ?? false })),
     );
+  }
+
+  /** Wakes those of these devices that are away (the groups' port: a message stored for its member devices). */
+  function wake(devices: Wake[]): void {
+    const wakes = coalesce(devices);
     if (wakes.length) void wakeOffline(wakes).catch((err) => logger.warn({ err: (err as Error).message }, "push wake-up not recorded"));
   }
 
   async function wakeOffline(wakes: Wake[]): Promise<void> {
-    const online = await ports.onlineDevices(wakes);
-    const offline = wakes.filter((w) => !online.has(key(w)));
-    if ((await store.markPending(offline, new Date(), cfg.coalesceSeconds)) > 0) kick();
+    const now = new Date();
+    const candidates = await store.wakeable(wakes, now, cfg.coalesceSeconds);
+    if (candidates.length === 0) return;
+    const online = await ports.onlineDevices(candidates);
+    const offline = candidates.filter((w) => !online.has(key(w)));
+    if ((await store.markPending(offline, now, cfg.coalesceSeconds)) > 0) kick();
   }
 
   /** The HTTP layer saw the device connect: nothing pending for it, and it may be woken again once it leaves. */
@@ -146,5 +154,5 @@ export function createPushService(deps: ServiceDeps, ports: PushPorts, vapid: Va
     sender.close();
   }
 
-  return { register, unregister, pushConfig, queued, deviceConnected, start, stop };
+  return { register, unregister, pushConfig, queued, wake, deviceConnected, start, stop };
 }

@@ -66,8 +66,25 @@ export function createPushStore(sql: Sql) {
   }
 
   /**
-   * A pending row for each registered device among `wakes`, unless it was woken within the coalescing window (an
-   * urgent wake ignores the window). A device already pending folds in. Returns how many devices are now pending.
+   * Of these devices, those with a registration that may be woken now: not pending already, and not woken within
+   * the coalescing window (an urgent wake ignores the window). Read before presence is asked, so devices without a
+   * registration, or woken already, cost no presence lookup.
+   */
+  async function wakeable(wakes: Wake[], now: Date, coalesceSeconds: number): Promise<Wake[]> {
+    if (wakes.length === 0) return [];
+    return sql<Wake>(
+      `SELECT r.user_id::text AS "userId", r.device_id AS "deviceId", k.urgent
+       FROM unnest($1::uuid[], $2::int[], $3::bool[]) AS k(u, d, urgent)
+       JOIN push_registrations r ON r.user_id = k.u AND r.device_id = k.d
+       WHERE (k.urgent OR r.woken_at IS NULL OR r.woken_at <= $4::timestamptz - make_interval(secs => $5))
+         AND NOT EXISTS (SELECT 1 FROM push_pending p WHERE p.user_id = k.u AND p.device_id = k.d AND p.urgent >= k.urgent)`,
+      [wakes.map((w) => w.userId), wakes.map((w) => w.deviceId), wakes.map((w) => w.urgent), iso(now), coalesceSeconds],
+    );
+  }
+
+  /**
+   * A pending row for each registered device among `wakes` (the same window rule as wakeable, checked again in the
+   * statement); a device already pending folds in. Returns how many rows were added or changed.
    */
   async function markPending(wakes: Wake[], now: Date, coalesceSeconds: number): Promise<number> {
     if (wakes.length === 0) return 0;
@@ -155,5 +172,5 @@ export function createPushStore(sql: Sql) {
     ]);
   }
 
-  return { register, unregister, unregisterIfUnchanged, markPending, connected, claim, sent, reschedule, drop };
+  return { register, unregister, unregisterIfUnchanged, wakeable, markPending, connected, claim, sent, reschedule, drop };
 }
