@@ -167,6 +167,35 @@ describe("Web Push wake-ups", () => {
   });
 });
 
+describe("the per-device push rate limit", () => {
+  it("holds a wake-up over the limit until the window reopens (PUSH_RATE_LIMIT)", async () => {
+    const limited = await startServer({
+      PUSH_CA_FILE: cert.certFile,
+      PUSH_ENDPOINT_ALLOWLIST: "127.0.0.1",
+      PUSH_POLL_MS: "100",
+      PUSH_COALESCE_SECONDS: "1",
+      PUSH_RATE_LIMIT: "1/1h",
+    });
+    try {
+      const [sender, bob] = [await registerDevice(limited.url), await registerDevice(limited.url)];
+      await bob.http.request(RegisterPushDocument, { input: { kind: "WEB_PUSH", endpoint: service.endpoint("limited"), ...new Subscriber().keys() } });
+      await sendOpaque(sender, bob.userId, "one");
+      await eventually(() => expect(service.accepted("limited")).toHaveLength(1));
+      await sleep(1100); // past the coalescing window: the next message asks for a new wake-up
+      await sendOpaque(sender, bob.userId, "two");
+      const row = await eventually(async () => {
+        const r = await limited.app.prisma.pushPending.findFirst({ where: { userId: bob.userId } });
+        expect(r?.dueAt.getTime()).toBeGreaterThan(Date.now() + 3_000_000);
+        return r!;
+      });
+      expect(row.attempts).toBe(0);
+      expect(service.accepted("limited")).toHaveLength(1);
+    } finally {
+      await limited.close();
+    }
+  });
+});
+
 describe("gateway wake-ups", () => {
   it("a GATEWAY registration reaches the gateway with the device's token and nothing else", async () => {
     const bob = await registerDevice(server.url);
