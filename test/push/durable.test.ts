@@ -5,16 +5,15 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Redis } from "ioredis";
-import webpush from "web-push";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { InboxDocument, RegisterPushDocument } from "../../src/client/generated/graphql.ts";
+import { InboxDocument, PushConfigDocument, RegisterPushDocument } from "../../src/client/generated/graphql.ts";
 import { openWs } from "../../src/client/transport.ts";
 import { registerDevice, type TestDevice } from "../helpers/accounts.ts";
 import { createTestDatabase, sqlClient, usingPostgres, usingRedis, type TestDatabase } from "../helpers/database.ts";
 import { collect, eventually, sleep } from "../helpers/live.ts";
 import { sendOpaque } from "../helpers/messaging.ts";
 import { baseEnv, busPrefix, spawnNode, type NodeProcess } from "../helpers/server.ts";
-import { makeCert, startPushService, Subscriber, type PushServiceHandle, type TestCert } from "./fake-browser.ts";
+import { makeCert, pushEnv, startPushService, Subscriber, verifyVapid, type PushServiceHandle, type TestCert } from "./fake-browser.ts";
 
 let cert: TestCert;
 let service: PushServiceHandle;
@@ -35,15 +34,14 @@ beforeAll(async () => {
   db = await createTestDatabase();
   // Embedded mode: a PGlite directory that outlives the process (and holds the generated VAPID keys).
   dataDir = mkdtempSync(join(tmpdir(), "vg-push-data-"));
-  const vapid = webpush.generateVAPIDKeys();
+  // The certificate through NODE_EXTRA_CA_CERTS (read at process start), not PUSH_CA_FILE; with PGlite the VAPID
+  // pair is the one generated into DATA_DIR on first start (and found there on restart).
+  const { PUSH_CA_FILE: _ca, PUSH_VAPID_PUBLIC_KEY: pub, PUSH_VAPID_PRIVATE_KEY: priv, ...push } = pushEnv(cert);
   env = baseEnv(db, {
-    ...(db.url ? { PUSH_VAPID_PUBLIC_KEY: vapid.publicKey, PUSH_VAPID_PRIVATE_KEY: vapid.privateKey } : { DATA_DIR: dataDir }),
+    ...(db.url ? { PUSH_VAPID_PUBLIC_KEY: pub, PUSH_VAPID_PRIVATE_KEY: priv } : { DATA_DIR: dataDir }),
+    ...push,
     BUS_PREFIX: busPrefix(),
     NODE_EXTRA_CA_CERTS: cert.certFile,
-    PUSH_ENDPOINT_ALLOWLIST: "127.0.0.1",
-    PUSH_POLL_MS: "100",
-    PUSH_RETRY_BASE_MS: "50",
-    PUSH_TIMEOUT_MS: "1000",
     PUSH_COALESCE_SECONDS: "600",
     PRESENCE_TTL_MS: "2000",
   });
@@ -64,6 +62,7 @@ describe("push across a crash", () => {
   it("a node killed with pushes in flight sends each after restart, once", async () => {
     let n1 = await node();
     const alice = await registerDevice(n1.url);
+    const vapidKey = (await alice.http.request(PushConfigDocument)).pushConfig.vapidPublicKey!;
     const bobs: TestDevice[] = [];
     for (let i = 0; i < 3; i++) {
       const bob = await registerDevice(n1.url);
@@ -83,6 +82,8 @@ describe("push across a crash", () => {
     for (let i = 0; i < 3; i++) await eventually(() => expect(service.accepted(`crash${i}`)).toHaveLength(1), 30_000);
     await sleep(1500); // past one more lease and several polls: nothing is sent twice
     for (let i = 0; i < 3; i++) expect(service.accepted(`crash${i}`)).toHaveLength(1);
+    // Signed with the key subscriptions were made against before the crash (embedded mode: kept in DATA_DIR).
+    for (let i = 0; i < 3; i++) verifyVapid(service.accepted(`crash${i}`)[0].headers.authorization, vapidKey, service.origin);
     await n1.stop();
   });
 });

@@ -9,6 +9,7 @@ import https from "node:https";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import webpush from "web-push";
 
 export interface TestCert {
   dir: string;
@@ -26,6 +27,24 @@ export function makeCert(): TestCert {
     "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", keyFile, "-out", certFile,
   ], { stdio: "ignore" });
   return { dir, certFile, keyFile };
+}
+
+/**
+ * Server settings for pushing to the local push service: 127.0.0.1 allowed, its certificate trusted (PUSH_CA_FILE,
+ * for in-process servers), a VAPID pair (PostgreSQL mode generates none), quick polls and retries.
+ */
+export function pushEnv(cert: TestCert, extra: Record<string, string> = {}): Record<string, string> {
+  const vapid = webpush.generateVAPIDKeys();
+  return {
+    PUSH_CA_FILE: cert.certFile,
+    PUSH_ENDPOINT_ALLOWLIST: "127.0.0.1",
+    PUSH_VAPID_PUBLIC_KEY: vapid.publicKey,
+    PUSH_VAPID_PRIVATE_KEY: vapid.privateKey,
+    PUSH_POLL_MS: "100",
+    PUSH_RETRY_BASE_MS: "50",
+    PUSH_TIMEOUT_MS: "1000",
+    ...extra,
+  };
 }
 
 /** A browser's side of one subscription: the private key never leaves the test. */

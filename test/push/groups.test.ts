@@ -6,7 +6,7 @@ import { openWs } from "../../src/client/transport.ts";
 import { mlsMember, text, type MlsMember } from "../helpers/groups.ts";
 import { collect, eventually, sleep } from "../helpers/live.ts";
 import { startServer, type TestServer } from "../helpers/server.ts";
-import { makeCert, startPushService, Subscriber, type PushServiceHandle } from "./fake-browser.ts";
+import { makeCert, pushEnv, startPushService, Subscriber, type PushServiceHandle } from "./fake-browser.ts";
 
 describe("group wake-ups", () => {
   let server: TestServer;
@@ -16,7 +16,7 @@ describe("group wake-ups", () => {
   beforeAll(async () => {
     const cert = makeCert();
     service = await startPushService(cert);
-    server = await startServer({ PUSH_CA_FILE: cert.certFile, PUSH_ENDPOINT_ALLOWLIST: "127.0.0.1", PUSH_POLL_MS: "100" });
+    server = await startServer(pushEnv(cert));
     [a, b, c] = await Promise.all([mlsMember(server.url), mlsMember(server.url), mlsMember(server.url)]);
     for (const [name, m] of [["a", a], ["b", b], ["c", c]] as const) {
       const sub = new Subscriber();

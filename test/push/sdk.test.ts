@@ -6,7 +6,7 @@ import { uniqueUsername } from "../helpers/accounts.ts";
 import { eventually } from "../helpers/live.ts";
 import { startServer, type TestServer } from "../helpers/server.ts";
 import { record, removeTempDirs, tempDir, texts, waitFor } from "../helpers/sdk.ts";
-import { makeCert, startPushService, Subscriber, verifyVapid, type PushServiceHandle } from "./fake-browser.ts";
+import { makeCert, pushEnv, startPushService, Subscriber, verifyVapid, type PushServiceHandle } from "./fake-browser.ts";
 
 describe("client.push", () => {
   let server: TestServer;
@@ -14,7 +14,7 @@ describe("client.push", () => {
   beforeAll(async () => {
     const cert = makeCert();
     service = await startPushService(cert);
-    server = await startServer({ PUSH_CA_FILE: cert.certFile, PUSH_ENDPOINT_ALLOWLIST: "127.0.0.1", PUSH_POLL_MS: "100" });
+    server = await startServer(pushEnv(cert));
   });
   afterAll(async () => {
     await server?.close();

@@ -16,6 +16,7 @@ import { sendOpaque } from "../helpers/messaging.ts";
 import { startServer, type TestServer } from "../helpers/server.ts";
 import {
   makeCert,
+  pushEnv,
   startGateway,
   startPushService,
   Subscriber,
@@ -37,15 +38,7 @@ beforeAll(async () => {
   cert = makeCert();
   service = await startPushService(cert);
   gateway = await startGateway();
-  server = await startServer({
-    PUSH_GATEWAYS: `relay=${gateway.url}`,
-    PUSH_CA_FILE: cert.certFile,
-    PUSH_ENDPOINT_ALLOWLIST: "127.0.0.1",
-    PUSH_POLL_MS: "100",
-    PUSH_RETRY_BASE_MS: "50",
-    PUSH_TIMEOUT_MS: "1000",
-    PUSH_COALESCE_SECONDS: "600",
-  });
+  server = await startServer(pushEnv(cert, { PUSH_GATEWAYS: `relay=${gateway.url}`, PUSH_COALESCE_SECONDS: "600" }));
   vapidPublicKey = (await server.http().request(PushConfigDocument)).pushConfig.vapidPublicKey!;
   alice = await registerDevice(server.url);
 });
@@ -169,13 +162,7 @@ describe("Web Push wake-ups", () => {
 
 describe("the per-device push rate limit", () => {
   it("holds a wake-up over the limit until the window reopens (PUSH_RATE_LIMIT)", async () => {
-    const limited = await startServer({
-      PUSH_CA_FILE: cert.certFile,
-      PUSH_ENDPOINT_ALLOWLIST: "127.0.0.1",
-      PUSH_POLL_MS: "100",
-      PUSH_COALESCE_SECONDS: "1",
-      PUSH_RATE_LIMIT: "1/1h",
-    });
+    const limited = await startServer(pushEnv(cert, { PUSH_COALESCE_SECONDS: "1", PUSH_RATE_LIMIT: "1/1h" }));
     try {
       const [sender, bob] = [await registerDevice(limited.url), await registerDevice(limited.url)];
       await bob.http.request(RegisterPushDocument, { input: { kind: "WEB_PUSH", endpoint: service.endpoint("limited"), ...new Subscriber().keys() } });
