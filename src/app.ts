@@ -72,6 +72,8 @@ export function createServices(deps: ServiceDeps, presenceStore: PresenceStore =
   const messages = createMessagesService(deps, { queue, groups });
   const devices = createDevicesService(deps, keys, {
     deviceListChanged: (userId) => void messages.deviceListChanged(userId).catch(report("device list event not queued")),
+    // A device that is gone keeps no push address.
+    deviceDeactivated: (userId, deviceId) => void push.forget(userId, deviceId).catch(report("push registration not removed")),
   });
   const inbox = createInboxService(deps, {
     store: inboxStore,

@@ -31,7 +31,9 @@ export type DevicesService = ReturnType<typeof createDevicesService>;
 export function createDevicesService(
   deps: ServiceDeps,
   keys: KeysService,
-  hooks: { deviceListChanged(userId: string): void } = { deviceListChanged: () => {} },
+  hooks: { deviceListChanged(userId: string): void; deviceDeactivated?(userId: string, deviceId: number): void } = {
+    deviceListChanged: () => {},
+  },
 ) {
   const { prisma, bus, config } = deps;
 
@@ -175,6 +177,7 @@ export function createDevicesService(
     const revoked: ControlEvent = { kind: "deviceRevoked", userId: actor.userId, deviceId };
     await bus.publish(channels.control, revoked);
     hooks.deviceListChanged(actor.userId);
+    hooks.deviceDeactivated?.(actor.userId, deviceId);
     return true;
   }
 

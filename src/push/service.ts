@@ -43,6 +43,11 @@ export function createPushService(deps: ServiceDeps, ports: PushPorts, vapid: Va
     return store.unregister(actor.userId, actor.deviceId);
   }
 
+  /** The device was deactivated: its push address goes. */
+  async function forget(userId: string, deviceId: number): Promise<void> {
+    await store.unregister(userId, deviceId);
+  }
+
   function pushConfig() {
     return { vapidPublicKey: vapid?.publicKey ?? null, gateways: Object.keys(cfg.gateways) };
   }
@@ -154,5 +159,5 @@ export function createPushService(deps: ServiceDeps, ports: PushPorts, vapid: Va
     sender.close();
   }
 
-  return { register, unregister, pushConfig, queued, wake, deviceConnected, start, stop };
+  return { register, unregister, forget, pushConfig, queued, wake, deviceConnected, start, stop };
 }

@@ -3,6 +3,7 @@
 // calls, 410 and 5xx answers, and refused registrations.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import {
+  DeactivateDeviceDocument,
   InboxDocument,
   PushConfigDocument,
   RegisterPushDocument,
@@ -10,7 +11,7 @@ import {
   type PushRegistrationInput,
 } from "../../src/client/generated/graphql.ts";
 import { GraphQLRequestError, openWs } from "../../src/client/transport.ts";
-import { registerDevice, type TestDevice } from "../helpers/accounts.ts";
+import { linkNewDevice, registerDevice, type TestDevice } from "../helpers/accounts.ts";
 import { collect, eventually, sleep } from "../helpers/live.ts";
 import { sendOpaque } from "../helpers/messaging.ts";
 import { startServer, type TestServer } from "../helpers/server.ts";
@@ -148,6 +149,18 @@ describe("Web Push wake-ups", () => {
     service.answer = (sid, k) => (sid === id && k === 1 ? "hang" : 201);
     await sendOpaque(alice, bob.userId, "slow");
     await eventually(() => expect(service.accepted(id)).toHaveLength(1), 20_000);
+  });
+
+  it("a deactivated device's push address is removed", async () => {
+    const { device: bob } = await subscribed();
+    const bob2 = await linkNewDevice(server.url, bob);
+    await bob2.http.request(RegisterPushDocument, { input: { kind: "WEB_PUSH", endpoint: service.endpoint(`linked${n++}`), ...new Subscriber().keys() } });
+    await bob.http.request(DeactivateDeviceDocument, { deviceId: bob2.deviceId });
+    await eventually(async () =>
+      expect(await server.app.prisma.pushRegistration.findMany({ where: { userId: bob.userId }, select: { deviceId: true } })).toEqual([
+        { deviceId: bob.deviceId },
+      ]),
+    );
   });
 
   it("unregisterPush stops the pushes", async () => {
