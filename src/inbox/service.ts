@@ -1,6 +1,7 @@
 // The durable per-device queue (inbox_items) and the live inbox stream over it. Everything a device must see goes
 // through here: envelopes, receipts, deletions, device-list changes, and (from the groups service) group events.
 // Other services write items with enqueue() inside their own transaction and call publish() after it commits.
+import { randomUUID } from "node:crypto";
 import type { InboxItem } from "../generated/prisma/client.ts";
 import { badInput } from "../errors.ts";
 import { channels } from "../live/channels.ts";
@@ -35,6 +36,9 @@ export type InboxEventPayload =
   // Group events come from the groups service's own store (one row per group event, a cursor per device); their ids
   // ("g:<groupId>:<seq>") are acknowledged through ackEnvelopes like any other.
   | GroupEventPayload
+  // Not queued (sendMessage with online: true): handed to connected devices only. No queue id, so streams neither
+  // de-duplicate nor order it; its envelope's "live:" id acknowledges as a no-op.
+  | { __typename: "LiveEnvelopeEvent"; id: null; expiresAt: null; envelope: LiveEnvelopePayload }
   // Not queued: like PreKeysLowEvent, for MLS key packages.
   | { __typename: "KeyPackagesLowEvent"; id: null; expiresAt: null; available: number; lowWaterMark: number }
   // Not queued: a state the device is told about on subscribe and when it changes, so it has no id to acknowledge.
@@ -58,6 +62,22 @@ export interface EnvelopePayload {
   serverTimestamp: string;
   expiresAt: string | null;
 }
+
+/** A live-only envelope: like EnvelopePayload, but nothing of it is stored (so it belongs to no stored message). */
+export interface LiveEnvelopePayload {
+  /** "live:<uuid>", unique per envelope. */
+  id: string;
+  /** The id sendMessage answered with; the same for every device the send reached. */
+  messageId: string;
+  senderUserId: string;
+  senderDeviceId: number;
+  type: number;
+  body: string;
+  serverTimestamp: string;
+}
+
+/** Ids of live-only envelopes start with this; acknowledging one does nothing. */
+export const LIVE_ID_PREFIX = "live:";
 
 /** A row to add to one device's queue. `payload` is small metadata (receipts, deletions), never ciphertext. */
 export interface NewInboxItem {
@@ -138,6 +158,24 @@ export const shapers: Record<string, (row: InboxItem) => InboxEventPayload> = {
     userId: (r.payload as Payload).userId,
   }),
 };
+
+/** The event a live-only envelope is published as (never a row: see LiveEnvelopePayload). */
+export function liveEnvelopeEvent(e: Omit<LiveEnvelopePayload, "id" | "body" | "serverTimestamp"> & { body: Uint8Array; at: Date }): InboxEventPayload {
+  return {
+    __typename: "LiveEnvelopeEvent",
+    id: null,
+    expiresAt: null,
+    envelope: {
+      id: `${LIVE_ID_PREFIX}${randomUUID()}`,
+      messageId: e.messageId,
+      senderUserId: e.senderUserId,
+      senderDeviceId: e.senderDeviceId,
+      type: e.type,
+      body: Buffer.from(e.body).toString("base64"),
+      serverTimestamp: e.at.toISOString(),
+    },
+  };
+}
 
 export function shape(row: InboxItem): InboxEventPayload {
   const shaper = shapers[row.kind];
@@ -244,7 +282,8 @@ export function createInboxService(deps: ServiceDeps, keys: { status(actor: Acto
       const mine = ids.filter((id) => id.startsWith(r.prefix));
       if (mine.length) routed += await r.ack(actor, mine);
     }
-    ids = ids.filter((id) => !ackRoutes.some((r) => id.startsWith(r.prefix)));
+    // Live-only envelopes were never queued: a client acknowledging them like any envelope gets a harmless 0.
+    ids = ids.filter((id) => !id.startsWith(LIVE_ID_PREFIX) && !ackRoutes.some((r) => id.startsWith(r.prefix)));
     const wanted = [...new Set(ids.map(parseId))];
     if (wanted.length === 0) return routed;
     const { count, deliveries } = await prisma.$transaction(async (tx) => {

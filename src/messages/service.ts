@@ -6,7 +6,7 @@ import { AppError, badInput, forbidden, notFound } from "../errors.ts";
 import type { InboxItem, Prisma } from "../generated/prisma/client.ts";
 import { Batcher, type Settled } from "../live/batcher.ts";
 import type { Actor, ServiceDeps, Tx } from "../deps.ts";
-import { shape, type AckedItem, type Delivery, type InboxService, type NewInboxItem } from "../inbox/service.ts";
+import { liveEnvelopeEvent, shape, type AckedItem, type Delivery, type InboxService, type NewInboxItem } from "../inbox/service.ts";
 
 export const MESSAGE_TYPES = [
   "TEXT", "MEDIA", "VOICE", "FILE", "LOCATION", "CONTACT", "POLL", "EVENT", "CALL",
@@ -31,6 +31,8 @@ export interface SendMessageInput {
   expiresInSeconds?: number | null;
   envelopes: EnvelopeInput[];
   syncEnvelopes?: EnvelopeInput[] | null;
+  /** Live only: published to the devices connected now, never stored or queued (call signaling). */
+  online?: boolean | null;
 }
 
 export interface SendResult {
@@ -339,7 +341,27 @@ export function createMessagesService(deps: ServiceDeps, inbox: InboxService) {
   });
 
   async function send(actor: Actor, input: SendMessageInput): Promise<SendResult> {
-    return sends.submit(prepare(actor, input));
+    return input.online ? sendLive(prepare(actor, input)) : sends.submit(prepare(actor, input));
+  }
+
+  /**
+   * A live-only send: the same device-set checks, then published to whichever of the devices are connected. Nothing
+   * is stored, so nothing replays after a reconnect, and a retry is just another send.
+   */
+  async function sendLive(req: SendRequest): Promise<SendResult> {
+    const { actor, recipient } = req;
+    const { devices } = await readForSends([recipient, actor.userId], []);
+    const own = recipient === actor.userId ? [] : (devices.get(actor.userId) ?? []);
+    checkRecipients(req, [...(devices.get(recipient) ?? []), ...own]);
+    const at = new Date();
+    const messageId = randomUUID();
+    const to = (userId: string, e: EnvelopeInput): Delivery => ({
+      userId,
+      deviceId: e.deviceId,
+      event: liveEnvelopeEvent({ messageId, senderUserId: actor.userId, senderDeviceId: actor.deviceId, type: e.type, body: e.body, at }),
+    });
+    inbox.publish([...req.envelopes.map((e) => to(recipient, e)), ...req.sync.map((e) => to(actor.userId, e))]);
+    return { messageId, serverTimestamp: at };
   }
 
   async function activeDevicesOf(tx: Tx, userId: string) {
