@@ -68,6 +68,8 @@ export async function startCoturn(): Promise<Coturn> {
       "--no-cli",
       "--log-file=stdout",
       "--simple-log",
+      // Session lines ("user <...>: incoming packet ALLOCATE processed, success") are only logged when verbose.
+      "--verbose",
       `--pidfile=${path.join(dir, "turnserver.pid")}`,
       `--userdb=${path.join(dir, "turndb")}`,
     ],
