@@ -69,16 +69,8 @@ export interface LiveEnvelopePayload {
   serverTimestamp: string;
 }
 
-/** One device's copy of a live-only send. */
-export interface LiveCopy {
-  userId: string;
-  deviceId: number;
-  messageId: string;
-  senderUserId: string;
-  senderDeviceId: number;
-  ciphertextType: number;
-  body: Uint8Array;
-}
+/** One device's copy of a live-only send: an envelope copy without queue retention. */
+export type LiveCopy = Omit<EnvelopeCopy, "selfDestruct" | "expiresAt">;
 
 /** An event for one device, to publish once its transaction has committed. */
 export interface Delivery {

@@ -5,7 +5,7 @@ import { randomUUID } from "node:crypto";
 import { badInput, notFound } from "../errors.ts";
 import { Batcher, type Settled } from "../live/batcher.ts";
 import type { Actor, ServiceDeps, Tx } from "../deps.ts";
-import type { AcknowledgedListener, EnvelopeCopy, InboxQueue, NewInboxItem } from "../inbox/service.ts";
+import type { AcknowledgedListener, EnvelopeCopy, InboxQueue, LiveCopy, NewInboxItem } from "../inbox/service.ts";
 import {
   MAX_MESSAGE_IDS,
   checkDeleteForEveryone,
@@ -58,20 +58,8 @@ export function createMessagesService(deps: ServiceDeps, ports: { queue: InboxQu
         messageType: req.messageType,
         expiresAt,
       });
-      const copy = (userId: string, e: SendRequest["envelopes"][number]): EnvelopeCopy => ({
-        userId,
-        deviceId: e.deviceId,
-        messageId,
-        senderUserId: actor.userId,
-        senderDeviceId: actor.deviceId,
-        ciphertextType: e.type,
-        body: e.body,
-        selfDestruct: expiresAt !== null,
-        expiresAt: expiresAt ?? queue.retentionExpiry(now),
-      });
-      const noteToSelf = recipient === actor.userId;
-      for (const e of req.envelopes) copies.push(copy(noteToSelf ? actor.userId : recipient, e));
-      for (const e of req.sync) copies.push(copy(actor.userId, e));
+      const retention = { selfDestruct: expiresAt !== null, expiresAt: expiresAt ?? queue.retentionExpiry(now) };
+      for (const c of copiesOf(req, messageId)) copies.push({ ...c, ...retention });
     }
     return { messages, copies };
   }
@@ -145,16 +133,7 @@ export function createMessagesService(deps: ServiceDeps, ports: { queue: InboxQu
     checkRecipients(req, [...(devices.get(recipient) ?? []), ...own]);
     const at = new Date();
     const messageId = randomUUID();
-    const copy = (userId: string, e: SendRequest["envelopes"][number]) => ({
-      userId,
-      deviceId: e.deviceId,
-      messageId,
-      senderUserId: actor.userId,
-      senderDeviceId: actor.deviceId,
-      ciphertextType: e.type,
-      body: e.body,
-    });
-    queue.publishLive([...req.envelopes.map((e) => copy(recipient, e)), ...req.sync.map((e) => copy(actor.userId, e))], at);
+    queue.publishLive(copiesOf(req, messageId), at);
     return { messageId, serverTimestamp: at };
   }
 
@@ -317,6 +296,21 @@ export function createMessagesService(deps: ServiceDeps, ports: { queue: InboxQu
     messages,
     sweep,
   };
+}
+
+/** One copy per envelope of a send: to the recipient's devices (in Note to Self, the sender's), sync copies to the sender's. */
+function copiesOf(req: SendRequest, messageId: string): LiveCopy[] {
+  const { actor, recipient } = req;
+  const copy = (userId: string, e: SendRequest["envelopes"][number]): LiveCopy => ({
+    userId,
+    deviceId: e.deviceId,
+    messageId,
+    senderUserId: actor.userId,
+    senderDeviceId: actor.deviceId,
+    ciphertextType: e.type,
+    body: e.body,
+  });
+  return [...req.envelopes.map((e) => copy(recipient, e)), ...req.sync.map((e) => copy(actor.userId, e))];
 }
 
 const sentOf = (r: SendRequest) => ({ userId: r.actor.userId, deviceId: r.actor.deviceId, clientMessageId: r.clientMessageId });
