@@ -1,5 +1,5 @@
 // Call signaling end to end with real SDK clients (real libsignal sessions, live-only sends through a real server):
-// a callee with two devices rings on both; answered / declined elsewhere; busy; hangup from either side; the ring
+// a callee with two devices rings on both; answered / declined elsewhere; busy; glare; hangup from either side; the ring
 // timeout leaves exactly one missed-call message; an offer sent while the callee is offline never arrives later;
 // afterwards no SDP and no ICE candidate is anywhere in the database.
 import { randomBytes } from "node:crypto";
@@ -141,6 +141,24 @@ describe("client.calls signaling", () => {
     await waitFor(() => endedWith(bob, callId), "bob sees alice hang up");
     expect(endedWith(bob, callId)).toBe("hangup");
     expect(bob.calls.current()).toBeNull();
+  });
+
+  it("glare: alice and carol call each other at once; on both sides the call with the larger id survives", async () => {
+    const [a, c] = await Promise.all([
+      alice.calls.offer(carol.userId, { sdp: sdp("alice"), video: false }),
+      carol.calls.offer(alice.userId, { sdp: sdp("carol"), video: false }),
+    ]);
+    const [winner, loser] = a.callId > c.callId ? [alice, carol] : [carol, alice];
+    const [won, lost] = a.callId > c.callId ? [a.callId, c.callId] : [c.callId, a.callId];
+    await waitFor(() => endedWith(loser, lost) && log(loser).offers.some((o) => o.callId === won), "the loser yields");
+    expect(log(loser).ended.find((e) => e.callId === lost)).toMatchObject({ reason: "glare", local: true });
+    expect(loser.calls.current()).toMatchObject({ callId: won, direction: "incoming", phase: "ringing" });
+    await loser.calls.answer(won, { sdp: sdp("loser") });
+    await waitFor(() => log(winner).answers.some((x) => x.callId === won), "the winner gets the answer");
+    expect(log(winner).offers.some((o) => o.callId === lost)).toBe(false);
+    expect(endedWith(winner, lost)).toBeUndefined();
+    await winner.calls.hangup(won);
+    await waitFor(() => endedWith(loser, won) === "hangup", "hung up");
   });
 
   it("nobody answers: the ring timeout ends the call everywhere and leaves exactly one missed-call message", async () => {
