@@ -5,13 +5,13 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TurnServersDocument } from "../../src/client/generated/graphql.ts";
 import { ConfigError, loadConfig } from "../../src/config.ts";
 import { registerDevice, type TestDevice } from "../helpers/accounts.ts";
-import { startCoturn, tryAllocation, type Coturn } from "../helpers/coturn.ts";
+import { hasCoturn, startCoturn, tryAllocation, type Coturn } from "../helpers/coturn.ts";
 import { refusal } from "../helpers/graphql.ts";
 import { startServer, type TestServer } from "../helpers/server.ts";
 
 const TTL = 5;
 
-describe("turnServers", () => {
+describe.skipIf(!hasCoturn())("turnServers", () => {
   let turn: Coturn;
   let server: TestServer;
   let alice: TestDevice;

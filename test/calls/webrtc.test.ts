@@ -8,8 +8,9 @@ import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { VignetteClient, type IceServer } from "vignette-messaging/client";
 import { uniqueUsername } from "../helpers/accounts.ts";
+import { hasChromium } from "../helpers/browser.ts";
 import { launchChromium } from "../helpers/chromium.ts";
-import { startCoturn, type Coturn } from "../helpers/coturn.ts";
+import { hasCoturn, startCoturn, type Coturn } from "../helpers/coturn.ts";
 import { scanDatabase } from "../helpers/scan.ts";
 import { startServer, type TestServer } from "../helpers/server.ts";
 import { removeTempDirs, tempDir, waitFor } from "../helpers/sdk.ts";
@@ -41,7 +42,7 @@ type Peer = {
 };
 declare const peer: Peer;
 
-describe("WebRTC through coturn, signaled through Vignette", () => {
+describe.skipIf(!hasChromium() || !hasCoturn())("WebRTC through coturn, signaled through Vignette", () => {
   let turn: Coturn;
   let server: TestServer;
   let browser: Browser;

@@ -1,21 +1,13 @@
-// Headless Debian Chromium for tests, through playwright-core (no browser download: /usr/bin/chromium).
+// Headless Chromium for the WebRTC tests: the shared browser settings (test/helpers/browser.ts) plus what WebRTC on
+// a loopback-only machine needs.
 import { chromium, type Browser } from "playwright-core";
-
-export const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+import { CHROMIUM_PATH, chromiumArgs } from "./browser.ts";
 
 export function launchChromium(): Promise<Browser> {
   return chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-      // WebRTC on a machine whose only network is loopback: let ICE use 127.0.0.1 (our TURN server's address).
-      "--allow-loopback-in-peer-connection",
-    ],
+    executablePath: CHROMIUM_PATH,
+    // Let ICE use 127.0.0.1, the address of our TURN server and its relays.
+    args: [...chromiumArgs, "--allow-loopback-in-peer-connection"],
     timeout: 60_000,
   });
 }

@@ -2,6 +2,7 @@
 // credentials), its files in a temporary directory, killed by stop(). Plus turnutils_uclient to try a credential.
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
+import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import net from "node:net";
 import dgram from "node:dgram";
@@ -44,6 +45,11 @@ const canConnect = (port: number) =>
     s.once("connect", () => (s.destroy(), resolve(true)));
     s.once("error", () => resolve(false));
   });
+
+/** CI installs coturn (.ci/run); a developer machine without it skips the tests that need it. */
+export function hasCoturn(): boolean {
+  return existsSync("/usr/bin/turnserver") || process.env.CI === "true";
+}
 
 export async function startCoturn(): Promise<Coturn> {
   const dir = await mkdtemp(path.join(os.tmpdir(), "vg-coturn-"));
