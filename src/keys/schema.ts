@@ -124,6 +124,6 @@ builder.mutationFields((t) => ({
       deviceId: t.arg.int({ required: false, validate: deviceIdArg.nullish(), description: "Only this device of theirs" }),
     },
     resolve: (_root, { userId, deviceId }, ctx) =>
-      ctx.services.keys.claimBundles(ctx.actor, String(userId), deviceId),
+      ctx.services.keys.claimBundles(String(userId), deviceId),
   }),
 }));
