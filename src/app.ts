@@ -30,6 +30,7 @@ import { createKeyPackagesService } from "./groups/key-packages.ts";
 import { createGroupsService } from "./groups/service.ts";
 import { createGroupReceipts } from "./groups/receipts.ts";
 import { createRealtimeService } from "./realtime/service.ts";
+import { createCallsService } from "./calls/service.ts";
 import { createMemoryRateLimiter, createRedisRateLimiter } from "./graphql/plugins/rate-limiter.ts";
 import { openDatabase, type Database } from "./db/database.ts";
 import { migrate } from "./db/migrator.ts";
@@ -86,7 +87,9 @@ export function createServices(deps: ServiceDeps, presenceStore: PresenceStore =
     sources: [groups.inboxSource],
   });
   const realtime = createRealtimeService(deps, messages, presenceStore);
-  return { keys, devices, inbox, messages, realtime, groups, keyPackages };
+  // Calls need nothing else: signaling is messages' live-only sends, and TURN credentials come from config.
+  const calls = createCallsService(deps);
+  return { keys, devices, inbox, messages, realtime, groups, keyPackages, calls };
 }
 
 export async function startApp(config: Config, logger: Logger): Promise<App> {
