@@ -28,7 +28,9 @@ import { createInboxStore } from "./inbox/store.ts";
 import { createMessagesService } from "./messages/service.ts";
 import { createKeyPackagesService } from "./groups/key-packages.ts";
 import { createGroupsService } from "./groups/service.ts";
+import { createGroupReceipts } from "./groups/receipts.ts";
 import { createRealtimeService } from "./realtime/service.ts";
+import { createCallsService } from "./calls/service.ts";
 import { createMemoryRateLimiter, createRedisRateLimiter } from "./graphql/plugins/rate-limiter.ts";
 import { openDatabase, type Database } from "./db/database.ts";
 import { migrate } from "./db/migrator.ts";
@@ -59,11 +61,23 @@ export function createServices(deps: ServiceDeps, presenceStore: PresenceStore =
   const inboxStore = createInboxStore(deps);
   const queue = createInboxQueue(deps, inboxStore);
   const keys = createKeysService(deps, { preKeysLow: queue.preKeysLow });
-  const keyPackages = createKeyPackagesService(deps, { keyPackagesLow: queue.keyPackagesLow });
-  const groups = createGroupsService(deps, keyPackages);
+  // A linked device publishes key packages only after linking: its account's other devices (which add it to their
+  // groups) hear of it again once it can be added. Group co-members hear of device-list changes like 1:1 partners.
+  let deviceListChanged = (_userId: string) => {};
+  const keyPackages = createKeyPackagesService(deps, {
+    keyPackagesLow: queue.keyPackagesLow,
+    firstKeyPackages: (userId) => deviceListChanged(userId),
+  });
+  const groups = createGroupsService(deps, keyPackages, createGroupReceipts(deps, queue));
   const messages = createMessagesService(deps, { queue, groups });
+  deviceListChanged = (userId) =>
+    void groups
+      .coMembers(userId)
+      .then((coMembers) => messages.deviceListChanged(userId, coMembers))
+      .catch(report("device list event not queued"));
   const devices = createDevicesService(deps, keys, {
-    deviceListChanged: (userId) => void messages.deviceListChanged(userId).catch(report("device list event not queued")),
+    deviceListChanged,
+    deviceDeactivated: (userId, deviceId) => groups.deviceDeactivated(userId, deviceId),
   });
   const inbox = createInboxService(deps, {
     store: inboxStore,
@@ -73,7 +87,9 @@ export function createServices(deps: ServiceDeps, presenceStore: PresenceStore =
     sources: [groups.inboxSource],
   });
   const realtime = createRealtimeService(deps, messages, presenceStore);
-  return { keys, devices, inbox, messages, realtime, groups, keyPackages };
+  // Calls need nothing else: signaling is messages' live-only sends, and TURN credentials come from config.
+  const calls = createCallsService(deps);
+  return { keys, devices, inbox, messages, realtime, groups, keyPackages, calls };
 }
 
 export async function startApp(config: Config, logger: Logger): Promise<App> {
@@ -174,7 +190,8 @@ function startSweeper(services: Services, intervalMs: number, logger: Logger): (
       try {
         const messages = await services.messages.sweep();
         const items = await services.inbox.sweep();
-        if (messages || items) logger.debug({ messages, items }, "expired messages and queue items deleted");
+        const groupEvents = await services.groups.sweep();
+        if (messages || items || groupEvents) logger.debug({ messages, items, groupEvents }, "expired messages and queue items deleted");
       } catch (err) {
         logger.warn({ err: (err as Error).message }, "sweep failed");
       } finally {

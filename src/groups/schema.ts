@@ -4,17 +4,21 @@ import { z } from "zod";
 import type { GroupEventPayload, GroupInfoView } from "./service.ts";
 import { MAX_GROUP_DESCRIPTION, MAX_GROUP_NAME } from "./service.ts";
 import { MAX_KEY_PACKAGES_PER_UPLOAD } from "./key-packages.ts";
+import { MAX_GROUP_RECEIPT_IDS } from "./receipts.ts";
 import { builder } from "../graphql/builder.ts";
 import { SendMessagePayload } from "../messages/schema.ts";
 import { boundedList, shortText, uuid } from "../graphql/validation.ts";
 
 // A commit adding 1,500 members names 1,500 users; nothing needs more in one call.
 const MAX_USERS_PER_CALL = 2000;
+const groupMessageId = z.string().regex(/^g:[0-9a-fA-F-]{36}:\d{1,18}$/, { message: "must be a group message id" });
+// A year: timers beyond that are no timers.
+const MAX_TIMER_SECONDS = 365 * 24 * 3600;
 const userIdList = z.array(uuid).max(MAX_USERS_PER_CALL, { message: `must have at most ${MAX_USERS_PER_CALL} items` });
 
 const GroupRole = builder.enumType("GroupRole", { values: ["ADMIN", "MEMBER"] as const });
 const GroupEventKind = builder.enumType("GroupEventKind", {
-  values: ["COMMIT", "WELCOME", "APPLICATION", "MEMBERS_CHANGED", "INFO_CHANGED"] as const,
+  values: ["COMMIT", "WELCOME", "APPLICATION", "MEMBERS_CHANGED", "INFO_CHANGED", "MESSAGE_DELETED"] as const,
 });
 
 const Group = builder.objectRef<GroupInfoView>("Group").implement({
@@ -25,6 +29,24 @@ const Group = builder.objectRef<GroupInfoView>("Group").implement({
     name: t.exposeString("name", { nullable: true }),
     description: t.exposeString("description", { nullable: true }),
     memberCount: t.exposeInt("memberCount"),
+    expiresInSeconds: t.exposeInt("expiresInSeconds", {
+      nullable: true,
+      description: "The group's default self-destruct timer: members' SDKs apply it to every message they send",
+    }),
+    groupInfo: t.field({
+      type: "Bytes",
+      nullable: true,
+      description: "The current MLSMessage(GroupInfo) with the ratchet tree: public, served to members and their own devices",
+      resolve: (g, _args, ctx) => (ctx.actor ? ctx.services.groups.groupInfo(ctx.actor, g.id) : null),
+    }),
+  }),
+});
+
+const ClaimDeviceInput = builder.inputType("ClaimDeviceInput", {
+  description: "One device whose key package is wanted",
+  fields: (t) => ({
+    userId: t.id({ required: true, validate: uuid, description: "the device's user" }),
+    deviceId: t.int({ required: true, validate: z.number().int().min(1).max(999), description: "the device's id" }),
   }),
 });
 
@@ -46,12 +68,18 @@ export const GroupEvent = builder.objectRef<GroupEventPayload>("GroupEvent").imp
     epoch: t.exposeInt("epoch"),
     senderUserId: t.exposeID("senderUserId", { nullable: true }),
     senderDeviceId: t.exposeInt("senderDeviceId", { nullable: true }),
+    serverTimestamp: t.field({
+      type: "DateTime",
+      description: "when the server stored the event",
+      resolve: (e) => e.serverTimestamp,
+    }),
     message: t.field({
       type: "Bytes",
       nullable: true,
       description: "the MLSMessage for COMMIT, WELCOME and APPLICATION",
       resolve: (e) => e.message,
     }),
+    refersTo: t.exposeID("refersTo", { nullable: true, description: "MESSAGE_DELETED: the id of the message deleted for everyone" }),
   }),
 });
 
@@ -97,6 +125,25 @@ const UpdateGroupInput = builder.inputType("UpdateGroupInput", {
     groupId: t.id({ required: true, validate: uuid }),
     name: t.string({ required: false, validate: shortText(MAX_GROUP_NAME).nullish() }),
     description: t.string({ required: false, validate: shortText(MAX_GROUP_DESCRIPTION).nullish() }),
+    expiresInSeconds: t.int({
+      required: false,
+      description: "Default self-destruct timer for messages sent in the group; 0 turns it off",
+      validate: z.number().int().min(0).max(MAX_TIMER_SECONDS).nullish(),
+    }),
+  }),
+});
+
+const GroupReceipt = builder.simpleObject("GroupReceipt", {
+  description: "One member's receipt of a group message",
+  fields: (t) => ({ userId: t.id({ description: "the member" }), at: t.field({ type: "DateTime", description: "when" }) }),
+});
+
+const GroupMessageStatus = builder.simpleObject("GroupMessageStatus", {
+  description: "Who has (a device acknowledged) and who read one of your group messages",
+  fields: (t) => ({
+    messageId: t.id({ description: "the group message id" }),
+    deliveredTo: t.field({ type: [GroupReceipt], description: "members one of whose devices acknowledged it" }),
+    readBy: t.field({ type: [GroupReceipt], description: "members who marked it read (with read receipts on)" }),
   }),
 });
 
@@ -126,9 +173,23 @@ builder.queryFields((t) => ({
   pendingGroupEvents: t.withAuth({ device: true }).field({
     type: [GroupEvent],
     description: "This device's unacknowledged events of one group, in order (what a client reads after STALE_EPOCH)",
-    args: { groupId: t.arg.id({ required: true, validate: uuid }), first: t.arg.int({ required: false, validate: z.number().int().min(1).max(500).nullish() }) },
-    resolve: (_root, { groupId, first }, ctx) =>
-      ctx.services.groups.pending(ctx.actor, { groupId: String(groupId), limit: first ?? 500 }),
+    args: {
+      groupId: t.arg.id({ required: true, validate: uuid }),
+      first: t.arg.int({ required: false, validate: z.number().int().min(1).max(500).nullish() }),
+      afterSeq: t.arg.int({
+        required: false,
+        description: "Only events after this sequence number (paging without acknowledging)",
+        validate: z.number().int().min(0).nullish(),
+      }),
+    },
+    resolve: (_root, { groupId, first, afterSeq }, ctx) =>
+      ctx.services.groups.pending(ctx.actor, { groupId: String(groupId), limit: first ?? 500, afterSeq: BigInt(afterSeq ?? 0) }),
+  }),
+  groupMessageStatus: t.withAuth({ device: true }).field({
+    type: GroupMessageStatus,
+    description: "Delivery and read status of a group message you sent",
+    args: { messageId: t.arg.id({ required: true, validate: groupMessageId }) },
+    resolve: (_root, { messageId }, ctx) => ctx.services.groups.messageStatus(ctx.actor, String(messageId)),
   }),
   keyPackageStatus: t.withAuth({ device: true }).field({
     type: KeyPackageStatus,
@@ -152,8 +213,21 @@ builder.mutationFields((t) => ({
   claimKeyPackages: t.withAuth({ device: true }).field({
     type: [ClaimedKeyPackage],
     description: "One key package per active device of each user. A mutation: it consumes them.",
-    args: { userIds: t.arg.idList({ required: true, validate: userIdList.min(1) }) },
-    resolve: (_root, { userIds }, ctx) => ctx.services.keyPackages.claim(ctx.actor, userIds.map(String)),
+    args: {
+      userIds: t.arg.idList({ required: true, validate: userIdList.min(1) }),
+      devices: t.arg({
+        type: [ClaimDeviceInput],
+        required: false,
+        description: "Only these devices of those users (a member's newly linked device)",
+        validate: boundedList(MAX_USERS_PER_CALL).nullish(),
+      }),
+    },
+    resolve: (_root, { userIds, devices }, ctx) =>
+      ctx.services.keyPackages.claim(
+        ctx.actor,
+        userIds.map(String),
+        devices?.map((d) => ({ userId: String(d.userId).toLowerCase(), deviceId: d.deviceId })),
+      ),
   }),
   createGroup: t.withAuth({ device: true }).field({
     type: Group,
@@ -194,6 +268,17 @@ builder.mutationFields((t) => ({
   leaveGroup: t.withAuth({ device: true }).boolean({
     args: { groupId: t.arg.id({ required: true, validate: uuid }) },
     resolve: (_root, { groupId }, ctx) => ctx.services.groups.leave(ctx.actor, String(groupId)),
+  }),
+  markGroupRead: t.withAuth({ device: true }).int({
+    description: "Marks group messages read and tells their senders; 0 when your read receipts are off",
+    args: { messageIds: t.arg.idList({ required: true, validate: z.array(groupMessageId).max(MAX_GROUP_RECEIPT_IDS) }) },
+    resolve: async (_root, { messageIds }, ctx) =>
+      (await ctx.services.messages.readReceiptsEnabled(ctx.actor.userId)) ? ctx.services.groups.markRead(ctx.actor, messageIds.map(String)) : 0,
+  }),
+  deleteGroupMessage: t.withAuth({ device: true }).boolean({
+    description: "forEveryone: the sender, within the deletion window, removes it for every member device",
+    args: { messageId: t.arg.id({ required: true, validate: groupMessageId }), forEveryone: t.arg.boolean({ required: true }) },
+    resolve: (_root, { messageId, forEveryone }, ctx) => ctx.services.groups.deleteMessage(ctx.actor, String(messageId), forEveryone),
   }),
   ackGroupEvents: t.withAuth({ device: true }).int({
     args: { ids: t.arg.idList({ required: true, validate: z.array(z.string().max(64)).max(1000) }) },
