@@ -146,7 +146,8 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     if (event.kind === "deviceRevoked") http.connections.revoke(event);
   });
 
-  reportGauges(metrics, { db, http });
+  reportGauges(metrics, { db, http, services });
+  bus.onReconnect(() => metrics.redisReconnects.inc({ client: "bus" }));
   const metricsServer =
     config.metrics.port === null ? null : await startMetricsServer(metrics.registry, config.metrics.port, config.host);
 
@@ -207,7 +208,13 @@ function startSweeper(services: Services, intervalMs: number, logger: Logger): (
 }
 
 /** Gauges read when Prometheus scrapes: sockets held and the database pool (waiting > 0: requests queue for a connection). */
-function reportGauges(metrics: Metrics, { db, http }: { db: Database; http: RunningHttp }) {
+function reportGauges(metrics: Metrics, { db, http, services }: { db: Database; http: RunningHttp; services: Services }) {
+  metrics.gauge("vignette_queue_items", "Items waiting in device queues (all nodes: read from the database)", async () =>
+    (await services.inbox.depth()).items,
+  );
+  metrics.gauge("vignette_queue_oldest_age_seconds", "Age of the oldest unacknowledged queue item", async () =>
+    (await services.inbox.depth()).oldestAgeSeconds,
+  );
   metrics.gauge("vignette_ws_connections", "Authenticated WebSocket connections held by this node", () => http.connections.size);
   metrics.gauges("vignette_db_pool_connections", "PostgreSQL pool connections by state", "state", () => ({
     ...db.poolStats(),

@@ -164,5 +164,5 @@ export function createInboxService(
     return store.sweep(new Date());
   }
 
-  return { poll, ack, stream, sweep };
+  return { poll, ack, stream, sweep, depth: store.depth };
 }
