@@ -28,9 +28,11 @@ import { createInboxStore } from "./inbox/store.ts";
 import { createMessagesService } from "./messages/service.ts";
 import { createKeyPackagesService } from "./groups/key-packages.ts";
 import { createGroupsService } from "./groups/service.ts";
+import { createGroupReceipts } from "./groups/receipts.ts";
 import { createRealtimeService } from "./realtime/service.ts";
 import { createPushService } from "./push/service.ts";
 import { resolveVapidKeys } from "./push/vapid.ts";
+import { createCallsService } from "./calls/service.ts";
 import { createMemoryRateLimiter, createRedisRateLimiter } from "./graphql/plugins/rate-limiter.ts";
 import { openDatabase, type Database } from "./db/database.ts";
 import { migrate } from "./db/migrator.ts";
@@ -62,7 +64,13 @@ export function createServices(deps: ServiceDeps, presenceStore: PresenceStore =
   const inboxStore = createInboxStore(deps);
   const queue = createInboxQueue(deps, inboxStore);
   const keys = createKeysService(deps, { preKeysLow: queue.preKeysLow });
-  const keyPackages = createKeyPackagesService(deps, { keyPackagesLow: queue.keyPackagesLow });
+  // A linked device publishes key packages only after linking: its account's other devices (which add it to their
+  // groups) hear of it again once it can be added. Group co-members hear of device-list changes like 1:1 partners.
+  let deviceListChanged = (_userId: string) => {};
+  const keyPackages = createKeyPackagesService(deps, {
+    keyPackagesLow: queue.keyPackagesLow,
+    firstKeyPackages: (userId) => deviceListChanged(userId),
+  });
   // Items queued for a device that is away wake it through its push registration; so do group messages.
   const push = createPushService(
     deps,
@@ -70,17 +78,25 @@ export function createServices(deps: ServiceDeps, presenceStore: PresenceStore =
     resolveVapidKeys(deps.config, deps.logger),
   );
   queue.onQueued(push.queued);
-  const groups = createGroupsService(deps, keyPackages, {
+  const groups = createGroupsService(deps, keyPackages, createGroupReceipts(deps, queue), {
     applicationStored: (sender, recipients) =>
       void recipients()
         .then((ds) => push.wake(ds.filter((d) => d.userId !== sender.userId || d.deviceId !== sender.deviceId).map((d) => ({ ...d, urgent: false }))))
         .catch(report("group wake-up not recorded")),
   });
   const messages = createMessagesService(deps, { queue, groups });
+  deviceListChanged = (userId) =>
+    void groups
+      .coMembers(userId)
+      .then((coMembers) => messages.deviceListChanged(userId, coMembers))
+      .catch(report("device list event not queued"));
   const devices = createDevicesService(deps, keys, {
-    deviceListChanged: (userId) => void messages.deviceListChanged(userId).catch(report("device list event not queued")),
-    // A device that is gone keeps no push address.
-    deviceDeactivated: (userId, deviceId) => void push.forget(userId, deviceId).catch(report("push registration not removed")),
+    deviceListChanged,
+    // A device that is gone leaves its groups and keeps no push address.
+    deviceDeactivated: async (userId, deviceId) => {
+      await push.forget(userId, deviceId).catch(report("push registration not removed"));
+      await groups.deviceDeactivated(userId, deviceId);
+    },
   });
   const inbox = createInboxService(deps, {
     store: inboxStore,
@@ -90,7 +106,9 @@ export function createServices(deps: ServiceDeps, presenceStore: PresenceStore =
     sources: [groups.inboxSource],
   });
   const realtime = createRealtimeService(deps, messages, presenceStore);
-  return { keys, devices, inbox, messages, realtime, groups, keyPackages, push };
+  // Calls need nothing else: signaling is messages' live-only sends, and TURN credentials come from config.
+  const calls = createCallsService(deps);
+  return { keys, devices, inbox, messages, realtime, groups, keyPackages, calls, push };
 }
 
 export async function startApp(config: Config, logger: Logger): Promise<App> {
@@ -151,7 +169,8 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     if (event.kind === "deviceRevoked") http.connections.revoke(event);
   });
 
-  reportGauges(metrics, { db, http });
+  reportGauges(metrics, { db, http, services });
+  bus.onReconnect(() => metrics.redisReconnects.inc({ client: "bus" }));
   const metricsServer =
     config.metrics.port === null ? null : await startMetricsServer(metrics.registry, config.metrics.port, config.host);
 
@@ -195,7 +214,8 @@ function startSweeper(services: Services, intervalMs: number, logger: Logger): (
       try {
         const messages = await services.messages.sweep();
         const items = await services.inbox.sweep();
-        if (messages || items) logger.debug({ messages, items }, "expired messages and queue items deleted");
+        const groupEvents = await services.groups.sweep();
+        if (messages || items || groupEvents) logger.debug({ messages, items, groupEvents }, "expired messages and queue items deleted");
       } catch (err) {
         logger.warn({ err: (err as Error).message }, "sweep failed");
       } finally {
@@ -212,7 +232,13 @@ function startSweeper(services: Services, intervalMs: number, logger: Logger): (
 }
 
 /** Gauges read when Prometheus scrapes: sockets held and the database pool (waiting > 0: requests queue for a connection). */
-function reportGauges(metrics: Metrics, { db, http }: { db: Database; http: RunningHttp }) {
+function reportGauges(metrics: Metrics, { db, http, services }: { db: Database; http: RunningHttp; services: Services }) {
+  metrics.gauge("vignette_queue_items", "Items waiting in device queues (all nodes: read from the database)", async () =>
+    (await services.inbox.depth()).items,
+  );
+  metrics.gauge("vignette_queue_oldest_age_seconds", "Age of the oldest unacknowledged queue item", async () =>
+    (await services.inbox.depth()).oldestAgeSeconds,
+  );
   metrics.gauge("vignette_ws_connections", "Authenticated WebSocket connections held by this node", () => http.connections.size);
   metrics.gauges("vignette_db_pool_connections", "PostgreSQL pool connections by state", "state", () => ({
     ...db.poolStats(),

@@ -30,7 +30,7 @@ export type DevicesService = ReturnType<typeof createDevicesService>;
 export function createDevicesService(
   deps: ServiceDeps,
   keys: KeysService,
-  hooks: { deviceListChanged(userId: string): void; deviceDeactivated?(userId: string, deviceId: number): void } = {
+  hooks: { deviceListChanged(userId: string): void; deviceDeactivated?(userId: string, deviceId: number): Promise<void> } = {
     deviceListChanged: () => {},
   },
 ) {
@@ -167,6 +167,7 @@ export function createDevicesService(
     ]);
     const revoked: ControlEvent = { kind: "deviceRevoked", userId: actor.userId, deviceId };
     await bus.publish(channels.control, revoked);
+    await hooks.deviceDeactivated?.(actor.userId, deviceId);
     hooks.deviceListChanged(actor.userId);
     hooks.deviceDeactivated?.(actor.userId, deviceId);
     return true;

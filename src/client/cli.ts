@@ -6,6 +6,7 @@ import readline from "node:readline";
 import { parseArgs } from "node:util";
 import { DEFAULT_SERVER, VignetteClient, VignetteError, type ReceivedMessage } from "./client.ts";
 import type { MessageBody } from "./content.ts";
+import { formatGroupMessage, GROUP_USAGE, groupCommand, groupNames, GroupUsageError } from "./cli-groups.ts";
 
 const USAGE = `usage: vignette [--dir DIR] [--server URL] <command>
 
@@ -15,10 +16,11 @@ const USAGE = `usage: vignette [--dir DIR] [--server URL] <command>
   devices                               list this account's devices
   devices remove <deviceId>             deactivate one of them
   send <username> <text...> [--expires SECONDS]
-  listen                                print incoming messages until Ctrl-C
+  listen                                print incoming messages (groups too) until Ctrl-C
   chat <username>                       interactive conversation (/quit to leave)
   safety <username>                     safety numbers to compare out of band
   whoami
+${GROUP_USAGE}
 
   --dir DIR     the account directory (default ~/.vignette)`;
 
@@ -39,6 +41,10 @@ function describe(body: MessageBody): string {
       return `[poll ${body.question}: ${body.options.join(" / ")}]`;
     case "event":
       return `[event ${body.title} at ${body.startsAt}]`;
+    case "missedCall":
+      return `[missed ${body.video ? "video" : "voice"} call]`;
+    case "call":
+      return "[call signaling]";
   }
 }
 
@@ -84,6 +90,7 @@ export async function main(argv: string[]): Promise<void> {
       server: { type: "string" },
       name: { type: "string" },
       expires: { type: "string" },
+      group: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -130,10 +137,18 @@ export async function main(argv: string[]): Promise<void> {
       }
       return;
     }
+    case "group": {
+      const c = await open();
+      try {
+        await groupCommand(c, rest, out, expiresOption(values.expires));
+      } finally {
+        await c.close();
+      }
+      return;
+    }
     case "send": {
       if (rest.length < 2) throw new UsageError("send takes a username and a text");
-      const expires = values.expires === undefined ? undefined : Number(values.expires);
-      if (expires !== undefined && (!Number.isInteger(expires) || expires < 1)) throw new UsageError("--expires takes whole seconds");
+      const expires = expiresOption(values.expires);
       const c = await open();
       try {
         const r = await c.send(rest[0], rest.slice(1).join(" "), { expiresInSeconds: expires });
@@ -147,6 +162,9 @@ export async function main(argv: string[]): Promise<void> {
       const c = await open();
       reportErrors(c);
       c.on("message", async (m) => out(await formatMessage(c, m)));
+      const nameOf = groupNames(c);
+      c.on("groupMessage", async (m) => out(await formatGroupMessage(c, m, await nameOf(m.groupId), describe)));
+      c.on("groupChanged", async (e) => out(`(#${await nameOf(e.groupId)}: ${e.kind})`));
       c.on("deleted", (d) => out(`(message ${d.messageId} deleted)`));
       c.on("expired", (e) => out(`(message ${e.messageId} expired)`));
       await c.start();
@@ -154,6 +172,7 @@ export async function main(argv: string[]): Promise<void> {
       return runUntilStopped(c);
     }
     case "chat": {
+      if (values.group !== undefined) return groupChat(open, values.group);
       if (rest.length !== 1) throw new UsageError("chat takes one username");
       const c = await open();
       reportErrors(c);
@@ -206,8 +225,43 @@ export async function main(argv: string[]): Promise<void> {
   }
 }
 
+function expiresOption(value: string | undefined): number | undefined {
+  const expires = value === undefined ? undefined : Number(value);
+  if (expires !== undefined && (!Number.isInteger(expires) || expires < 1)) throw new UsageError("--expires takes whole seconds");
+  return expires;
+}
+
+async function groupChat(open: () => Promise<VignetteClient>, which: string): Promise<void> {
+  const c = await open();
+  reportErrors(c);
+  const g = await c.groups.find(which).catch(async (e) => {
+    await c.close();
+    throw e;
+  });
+  const name = g.name ?? g.id;
+  c.on("groupMessage", async (m) => {
+    if (m.groupId === g.id) out(await formatGroupMessage(c, m, name, describe));
+  });
+  await c.start();
+  out(`chatting in #${name}; type a line to send, /quit to leave`);
+  const rl = readline.createInterface({ input: process.stdin, terminal: false });
+  const done = new Promise<void>((resolve) => {
+    rl.on("close", resolve);
+    rl.on("line", (line) => {
+      const text = line.trim();
+      if (text === "/quit") return rl.close();
+      if (!text) return;
+      c.groups.send(g.id, text).then(
+        (r) => out(`(sent ${r.messageId})`),
+        (e) => process.stderr.write(`error: ${(e as Error).message}\n`),
+      );
+    });
+  });
+  return runUntilStopped(c, done);
+}
+
 function readable(err: unknown): string {
-  if (err instanceof UsageError) return `${err.message}\n\n${USAGE}`;
+  if (err instanceof UsageError || err instanceof GroupUsageError) return `${err.message}\n\n${USAGE}`;
   if (err instanceof VignetteError) return err.code && err.code !== "UNREACHABLE" ? `${err.message} (${err.code})` : err.message;
   const e = err as NodeJS.ErrnoException;
   if (e?.code === "ERR_PARSE_ARGS_UNKNOWN_OPTION" || e?.code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE") return `${e.message}\n\n${USAGE}`;
