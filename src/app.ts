@@ -30,6 +30,8 @@ import { createKeyPackagesService } from "./groups/key-packages.ts";
 import { createGroupsService } from "./groups/service.ts";
 import { createGroupReceipts } from "./groups/receipts.ts";
 import { createRealtimeService } from "./realtime/service.ts";
+import { createPushService } from "./push/service.ts";
+import { resolveVapidKeys } from "./push/vapid.ts";
 import { createCallsService } from "./calls/service.ts";
 import { createMemoryRateLimiter, createRedisRateLimiter } from "./graphql/plugins/rate-limiter.ts";
 import { openDatabase, type Database } from "./db/database.ts";
@@ -54,7 +56,8 @@ export interface App {
  *   and messages queue envelopes, receipts and deletions through it;
  * - groups take part in conversations (a group id works as a conversation id for history and typing);
  * - the inbox announces what a device acknowledged and messages marks delivery (in the same transaction), and
- *   group events join every inbox stream as a source.
+ *   group events join every inbox stream as a source;
+ * - push hears what the inbox queued and which group messages were stored, and wakes the devices that are away.
  */
 export function createServices(deps: ServiceDeps, presenceStore: PresenceStore = createMemoryPresenceStore()): Services {
   const report = (what: string) => (err: unknown) => deps.logger.warn({ err: (err as Error).message }, what);
@@ -68,7 +71,19 @@ export function createServices(deps: ServiceDeps, presenceStore: PresenceStore =
     keyPackagesLow: queue.keyPackagesLow,
     firstKeyPackages: (userId) => deviceListChanged(userId),
   });
-  const groups = createGroupsService(deps, keyPackages, createGroupReceipts(deps, queue));
+  // Items queued for a device that is away wake it through its push registration; so do group messages.
+  const push = createPushService(
+    deps,
+    { onlineDevices: (d) => presenceStore.onlineDevices(d, Date.now()) },
+    resolveVapidKeys(deps.config, deps.logger),
+  );
+  queue.onQueued(push.queued);
+  const groups = createGroupsService(deps, keyPackages, createGroupReceipts(deps, queue), {
+    applicationStored: (sender, recipients) =>
+      void recipients()
+        .then((ds) => push.wake(ds.filter((d) => d.userId !== sender.userId || d.deviceId !== sender.deviceId).map((d) => ({ ...d, urgent: false }))))
+        .catch(report("group wake-up not recorded")),
+  });
   const messages = createMessagesService(deps, { queue, groups });
   deviceListChanged = (userId) =>
     void groups
@@ -77,7 +92,11 @@ export function createServices(deps: ServiceDeps, presenceStore: PresenceStore =
       .catch(report("device list event not queued"));
   const devices = createDevicesService(deps, keys, {
     deviceListChanged,
-    deviceDeactivated: (userId, deviceId) => groups.deviceDeactivated(userId, deviceId),
+    // A device that is gone leaves its groups and keeps no push address.
+    deviceDeactivated: async (userId, deviceId) => {
+      await push.forget(userId, deviceId).catch(report("push registration not removed"));
+      await groups.deviceDeactivated(userId, deviceId);
+    },
   });
   const inbox = createInboxService(deps, {
     store: inboxStore,
@@ -89,7 +108,7 @@ export function createServices(deps: ServiceDeps, presenceStore: PresenceStore =
   const realtime = createRealtimeService(deps, messages, presenceStore);
   // Calls need nothing else: signaling is messages' live-only sends, and TURN credentials come from config.
   const calls = createCallsService(deps);
-  return { keys, devices, inbox, messages, realtime, groups, keyPackages, calls };
+  return { keys, devices, inbox, messages, realtime, groups, keyPackages, calls, push };
 }
 
 export async function startApp(config: Config, logger: Logger): Promise<App> {
@@ -102,6 +121,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     : createMemoryPresenceStore();
   const services = createServices({ prisma: db.prisma, sql: db.sql, bus, config, logger }, presenceStore);
   services.realtime.start();
+  services.push.start();
   const stopSweeper = startSweeper(services, config.messaging.sweepIntervalMs, logger);
 
   const limiter = config.redis
@@ -136,7 +156,10 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       metrics: config.metrics.token ? { registry: metrics.registry, token: config.metrics.token } : undefined,
       trustProxy: config.trustProxy,
       ws: config.ws,
-      onConnected: (actor) => void services.realtime.deviceConnected(actor).catch(presenceTrouble),
+      onConnected: (actor) => {
+        void services.realtime.deviceConnected(actor).catch(presenceTrouble);
+        void services.push.deviceConnected(actor).catch(presenceTrouble);
+      },
       onDisconnected: (actor) => void services.realtime.deviceDisconnected(actor).catch(presenceTrouble),
     },
     config.port,
@@ -171,6 +194,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
         await http.shutdown(config.shutdownGraceMs);
         if (metricsServer) await new Promise((done) => metricsServer.close(done));
         await stopSweeper();
+        await services.push.stop();
         await services.realtime.stop();
         await stopControl();
         await limiter.close();

@@ -73,6 +73,38 @@ const rateEnv = Object.fromEntries(Object.entries(RATE_DEFAULTS).map(([k, v]) =>
   [K in keyof typeof RATE_DEFAULTS]: z.ZodPrefault<typeof rate>;
 };
 
+// The browsers' push services: Chrome/Edge (FCM), Firefox, Edge on Windows (WNS), Safari.
+const DEFAULT_PUSH_HOSTS = [
+  "fcm.googleapis.com",
+  "android.googleapis.com",
+  "updates.push.services.mozilla.com",
+  "*.notify.windows.com",
+  "web.push.apple.com",
+  "*.push.apple.com",
+];
+
+/** PUSH_GATEWAYS: `name=url,name=url` or a JSON object `{"name": "url"}`; http(s) URLs only. */
+function parseGateways(v: string, ctx: z.RefinementCtx): Record<string, string> {
+  let entries: [string, unknown][];
+  try {
+    entries = v.trim().startsWith("{")
+      ? Object.entries(JSON.parse(v) as Record<string, unknown>)
+      : v.split(",").filter((x) => x.trim()).map((x) => [x.slice(0, x.indexOf("=")).trim(), x.slice(x.indexOf("=") + 1).trim()]);
+  } catch {
+    ctx.addIssue({ code: "custom", message: "must be name=url,... or a JSON object" });
+    return {};
+  }
+  const out: Record<string, string> = {};
+  for (const [name, url] of entries) {
+    if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name) || typeof url !== "string" || !/^https?:\/\/[^\s]+$/.test(url)) {
+      ctx.addIssue({ code: "custom", message: `gateway "${name}": names are [A-Za-z0-9_.-], URLs http(s)` });
+      continue;
+    }
+    out[name] = url;
+  }
+  return out;
+}
+
 const schema = z.object({
   PORT: int(0, 65535).default(8091),
   // Server processes of this node ("auto": one per core). More than one needs PostgreSQL and Redis.
@@ -120,6 +152,27 @@ const schema = z.object({
   INBOX_BUFFER_LIMIT: int(10, 1_000_000).default(2_000),
   TYPING_TTL_MS: int(500, 60_000).default(5_000),
   PRESENCE_TTL_MS: int(1_000, 600_000).default(15_000),
+  // Push wake-ups (README "Push"): where Web Push may go, the gateways, and how often a device is woken.
+  PUSH_ENDPOINT_ALLOWLIST: z
+    .string()
+    .max(4096)
+    .default(DEFAULT_PUSH_HOSTS.join(","))
+    .transform((v) => v.split(",").map((h) => h.trim().toLowerCase()).filter(Boolean)),
+  PUSH_GATEWAYS: z.string().max(16_384).default("").transform(parseGateways),
+  PUSH_CA_FILE: z.string().min(1).optional(),
+  PUSH_VAPID_PUBLIC_KEY: z.string().regex(/^[A-Za-z0-9_-]{87}$/, "must be a base64url P-256 public key").optional(),
+  PUSH_VAPID_PRIVATE_KEY: z.string().regex(/^[A-Za-z0-9_-]{43}$/, "must be a base64url P-256 private key").optional(),
+  PUSH_VAPID_SUBJECT: z.string().regex(/^(mailto:|https:\/\/)/, "must be a mailto: or https: URL").default("mailto:push@vignette.invalid"),
+  PUSH_COALESCE_SECONDS: int(1, 86_400).default(120),
+  PUSH_RATE_LIMIT: rate.prefault("60/1h"),
+  PUSH_TTL_SECONDS: int(0, 2_419_200).default(86_400),
+  PUSH_URGENT_TTL_SECONDS: int(0, 3_600).default(30),
+  PUSH_TIMEOUT_MS: int(100, 120_000).default(10_000),
+  PUSH_MAX_ATTEMPTS: int(1, 100).default(10),
+  PUSH_RETRY_BASE_MS: int(10, 3_600_000).default(1_000),
+  PUSH_POLL_MS: int(10, 60_000).default(1_000),
+  PUSH_CONCURRENCY: int(1, 1_000).default(32),
+  PUSH_WORKER: boolish.default(true),
   // Calls: TURN servers handed out with TURN REST API credentials (coturn use-auth-secret / static-auth-secret).
   TURN_URLS: z
     .string()
@@ -190,9 +243,34 @@ export type Config = {
     /** A connected device's presence entry lives this long unless its node refreshes it (every third of it). */
     presenceTtlMs: number;
   };
+  push: PushConfig;
   /** null when TURN_URLS is not set: turnServers answers an empty list. */
   turn: { urls: string[]; secret: string; ttlSeconds: number } | null;
 };
+
+export interface PushConfig {
+  /** Hosts a Web Push endpoint may name: exact, `*.domain` for its subdomains, `host:port` to pin a port. */
+  endpointAllowlist: string[];
+  /** Gateway name -> URL the server POSTs its notifications to. */
+  gateways: Record<string, string>;
+  /** A PEM file of extra CAs trusted for push services and gateways (a private relay); the system CAs stay. */
+  caFile: string | null;
+  /** Both halves, or null: then embedded mode generates a pair into DATA_DIR, and PostgreSQL mode has no Web Push. */
+  vapid: { publicKey: string; privateKey: string } | null;
+  vapidSubject: string;
+  coalesceSeconds: number;
+  /** Pushes per device (null: none). */
+  rateLimit: RateLimit | null;
+  ttlSeconds: number;
+  urgentTtlSeconds: number;
+  timeoutMs: number;
+  maxAttempts: number;
+  retryBaseMs: number;
+  pollMs: number;
+  concurrency: number;
+  /** Whether this node sends pending pushes (false: it only records them, for other nodes to send). */
+  worker: boolean;
+}
 
 export class ConfigError extends Error {}
 
@@ -212,6 +290,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (workers > 1 && !(e.DATABASE_URL && e.REDIS_URL)) {
     // Embedded storage and the in-process bus live inside one process: other workers could not share them.
     throw new ConfigError("invalid configuration: WORKERS: more than one worker needs DATABASE_URL and REDIS_URL");
+  }
+  if (!e.PUSH_VAPID_PUBLIC_KEY !== !e.PUSH_VAPID_PRIVATE_KEY) {
+    throw new ConfigError("invalid configuration: PUSH_VAPID_PUBLIC_KEY and PUSH_VAPID_PRIVATE_KEY go together");
   }
   return {
     port: e.PORT,
@@ -269,6 +350,23 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       inboxBufferLimit: e.INBOX_BUFFER_LIMIT,
     },
     realtime: { typingTtlMs: e.TYPING_TTL_MS, presenceTtlMs: e.PRESENCE_TTL_MS },
+    push: {
+      endpointAllowlist: e.PUSH_ENDPOINT_ALLOWLIST,
+      gateways: e.PUSH_GATEWAYS,
+      caFile: e.PUSH_CA_FILE ?? null,
+      vapid: e.PUSH_VAPID_PUBLIC_KEY ? { publicKey: e.PUSH_VAPID_PUBLIC_KEY, privateKey: e.PUSH_VAPID_PRIVATE_KEY! } : null,
+      vapidSubject: e.PUSH_VAPID_SUBJECT,
+      coalesceSeconds: e.PUSH_COALESCE_SECONDS,
+      rateLimit: e.PUSH_RATE_LIMIT,
+      ttlSeconds: e.PUSH_TTL_SECONDS,
+      urgentTtlSeconds: e.PUSH_URGENT_TTL_SECONDS,
+      timeoutMs: e.PUSH_TIMEOUT_MS,
+      maxAttempts: e.PUSH_MAX_ATTEMPTS,
+      retryBaseMs: e.PUSH_RETRY_BASE_MS,
+      pollMs: e.PUSH_POLL_MS,
+      concurrency: e.PUSH_CONCURRENCY,
+      worker: e.PUSH_WORKER,
+    },
     turn: e.TURN_URLS && e.TURN_SECRET ? { urls: e.TURN_URLS, secret: e.TURN_SECRET, ttlSeconds: e.TURN_TTL_SECONDS } : null,
   };
 }

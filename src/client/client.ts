@@ -33,6 +33,7 @@ import {
 import { Sender, type Address, type SendResult } from "./messaging.ts";
 import { MessageStore, type StoredMessage } from "./message-store.ts";
 import { DEFAULT_ROTATION_INTERVAL_MS, ONE_TIME_KEY_TARGET, PreKeyMaintainer } from "./prekeys.ts";
+import { PushClient } from "./push.ts";
 import { SignalDevice } from "./signal/device.ts";
 import type { TypedDocumentNode } from "@graphql-typed-document-node/core";
 import { VignetteError, wrap } from "./errors.ts";
@@ -90,6 +91,8 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
   readonly http: HttpTransport;
   readonly store: MessageStore;
   readonly keys: PreKeyMaintainer;
+  /** Wake-ups while the app is away: `push.register(subscription)`, `push.unregister()`, `push.config()`. */
+  readonly push: PushClient;
   /** MLS groups: create, add, remove, leave, send, list, members, roles. */
   readonly groups: Groups;
   /** 1:1 call signaling (the app brings WebRTC): offer, answer, decline, ice, hangup, turnServers. */
@@ -112,6 +115,7 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
     super();
     this.http = new HttpTransport(account.server, account.token);
     this.store = new MessageStore(directory.kv);
+    this.push = new PushClient(this.http);
     this.sender = new Sender(this.self, this.http, () => this.device, this.crypto, options.maxSendAttempts);
     this.keys = new PreKeyMaintainer(() => this.device, this.http, directory.kv, this.crypto, options.preKeyRotationIntervalMs ?? DEFAULT_ROTATION_INTERVAL_MS, (e) =>
       this.fail(e),

@@ -8,6 +8,7 @@ import "../inbox/schema.ts";
 import "../messages/schema.ts";
 import "../realtime/schema.ts";
 import "../groups/schema.ts";
+import "../push/schema.ts";
 import "../calls/schema.ts";
 
 export const schema = builder.toSchema({ sortSchema: true });

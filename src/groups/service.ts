@@ -58,7 +58,17 @@ export * from "./rules.ts";
 
 export type GroupsService = ReturnType<typeof createGroupsService>;
 
-export function createGroupsService(deps: ServiceDeps, keyPackages: Pick<KeyPackagesService, "claimedBy">, receipts: GroupReceipts) {
+export interface GroupEvents {
+  /** After an application message is stored: the devices it is for (read only if asked) may need waking (src/push/). */
+  applicationStored(sender: Actor, recipients: () => Promise<{ userId: string; deviceId: number }[]>): void;
+}
+
+export function createGroupsService(
+  deps: ServiceDeps,
+  keyPackages: Pick<KeyPackagesService, "claimedBy">,
+  receipts: GroupReceipts,
+  events?: GroupEvents,
+) {
   const { bus, config, logger } = deps;
   const store = createGroupsStore(deps);
   const inTx = store.transaction;
@@ -259,6 +269,7 @@ export function createGroupsService(deps: ServiceDeps, keyPackages: Pick<KeyPack
       channels.group(groupId),
       groupEvent(groupId, stored.seq, "APPLICATION", stored.epoch, actor.userId, actor.deviceId, message, stored.createdAt),
     );
+    events?.applicationStored(actor, () => store.currentDevices(groupId));
     return { messageId: groupEventId(groupId, stored.seq), serverTimestamp: stored.createdAt };
   }
 

@@ -339,9 +339,17 @@ export function createGroupsStore({ prisma }: Pick<ServiceDeps, "prisma">) {
     return deleted;
   }
 
+  /** The devices a new group message is for now: members' devices not removed. */
+  async function currentDevices(groupId: string): Promise<DeviceRef[]> {
+    return prisma.$queryRaw<DeviceRef[]>`
+      SELECT user_id::text AS "userId", device_id AS "deviceId" FROM group_devices
+      WHERE group_id = ${groupId}::uuid AND until_seq IS NULL`;
+  }
+
   return {
     sweep,
     transaction,
+    currentDevices,
     find,
     memberRole,
     create,

@@ -78,6 +78,8 @@ export interface Delivery {
   userId: string;
   deviceId: number;
   event: InboxEventPayload;
+  /** A call: a device that is away is woken at once (see src/push/). */
+  urgent?: boolean;
 }
 
 /** A row to add to one device's queue. `payload` is small metadata (receipts, deletions), never ciphertext. */
@@ -110,6 +112,8 @@ export interface EnvelopeCopy {
   body: Uint8Array;
   selfDestruct: boolean;
   expiresAt: Date;
+  /** A call (see Delivery.urgent). */
+  urgent?: boolean;
 }
 
 /** One stored envelope queue row, as the statement that stored it reports it. */

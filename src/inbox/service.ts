@@ -47,6 +47,8 @@ export interface InboxQueue {
   preKeysLow(userId: string, deviceId: number, status: PreKeyStatus): void;
   keyPackagesLow(userId: string, deviceId: number, status: { available: number; lowWaterMark: number }): void;
   removeQueuesOfInactiveDevices(tx: Tx, userId: string): Promise<void>;
+  /** The "items queued" port: told of every published delivery after commit (push wakes devices that are away). */
+  onQueued(listener: (deliveries: Delivery[]) => void): void;
 }
 
 /**
@@ -66,8 +68,10 @@ export type AcknowledgedListener = (tx: Tx, actor: Actor, acked: AckedItem[]) =>
 export function createInboxQueue(deps: ServiceDeps, store: InboxStore): InboxQueue {
   const { bus, config } = deps;
   const keep = config.messaging.queueRetentionSeconds;
+  const queued: ((deliveries: Delivery[]) => void)[] = [];
   const publish = (deliveries: Delivery[]) => {
     for (const d of deliveries) void bus.publish(channels.device(d.userId, d.deviceId), d.event);
+    for (const l of queued) l(deliveries);
   };
   return {
     async enqueue(tx, items) {
@@ -88,7 +92,7 @@ export function createInboxQueue(deps: ServiceDeps, store: InboxStore): InboxQue
           const row = rows.get(key(c.messageId, c.userId, c.deviceId));
           if (!row) continue;
           const event = envelopeEvent({ ...c, id: row.id, conversationId: row.conversationId, createdAt: now });
-          out.push({ userId: c.userId, deviceId: c.deviceId, event });
+          out.push({ userId: c.userId, deviceId: c.deviceId, event, urgent: c.urgent });
         }
         return out;
       },
@@ -97,6 +101,7 @@ export function createInboxQueue(deps: ServiceDeps, store: InboxStore): InboxQue
     removeQueuesOfInactiveDevices: (tx, userId) => store.removeQueuesOfInactiveDevices(tx, userId),
     preKeysLow: (userId, deviceId, status) => publish([{ userId, deviceId, event: preKeysLowEvent(status) }]),
     keyPackagesLow: (userId, deviceId, status) => publish([{ userId, deviceId, event: keyPackagesLowEvent(status) }]),
+    onQueued: (listener) => void queued.push(listener),
   };
 }
 

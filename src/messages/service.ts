@@ -59,7 +59,7 @@ export function createMessagesService(deps: ServiceDeps, ports: { queue: InboxQu
         expiresAt,
       });
       const retention = { selfDestruct: expiresAt !== null, expiresAt: expiresAt ?? queue.retentionExpiry(now) };
-      for (const c of copiesOf(req, messageId)) copies.push({ ...c, ...retention });
+      for (const c of copiesOf(req, messageId)) copies.push({ ...c, ...retention, urgent: req.messageType === "CALL" });
     }
     return { messages, copies };
   }
