@@ -10,7 +10,8 @@ import { InboxDocument, PushConfigDocument, RegisterPushDocument } from "../../s
 import { openWs } from "../../src/client/transport.ts";
 import { registerDevice, type TestDevice } from "../helpers/accounts.ts";
 import { createTestDatabase, sqlClient, usingPostgres, usingRedis, type TestDatabase } from "../helpers/database.ts";
-import { collect, eventually, sleep } from "../helpers/live.ts";
+import { collect } from "../helpers/live.ts";
+import { eventually, sleep } from "../helpers/wait.ts";
 import { sendOpaque } from "../helpers/messaging.ts";
 import { baseEnv, busPrefix, spawnNode, type NodeProcess } from "../helpers/server.ts";
 import { makeCert, pushEnv, startPushService, Subscriber, verifyVapid, type PushServiceHandle, type TestCert } from "./fake-browser.ts";

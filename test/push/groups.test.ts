@@ -4,7 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { GroupInboxDocument, RegisterPushDocument } from "../../src/client/generated/graphql.ts";
 import { openWs } from "../../src/client/transport.ts";
 import { mlsMember, text, type MlsMember } from "../helpers/groups.ts";
-import { collect, eventually, sleep } from "../helpers/live.ts";
+import { collect } from "../helpers/live.ts";
+import { eventually, sleep } from "../helpers/wait.ts";
 import { startServer, type TestServer } from "../helpers/server.ts";
 import { makeCert, pushEnv, startPushService, Subscriber, type PushServiceHandle } from "./fake-browser.ts";
 

@@ -3,9 +3,10 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { VignetteClient, VignetteError } from "vignette-messaging/client";
 import { uniqueUsername } from "../helpers/accounts.ts";
-import { eventually } from "../helpers/live.ts";
+import { eventually } from "../helpers/wait.ts";
 import { startServer, type TestServer } from "../helpers/server.ts";
-import { record, removeTempDirs, tempDir, texts, waitFor } from "../helpers/sdk.ts";
+import { record, removeTempDirs, tempDir, texts } from "../helpers/sdk.ts";
+import { waitFor } from "../helpers/wait.ts";
 import { makeCert, pushEnv, startPushService, Subscriber, verifyVapid, type PushServiceHandle } from "./fake-browser.ts";
 
 describe("client.push", () => {

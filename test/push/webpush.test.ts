@@ -12,7 +12,8 @@ import {
 } from "../../src/client/generated/graphql.ts";
 import { GraphQLRequestError, openWs } from "../../src/client/transport.ts";
 import { linkNewDevice, registerDevice, type TestDevice } from "../helpers/accounts.ts";
-import { collect, eventually, sleep } from "../helpers/live.ts";
+import { collect } from "../helpers/live.ts";
+import { eventually, sleep } from "../helpers/wait.ts";
 import { sendOpaque } from "../helpers/messaging.ts";
 import { startServer, type TestServer } from "../helpers/server.ts";
 import {
