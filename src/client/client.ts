@@ -5,6 +5,7 @@ import type { Client as WsClient } from "graphql-ws";
 import { ProtocolAddress, PublicKey } from "@signalapp/libsignal-client";
 import { AccountDirectory, type AccountInfo } from "./account-store.ts";
 import { decodeContent, type MessageBody } from "./content.ts";
+import { AckQueue } from "./acks.ts";
 import { AsyncEmitter, Mutex } from "./emitter.ts";
 import {
   AckEnvelopesDocument,
@@ -80,6 +81,7 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
   private sender: Sender;
   private crypto = new Mutex();
   private inbox = new Mutex();
+  private acks = new AckQueue((ids) => this.http.request(AckEnvelopesDocument, { ids }), (e) => this.fail(e));
   private ws: WsClient | null = null;
   private stops: (() => void)[] = [];
   private expiryTimers = new Map<string, NodeJS.Timeout>();
@@ -485,8 +487,9 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
     await this.ack(eventId);
   }
 
+  /** Queued, not awaited: the next item is handled while this one's acknowledgement is in flight (batched). */
   private async ack(id: string): Promise<void> {
-    await this.http.request(AckEnvelopesDocument, { ids: [id] });
+    void this.acks.add(id);
   }
 
   // ---- self-destruct -----------------------------------------------------------------------------------------
@@ -531,6 +534,7 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
     this.expiryTimers.clear();
     await this.keys.stop();
     await this.inbox.run(async () => {});
+    await this.acks.flush();
     await this.ws?.dispose();
     this.ws = null;
   }

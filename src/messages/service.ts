@@ -605,7 +605,7 @@ export function createMessagesService(deps: ServiceDeps, inbox: InboxService) {
 // caller) and only the pairs' last_message_at moves, which takes a NO KEY UPDATE lock: it does not wait for the KEY
 // SHARE locks other statements' message rows take on it (foreign key), so overlapping batches queue on a pair's row
 // only for the length of one statement. Queue rows are written only for the messages actually stored.
-const WRITE_SENDS = `
+export const WRITE_SENDS = `
 WITH conv AS (
   INSERT INTO conversations AS c (id, user_a, user_b, created_at, last_message_at)
   SELECT k.id, k.a, k.b, $1::timestamptz, $1::timestamptz
