@@ -1,11 +1,14 @@
 // The database floor of bench:send: the SQL of one message's whole life alone, on a bare `pg` pool, batched as
 // the server batches it: the send's write (the server's own statement), the recipient's acknowledgement (delete
 // the queue row, mark the message delivered, queue one receipt per sender device) and the sender's acknowledgement
-// of that receipt. Each connection runs its batches through all three statements in turn.
+// of that receipt (the server's acknowledgement statement, twice). Each connection runs its batches through all
+// three statements in turn.
 import { randomUUID } from "node:crypto";
 import pg from "pg";
-import { WRITE_SENDS } from "../../src/messages/service.ts";
-import { ACK_ITEMS } from "./raw-ack-sql.ts";
+import { ackStatement } from "../../src/inbox/acks.ts";
+import { DELIVERED_ON_ACK, WRITE_SENDS } from "../../src/messages/service.ts";
+
+const ACK_ITEMS = ackStatement(DELIVERED_ON_ACK);
 
 export interface Pair {
   sender: string;
@@ -28,7 +31,7 @@ export async function rawLifecycle(
   };
   const ack = (c: pg.PoolClient, rows: { u: string; d: number; id: string }[]) => {
     const now = new Date().toISOString();
-    return run(c, "ack", ACK_ITEMS, [now, retention(), now, rows.map((r) => r.u), rows.map((r) => r.d), rows.map((r) => r.id)]);
+    return run(c, "ack", ACK_ITEMS, [now, now, retention(), rows.map((r) => r.u), rows.map((r) => r.d), rows.map((r) => r.id)]);
   };
   const start = performance.now();
   await Promise.all(
@@ -52,7 +55,7 @@ export async function rawLifecycle(
             sends.map(() => null), sends.map(() => exp),
           ]);
           const items = written.filter((r) => r.k === "i").map((r) => ({ u: r.u, d: r.d, id: r.id }));
-          const receipts = (await ack(c, items)).filter((r) => r.k === "r").map((r) => ({ u: r.u, d: r.d, id: r.id }));
+          const receipts = (await ack(c, items)).filter((r) => r.k === "q").map((r) => ({ u: r.u, d: r.d, id: r.id }));
           await ack(c, receipts);
         }
       } finally {

@@ -391,9 +391,12 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
       case "EnvelopeEvent":
         return this.handleEnvelope(ev);
       case "ReceiptEvent": {
+        // One event may stand for several messages (receipts of one batch are coalesced): the app gets one each.
         const field = ev.kind === "READ" ? "readAt" : "deliveredAt";
-        await this.store.update(ev.messageId, { [field]: ev.at });
-        await this.emit("receipt", { messageId: ev.messageId, conversationId: ev.conversationId, userId: ev.userId, kind: ev.kind, at: ev.at });
+        for (const messageId of ev.messageIds) {
+          await this.store.update(messageId, { [field]: ev.at });
+          await this.emit("receipt", { messageId, conversationId: ev.conversationId, userId: ev.userId, kind: ev.kind, at: ev.at });
+        }
         return this.ack(ev.id);
       }
       case "MessageDeletedEvent":

@@ -16,6 +16,7 @@ import { cursorSeq, type MessageInfo, type Page } from "../messages/service.ts";
 import { bytes } from "../keys/service.ts";
 import { EventQueue, GroupStream, type GroupSink, type Membership } from "../live/group-stream.ts";
 import { longTransaction } from "../db/transactions.ts";
+import { Batcher, type Settled } from "../live/batcher.ts";
 import {
   checkWelcome,
   deviceKey,
@@ -78,7 +79,7 @@ const EVENT_ID = /^g:([0-9a-f-]{36}):(\d{1,18})$/;
 export type GroupsService = ReturnType<typeof createGroupsService>;
 
 export function createGroupsService(deps: ServiceDeps, keyPackages: KeyPackagesService) {
-  const { prisma, bus, config, logger } = deps;
+  const { prisma, sql, bus, config, logger } = deps;
   const inTx = longTransaction(prisma);
   // Parsing a 1,500-leaf tree costs milliseconds; the latest one of each group is kept.
   const treeCache = new Map<string, { epoch: number; parsed: ParsedGroupInfo }>();
@@ -523,6 +524,27 @@ export function createGroupsService(deps: ServiceDeps, keyPackages: KeyPackagesS
     return new Map(rows.map((r) => [r.groupId, { joinedEpoch: r.joinedEpoch, fromSeq: r.fromSeq, untilSeq: r.untilSeq }]));
   }
 
+  /**
+   * Cursor moves of concurrent acknowledgements in one statement (group commit), answered after it committed: the
+   * highest seq per device and group of the batch, rows locked in key order so that two batches cannot deadlock.
+   */
+  async function moveCursors(batch: { device: Actor; top: Map<string, bigint> }[]): Promise<Settled<void>[]> {
+    const top = new Map<string, { g: string; u: string; d: number; seq: bigint }>();
+    for (const { device, top: mine } of batch) {
+      for (const [g, seq] of mine) {
+        const key = `${g}|${device.userId}|${device.deviceId}`;
+        if ((top.get(key)?.seq ?? -1n) < seq) top.set(key, { g, u: device.userId, d: device.deviceId, seq });
+      }
+    }
+    const rows = [...top.values()];
+    await sql(MOVE_CURSORS, [rows.map((r) => r.g), rows.map((r) => r.u), rows.map((r) => r.d), rows.map((r) => r.seq.toString())]);
+    return batch.map(() => ({ ok: true, value: undefined }));
+  }
+  const cursorMoves = new Batcher(moveCursors, {
+    maxBatch: 256,
+    maxConcurrent: config.database.kind === "postgres" ? Math.max(1, Math.floor(config.database.poolSize / 4)) : 1,
+  });
+
   /** Moves this device's cursors; ids are those of GroupEvent. Returns how many ids were valid. */
   async function ack(device: Actor, ids: string[]): Promise<number> {
     const top = new Map<string, bigint>();
@@ -534,11 +556,7 @@ export function createGroupsService(deps: ServiceDeps, keyPackages: KeyPackagesS
       const seq = BigInt(m[2]);
       if ((top.get(m[1]) ?? -1n) < seq) top.set(m[1], seq);
     }
-    for (const [groupId, seq] of top) {
-      await prisma.$executeRaw`
-        UPDATE group_devices SET acked_seq = GREATEST(acked_seq, ${seq}::bigint)
-        WHERE group_id = ${groupId}::uuid AND user_id = ${device.userId}::uuid AND device_id = ${device.deviceId}`;
-    }
+    if (top.size > 0) await cursorMoves.submit({ device, top });
     return valid;
   }
 
@@ -590,3 +608,16 @@ function staleEpoch(epoch: number) {
 function sameSet(a: Set<string>, b: Set<string>) {
   return a.size === b.size && [...a].every((x) => b.has(x));
 }
+
+// The cursor moves of a batch of acknowledgements (see moveCursors): a cursor only ever moves forward.
+const MOVE_CURSORS = `
+WITH k AS (
+  SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::int[], $4::bigint[]) AS k(g, u, d, seq)
+), locked AS (
+  SELECT gd.group_id, gd.user_id, gd.device_id, k.seq FROM group_devices gd
+  JOIN k ON gd.group_id = k.g AND gd.user_id = k.u AND gd.device_id = k.d
+  ORDER BY gd.group_id, gd.user_id, gd.device_id FOR UPDATE OF gd
+)
+UPDATE group_devices gd SET acked_seq = GREATEST(gd.acked_seq, locked.seq)
+FROM locked
+WHERE gd.group_id = locked.group_id AND gd.user_id = locked.user_id AND gd.device_id = locked.device_id`;

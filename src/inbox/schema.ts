@@ -37,7 +37,10 @@ const ReceiptEvent = builder.objectRef<Member<"ReceiptEvent">>("ReceiptEvent").i
   description: "A recipient's device received (DELIVERED) or the recipient read (READ) a message you sent.",
   fields: (t) => ({
     id: t.exposeID("id"),
-    messageId: t.exposeID("messageId"),
+    messageId: t.exposeID("messageId", { description: "the first of messageIds" }),
+    messageIds: t.exposeIDList("messageIds", {
+      description: "every message this receipt is for, in send order: the receipts of one acknowledgement batch are one event",
+    }),
     conversationId: t.exposeID("conversationId"),
     userId: t.exposeID("userId", { description: "the recipient" }),
     kind: t.expose("kind", { type: ReceiptKind }),

@@ -8,6 +8,7 @@ import type { Actor, ServiceDeps, Tx } from "../deps.ts";
 import { InboxStream, type InboxSource, type InboxStreamDeps } from "../live/inbox-stream.ts";
 import type { GroupEventPayload } from "../groups/service.ts";
 import { bytes, type PreKeyStatus } from "../keys/service.ts";
+import { createAckBatcher, type AckFollowUp } from "./acks.ts";
 
 /** What a subscriber receives, already shaped for GraphQL (JSON-safe: bytes as base64, dates as ISO strings), so
  * a live event costs no database read per subscriber. `__typename` picks the member of the InboxEvent union. */
@@ -22,6 +23,8 @@ export type InboxEventPayload =
       userId: string;
       kind: "DELIVERED" | "READ";
       at: string;
+      /** Every message this receipt is for (messageId is the first): receipts of one batch are coalesced. */
+      messageIds: string[];
     }
   | {
       __typename: "MessageDeletedEvent";
@@ -82,11 +85,10 @@ export interface Delivery {
   event: InboxEventPayload;
 }
 
-export type AckedItem = Pick<InboxItem, "id" | "kind" | "messageId">;
-export type AckHandler = (tx: Tx, actor: Actor, acked: AckedItem[]) => Promise<Delivery[]>;
 
 const iso = (d: Date | null | undefined) => (d ? d.toISOString() : null);
 type Payload = Record<string, string>;
+type ReceiptPayload = { userId: string; kind: "DELIVERED" | "READ"; at: string; messageIds?: string[] };
 
 /**
  * How each queue item kind is shown to the device. One entry per kind: a service that queues a new kind (the groups
@@ -111,7 +113,7 @@ export const shapers: Record<string, (row: InboxItem) => InboxEventPayload> = {
     },
   }),
   receipt: (r) => {
-    const p = r.payload as Payload;
+    const p = r.payload as ReceiptPayload;
     return {
       __typename: "ReceiptEvent",
       id: r.id.toString(),
@@ -119,8 +121,9 @@ export const shapers: Record<string, (row: InboxItem) => InboxEventPayload> = {
       messageId: r.messageId!,
       conversationId: r.conversationId!,
       userId: p.userId,
-      kind: p.kind as "DELIVERED" | "READ",
+      kind: p.kind,
       at: p.at,
+      messageIds: p.messageIds ?? [r.messageId!],
     };
   },
   deleted: (r) => ({
@@ -150,8 +153,16 @@ export const MAX_ACK_IDS = 1000;
 export type InboxService = ReturnType<typeof createInboxService>;
 
 export function createInboxService(deps: ServiceDeps, keys: { status(actor: Actor): Promise<PreKeyStatus> }) {
-  const { prisma, bus, config, logger } = deps;
-  const ackHandlers: AckHandler[] = [];
+  const { prisma, sql, bus, config, logger } = deps;
+  let ackFollowUp: AckFollowUp | null = null;
+  // As many acknowledgement batches in flight as send batches (a quarter of the pool each); PGlite has one.
+  const acks = createAckBatcher({
+    sql,
+    maxConcurrent: config.database.kind === "postgres" ? Math.max(1, Math.floor(config.database.poolSize / 4)) : 1,
+    retentionExpiry: (from) => retentionExpiry(from),
+    followUp: () => ackFollowUp,
+    queued: (items) => publish(items.map((r) => ({ userId: r.userId, deviceId: r.deviceId, event: shape(r) }))),
+  });
   // Other stores that feed the inbox (group events): merged into every stream, their ids acked by prefix.
   const sources: InboxSource[] = [];
   const ackRoutes: { prefix: string; ack: (actor: Actor, ids: string[]) => Promise<number> }[] = [];
@@ -231,9 +242,10 @@ export function createInboxService(deps: ServiceDeps, keys: { status(actor: Acto
     return read(actor, { after: after ? parseId(after) : 0n, limit });
   }
 
-  /** Other services learn what was acknowledged (the messages service marks delivery) in the same transaction. */
-  function onAck(handler: AckHandler): void {
-    ackHandlers.push(handler);
+  /** Another domain's part of every acknowledgement (the messages service marks delivery), in the same statement. */
+  function onAck(followUp: AckFollowUp): void {
+    if (ackFollowUp) throw new Error("one acknowledgement follow-up only");
+    ackFollowUp = followUp;
   }
 
   /** Removes the device's own items with these ids (of any kind); returns how many there were. */
@@ -247,17 +259,7 @@ export function createInboxService(deps: ServiceDeps, keys: { status(actor: Acto
     ids = ids.filter((id) => !ackRoutes.some((r) => id.startsWith(r.prefix)));
     const wanted = [...new Set(ids.map(parseId))];
     if (wanted.length === 0) return routed;
-    const { count, deliveries } = await prisma.$transaction(async (tx) => {
-      const rows = await tx.$queryRaw<AckedItem[]>`
-        DELETE FROM inbox_items WHERE user_id = ${actor.userId}::uuid AND device_id = ${actor.deviceId}
-          AND id = ANY(${wanted.map(String)}::bigint[])
-        RETURNING id, kind, message_id::text AS "messageId"`;
-      const out: Delivery[] = [];
-      for (const h of ackHandlers) out.push(...(await h(tx, actor, rows)));
-      return { count: rows.length, deliveries: out };
-    });
-    publish(deliveries);
-    return count + routed;
+    return (await acks.submit({ actor, ids: wanted })) + routed;
   }
 
   /** Told by the key directory: the device should upload one-time keys. Live only; re-checked on every subscribe. */

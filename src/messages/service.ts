@@ -6,7 +6,8 @@ import { AppError, badInput, forbidden, notFound } from "../errors.ts";
 import type { InboxItem, Prisma } from "../generated/prisma/client.ts";
 import { Batcher, type Settled } from "../live/batcher.ts";
 import type { Actor, ServiceDeps, Tx } from "../deps.ts";
-import { shape, type AckedItem, type Delivery, type InboxService, type NewInboxItem } from "../inbox/service.ts";
+import { shape, type Delivery, type InboxService, type NewInboxItem } from "../inbox/service.ts";
+import { coalescedReceipts, type AckFollowUp } from "../inbox/acks.ts";
 
 export const MESSAGE_TYPES = [
   "TEXT", "MEDIA", "VOICE", "FILE", "LOCATION", "CONTACT", "POLL", "EVENT", "CALL",
@@ -373,18 +374,11 @@ export function createMessagesService(deps: ServiceDeps, inbox: InboxService) {
     return items;
   }
 
-  /** Delivered: one of the recipient's devices acknowledged an envelope (sync copies do not count). */
-  inbox.onAck(async (tx, actor, acked: AckedItem[]) => {
-    const ids = [...new Set(acked.filter((a) => a.kind === "envelope" && a.messageId).map((a) => a.messageId!))];
-    if (ids.length === 0) return [];
-    const at = new Date();
-    const changed = await tx.$queryRaw<{ id: string; conversationId: string; senderUserId: string; expiresAt: Date | null }[]>`
-      UPDATE messages SET delivered_at = ${at}
-      WHERE id = ANY(${ids}::uuid[]) AND recipient_user_id = ${actor.userId}::uuid AND delivered_at IS NULL
-      RETURNING id::text, conversation_id::text AS "conversationId", sender_user_id::text AS "senderUserId",
-                expires_at AS "expiresAt"`;
-    return inbox.enqueue(tx, await receiptItems(tx, actor.userId, "DELIVERED", at, changed));
-  });
+  /**
+   * Delivered: one of the recipient's devices acknowledged an envelope (sync copies do not count), in the
+   * acknowledging statement: the messages locked in id order, marked, and one receipt per sender device listing them.
+   */
+  inbox.onAck(DELIVERED_ON_ACK);
 
   async function readReceiptsEnabled(userId: string): Promise<boolean> {
     const u = await prisma.user.findUnique({ where: { id: userId }, select: { readReceipts: true } });
@@ -600,6 +594,22 @@ export function createMessagesService(deps: ServiceDeps, inbox: InboxService) {
     sweep,
   };
 }
+
+// The messages part of an acknowledgement batch (see AckFollowUp in src/inbox/acks.ts): `acked` holds the removed
+// queue rows; an envelope acknowledged by a device of its recipient marks the message delivered, once.
+const DELIVERED_CTES = `
+seen AS (
+  SELECT m.id FROM messages m
+  JOIN (SELECT DISTINCT message_id, user_id FROM acked WHERE kind = 'envelope') a
+    ON m.id = a.message_id AND m.recipient_user_id = a.user_id
+  WHERE m.delivered_at IS NULL
+  ORDER BY m.id FOR UPDATE OF m
+), delivered AS (
+  UPDATE messages m SET delivered_at = $1::timestamptz FROM seen WHERE m.id = seen.id
+  RETURNING m.id, m.seq, m.conversation_id, m.sender_user_id, m.recipient_user_id, m.expires_at
+)`;
+
+export const DELIVERED_ON_ACK: AckFollowUp = { ctes: `${DELIVERED_CTES}, ${coalescedReceipts("delivered", "DELIVERED")}` };
 
 // The write of a batch of sends, in one statement. The conversations are upserted in the order given (sorted by the
 // caller) and only the pairs' last_message_at moves, which takes a NO KEY UPDATE lock: it does not wait for the KEY
