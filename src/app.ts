@@ -1,6 +1,7 @@
 // The composition root: config -> store -> bus -> services -> schema -> HTTP/WS. The only module that knows which
 // store and bus implementations are in use.
 import { createYoga } from "graphql-yoga";
+import { useGraphQlJit } from "@envelop/graphql-jit";
 import type { Bus } from "./live/bus.ts";
 import { channels, type ControlEvent } from "./live/channels.ts";
 import { createMemoryBus } from "./live/memory-bus.ts";
@@ -47,7 +48,12 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
 
   const yoga = createYoga<ServerContext, Context>({
     schema,
-    plugins: [...armorPlugins(config.armor), ...(config.rateLimits ? [rateLimitPlugin(limiter, config.rateLimits)] : [])],
+    plugins: [
+      ...armorPlugins(config.armor),
+      ...(config.rateLimits ? [rateLimitPlugin(limiter, config.rateLimits)] : []),
+      // Compiled execution: a message costs four or five operations (send, delivery, acks, receipt).
+      ...(config.graphqlJit ? [useGraphQlJit()] : []),
+    ],
     graphqlEndpoint: "/graphql",
     graphiql: config.graphiql ? { subscriptionsProtocol: "WS" } : false,
     landingPage: false,

@@ -81,6 +81,7 @@ const schema = z.object({
   REDIS_URL: z.string().regex(/^rediss?:\/\//, "must be a redis:// or rediss:// URL").optional(),
   BUS_PREFIX: z.string().max(64).default("vignette:"),
   GRAPHIQL: boolish.default(true),
+  GRAPHQL_JIT: boolish.default(true),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   MAX_DEVICES_PER_USER: int(1, 100).default(6),
   DEVICE_LINK_TTL_SECONDS: int(10, 86_400).default(600),
@@ -121,6 +122,8 @@ export type Config = {
   database: { kind: "postgres"; url: string; poolSize: number } | { kind: "pglite"; dataDir: string };
   redis: { url: string; prefix: string } | null;
   graphiql: boolean;
+  /** Operations run through graphql-jit's compiled executor (compiled once per document). */
+  graphqlJit: boolean;
   logLevel: z.infer<typeof schema>["LOG_LEVEL"];
   maxDevicesPerUser: number;
   deviceLinkTtlSeconds: number;
@@ -193,6 +196,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       : { kind: "pglite", dataDir: e.DATA_DIR },
     redis: e.REDIS_URL ? { url: e.REDIS_URL, prefix: e.BUS_PREFIX } : null,
     graphiql: e.GRAPHIQL,
+    graphqlJit: e.GRAPHQL_JIT,
     logLevel: e.LOG_LEVEL,
     maxDevicesPerUser: e.MAX_DEVICES_PER_USER,
     deviceLinkTtlSeconds: e.DEVICE_LINK_TTL_SECONDS,
