@@ -5,10 +5,11 @@
 // three statements in turn.
 import { randomUUID } from "node:crypto";
 import pg from "pg";
-import { ackStatement } from "../../src/inbox/acks.ts";
-import { DELIVERED_ON_ACK, WRITE_SENDS } from "../../src/messages/service.ts";
+import { ackStatement, envelopeWrite, receiptWrite } from "../../src/inbox/store.ts";
+import { deliveredOnAck, writeSendsStatement } from "../../src/messages/store.ts";
 
-const ACK_ITEMS = ackStatement(DELIVERED_ON_ACK);
+const WRITE_SENDS = writeSendsStatement(envelopeWrite as Parameters<typeof writeSendsStatement>[0]);
+const ACK_ITEMS = ackStatement(deliveredOnAck(receiptWrite));
 
 export interface Pair {
   sender: string;
@@ -54,8 +55,10 @@ export async function rawLifecycle(
             sends.map((p) => p.recipient), sends.map(() => 1), ids, sends.map(() => 1), sends.map(() => body),
             sends.map(() => null), sends.map(() => exp),
           ]);
-          const items = written.filter((r) => r.k === "i").map((r) => ({ u: r.u, d: r.d, id: r.id }));
-          const receipts = (await ack(c, items)).filter((r) => r.k === "q").map((r) => ({ u: r.u, d: r.d, id: r.id }));
+          const rowsOf = (rows: { row_kind: string; user_id: string; device_id: number; id: string }[], kind: string) =>
+            rows.filter((r) => r.row_kind === kind).map((r) => ({ u: r.user_id, d: r.device_id, id: r.id }));
+          const items = rowsOf(written, "item");
+          const receipts = rowsOf(await ack(c, items), "queued");
           await ack(c, receipts);
         }
       } finally {

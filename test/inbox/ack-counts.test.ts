@@ -1,7 +1,7 @@
 // The pure part of batched acknowledgements: each request of a batch is answered with its own device's removed
 // rows among its own ids, and a row two requests named counts for the first one only.
 import { describe, expect, it } from "vitest";
-import { countPerRequest } from "../../src/inbox/acks.ts";
+import { countPerRequest } from "../../src/inbox/rules.ts";
 
 const dev = (userId: string, deviceId = 1) => ({ userId, deviceId });
 
@@ -14,10 +14,10 @@ describe("countPerRequest", () => {
       { actor: dev("a", 2), ids: [3n] },
     ];
     const removed = [
-      { id: "1", u: "a", d: 1 },
-      { id: "2", u: "a", d: 1 },
-      { id: "3", u: "a", d: 1 },
-      { id: "4", u: "b", d: 1 },
+      { id: "1", userId: "a", deviceId: 1 },
+      { id: "2", userId: "a", deviceId: 1 },
+      { id: "3", userId: "a", deviceId: 1 },
+      { id: "4", userId: "b", deviceId: 1 },
     ];
     // b's id 1 is a's row (removed for a), a's device 2 names a row of device 1: neither counts.
     expect(countPerRequest(reqs, removed)).toEqual([2, 1, 1, 0]);
