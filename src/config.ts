@@ -82,6 +82,9 @@ const schema = z.object({
   BUS_PREFIX: z.string().max(64).default("vignette:"),
   GRAPHIQL: boolish.default(true),
   GRAPHQL_JIT: boolish.default(true),
+  // Prometheus metrics: on a port of their own (not published with the API), and/or on /metrics behind a token.
+  METRICS_PORT: int(0, 65535).optional(),
+  METRICS_TOKEN: z.string().min(16, "must be at least 16 characters").max(256).optional(),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   MAX_DEVICES_PER_USER: int(1, 100).default(6),
   DEVICE_LINK_TTL_SECONDS: int(10, 86_400).default(600),
@@ -114,6 +117,9 @@ const schema = z.object({
   PRESENCE_TTL_MS: int(1_000, 600_000).default(15_000),
 });
 
+/** Every environment variable the service reads (compose.yaml and the README are checked against it). */
+export const CONFIG_VARIABLES: readonly string[] = Object.keys(schema.shape);
+
 export type Config = {
   port: number;
   /** Processes sharing the port (node:cluster); each is a whole server, and they meet on Redis like nodes. */
@@ -124,6 +130,8 @@ export type Config = {
   graphiql: boolean;
   /** Operations run through graphql-jit's compiled executor (compiled once per document). */
   graphqlJit: boolean;
+  /** Where /metrics is served: its own port (0 = any free one) and/or the API port behind a bearer token. */
+  metrics: { port: number | null; token: string | null };
   logLevel: z.infer<typeof schema>["LOG_LEVEL"];
   maxDevicesPerUser: number;
   deviceLinkTtlSeconds: number;
@@ -197,6 +205,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     redis: e.REDIS_URL ? { url: e.REDIS_URL, prefix: e.BUS_PREFIX } : null,
     graphiql: e.GRAPHIQL,
     graphqlJit: e.GRAPHQL_JIT,
+    metrics: { port: e.METRICS_PORT ?? null, token: e.METRICS_TOKEN ?? null },
     logLevel: e.LOG_LEVEL,
     maxDevicesPerUser: e.MAX_DEVICES_PER_USER,
     deviceLinkTtlSeconds: e.DEVICE_LINK_TTL_SECONDS,

@@ -6,7 +6,8 @@ import { AckEnvelopesDocument, InboxDocument, type InboxSubscription } from "../
 import { openWs } from "../../src/client/transport.ts";
 import { linkNewDevice, registerDevice, type TestDevice } from "../helpers/accounts.ts";
 import { sqlClient, usingPostgres } from "../helpers/database.ts";
-import { collect, sleep } from "../helpers/live.ts";
+import { collect } from "../helpers/live.ts";
+import { sleep } from "../helpers/wait.ts";
 import { sendOpaque } from "../helpers/messaging.ts";
 import { startServer, type TestServer } from "../helpers/server.ts";
 
