@@ -1,6 +1,7 @@
 // The composition root: config -> store -> bus -> services -> schema -> HTTP/WS. The only module that picks the
 // store, bus and presence implementations and wires the domains together through their ports.
 import { createYoga } from "graphql-yoga";
+import { useGraphQlJit } from "@envelop/graphql-jit";
 import type { Bus } from "./live/bus.ts";
 import { channels, type ControlEvent } from "./live/channels.ts";
 import { createMemoryBus } from "./live/memory-bus.ts";
@@ -131,7 +132,13 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   const metrics = createMetrics();
   const yoga = createYoga<ServerContext, Context>({
     schema,
-    plugins: [...metricsPlugins(metrics), ...armorPlugins(config.armor), ...(config.rateLimits ? [rateLimitPlugin(limiter, config.rateLimits)] : [])],
+    plugins: [
+      ...metricsPlugins(metrics),
+      ...armorPlugins(config.armor),
+      ...(config.rateLimits ? [rateLimitPlugin(limiter, config.rateLimits)] : []),
+      // Compiled execution: a message costs four or five operations (send, delivery, acks, receipt).
+      ...(config.graphqlJit ? [useGraphQlJit()] : []),
+    ],
     graphqlEndpoint: "/graphql",
     graphiql: config.graphiql ? graphiqlOptions() : false,
     renderGraphiQL,

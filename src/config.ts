@@ -119,6 +119,7 @@ const schema = z.object({
   REDIS_URL: z.string().regex(/^rediss?:\/\//, "must be a redis:// or rediss:// URL").optional(),
   BUS_PREFIX: z.string().max(64).default("vignette:"),
   GRAPHIQL: boolish.default(true),
+  GRAPHQL_JIT: boolish.default(true),
   // Prometheus metrics: on a port of their own (not published with the API), and/or on /metrics behind a token.
   METRICS_PORT: int(0, 65535).optional(),
   METRICS_TOKEN: z.string().min(16, "must be at least 16 characters").max(256).optional(),
@@ -196,6 +197,8 @@ export type Config = {
   database: { kind: "postgres"; url: string; poolSize: number } | { kind: "pglite"; dataDir: string };
   redis: { url: string; prefix: string } | null;
   graphiql: boolean;
+  /** Operations run through graphql-jit's compiled executor (compiled once per document). */
+  graphqlJit: boolean;
   /** Where /metrics is served: its own port (0 = any free one) and/or the API port behind a bearer token. */
   metrics: { port: number | null; token: string | null };
   logLevel: z.infer<typeof schema>["LOG_LEVEL"];
@@ -303,6 +306,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       : { kind: "pglite", dataDir: e.DATA_DIR },
     redis: e.REDIS_URL ? { url: e.REDIS_URL, prefix: e.BUS_PREFIX } : null,
     graphiql: e.GRAPHIQL,
+    graphqlJit: e.GRAPHQL_JIT,
     metrics: { port: e.METRICS_PORT ?? null, token: e.METRICS_TOKEN ?? null },
     logLevel: e.LOG_LEVEL,
     maxDevicesPerUser: e.MAX_DEVICES_PER_USER,

@@ -8,6 +8,7 @@ import { decodeContent, type MessageBody, type Sendable } from "./content.ts";
 import { Groups, KEY_PACKAGE_TARGET, type GroupEvents } from "./groups.ts";
 import { Calls, type CallsOptions } from "./calls/calls.ts";
 import type { CallEvent } from "./calls/machine.ts";
+import { AckQueue } from "./acks.ts";
 import { AsyncEmitter, Mutex } from "./emitter.ts";
 import {
   AckEnvelopesDocument,
@@ -100,6 +101,7 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
   private sender: Sender;
   private crypto = new Mutex();
   private inbox = new Mutex();
+  private acks = new AckQueue((ids) => this.http.request(AckEnvelopesDocument, { ids }), (e) => this.fail(e));
   private ws: WsClient | null = null;
   private stops: (() => void)[] = [];
   private expiryTimers = new Map<string, NodeJS.Timeout>();
@@ -467,9 +469,12 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
       case "LiveEnvelopeEvent":
         return this.handleLive(ev);
       case "ReceiptEvent": {
+        // One event may stand for several messages (receipts of one batch are coalesced): the app gets one each.
         const field = ev.kind === "READ" ? "readAt" : "deliveredAt";
-        await this.store.update(ev.messageId, { [field]: ev.at });
-        await this.emit("receipt", { messageId: ev.messageId, conversationId: ev.conversationId, userId: ev.userId, kind: ev.kind, at: ev.at });
+        for (const messageId of ev.messageIds) {
+          await this.store.update(messageId, { [field]: ev.at });
+          await this.emit("receipt", { messageId, conversationId: ev.conversationId, userId: ev.userId, kind: ev.kind, at: ev.at });
+        }
         return this.ack(ev.id);
       }
       case "MessageDeletedEvent":
@@ -595,8 +600,9 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
     await this.ack(eventId);
   }
 
+  /** Queued, not awaited: the next item is handled while this one's acknowledgement is in flight (batched). */
   private async ack(id: string): Promise<void> {
-    await this.http.request(AckEnvelopesDocument, { ids: [id] });
+    void this.acks.add(id);
   }
 
   // ---- self-destruct -----------------------------------------------------------------------------------------
@@ -642,6 +648,7 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
     this.expiryTimers.clear();
     await this.keys.stop();
     await this.inbox.run(async () => {});
+    await this.acks.flush();
     await this.ws?.dispose();
     this.ws = null;
   }

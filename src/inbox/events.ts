@@ -17,6 +17,8 @@ export type InboxEventPayload =
       userId: string;
       kind: "DELIVERED" | "READ";
       at: string;
+      /** Every message this receipt is for (messageId is the first): the receipts of one batch are coalesced. */
+      messageIds: string[];
     }
   | {
       __typename: "MessageDeletedEvent";
@@ -189,17 +191,18 @@ const shapers: Record<string, (row: InboxItem) => InboxEventPayload> = {
       selfDestruct: !!(r.payload as Payload | null)?.selfDestruct,
     }),
   receipt: (r) => {
-    const p = r.payload as Payload;
+    const p = r.payload as { userId: string; kind: "DELIVERED" | "READ"; at: string; messageId?: string; messageIds?: string[] };
     return {
       __typename: "ReceiptEvent",
       id: r.id.toString(),
       expiresAt: iso(r.expiresAt),
       // A group message's id ("g:<groupId>:<seq>") is no uuid: it travels in the payload.
-      messageId: r.messageId ?? (p.messageId as string),
+      messageId: r.messageId ?? p.messageId!,
       conversationId: r.conversationId!,
       userId: p.userId,
-      kind: p.kind as "DELIVERED" | "READ",
+      kind: p.kind,
       at: p.at,
+      messageIds: p.messageIds ?? [r.messageId ?? p.messageId!],
     };
   },
   deleted: (r) => ({

@@ -37,3 +37,19 @@ export function routeAcks<S extends { owns(id: string): boolean }>(
   }
   return { own: [...own], routed };
 }
+
+/**
+ * The answer to each acknowledgement of a batch: its own device's removed rows among its own ids, a row named by two
+ * requests of the batch counted for the first only.
+ */
+export function countPerRequest(
+  reqs: { actor: { userId: string; deviceId: number }; ids: bigint[] }[],
+  removed: { id: string; userId: string; deviceId: number }[],
+): number[] {
+  const gone = new Set(removed.map((r) => `${r.userId}|${r.deviceId}|${r.id}`));
+  return reqs.map((req) => {
+    let n = 0;
+    for (const id of new Set(req.ids)) if (gone.delete(`${req.actor.userId}|${req.actor.deviceId}|${id}`)) n++;
+    return n;
+  });
+}

@@ -65,7 +65,10 @@ const ReceiptEvent = builder.objectRef<Member<"ReceiptEvent">>("ReceiptEvent").i
   description: "A recipient's device received (DELIVERED) or the recipient read (READ) a message you sent.",
   fields: (t) => ({
     id: t.exposeID("id", { description: "The queue item id: acknowledge it with ackEnvelopes" }),
-    messageId: t.exposeID("messageId", { description: "The message the receipt is about" }),
+    messageId: t.exposeID("messageId", { description: "The message the receipt is about: the first of messageIds" }),
+    messageIds: t.exposeIDList("messageIds", {
+      description: "Every message this receipt is for, in send order: the receipts of one acknowledgement batch are one event",
+    }),
     conversationId: t.exposeID("conversationId", { description: "Its conversation" }),
     userId: t.exposeID("userId", { description: "the recipient" }),
     kind: t.expose("kind", { type: ReceiptKind, description: "Delivered or read" }),

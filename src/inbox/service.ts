@@ -22,11 +22,12 @@ import {
   type NewInboxItem,
 } from "./events.ts";
 import { LIVE_ID_PREFIX, parseItemId, retentionExpiry, routeAcks } from "./rules.ts";
-import { envelopeWrite, type InboxStore, type WrittenEnvelope } from "./store.ts";
+import { envelopeWrite, receiptWrite, type AckFollowUp, type InboxStore, type WrittenEnvelope } from "./store.ts";
+import { createAckBatcher } from "./acks.ts";
 
 export type { AckedItem, Delivery, EnvelopeCopy, EnvelopePayload, InboxEventPayload, LiveCopy, LiveEnvelopePayload, NewInboxItem } from "./events.ts";
 export { MAX_ACK_IDS } from "./rules.ts";
-export type { WrittenEnvelope } from "./store.ts";
+export type { AckFollowUp, WrittenEnvelope } from "./store.ts";
 
 /** What other domains use to queue items for devices and tell connected devices things (the messages domain). */
 export interface InboxQueue {
@@ -42,6 +43,8 @@ export interface InboxQueue {
   envelopes: typeof envelopeWrite & {
     deliveries(copies: EnvelopeCopy[], written: WrittenEnvelope[], now: Date): Delivery[];
   };
+  /** Receipt rows written in an acknowledgement statement (see AckFollowUp). */
+  receipts: typeof receiptWrite;
   removeEnvelopesOf(tx: Tx, messageId: string): Promise<void>;
   /** Live only (re-checked on every subscribe): the device should upload one-time pre-keys, or key packages. */
   preKeysLow(userId: string, deviceId: number, status: PreKeyStatus): void;
@@ -62,8 +65,6 @@ export interface InboxSource {
   ack(actor: Actor, ids: string[]): Promise<number>;
 }
 
-/** Told in the acknowledging transaction what it removed; returns items to queue in that same transaction. */
-export type AcknowledgedListener = (tx: Tx, actor: Actor, acked: AckedItem[]) => Promise<NewInboxItem[]>;
 
 export function createInboxQueue(deps: ServiceDeps, store: InboxStore): InboxQueue {
   const { bus, config } = deps;
@@ -97,6 +98,7 @@ export function createInboxQueue(deps: ServiceDeps, store: InboxStore): InboxQue
         return out;
       },
     },
+    receipts: receiptWrite,
     removeEnvelopesOf: (tx, messageId) => store.removeEnvelopesOf(tx, messageId),
     removeQueuesOfInactiveDevices: (tx, userId) => store.removeQueuesOfInactiveDevices(tx, userId),
     preKeysLow: (userId, deviceId, status) => publish([{ userId, deviceId, event: preKeysLowEvent(status) }]),
@@ -113,13 +115,21 @@ export function createInboxService(
     store: InboxStore;
     queue: InboxQueue;
     keyStatus(actor: Actor): Promise<PreKeyStatus>;
-    /** The messages domain marks delivery and queues the receipts. */
-    acknowledged: AcknowledgedListener;
+    /** The messages domain marks delivery and queues the receipts, in the acknowledging statement. */
+    acknowledged: AckFollowUp;
     sources: InboxSource[];
   },
 ) {
-  const { prisma, bus, config, logger } = deps;
+  const { bus, config, logger } = deps;
   const { store, queue, sources } = ports;
+  // As many acknowledgement batches in flight as a quarter of the pool; PGlite has one connection.
+  const acks = createAckBatcher({
+    store,
+    followUp: ports.acknowledged,
+    maxConcurrent: config.database.kind === "postgres" ? Math.max(1, Math.floor(config.database.poolSize / 4)) : 1,
+    retentionExpiry: (from) => queue.retentionExpiry(from),
+    queued: (items) => queue.publish(items.map((r) => ({ userId: r.userId, deviceId: r.deviceId, event: shape(r) }))),
+  });
   const streamDeps: InboxStreamDeps = {
     bus,
     logger,
@@ -150,13 +160,7 @@ export function createInboxService(
     let count = 0;
     for (const [source, mine] of routed) count += await source.ack(actor, mine);
     if (own.length === 0) return count;
-    const { removed, deliveries } = await prisma.$transaction(async (tx) => {
-      const rows = await store.removeOwn(tx, actor, own);
-      const follow = await ports.acknowledged(tx, actor, rows);
-      return { removed: rows.length, deliveries: await queue.enqueue(tx, follow) };
-    });
-    queue.publish(deliveries);
-    return count + removed;
+    return count + (await acks.submit({ actor, ids: own }));
   }
 
   /** The device's inbox: everything queued, in order, then live events (see InboxStream). */

@@ -5,7 +5,7 @@ import { randomUUID } from "node:crypto";
 import { badInput, notFound } from "../errors.ts";
 import { Batcher, type Settled } from "../live/batcher.ts";
 import type { Actor, ServiceDeps, Tx } from "../deps.ts";
-import type { AcknowledgedListener, EnvelopeCopy, InboxQueue, LiveCopy, NewInboxItem } from "../inbox/service.ts";
+import type { EnvelopeCopy, InboxQueue, LiveCopy, NewInboxItem } from "../inbox/service.ts";
 import {
   MAX_MESSAGE_IDS,
   checkDeleteForEveryone,
@@ -21,7 +21,7 @@ import {
   type SendRequest,
   type SendResult,
 } from "./rules.ts";
-import { createMessagesStore, sentKey, type ChangedMessage, type NewMessage } from "./store.ts";
+import { createMessagesStore, deliveredOnAck, sentKey, type ChangedMessage, type NewMessage } from "./store.ts";
 
 export * from "./rules.ts";
 
@@ -158,13 +158,8 @@ export function createMessagesService(deps: ServiceDeps, ports: { queue: InboxQu
     return items;
   }
 
-  /** Delivered: one of the recipient's devices acknowledged an envelope (sync copies do not count). */
-  const envelopesAcknowledged: AcknowledgedListener = async (tx, actor, acked) => {
-    const ids = [...new Set(acked.filter((a) => a.kind === "envelope" && a.messageId).map((a) => a.messageId!))];
-    if (ids.length === 0) return [];
-    const at = new Date();
-    return receiptItems(tx, actor.userId, "DELIVERED", at, await store.markDelivered(tx, actor.userId, ids, at));
-  };
+  /** Delivered: one of the recipient's devices acknowledged an envelope, in the acknowledging statement. */
+  const envelopesAcknowledged = deliveredOnAck(queue.receipts);
 
   async function setReadReceipts(actor: Actor, enabled: boolean): Promise<boolean> {
     await store.setReadReceipts(actor.userId, enabled);
