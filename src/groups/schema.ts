@@ -188,7 +188,7 @@ builder.queryFields((t) => ({
   groupMessageStatus: t.withAuth({ device: true }).field({
     type: GroupMessageStatus,
     description: "Delivery and read status of a group message you sent",
-    args: { messageId: t.arg.id({ required: true, validate: groupMessageId }) },
+    args: { messageId: t.arg.id({ required: true, validate: groupMessageId, description: "the group message id (g:<groupId>:<seq>)" }) },
     resolve: (_root, { messageId }, ctx) => ctx.services.groups.messageStatus(ctx.actor, String(messageId)),
   }),
   keyPackageStatus: t.withAuth({ device: true }).field({
@@ -271,13 +271,22 @@ builder.mutationFields((t) => ({
   }),
   markGroupRead: t.withAuth({ device: true }).int({
     description: "Marks group messages read and tells their senders; 0 when your read receipts are off",
-    args: { messageIds: t.arg.idList({ required: true, validate: z.array(groupMessageId).max(MAX_GROUP_RECEIPT_IDS) }) },
+    args: {
+      messageIds: t.arg.idList({
+        required: true,
+        validate: z.array(groupMessageId).max(MAX_GROUP_RECEIPT_IDS),
+        description: "group message ids this device may see",
+      }),
+    },
     resolve: async (_root, { messageIds }, ctx) =>
       (await ctx.services.messages.readReceiptsEnabled(ctx.actor.userId)) ? ctx.services.groups.markRead(ctx.actor, messageIds.map(String)) : 0,
   }),
   deleteGroupMessage: t.withAuth({ device: true }).boolean({
     description: "forEveryone: the sender, within the deletion window, removes it for every member device",
-    args: { messageId: t.arg.id({ required: true, validate: groupMessageId }), forEveryone: t.arg.boolean({ required: true }) },
+    args: {
+      messageId: t.arg.id({ required: true, validate: groupMessageId, description: "the group message id" }),
+      forEveryone: t.arg.boolean({ required: true, description: "false: nothing to do on the server (the SDK deletes locally)" }),
+    },
     resolve: (_root, { messageId, forEveryone }, ctx) => ctx.services.groups.deleteMessage(ctx.actor, String(messageId), forEveryone),
   }),
   ackGroupEvents: t.withAuth({ device: true }).int({
