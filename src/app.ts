@@ -30,6 +30,7 @@ import { createKeyPackagesService } from "./groups/key-packages.ts";
 import { createGroupsService } from "./groups/service.ts";
 import { createGroupReceipts } from "./groups/receipts.ts";
 import { createRealtimeService } from "./realtime/service.ts";
+import { createCallsService } from "./calls/service.ts";
 import { createMemoryRateLimiter, createRedisRateLimiter } from "./graphql/plugins/rate-limiter.ts";
 import { openDatabase, type Database } from "./db/database.ts";
 import { migrate } from "./db/migrator.ts";
@@ -86,7 +87,9 @@ export function createServices(deps: ServiceDeps, presenceStore: PresenceStore =
     sources: [groups.inboxSource],
   });
   const realtime = createRealtimeService(deps, messages, presenceStore);
-  return { keys, devices, inbox, messages, realtime, groups, keyPackages };
+  // Calls need nothing else: signaling is messages' live-only sends, and TURN credentials come from config.
+  const calls = createCallsService(deps);
+  return { keys, devices, inbox, messages, realtime, groups, keyPackages, calls };
 }
 
 export async function startApp(config: Config, logger: Logger): Promise<App> {
@@ -143,7 +146,8 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     if (event.kind === "deviceRevoked") http.connections.revoke(event);
   });
 
-  reportGauges(metrics, { db, http });
+  reportGauges(metrics, { db, http, services });
+  bus.onReconnect(() => metrics.redisReconnects.inc({ client: "bus" }));
   const metricsServer =
     config.metrics.port === null ? null : await startMetricsServer(metrics.registry, config.metrics.port, config.host);
 
@@ -204,7 +208,13 @@ function startSweeper(services: Services, intervalMs: number, logger: Logger): (
 }
 
 /** Gauges read when Prometheus scrapes: sockets held and the database pool (waiting > 0: requests queue for a connection). */
-function reportGauges(metrics: Metrics, { db, http }: { db: Database; http: RunningHttp }) {
+function reportGauges(metrics: Metrics, { db, http, services }: { db: Database; http: RunningHttp; services: Services }) {
+  metrics.gauge("vignette_queue_items", "Items waiting in device queues (all nodes: read from the database)", async () =>
+    (await services.inbox.depth()).items,
+  );
+  metrics.gauge("vignette_queue_oldest_age_seconds", "Age of the oldest unacknowledged queue item", async () =>
+    (await services.inbox.depth()).oldestAgeSeconds,
+  );
   metrics.gauge("vignette_ws_connections", "Authenticated WebSocket connections held by this node", () => http.connections.size);
   metrics.gauges("vignette_db_pool_connections", "PostgreSQL pool connections by state", "state", () => ({
     ...db.poolStats(),

@@ -6,6 +6,9 @@ const boolish = z
   .enum(["true", "false", "1", "0", "yes", "no", "on", "off"])
   .transform((v) => ["true", "1", "yes", "on"].includes(v));
 
+// stun:host[:port], turn:host[:port][?transport=udp|tcp], IPv6 hosts in brackets (RFC 7064 / 7065).
+const TURN_URL = /^(stuns?|turns?):(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?(\?transport=(udp|tcp))?$/;
+
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
 const UNIT_SECONDS = { s: 1, m: 60, h: 3600 } as const;
@@ -34,6 +37,7 @@ export const RATE_LIMIT_FAMILIES = [
   "deviceLinks",
   "groupCommits",
   "receipts",
+  "turnCredentials",
   "other",
 ] as const;
 export type RateLimitFamily = (typeof RATE_LIMIT_FAMILIES)[number];
@@ -60,6 +64,8 @@ const RATE_DEFAULTS = {
   RATE_LIMIT_GROUP_COMMITS_IP: "600/1m",
   RATE_LIMIT_RECEIPTS: "300/10s",
   RATE_LIMIT_RECEIPTS_IP: "3000/10s",
+  RATE_LIMIT_TURN_CREDENTIALS: "30/1m",
+  RATE_LIMIT_TURN_CREDENTIALS_IP: "300/1m",
   RATE_LIMIT_OTHER: "120/1m",
   RATE_LIMIT_OTHER_IP: "1200/1m",
 } as const;
@@ -114,6 +120,16 @@ const schema = z.object({
   INBOX_BUFFER_LIMIT: int(10, 1_000_000).default(2_000),
   TYPING_TTL_MS: int(500, 60_000).default(5_000),
   PRESENCE_TTL_MS: int(1_000, 600_000).default(15_000),
+  // Calls: TURN servers handed out with TURN REST API credentials (coturn use-auth-secret / static-auth-secret).
+  TURN_URLS: z
+    .string()
+    .max(4096)
+    .transform((v) => v.split(/[\s,]+/).filter(Boolean))
+    .pipe(z.array(z.string().max(256).regex(TURN_URL, "each must be a stun:, stuns:, turn: or turns: URL")).min(1).max(16))
+    .optional(),
+  TURN_SECRET: z.string().min(16, "must be at least 16 characters").max(512).optional(),
+  // Longer than the longest call: coturn checks the expiry again when the client refreshes its allocation.
+  TURN_TTL_SECONDS: int(5, 7 * 86_400).default(86_400),
 });
 
 /** Every environment variable the service reads (compose.yaml and the README are checked against it). */
@@ -174,6 +190,8 @@ export type Config = {
     /** A connected device's presence entry lives this long unless its node refreshes it (every third of it). */
     presenceTtlMs: number;
   };
+  /** null when TURN_URLS is not set: turnServers answers an empty list. */
+  turn: { urls: string[]; secret: string; ttlSeconds: number } | null;
 };
 
 export class ConfigError extends Error {}
@@ -187,6 +205,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError(`invalid configuration: ${problems}`);
   }
   const e = parsed.data;
+  if (!!e.TURN_URLS !== !!e.TURN_SECRET) {
+    throw new ConfigError("invalid configuration: TURN_URLS and TURN_SECRET: set both or neither");
+  }
   const workers = e.WORKERS === "auto" ? availableParallelism() : e.WORKERS;
   if (workers > 1 && !(e.DATABASE_URL && e.REDIS_URL)) {
     // Embedded storage and the in-process bus live inside one process: other workers could not share them.
@@ -221,6 +242,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
           deviceLinks: { device: e.RATE_LIMIT_DEVICE_LINKS, ip: e.RATE_LIMIT_DEVICE_LINKS_IP },
           groupCommits: { device: e.RATE_LIMIT_GROUP_COMMITS, ip: e.RATE_LIMIT_GROUP_COMMITS_IP },
           receipts: { device: e.RATE_LIMIT_RECEIPTS, ip: e.RATE_LIMIT_RECEIPTS_IP },
+          turnCredentials: { device: e.RATE_LIMIT_TURN_CREDENTIALS, ip: e.RATE_LIMIT_TURN_CREDENTIALS_IP },
           other: { device: e.RATE_LIMIT_OTHER, ip: e.RATE_LIMIT_OTHER_IP },
         }
       : null,
@@ -247,5 +269,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       inboxBufferLimit: e.INBOX_BUFFER_LIMIT,
     },
     realtime: { typingTtlMs: e.TYPING_TTL_MS, presenceTtlMs: e.PRESENCE_TTL_MS },
+    turn: e.TURN_URLS && e.TURN_SECRET ? { urls: e.TURN_URLS, secret: e.TURN_SECRET, ttlSeconds: e.TURN_TTL_SECONDS } : null,
   };
 }

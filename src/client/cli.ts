@@ -41,6 +41,10 @@ function describe(body: MessageBody): string {
       return `[poll ${body.question}: ${body.options.join(" / ")}]`;
     case "event":
       return `[event ${body.title} at ${body.startsAt}]`;
+    case "missedCall":
+      return `[missed ${body.video ? "video" : "voice"} call]`;
+    case "call":
+      return "[call signaling]";
   }
 }
 

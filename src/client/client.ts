@@ -6,6 +6,8 @@ import { ProtocolAddress, PublicKey } from "@signalapp/libsignal-client";
 import { AccountDirectory, type AccountInfo } from "./account-store.ts";
 import { decodeContent, type MessageBody, type Sendable } from "./content.ts";
 import { Groups, KEY_PACKAGE_TARGET, type GroupEvents } from "./groups.ts";
+import { Calls, type CallsOptions } from "./calls/calls.ts";
+import type { CallEvent } from "./calls/machine.ts";
 import { AsyncEmitter, Mutex } from "./emitter.ts";
 import {
   AckEnvelopesDocument,
@@ -21,6 +23,7 @@ import {
   RegisterAccountDocument,
   ResetDeviceKeysDocument,
   SetTypingDocument,
+  TurnServersDocument,
   TypingDocument,
   UserByIdDocument,
   UserByUsernameDocument,
@@ -44,7 +47,11 @@ export interface ClientOptions {
   preKeyRotationIntervalMs?: number;
   /** Bound on automatic re-sends after a device-set error (default 4 attempts in all). */
   maxSendAttempts?: number;
+  /** Call signaling: the ring timeout (default 60 s). */
+  calls?: CallsOptions;
 }
+
+type CallEventOf<T extends CallEvent["type"]> = Omit<Extract<CallEvent, { type: T }>, "type">;
 
 export interface ReceivedMessage extends StoredMessage {
   envelopeId: string;
@@ -63,11 +70,16 @@ export interface ClientEvents extends Record<string, unknown>, GroupEvents {
   deviceListChanged: { userId: string };
   preKeysToppedUp: { oneTimePreKeys: number; oneTimeKyberPreKeys: number };
   undecryptable: { envelopeId: string; from: Address; reason: string };
+  callOffer: CallEventOf<"callOffer">;
+  callAnswer: CallEventOf<"callAnswer">;
+  callIce: CallEventOf<"callIce">;
+  callEnded: CallEventOf<"callEnded">;
   error: Error;
 }
 
 type InboxEvent = InboxSubscription["inbox"];
 type EnvelopeEvent = Extract<InboxEvent, { __typename: "EnvelopeEvent" }>;
+type LiveEnvelopeEvent = Extract<InboxEvent, { __typename: "LiveEnvelopeEvent" }>;
 
 export type { Sendable };
 
@@ -80,6 +92,8 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
   readonly keys: PreKeyMaintainer;
   /** MLS groups: create, add, remove, leave, send, list, members, roles. */
   readonly groups: Groups;
+  /** 1:1 call signaling (the app brings WebRTC): offer, answer, decline, ice, hangup, turnServers. */
+  readonly calls: Calls;
   private sender: Sender;
   private crypto = new Mutex();
   private inbox = new Mutex();
@@ -114,6 +128,18 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
       fail: (e) => this.fail(e),
       ack: (id) => this.ack(id),
     });
+    this.calls = new Calls(
+      {
+        self: this.self,
+        resolveUser: (who) => this.resolveUser(who),
+        sendSignal: async (to, signal) => void (await wrap(() => this.sender.send(to, { kind: "call", signal }, { online: true }))),
+        sendMissedCall: async (to, callId, video) => void (await this.send(to, { kind: "missedCall", callId, video })),
+        emit: ({ type, ...event }) => this.emit(type, event as never),
+        fail: (e) => this.fail(e),
+        turnServers: () => wrap(async () => (await this.http.request(TurnServersDocument)).turnServers),
+      },
+      options.calls,
+    );
   }
 
   /** This device's Signal state (replaced by resetIdentity). */
@@ -434,6 +460,8 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
     switch (ev.__typename) {
       case "EnvelopeEvent":
         return this.handleEnvelope(ev);
+      case "LiveEnvelopeEvent":
+        return this.handleLive(ev);
       case "ReceiptEvent": {
         const field = ev.kind === "READ" ? "readAt" : "deliveredAt";
         await this.store.update(ev.messageId, { [field]: ev.at });
@@ -477,19 +505,7 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
       try {
         // The ratchet step and the used pre-key reach disk only after the plaintext did: a crash in between
         // leaves the plaintext to hand over on redelivery, never a spent message key and nothing to show.
-        plaintext = await this.crypto.run(async () => {
-          const staged = this.directory.signalKv;
-          staged.begin();
-          try {
-            const p = await this.signal.decrypt(this.self, from, env.type, env.body);
-            await this.store.setPending(env.id, p);
-            await staged.commit();
-            return p;
-          } catch (err) {
-            staged.rollback();
-            throw err;
-          }
-        });
+        plaintext = await this.decryptStaged(from, env.type, env.body, (p) => this.store.setPending(env.id, p));
       } catch (err) {
         return this.dropUndecryptable(ev.id, env.id, from, err);
       }
@@ -502,6 +518,12 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
       return this.dropUndecryptable(ev.id, env.id, from, err);
     }
     const isSync = from.userId === this.userId;
+    // Call signaling is live-only: a queued copy (another client's doing) is stale by definition and dropped.
+    if (content.body.kind === "call") {
+      await this.store.markSeen(env.id);
+      await this.store.clearPending(env.id);
+      return this.ack(ev.id);
+    }
     const peerUserId = isSync ? (content.sentTo ?? this.userId) : from.userId;
     await this.store.learnConversation(peerUserId, env.conversationId);
     const msg: ReceivedMessage = {
@@ -528,6 +550,37 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
     await this.store.markSeen(env.id);
     await this.store.clearPending(env.id);
     await this.ack(ev.id);
+  }
+
+  /** Decrypts; the ratchet step reaches disk only after `beforeCommit` (if any) saved the plaintext. */
+  private decryptStaged(from: Address, type: number, body: string, beforeCommit?: (p: Uint8Array<ArrayBuffer>) => Promise<void>) {
+    return this.crypto.run(async () => {
+      const staged = this.directory.signalKv;
+      staged.begin();
+      try {
+        const p = await this.signal.decrypt(this.self, from, type, body);
+        await beforeCommit?.(p);
+        await staged.commit();
+        return p;
+      } catch (err) {
+        staged.rollback();
+        throw err;
+      }
+    });
+  }
+
+  /** A live-only envelope: decrypted and handed to the call machine; never stored, never acknowledged. */
+  private async handleLive(ev: LiveEnvelopeEvent): Promise<void> {
+    const env = ev.envelope;
+    const from = { userId: env.senderUserId, deviceId: env.senderDeviceId };
+    let content;
+    try {
+      content = decodeContent(await this.decryptStaged(from, env.type, env.body));
+    } catch (err) {
+      return this.emit("undecryptable", { envelopeId: env.id, from, reason: (err as Error)?.message ?? String(err) });
+    }
+    // Only call signaling travels live in this SDK; other live content is not for it.
+    if (content.body.kind === "call") await this.calls.receive(from, content.body.signal, content.sentTo);
   }
 
   private async dropUndecryptable(eventId: string, envelopeId: string, from: Address, err: unknown) {
@@ -579,6 +632,7 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
 
   async close(): Promise<void> {
     this.closed = true;
+    this.calls.close();
     for (const stop of this.stops.splice(0)) stop();
     for (const t of this.expiryTimers.values()) clearTimeout(t);
     this.expiryTimers.clear();

@@ -1,5 +1,7 @@
 // What travels inside the Signal encryption: a versioned, typed message body with the sender's timestamp, padded so
 // the ciphertext length reveals only a 160-byte bucket. The server never sees any of this.
+import { CALL_ID_PATTERN, checkSignal, type CallSignal } from "./calls/signals.ts";
+
 export const CONTENT_VERSION = 1;
 export const PAD_BLOCK = 160;
 /** Upper bound of a decoded content, so a hostile peer cannot make us parse megabytes of JSON. */
@@ -11,7 +13,11 @@ export type MessageBody =
   | { kind: "location"; latitude: number; longitude: number; label?: string }
   | { kind: "contact"; name: string; username?: string; phone?: string; email?: string }
   | { kind: "poll"; question: string; options: string[]; multiple?: boolean }
-  | { kind: "event"; title: string; startsAt: string; endsAt?: string; location?: string };
+  | { kind: "event"; title: string; startsAt: string; endsAt?: string; location?: string }
+  /** Call signaling (src/client/calls/): sent live-only, never stored as a message. */
+  | { kind: "call"; signal: CallSignal }
+  /** Left by the caller's SDK when nobody answered: an ordinary queued message. */
+  | { kind: "missedCall"; callId: string; video: boolean };
 
 export type MessageKind = MessageBody["kind"];
 
@@ -26,6 +32,8 @@ export const serverMessageType: Record<MessageKind, string> = {
   contact: "CONTACT",
   poll: "POLL",
   event: "EVENT",
+  call: "CALL",
+  missedCall: "CALL",
 };
 
 export interface Content {
@@ -85,6 +93,17 @@ function checkBody(b: Record<string, unknown>): MessageBody {
       break;
     case "event":
       if (isStr(b.title) && isStr(b.startsAt, 64) && optStr(b.endsAt, 64) && optStr(b.location)) return b as MessageBody;
+      break;
+    case "call":
+      try {
+        return { kind: "call", signal: checkSignal(b.signal) };
+      } catch {
+        break;
+      }
+    case "missedCall":
+      if (isStr(b.callId, 64) && CALL_ID_PATTERN.test(b.callId) && typeof b.video === "boolean") {
+        return { kind: "missedCall", callId: b.callId, video: b.video };
+      }
       break;
   }
   throw new ContentError(`unsupported or malformed message body (${String(b.kind)})`);

@@ -5,3 +5,6 @@ export type { MessageBody, MessageKind, Content } from "./content.ts";
 export type { StoredMessage } from "./message-store.ts";
 export type { SendResult } from "./messaging.ts";
 export { FileKeyValueStore, AccountDirectory } from "./account-store.ts";
+export type { Calls, CallsOptions, IceServer } from "./calls/calls.ts";
+export type { CallEvent } from "./calls/machine.ts";
+export type { CallSignal, EndReason, IceCandidate } from "./calls/signals.ts";

@@ -4,7 +4,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { uniqueUsername } from "../helpers/accounts.ts";
 import { finished, vignette, type Run } from "../helpers/cli.ts";
 import { startServer, type TestServer } from "../helpers/server.ts";
-import { removeTempDirs, tempDir, waitFor } from "../helpers/sdk.ts";
+import { removeTempDirs, tempDir } from "../helpers/sdk.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 describe("vignette group commands", () => {
   let server: TestServer;

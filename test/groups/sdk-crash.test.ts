@@ -7,7 +7,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { VignetteClient } from "vignette-messaging/client";
 import { uniqueUsername } from "../helpers/accounts.ts";
 import { startServer, type TestServer } from "../helpers/server.ts";
-import { record, removeTempDirs, tempDir, waitFor } from "../helpers/sdk.ts";
+import { record, removeTempDirs, tempDir } from "../helpers/sdk.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 describe("group messages across a crash", () => {
   let server: TestServer;

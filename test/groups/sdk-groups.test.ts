@@ -6,7 +6,8 @@ import { VignetteClient } from "vignette-messaging/client";
 import { SendGroupMessageDocument } from "../../src/client/generated/graphql.ts";
 import { uniqueUsername } from "../helpers/accounts.ts";
 import { startServer, type TestServer } from "../helpers/server.ts";
-import { record, removeTempDirs, tempDir, waitFor, type Recorded } from "../helpers/sdk.ts";
+import { record, removeTempDirs, tempDir, type Recorded } from "../helpers/sdk.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 describe("client.groups: every device of every member", () => {
   let server: TestServer;
