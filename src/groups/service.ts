@@ -15,7 +15,7 @@ import { cursorSeq, type MessageInfo, type Page } from "../messages/rules.ts";
 import { Feed } from "../live/feed.ts";
 import { GroupStream, type GroupSink } from "../live/group-stream.ts";
 import { groupEvent, groupEventId, isGroupEventId, parseGroupEventId, type GroupEventPayload } from "./events.ts";
-import { createGroupsStore, type NewGroupEvent } from "./store.ts";
+import { createGroupsStore, DELETED, type NewGroupEvent } from "./store.ts";
 import type { GroupReceipts } from "./receipts.ts";
 import type { DeviceRef } from "./mls-framing.ts";
 import {
@@ -379,7 +379,7 @@ export function createGroupsService(
     if (!forEveryone) return true;
     const p = parseGroupEventId(messageId.toLowerCase());
     const m = p ? await store.message(p.groupId, p.seq) : null;
-    if (!p || !m || m.kind !== "APPLICATION" || m.message === null) throw notFound("no such message");
+    if (!p || !m || m.kind !== "APPLICATION" || m.refersTo === DELETED) throw notFound("no such message");
     checkDeleteForEveryone(m, actor, config.messaging.deleteForEveryoneWindowSeconds);
     const event = await inTx(async (tx) => {
       await store.dropMessage(tx, p.groupId, p.seq);
