@@ -18,6 +18,7 @@ import { createServices, type Services } from "./services.ts";
 import { createMemoryRateLimiter, createRedisRateLimiter } from "./graphql/plugins/rate-limiter.ts";
 import { openDatabase, type Database } from "./db/database.ts";
 import { migrate } from "./db/migrator.ts";
+import { createAttachmentsHttp } from "./attachments/http.ts";
 
 export interface App {
   url: string;
@@ -57,6 +58,15 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     context: (initial) => ({ services, actor: initial.actor ?? null, clientIp: initial.clientIp ?? "unknown" }),
   });
 
+  const attachments = await createAttachmentsHttp({
+    service: services.attachments,
+    authenticate: (token) => services.devices.authenticate(token),
+    limiter: config.rateLimits ? limiter : null,
+    rateLimits: config.rateLimits,
+    trustProxy: config.trustProxy,
+    maxBytes: config.attachments.maxBytes,
+    logger,
+  });
   const presenceTrouble = (err: unknown) => logger.warn({ err: (err as Error).message }, "presence update failed");
   const http = await startHttp(
     {
@@ -70,6 +80,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       maxRequestBytes: config.maxRequestBytes,
       trustProxy: config.trustProxy,
       ws: config.ws,
+      attachments,
       onConnected: (actor) => void services.realtime.deviceConnected(actor).catch(presenceTrouble),
       onDisconnected: (actor) => void services.realtime.deviceDisconnected(actor).catch(presenceTrouble),
     },
@@ -95,6 +106,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       closing ??= (async () => {
         await http.shutdown(config.shutdownGraceMs);
         await stopSweeper();
+        await services.attachments.close();
         await services.realtime.stop();
         await stopControl();
         await limiter.close();
@@ -114,7 +126,8 @@ function startSweeper(services: Services, intervalMs: number, logger: Logger): (
       try {
         const messages = await services.messages.sweep();
         const items = await services.inbox.sweep();
-        if (messages || items) logger.debug({ messages, items }, "expired messages and queue items deleted");
+        const blobs = await services.attachments.sweep();
+        if (messages || items || blobs) logger.debug({ messages, items, blobs }, "expired messages, queue items and blobs deleted");
       } catch (err) {
         logger.warn({ err: (err as Error).message }, "sweep failed");
       } finally {

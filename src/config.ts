@@ -34,6 +34,7 @@ export const RATE_LIMIT_FAMILIES = [
   "deviceLinks",
   "groupCommits",
   "receipts",
+  "attachments",
   "other",
 ] as const;
 export type RateLimitFamily = (typeof RATE_LIMIT_FAMILIES)[number];
@@ -60,6 +61,8 @@ const RATE_DEFAULTS = {
   RATE_LIMIT_GROUP_COMMITS_IP: "600/1m",
   RATE_LIMIT_RECEIPTS: "300/10s",
   RATE_LIMIT_RECEIPTS_IP: "3000/10s",
+  RATE_LIMIT_ATTACHMENTS: "120/1m",
+  RATE_LIMIT_ATTACHMENTS_IP: "1200/1m",
   RATE_LIMIT_OTHER: "120/1m",
   RATE_LIMIT_OTHER_IP: "1200/1m",
 } as const;
@@ -111,6 +114,20 @@ const schema = z.object({
   INBOX_BUFFER_LIMIT: int(10, 1_000_000).default(2_000),
   TYPING_TTL_MS: int(500, 60_000).default(5_000),
   PRESENCE_TTL_MS: int(1_000, 600_000).default(15_000),
+  // Attachments (README "Attachments"): ciphertext blobs on the filesystem or an S3-compatible store.
+  ATTACHMENTS_DIR: z.string().min(1).optional(),
+  MAX_ATTACHMENT_BYTES: int(1024, 2 ** 31 - 1).default(100 * 1024 * 1024),
+  ATTACHMENT_DAILY_UPLOADS: int(1, 1_000_000).default(500),
+  ATTACHMENT_DAILY_BYTES: z.coerce.number().int().min(1024).max(2 ** 50).default(5 * 1024 ** 3),
+  ATTACHMENT_RETENTION_SECONDS: int(1, 10 * 365 * 86_400).default(30 * 86_400),
+  ATTACHMENT_UPLOAD_TTL_SECONDS: int(1, 7 * 86_400).default(86_400),
+  S3_ENDPOINT: z.url().optional(),
+  S3_BUCKET: z.string().min(3).max(63).optional(),
+  S3_REGION: z.string().min(1).max(64).default("us-east-1"),
+  S3_ACCESS_KEY_ID: z.string().min(1).optional(),
+  S3_SECRET_ACCESS_KEY: z.string().min(1).optional(),
+  S3_FORCE_PATH_STYLE: boolish.default(true),
+  S3_PART_BYTES: int(5 * 1024 * 1024, 512 * 1024 * 1024).default(8 * 1024 * 1024),
 });
 
 export type Config = {
@@ -166,6 +183,27 @@ export type Config = {
     /** A connected device's presence entry lives this long unless its node refreshes it (every third of it). */
     presenceTtlMs: number;
   };
+  attachments: {
+    /** Largest blob (ciphertext, padding included) one upload may grant. */
+    maxBytes: number;
+    /** Per device and UTC day: granted uploads and their bytes. */
+    dailyUploads: number;
+    dailyBytes: number;
+    retentionSeconds: number;
+    /** How long a granted upload may take to complete before it is deleted. */
+    uploadTtlSeconds: number;
+    store:
+      | { kind: "fs"; dir: string | null }
+      | {
+          kind: "s3";
+          endpoint: string | null;
+          bucket: string;
+          region: string;
+          credentials: { accessKeyId: string; secretAccessKey: string } | null;
+          forcePathStyle: boolean;
+          partBytes: number;
+        };
+  };
 };
 
 export class ConfigError extends Error {}
@@ -212,6 +250,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
           deviceLinks: { device: e.RATE_LIMIT_DEVICE_LINKS, ip: e.RATE_LIMIT_DEVICE_LINKS_IP },
           groupCommits: { device: e.RATE_LIMIT_GROUP_COMMITS, ip: e.RATE_LIMIT_GROUP_COMMITS_IP },
           receipts: { device: e.RATE_LIMIT_RECEIPTS, ip: e.RATE_LIMIT_RECEIPTS_IP },
+          attachments: { device: e.RATE_LIMIT_ATTACHMENTS, ip: e.RATE_LIMIT_ATTACHMENTS_IP },
           other: { device: e.RATE_LIMIT_OTHER, ip: e.RATE_LIMIT_OTHER_IP },
         }
       : null,
@@ -238,5 +277,34 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       inboxBufferLimit: e.INBOX_BUFFER_LIMIT,
     },
     realtime: { typingTtlMs: e.TYPING_TTL_MS, presenceTtlMs: e.PRESENCE_TTL_MS },
+    attachments: {
+      maxBytes: e.MAX_ATTACHMENT_BYTES,
+      dailyUploads: e.ATTACHMENT_DAILY_UPLOADS,
+      dailyBytes: e.ATTACHMENT_DAILY_BYTES,
+      retentionSeconds: e.ATTACHMENT_RETENTION_SECONDS,
+      uploadTtlSeconds: e.ATTACHMENT_UPLOAD_TTL_SECONDS,
+      store: attachmentStore(e),
+    },
+  };
+}
+
+/** S3 when a bucket is named, else files: under ATTACHMENTS_DIR, DATA_DIR/attachments, or (in-memory PGlite) a temp dir. */
+function attachmentStore(e: z.infer<typeof schema>): Config["attachments"]["store"] {
+  if (!e.S3_BUCKET) {
+    if (e.S3_ENDPOINT) throw new ConfigError("invalid configuration: S3_ENDPOINT: needs S3_BUCKET");
+    const dir = e.ATTACHMENTS_DIR ?? (e.DATA_DIR.startsWith("memory://") ? null : `${e.DATA_DIR}/attachments`);
+    return { kind: "fs", dir };
+  }
+  if (!!e.S3_ACCESS_KEY_ID !== !!e.S3_SECRET_ACCESS_KEY) {
+    throw new ConfigError("invalid configuration: S3_ACCESS_KEY_ID: give both S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY");
+  }
+  return {
+    kind: "s3",
+    endpoint: e.S3_ENDPOINT ?? null,
+    bucket: e.S3_BUCKET,
+    region: e.S3_REGION,
+    credentials: e.S3_ACCESS_KEY_ID ? { accessKeyId: e.S3_ACCESS_KEY_ID, secretAccessKey: e.S3_SECRET_ACCESS_KEY! } : null,
+    forcePathStyle: e.S3_FORCE_PATH_STYLE,
+    partBytes: e.S3_PART_BYTES,
   };
 }

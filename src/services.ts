@@ -7,6 +7,7 @@ import { createKeysService } from "./keys/service.ts";
 import { createMlsServices } from "./groups/wiring.ts";
 import { createMessagesService, type MessagesService, type Page } from "./messages/service.ts";
 import { createRealtimeService } from "./realtime/service.ts";
+import { createAttachmentsService } from "./attachments/service.ts";
 
 export function createServices(deps: ServiceDeps, presenceStore: PresenceStore = createMemoryPresenceStore()) {
   const report = (what: string) => (err: unknown) => deps.logger.warn({ err: (err as Error).message }, what);
@@ -32,7 +33,8 @@ export function createServices(deps: ServiceDeps, presenceStore: PresenceStore =
     (await mls.groups.isMember(actor.userId, conversationId))
       ? mls.groups.history(actor, conversationId.toLowerCase(), page)
       : messages.messages(actor, conversationId, page);
-  return { deps, keys, devices, inbox, messages, realtime, history, ...mls };
+  const attachments = createAttachmentsService(deps);
+  return { deps, keys, devices, inbox, messages, realtime, history, attachments, ...mls };
 }
 
 export type Services = ReturnType<typeof createServices>;

@@ -28,6 +28,8 @@ export interface HttpDeps {
   maxRequestBytes: number;
   trustProxy: boolean;
   ws: Config["ws"];
+  /** Serves everything under /attachments/ (tus uploads, downloads); it authenticates on its own. */
+  attachments?: (req: IncomingMessage, res: ServerResponse) => void;
   /** Told of every authenticated WebSocket accepted and closed (presence). Must not throw. */
   onConnected?(actor: Actor): void;
   onDisconnected?(actor: Actor): void;
@@ -66,6 +68,7 @@ export function startHttp(deps: HttpDeps, port: number, host: string): Promise<R
       );
       return;
     }
+    if (deps.attachments && (path === "/attachments" || path.startsWith("/attachments/"))) return deps.attachments(req, res);
     if (!withinBodyLimit(req, res, deps.maxRequestBytes)) return;
     // Authenticated before Yoga parses, so validation (field suggestions) already knows who is calling.
     const clientIp = clientAddress(req, deps.trustProxy);

@@ -39,6 +39,7 @@ export const MUTATION_FAMILIES: Record<string, RateLimitFamily> = {
   markRead: "receipts",
   deleteMessage: "receipts",
   setTyping: "receipts",
+  createAttachmentUpload: "attachments",
 };
 
 /** The arguments naming whose keys a claim takes: each requester-target pair is limited on its own. */
