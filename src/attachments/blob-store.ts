@@ -3,6 +3,9 @@ import type { Readable } from "node:stream";
 import type { DataStore } from "@tus/utils";
 import type { Range } from "./rules.ts";
 
+/** The store holds fewer bytes than the range asked (a damaged or cut-off blob). */
+export class BlobRangeError extends Error {}
+
 export interface BlobStore {
   kind: "fs" | "s3";
   /** What @tus/server writes uploads through. */

@@ -10,6 +10,7 @@ import type { Logger } from "../logger.ts";
 import { bearerToken, clientAddress } from "../http/auth.ts";
 import type { RateLimits } from "../config.ts";
 import { chargesFor, type RateLimiter } from "../graphql/plugins/rate-limiter.ts";
+import { BlobRangeError } from "./blob-store.ts";
 import { checkTusHeaders, isAttachmentId, parseRange } from "./rules.ts";
 import { UPLOAD_PATH, type AttachmentsService } from "./service.ts";
 
@@ -99,9 +100,21 @@ export async function createAttachmentsHttp(deps: AttachmentsHttpDeps) {
       "content-length": part ? part.end - part.start + 1 : blob.size,
     };
     if (part) headers["content-range"] = `bytes ${part.start}-${part.end}/${blob.size}`;
+    if (req.method === "HEAD") return void res.writeHead(part ? 206 : 200, headers).end();
+    let source;
+    try {
+      source = await blobs.read(id, part);
+    } catch (err) {
+      if (err instanceof BlobRangeError) return refuse(res, 416, "the stored blob is shorter than recorded");
+      throw err;
+    }
     res.writeHead(part ? 206 : 200, headers);
-    if (req.method === "HEAD") return void res.end();
-    await pipeline(await blobs.read(id, part), res);
+    const length = Number(headers["content-length"]);
+    let sent = 0;
+    source.on("data", (chunk: Buffer) => (sent += chunk.length));
+    await pipeline(source, res);
+    // A stored blob shorter than its row (damaged store): cut the response rather than leave the client waiting.
+    if (sent !== length) res.destroy();
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse) {

@@ -22,7 +22,7 @@ import {
 } from "@aws-sdk/client-s3";
 import { DataStore, ERRORS, Upload } from "@tus/utils";
 import type { Config } from "../config.ts";
-import type { BlobStore } from "./blob-store.ts";
+import { BlobRangeError, type BlobStore } from "./blob-store.ts";
 import type { AttachmentStore } from "./store.ts";
 
 type S3Config = Extract<Config["attachments"]["store"], { kind: "s3" }>;
@@ -194,10 +194,15 @@ export async function createS3BlobStore(c: S3Config, ledger: AttachmentStore): P
     // The ledger row made by the grant is the upload; S3 sees nothing until the first part.
     async prepare() {},
     async read(id, range) {
-      const got = await s3.send(
-        new GetObjectCommand({ Bucket: c.bucket, Key: id, ...(range ? { Range: `bytes=${range.start}-${range.end}` } : {}) }),
-      );
-      return got.Body as Readable;
+      try {
+        const got = await s3.send(
+          new GetObjectCommand({ Bucket: c.bucket, Key: id, ...(range ? { Range: `bytes=${range.start}-${range.end}` } : {}) }),
+        );
+        return got.Body as Readable;
+      } catch (err) {
+        if ((err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 416) throw new BlobRangeError();
+        throw err;
+      }
     },
     async remove(id) {
       const row = await ledger.get(id);

@@ -39,6 +39,11 @@ function describe(body: MessageBody): string {
       return `[poll ${body.question}: ${body.options.join(" / ")}]`;
     case "event":
       return `[event ${body.title} at ${body.startsAt}]`;
+    case "image":
+    case "video":
+    case "voice":
+    case "file":
+      return `[${body.kind} ${body.attachment.fileName ?? body.attachment.contentType}, ${body.attachment.size} bytes]${body.caption ? ` ${body.caption}` : ""}`;
   }
 }
 

@@ -4,6 +4,8 @@
 import type { Client as WsClient } from "graphql-ws";
 import { ProtocolAddress, PublicKey } from "@signalapp/libsignal-client";
 import { AccountDirectory, type AccountInfo } from "./account-store.ts";
+import path from "node:path";
+import { Attachments } from "./attachments/attachments.ts";
 import { decodeContent, type MessageBody } from "./content.ts";
 import { AsyncEmitter, Mutex } from "./emitter.ts";
 import {
@@ -77,6 +79,8 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
   readonly http: HttpTransport;
   readonly store: MessageStore;
   readonly keys: PreKeyMaintainer;
+  /** Encrypted attachments: upload(bytes | path, { contentType, fileName, onProgress }), download(pointer, { to }). */
+  readonly attachments: Attachments;
   private sender: Sender;
   private crypto = new Mutex();
   private inbox = new Mutex();
@@ -95,6 +99,7 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
     super();
     this.http = new HttpTransport(account.server, account.token);
     this.store = new MessageStore(directory.kv);
+    this.attachments = new Attachments(this.http, path.join(directory.dir, "tmp"));
     this.sender = new Sender(this.self, this.http, () => this.device, this.crypto, options.maxSendAttempts);
     this.keys = new PreKeyMaintainer(() => this.device, this.http, directory.kv, this.crypto, options.preKeyRotationIntervalMs ?? DEFAULT_ROTATION_INTERVAL_MS, (e) =>
       this.fail(e),

@@ -1,9 +1,15 @@
 // What travels inside the Signal encryption: a versioned, typed message body with the sender's timestamp, padded so
 // the ciphertext length reveals only a 160-byte bucket. The server never sees any of this.
+import { checkPointer, type AttachmentPointer } from "./attachments/pointer.ts";
 export const CONTENT_VERSION = 1;
 export const PAD_BLOCK = 160;
 /** Upper bound of a decoded content, so a hostile peer cannot make us parse megabytes of JSON. */
 export const MAX_CONTENT_BYTES = 64 * 1024;
+export const MAX_CAPTION = 4096;
+
+/** Kinds whose body is an encrypted attachment's pointer (attachments/pointer.ts) and an optional caption. */
+export const ATTACHMENT_KINDS = ["image", "video", "voice", "file"] as const;
+export type AttachmentKind = (typeof ATTACHMENT_KINDS)[number];
 
 export type MessageBody =
   | { kind: "text"; text: string }
@@ -11,7 +17,8 @@ export type MessageBody =
   | { kind: "location"; latitude: number; longitude: number; label?: string }
   | { kind: "contact"; name: string; username?: string; phone?: string; email?: string }
   | { kind: "poll"; question: string; options: string[]; multiple?: boolean }
-  | { kind: "event"; title: string; startsAt: string; endsAt?: string; location?: string };
+  | { kind: "event"; title: string; startsAt: string; endsAt?: string; location?: string }
+  | { kind: AttachmentKind; attachment: AttachmentPointer; caption?: string };
 
 export type MessageKind = MessageBody["kind"];
 
@@ -23,6 +30,10 @@ export const serverMessageType: Record<MessageKind, string> = {
   contact: "CONTACT",
   poll: "POLL",
   event: "EVENT",
+  image: "MEDIA",
+  video: "MEDIA",
+  voice: "VOICE",
+  file: "FILE",
 };
 
 export interface Content {
@@ -83,6 +94,16 @@ function checkBody(b: Record<string, unknown>): MessageBody {
     case "event":
       if (isStr(b.title) && isStr(b.startsAt, 64) && optStr(b.endsAt, 64) && optStr(b.location)) return b as MessageBody;
       break;
+    case "image":
+    case "video":
+    case "voice":
+    case "file": {
+      const attachment = checkPointer(b.attachment);
+      if (attachment && optStr(b.caption, MAX_CAPTION)) {
+        return { kind: b.kind, attachment, ...(b.caption !== undefined ? { caption: b.caption as string } : {}) };
+      }
+      break;
+    }
   }
   throw new ContentError(`unsupported or malformed message body (${String(b.kind)})`);
 }
