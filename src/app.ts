@@ -1,5 +1,5 @@
-// The composition root: config -> store -> bus -> services -> schema -> HTTP/WS. The only module that knows which
-// store and bus implementations are in use.
+// The composition root: config -> store -> bus -> services -> schema -> HTTP/WS. The only module that picks the
+// store, bus and presence implementations and wires the domains together through their ports.
 import { createYoga } from "graphql-yoga";
 import type { Bus } from "./live/bus.ts";
 import { channels, type ControlEvent } from "./live/channels.ts";
@@ -14,11 +14,22 @@ import { armorPlugins } from "./graphql/plugins/armor.ts";
 import { createErrorMasker } from "./graphql/error-masking.ts";
 import { schema } from "./graphql/index.ts";
 import { rateLimitPlugin } from "./graphql/plugins/rate-limits.ts";
-import { createServices, type Services } from "./services.ts";
+import type { ServiceDeps } from "./deps.ts";
+import type { Services } from "./graphql/builder.ts";
+import type { PresenceStore } from "./live/presence-store.ts";
+import { createDevicesService } from "./accounts/service.ts";
+import { createKeysService } from "./keys/service.ts";
+import { createInboxQueue, createInboxService } from "./inbox/service.ts";
+import { createInboxStore } from "./inbox/store.ts";
+import { createMessagesService } from "./messages/service.ts";
+import { createKeyPackagesService } from "./groups/key-packages.ts";
+import { createGroupsService } from "./groups/service.ts";
+import { createRealtimeService } from "./realtime/service.ts";
 import { createMemoryRateLimiter, createRedisRateLimiter } from "./graphql/plugins/rate-limiter.ts";
 import { openDatabase, type Database } from "./db/database.ts";
 import { migrate } from "./db/migrator.ts";
 import { createAttachmentsHttp } from "./attachments/http.ts";
+import { createAttachmentsService } from "./attachments/service.ts";
 
 export interface App {
   url: string;
@@ -28,6 +39,37 @@ export interface App {
   prisma: Database["prisma"];
   http: RunningHttp;
   close(): Promise<void>;
+}
+
+/**
+ * Builds every domain's service and wires them, each built after what it uses (no late binding):
+ * - the inbox's queue port comes first: the key directory and key packages tell devices of a low stock through it,
+ *   and messages queue envelopes, receipts and deletions through it;
+ * - groups take part in conversations (a group id works as a conversation id for history and typing);
+ * - the inbox announces what a device acknowledged and messages marks delivery (in the same transaction), and
+ *   group events join every inbox stream as a source.
+ */
+export function createServices(deps: ServiceDeps, presenceStore: PresenceStore = createMemoryPresenceStore()): Services {
+  const report = (what: string) => (err: unknown) => deps.logger.warn({ err: (err as Error).message }, what);
+  const inboxStore = createInboxStore(deps);
+  const queue = createInboxQueue(deps, inboxStore);
+  const keys = createKeysService(deps, { preKeysLow: queue.preKeysLow });
+  const keyPackages = createKeyPackagesService(deps, { keyPackagesLow: queue.keyPackagesLow });
+  const groups = createGroupsService(deps, keyPackages);
+  const messages = createMessagesService(deps, { queue, groups });
+  const devices = createDevicesService(deps, keys, {
+    deviceListChanged: (userId) => void messages.deviceListChanged(userId).catch(report("device list event not queued")),
+  });
+  const inbox = createInboxService(deps, {
+    store: inboxStore,
+    queue,
+    keyStatus: (actor) => keys.status(actor),
+    acknowledged: messages.envelopesAcknowledged,
+    sources: [groups.inboxSource],
+  });
+  const realtime = createRealtimeService(deps, messages, presenceStore);
+  const attachments = createAttachmentsService(deps);
+  return { keys, devices, inbox, messages, realtime, groups, keyPackages, attachments };
 }
 
 export async function startApp(config: Config, logger: Logger): Promise<App> {

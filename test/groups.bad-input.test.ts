@@ -32,7 +32,7 @@ describe("MLS bad input", () => {
   let otherGroupId: string;
 
   // Read straight from the store of the in-process server: the group row and every stored event.
-  const stored = () => server.app.services.deps.prisma.groupMessage.count({ where: { groupId } });
+  const stored = () => server.app.prisma.groupMessage.count({ where: { groupId } });
   const snapshot = async (http: HttpTransport) => {
     const { group } = await http.request(GroupDocument, { id: groupId });
     return { epoch: group!.epoch, memberCount: group!.memberCount, events: await stored() };

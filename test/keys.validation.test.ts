@@ -39,10 +39,10 @@ describe("key validation", () => {
   afterAll(() => server.close());
 
   async function expectRefused(run: () => Promise<{ errors?: { extensions?: { code?: string } }[] }>, code: string) {
-    const before = await snapshotTables(server.app.services.deps.prisma);
+    const before = await snapshotTables(server.app.prisma);
     const r = await run();
     expect(r.errors?.[0].extensions?.code).toBe(code);
-    expect(await snapshotTables(server.app.services.deps.prisma)).toEqual(before);
+    expect(await snapshotTables(server.app.prisma)).toEqual(before);
   }
 
   const register = (keys: KeysInputFields) => () =>

@@ -141,7 +141,7 @@ describe("inbox", () => {
       const changed = await sub.until((xs) => xs.some((x) => x.inbox.__typename === "DeviceListChangedEvent"));
       expect(changed.find((x) => x.inbox.__typename === "DeviceListChangedEvent")!.inbox).toMatchObject({ userId: bob.userId });
       await sendOpaque(alice, bob.userId, "to both");
-      const queue = server.app.services.deps.prisma.inboxItem;
+      const queue = server.app.prisma.inboxItem;
       expect(await queue.count({ where: { userId: bob.userId, deviceId: bob2.deviceId, kind: "envelope" } })).toBe(1);
       await bob.http.request(DeactivateDeviceDocument, { deviceId: bob2.deviceId });
       await sub.until((xs) => xs.filter((x) => x.inbox.__typename === "DeviceListChangedEvent").length === 2);

@@ -23,7 +23,7 @@ async function rejection(p: Promise<unknown>): Promise<GraphQLRequestError> {
 describe("sendMessage", () => {
   let server: TestServer;
   const counts = async () => {
-    const p = server.app.services.deps.prisma;
+    const p = server.app.prisma;
     return { messages: await p.message.count(), items: await p.inboxItem.count() };
   };
   beforeAll(async () => {
@@ -139,7 +139,7 @@ describe("sendMessage", () => {
       me.http.request(SendMessageDocument, { input: { ...sent.input, clientMessageId: "x1", syncEnvelopes: sent.input.envelopes } }),
     );
     expect(withSync.code).toBe("MISMATCHED_DEVICES");
-    const p = server.app.services.deps.prisma;
+    const p = server.app.prisma;
     expect(await p.message.count({ where: { senderUserId: me.userId, recipientUserId: me.userId } })).toBe(2);
   });
 

@@ -173,7 +173,7 @@ describe("status, receipts, deletion and self-destruct", () => {
     expect(of(await poll(bob), "EnvelopeEvent").find((e) => e.envelope.messageId === lasting.messageId)!.envelope.expiresAt).toBeNull();
     await ackAll(bob); // delivered copies go too, not only undelivered ones
 
-    const prisma = server.app.services.deps.prisma;
+    const prisma = server.app.prisma;
     await eventually(async () => {
       expect(await prisma.message.count({ where: { id: brief.messageId } })).toBe(0);
       expect(await prisma.inboxItem.count({ where: { messageId: brief.messageId } })).toBe(0);
@@ -200,7 +200,7 @@ describe("status, receipts, deletion and self-destruct", () => {
       await ws.dispose();
       const conv = (await alice.http.request(ConversationsDocument, { first: 1 })).conversations.edges[0].node.id;
       expect(await history(alice, conv)).toHaveLength(0);
-      expect(await slow.app.services.deps.prisma.message.count()).toBe(1); // still stored, never served
+      expect(await slow.app.prisma.message.count()).toBe(1); // still stored, never served
     } finally {
       await slow.close();
     }

@@ -5,7 +5,8 @@ import { channels, type ControlEvent } from "../live/channels.ts";
 import { AppError, badInput, conflict, notFound } from "../errors.ts";
 import { isUniqueViolation } from "../db/errors.ts";
 import type { Actor, ServiceDeps } from "../deps.ts";
-import { bytes, type DeviceKeys, type KeysService } from "../keys/service.ts";
+import { bytes } from "../db/bytes.ts";
+import type { DeviceKeys, KeysService } from "../keys/service.ts";
 import { hashSecret, newSecret } from "./tokens.ts";
 
 export const USERNAME_PATTERN = /^[a-z0-9_.]{3,32}$/;

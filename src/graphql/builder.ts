@@ -6,7 +6,26 @@ import SimpleObjectsPlugin from "@pothos/plugin-simple-objects";
 import ValidationPlugin from "@pothos/plugin-validation";
 import { GraphQLError } from "graphql";
 import type { Actor } from "../deps.ts";
-import type { Services } from "../services.ts";
+import type { DevicesService } from "../accounts/service.ts";
+import type { KeyPackagesService } from "../groups/key-packages.ts";
+import type { GroupsService } from "../groups/service.ts";
+import type { InboxService } from "../inbox/service.ts";
+import type { KeysService } from "../keys/service.ts";
+import type { MessagesService } from "../messages/service.ts";
+import type { RealtimeService } from "../realtime/service.ts";
+import type { AttachmentsService } from "../attachments/service.ts";
+
+/** The domains' services as resolvers reach them (built and wired in src/app.ts). */
+export interface Services {
+  keys: KeysService;
+  devices: DevicesService;
+  inbox: InboxService;
+  messages: MessagesService;
+  realtime: RealtimeService;
+  groups: GroupsService;
+  keyPackages: KeyPackagesService;
+  attachments: AttachmentsService;
+}
 
 export interface Context {
   services: Services;

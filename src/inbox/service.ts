@@ -1,168 +1,121 @@
 // The durable per-device queue (inbox_items) and the live inbox stream over it. Everything a device must see goes
-// through here: envelopes, receipts, deletions, device-list changes, and (from the groups service) group events.
-// Other services write items with enqueue() inside their own transaction and call publish() after it commits.
-import type { InboxItem } from "../generated/prisma/client.ts";
-import { badInput } from "../errors.ts";
+// through here: envelopes, receipts, deletions, device-list changes, and (from other sources, the groups domain)
+// group events. Other domains queue items through the InboxQueue port, inside their own transaction, and publish
+// after it commits.
 import { channels } from "../live/channels.ts";
 import type { Actor, ServiceDeps, Tx } from "../deps.ts";
-import { InboxStream, type InboxSource, type InboxStreamDeps } from "../live/inbox-stream.ts";
-import type { GroupEventPayload } from "../groups/service.ts";
-import { bytes, type PreKeyStatus } from "../keys/service.ts";
+import { InboxStream, type InboxStreamDeps } from "../live/inbox-stream.ts";
+import type { Feed } from "../live/feed.ts";
+import type { PreKeyStatus } from "../keys/claims.ts";
+import {
+  envelopeEvent,
+  keyPackagesLowEvent,
+  preKeysLowEvent,
+  shape,
+  type AckedItem,
+  type Delivery,
+  type EnvelopeCopy,
+  type InboxEventPayload,
+  type NewInboxItem,
+} from "./events.ts";
+import { parseItemId, retentionExpiry, routeAcks } from "./rules.ts";
+import { envelopeWrite, type InboxStore, type WrittenEnvelope } from "./store.ts";
 
-/** What a subscriber receives, already shaped for GraphQL (JSON-safe: bytes as base64, dates as ISO strings), so
- * a live event costs no database read per subscriber. `__typename` picks the member of the InboxEvent union. */
-export type InboxEventPayload =
-  | { __typename: "EnvelopeEvent"; id: string; expiresAt: string | null; envelope: EnvelopePayload }
-  | {
-      __typename: "ReceiptEvent";
-      id: string;
-      expiresAt: string | null;
-      messageId: string;
-      conversationId: string;
-      userId: string;
-      kind: "DELIVERED" | "READ";
-      at: string;
-    }
-  | {
-      __typename: "MessageDeletedEvent";
-      id: string;
-      expiresAt: string | null;
-      messageId: string;
-      conversationId: string;
-      deletedByUserId: string;
-    }
-  | { __typename: "DeviceListChangedEvent"; id: string; expiresAt: string | null; userId: string }
-  // Group events come from the groups service's own store (one row per group event, a cursor per device); their ids
-  // ("g:<groupId>:<seq>") are acknowledged through ackEnvelopes like any other.
-  | GroupEventPayload
-  // Not queued: like PreKeysLowEvent, for MLS key packages.
-  | { __typename: "KeyPackagesLowEvent"; id: null; expiresAt: null; available: number; lowWaterMark: number }
-  // Not queued: a state the device is told about on subscribe and when it changes, so it has no id to acknowledge.
-  | {
-      __typename: "PreKeysLowEvent";
-      id: null;
-      expiresAt: null;
-      oneTimePreKeys: number;
-      oneTimeKyberPreKeys: number;
-      lowWaterMark: number;
-    };
+export type { AckedItem, Delivery, EnvelopeCopy, EnvelopePayload, InboxEventPayload, NewInboxItem } from "./events.ts";
+export { MAX_ACK_IDS } from "./rules.ts";
+export type { WrittenEnvelope } from "./store.ts";
 
-export interface EnvelopePayload {
-  id: string;
-  messageId: string;
-  conversationId: string;
-  senderUserId: string;
-  senderDeviceId: number;
-  type: number;
-  body: string;
-  serverTimestamp: string;
-  expiresAt: string | null;
+/** What other domains use to queue items for devices and tell connected devices things (the messages domain). */
+export interface InboxQueue {
+  /** Adds items to their devices' queues in the caller's transaction (one INSERT); returns what to publish. */
+  enqueue(tx: Tx, items: NewInboxItem[]): Promise<Delivery[]>;
+  /** Live delivery, after commit. Never throws: a lost live event is re-read from the queue. */
+  publish(deliveries: Delivery[]): void;
+  /** When an item queued at `from` is dropped unacknowledged. */
+  retentionExpiry(from?: Date): Date;
+  /** Envelope rows written in the statement that stores their messages, and their live events. */
+  envelopes: typeof envelopeWrite & {
+    deliveries(copies: EnvelopeCopy[], written: WrittenEnvelope[], now: Date): Delivery[];
+  };
+  removeEnvelopesOf(tx: Tx, messageId: string): Promise<void>;
+  /** Live only (re-checked on every subscribe): the device should upload one-time pre-keys, or key packages. */
+  preKeysLow(userId: string, deviceId: number, status: PreKeyStatus): void;
+  keyPackagesLow(userId: string, deviceId: number, status: { available: number; lowWaterMark: number }): void;
+  removeQueuesOfInactiveDevices(tx: Tx, userId: string): Promise<void>;
 }
-
-/** A row to add to one device's queue. `payload` is small metadata (receipts, deletions), never ciphertext. */
-export interface NewInboxItem {
-  userId: string;
-  deviceId: number;
-  kind: string;
-  messageId?: string | null;
-  conversationId?: string | null;
-  senderUserId?: string | null;
-  senderDeviceId?: number | null;
-  ciphertextType?: number | null;
-  body?: Uint8Array | null;
-  payload?: Record<string, string | number | boolean | null> | null;
-  createdAt?: Date;
-  expiresAt: Date;
-}
-
-/** An event for one device, to publish once its transaction has committed. */
-export interface Delivery {
-  userId: string;
-  deviceId: number;
-  event: InboxEventPayload;
-}
-
-export type AckedItem = Pick<InboxItem, "id" | "kind" | "messageId">;
-export type AckHandler = (tx: Tx, actor: Actor, acked: AckedItem[]) => Promise<Delivery[]>;
-
-const iso = (d: Date | null | undefined) => (d ? d.toISOString() : null);
-type Payload = Record<string, string>;
 
 /**
- * How each queue item kind is shown to the device. One entry per kind: a service that queues a new kind (the groups
- * service's group events) adds its shaper here and its member to the InboxEvent union in src/inbox/schema.ts.
+ * Another store feeding every inbox stream (group events): it follows a device into the stream's Feed and takes
+ * the acknowledgement of the ids it owns.
  */
-export const shapers: Record<string, (row: InboxItem) => InboxEventPayload> = {
-  envelope: (r) => ({
-    __typename: "EnvelopeEvent",
-    id: r.id.toString(),
-    expiresAt: iso(r.expiresAt),
-    envelope: {
-      id: r.id.toString(),
-      messageId: r.messageId!,
-      conversationId: r.conversationId!,
-      senderUserId: r.senderUserId!,
-      senderDeviceId: r.senderDeviceId!,
-      type: r.ciphertextType!,
-      body: Buffer.from(r.body!).toString("base64"),
-      serverTimestamp: r.createdAt.toISOString(),
-      // The retention bound is not the message's timer: only a self-destruct time is shown as expiresAt.
-      expiresAt: (r.payload as Payload | null)?.selfDestruct ? iso(r.expiresAt) : null,
-    },
-  }),
-  receipt: (r) => {
-    const p = r.payload as Payload;
-    return {
-      __typename: "ReceiptEvent",
-      id: r.id.toString(),
-      expiresAt: iso(r.expiresAt),
-      messageId: r.messageId!,
-      conversationId: r.conversationId!,
-      userId: p.userId,
-      kind: p.kind as "DELIVERED" | "READ",
-      at: p.at,
-    };
-  },
-  deleted: (r) => ({
-    __typename: "MessageDeletedEvent",
-    id: r.id.toString(),
-    expiresAt: iso(r.expiresAt),
-    messageId: r.messageId!,
-    conversationId: r.conversationId!,
-    deletedByUserId: (r.payload as Payload).deletedByUserId,
-  }),
-  device_list: (r) => ({
-    __typename: "DeviceListChangedEvent",
-    id: r.id.toString(),
-    expiresAt: iso(r.expiresAt),
-    userId: (r.payload as Payload).userId,
-  }),
-};
-
-export function shape(row: InboxItem): InboxEventPayload {
-  const shaper = shapers[row.kind];
-  if (!shaper) throw new Error(`no shaper for inbox item kind ${row.kind}`);
-  return shaper(row);
+export interface InboxSource {
+  follow(actor: Actor, sink: Feed<InboxEventPayload>): { close(): unknown };
+  owns(id: string): boolean;
+  /** Returns how many of the ids were valid. */
+  ack(actor: Actor, ids: string[]): Promise<number>;
 }
 
-export const MAX_ACK_IDS = 1000;
+/** Told in the acknowledging transaction what it removed; returns items to queue in that same transaction. */
+export type AcknowledgedListener = (tx: Tx, actor: Actor, acked: AckedItem[]) => Promise<NewInboxItem[]>;
+
+export function createInboxQueue(deps: ServiceDeps, store: InboxStore): InboxQueue {
+  const { bus, config } = deps;
+  const keep = config.messaging.queueRetentionSeconds;
+  const publish = (deliveries: Delivery[]) => {
+    for (const d of deliveries) void bus.publish(channels.device(d.userId, d.deviceId), d.event);
+  };
+  return {
+    async enqueue(tx, items) {
+      const rows = await store.insert(tx, items);
+      return rows.map((r) => ({ userId: r.userId, deviceId: r.deviceId, event: shape(r) }));
+    },
+    publish,
+    retentionExpiry: (from = new Date()) => retentionExpiry(from, keep),
+    envelopes: {
+      ...envelopeWrite,
+      deliveries(copies, written, now) {
+        const key = (messageId: string, userId: string, deviceId: number) => `${messageId}|${userId}|${deviceId}`;
+        const rows = new Map(written.map((w) => [key(w.messageId, w.userId, w.deviceId), w]));
+        const out: Delivery[] = [];
+        for (const c of copies) {
+          const row = rows.get(key(c.messageId, c.userId, c.deviceId));
+          if (!row) continue;
+          const event = envelopeEvent({ ...c, id: row.id, conversationId: row.conversationId, createdAt: now });
+          out.push({ userId: c.userId, deviceId: c.deviceId, event });
+        }
+        return out;
+      },
+    },
+    removeEnvelopesOf: (tx, messageId) => store.removeEnvelopesOf(tx, messageId),
+    removeQueuesOfInactiveDevices: (tx, userId) => store.removeQueuesOfInactiveDevices(tx, userId),
+    preKeysLow: (userId, deviceId, status) => publish([{ userId, deviceId, event: preKeysLowEvent(status) }]),
+    keyPackagesLow: (userId, deviceId, status) => publish([{ userId, deviceId, event: keyPackagesLowEvent(status) }]),
+  };
+}
 
 export type InboxService = ReturnType<typeof createInboxService>;
 
-export function createInboxService(deps: ServiceDeps, keys: { status(actor: Actor): Promise<PreKeyStatus> }) {
+export function createInboxService(
+  deps: ServiceDeps,
+  ports: {
+    store: InboxStore;
+    queue: InboxQueue;
+    keyStatus(actor: Actor): Promise<PreKeyStatus>;
+    /** The messages domain marks delivery and queues the receipts. */
+    acknowledged: AcknowledgedListener;
+    sources: InboxSource[];
+  },
+) {
   const { prisma, bus, config, logger } = deps;
-  const ackHandlers: AckHandler[] = [];
-  // Other stores that feed the inbox (group events): merged into every stream, their ids acked by prefix.
-  const sources: InboxSource[] = [];
-  const ackRoutes: { prefix: string; ack: (actor: Actor, ids: string[]) => Promise<number> }[] = [];
+  const { store, queue, sources } = ports;
   const streamDeps: InboxStreamDeps = {
     bus,
     logger,
     limit: config.messaging.inboxBufferLimit,
     read,
-    keyStatus: (actor) => keys.status(actor),
+    keyStatus: ports.keyStatus,
     preKeysLowEvent,
-    sources,
+    sources: sources.map((s) => s.follow),
     open: new Set(),
   };
   // Live events missed while the bus was away are in the queues: every open stream reads its own again.
@@ -170,110 +123,28 @@ export function createInboxService(deps: ServiceDeps, keys: { status(actor: Acto
     for (const s of streamDeps.open) s.resync();
   });
 
-  function addSource(prefix: string, source: InboxSource, ack: (actor: Actor, ids: string[]) => Promise<number>): void {
-    sources.push(source);
-    ackRoutes.push({ prefix, ack });
-  }
-
-  /** Adds items to their devices' queues in the caller's transaction (one INSERT); returns what to publish. */
-  async function enqueue(tx: Tx, items: NewInboxItem[]): Promise<Delivery[]> {
-    if (items.length === 0) return [];
-    const rows = await tx.inboxItem.createManyAndReturn({
-      data: items.map((i) => ({
-        userId: i.userId,
-        deviceId: i.deviceId,
-        kind: i.kind,
-        messageId: i.messageId ?? null,
-        conversationId: i.conversationId ?? null,
-        senderUserId: i.senderUserId ?? null,
-        senderDeviceId: i.senderDeviceId ?? null,
-        ciphertextType: i.ciphertextType ?? null,
-        body: i.body ? bytes(i.body) : null,
-        payload: i.payload ?? undefined,
-        ...(i.createdAt ? { createdAt: i.createdAt } : {}),
-        expiresAt: i.expiresAt,
-      })),
-    });
-    return rows.map((r) => ({ userId: r.userId, deviceId: r.deviceId, event: shape(r) }));
-  }
-
-  /** Live delivery, after commit. Never throws: a lost live event is re-read from the queue. */
-  function publish(deliveries: Delivery[]): void {
-    for (const d of deliveries) void bus.publish(channels.device(d.userId, d.deviceId), d.event);
-  }
-
-  function retentionExpiry(from = new Date()): Date {
-    return new Date(from.getTime() + config.messaging.queueRetentionSeconds * 1000);
-  }
-
   async function read(actor: Actor, opts: { after?: bigint; limit: number }): Promise<InboxEventPayload[]> {
-    // Raw: every inbox subscription reads its queue once on connect, and a raw statement allocates well under what
-    // findMany does per call (measured with the sampling heap profiler), garbage each connect would leave behind.
-    const rows = await prisma.$queryRaw<InboxItem[]>`
-      SELECT id, user_id::text AS "userId", device_id AS "deviceId", kind, message_id::text AS "messageId",
-        conversation_id::text AS "conversationId", sender_user_id::text AS "senderUserId",
-        sender_device_id AS "senderDeviceId", ciphertext_type AS "ciphertextType", body, payload,
-        created_at AS "createdAt", expires_at AS "expiresAt"
-      FROM inbox_items
-      WHERE user_id = ${actor.userId}::uuid AND device_id = ${actor.deviceId} AND id > ${opts.after ?? 0n}::bigint
-        AND expires_at > ${new Date()}
-      ORDER BY id LIMIT ${opts.limit}`;
-    return rows.map(shape);
-  }
-
-  function parseId(id: string): bigint {
-    if (!/^[0-9]{1,19}$/.test(id)) throw badInput("queue item ids are decimal integers");
-    return BigInt(id);
+    return (await store.read(actor, opts.after ?? 0n, opts.limit, new Date())).map(shape);
   }
 
   /** The queue for polling clients, in order, after the given item id. */
   async function poll(actor: Actor, after: string | null | undefined, limit: number) {
-    return read(actor, { after: after ? parseId(after) : 0n, limit });
+    return read(actor, { after: after ? parseItemId(after) : 0n, limit });
   }
 
-  /** Other services learn what was acknowledged (the messages service marks delivery) in the same transaction. */
-  function onAck(handler: AckHandler): void {
-    ackHandlers.push(handler);
-  }
-
-  /** Removes the device's own items with these ids (of any kind); returns how many there were. */
+  /** Removes the device's own items with these ids (of any kind, other sources' too); returns how many there were. */
   async function ack(actor: Actor, ids: string[]): Promise<number> {
-    if (ids.length > MAX_ACK_IDS) throw badInput(`at most ${MAX_ACK_IDS} ids per call`);
-    let routed = 0;
-    for (const r of ackRoutes) {
-      const mine = ids.filter((id) => id.startsWith(r.prefix));
-      if (mine.length) routed += await r.ack(actor, mine);
-    }
-    ids = ids.filter((id) => !ackRoutes.some((r) => id.startsWith(r.prefix)));
-    const wanted = [...new Set(ids.map(parseId))];
-    if (wanted.length === 0) return routed;
-    const { count, deliveries } = await prisma.$transaction(async (tx) => {
-      const rows = await tx.$queryRaw<AckedItem[]>`
-        DELETE FROM inbox_items WHERE user_id = ${actor.userId}::uuid AND device_id = ${actor.deviceId}
-          AND id = ANY(${wanted.map(String)}::bigint[])
-        RETURNING id, kind, message_id::text AS "messageId"`;
-      const out: Delivery[] = [];
-      for (const h of ackHandlers) out.push(...(await h(tx, actor, rows)));
-      return { count: rows.length, deliveries: out };
+    const { own, routed } = routeAcks(ids, sources);
+    let count = 0;
+    for (const [source, mine] of routed) count += await source.ack(actor, mine);
+    if (own.length === 0) return count;
+    const { removed, deliveries } = await prisma.$transaction(async (tx) => {
+      const rows = await store.removeOwn(tx, actor, own);
+      const follow = await ports.acknowledged(tx, actor, rows);
+      return { removed: rows.length, deliveries: await queue.enqueue(tx, follow) };
     });
-    publish(deliveries);
-    return count + routed;
-  }
-
-  /** Told by the key directory: the device should upload one-time keys. Live only; re-checked on every subscribe. */
-  function preKeysLow(userId: string, deviceId: number, status: PreKeyStatus): void {
-    publish([{ userId, deviceId, event: preKeysLowEvent(status) }]);
-  }
-
-  function preKeysLowEvent(s: PreKeyStatus): InboxEventPayload {
-    return {
-      __typename: "PreKeysLowEvent",
-      id: null,
-      expiresAt: null,
-      oneTimePreKeys: s.oneTimePreKeys,
-      oneTimeKyberPreKeys: s.oneTimeKyberPreKeys,
-      lowWaterMark: s.lowWaterMark,
-    };
+    queue.publish(deliveries);
+    return count + removed;
   }
 
   /** The device's inbox: everything queued, in order, then live events (see InboxStream). */
@@ -283,9 +154,8 @@ export function createInboxService(deps: ServiceDeps, keys: { status(actor: Acto
 
   /** Deletes expired queue items (self-destructed or past retention). */
   async function sweep(): Promise<number> {
-    const { count } = await prisma.inboxItem.deleteMany({ where: { expiresAt: { lte: new Date() } } });
-    return count;
+    return store.sweep(new Date());
   }
 
-  return { enqueue, publish, retentionExpiry, poll, ack, onAck, addSource, preKeysLow, stream, sweep };
+  return { poll, ack, stream, sweep };
 }

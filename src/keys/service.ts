@@ -1,6 +1,7 @@
 // The Signal key directory: what a device publishes so others can start a PQXDH session with it, and the atomic
 // hand-out of one-time keys. Every key is checked with libsignal before anything is stored.
 import { badInput, conflict, notFound } from "../errors.ts";
+import { bytes } from "../db/bytes.ts";
 import { isUniqueViolation } from "../db/errors.ts";
 import type { Actor, ServiceDeps, Tx } from "../deps.ts";
 import { createPreKeyClaims, type PreKeyBundle, type PreKeysLowHook, type PreKeyStatus } from "./claims.ts";
@@ -151,11 +152,4 @@ export function createKeysService(
     rotateLastResortKyberPreKey,
     claimBundles,
   };
-}
-
-/** Prisma's Bytes columns want an ArrayBuffer-backed Uint8Array. */
-export function bytes(b: Uint8Array): Uint8Array<ArrayBuffer> {
-  return b instanceof Uint8Array && b.buffer instanceof ArrayBuffer
-    ? (b as Uint8Array<ArrayBuffer>)
-    : new Uint8Array(b);
 }

@@ -6,7 +6,7 @@ import type { Bus, Unsubscribe } from "./bus.ts";
 import { channels } from "./channels.ts";
 import type { Logger } from "../logger.ts";
 import type { Actor } from "../deps.ts";
-import type { GroupEventPayload } from "../groups/service.ts";
+import type { GroupEventPayload } from "../groups/events.ts";
 import { deviceKey } from "../groups/mls-framing.ts";
 
 export interface Membership {

@@ -7,11 +7,11 @@ import { channels } from "./channels.ts";
 import type { Logger } from "../logger.ts";
 import type { Actor } from "../deps.ts";
 import { Feed } from "./feed.ts";
-import type { InboxEventPayload } from "../inbox/service.ts";
-import type { PreKeyStatus } from "../keys/service.ts";
+import type { InboxEventPayload } from "../inbox/events.ts";
+import type { PreKeyStatus } from "../keys/claims.ts";
 
 /** Another store feeding the inbox (group events): pushes into the stream until closed. */
-export type InboxSource = (actor: Actor, sink: Feed<InboxEventPayload>) => { close(): unknown };
+export type FollowSource = (actor: Actor, sink: Feed<InboxEventPayload>) => { close(): unknown };
 
 export interface InboxStreamDeps {
   bus: Bus;
@@ -21,7 +21,7 @@ export interface InboxStreamDeps {
   read(actor: Actor, opts: { after?: bigint; limit: number }): Promise<InboxEventPayload[]>;
   keyStatus(actor: Actor): Promise<PreKeyStatus>;
   preKeysLowEvent(s: PreKeyStatus): InboxEventPayload;
-  sources: InboxSource[];
+  sources: FollowSource[];
   /** The streams open on this node, re-read after a bus reconnect (one bus listener for all of them). */
   open: Set<InboxStream>;
 }

@@ -138,7 +138,7 @@ builder.queryFields((t) => ({
     resolve: (_root, args, ctx: AuthedContext) =>
       resolveCursorConnection<Promise<MessageInfo[]>>(
         { args, toCursor: (m: MessageInfo) => m.seq.toString(), defaultSize: 50, maxSize: 200 },
-        (page) => ctx.services.history(ctx.actor, String(args.conversationId), pageOf(page)),
+        (page) => ctx.services.messages.messages(ctx.actor, String(args.conversationId), pageOf(page)),
       ),
   }, { name: "MessageConnection" }, { name: "MessageEdge" }),
   accountSettings: t.withAuth({ device: true }).field({

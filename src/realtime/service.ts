@@ -11,7 +11,6 @@ import type { PresenceStore } from "../live/presence-store.ts";
 import { badInput, forbidden } from "../errors.ts";
 import type { Actor, ServiceDeps } from "../deps.ts";
 import { Feed } from "../live/feed.ts";
-import type { MessagesService } from "../messages/service.ts";
 
 export interface TypingPayload {
   conversationId: string;
@@ -32,7 +31,13 @@ export const MAX_PRESENCE_USERS = 100;
 
 export type RealtimeService = ReturnType<typeof createRealtimeService>;
 
-export function createRealtimeService(deps: ServiceDeps, messages: MessagesService, store: PresenceStore) {
+/** Who may see whom: conversation (and group) participants, and the contacts among a list of users. */
+export interface Participants {
+  isParticipant(userId: string, conversationId: string): Promise<boolean>;
+  contactsAmong(userId: string, others: string[]): Promise<Set<string>>;
+}
+
+export function createRealtimeService(deps: ServiceDeps, messages: Participants, store: PresenceStore) {
   const { bus, config, logger } = deps;
   const { typingTtlMs, presenceTtlMs } = config.realtime;
   const nodeId = randomUUID();

@@ -31,7 +31,7 @@ export function snapshotTables(prisma: PrismaClient): Promise<Snapshot> {
  */
 export async function openSnapshotter(server: TestServer): Promise<{ take(): Promise<Snapshot>; close(): Promise<void> }> {
   if (!server.db.url) {
-    return { take: () => snapshotTables(server.app.services.deps.prisma), close: async () => {} };
+    return { take: () => snapshotTables(server.app.prisma), close: async () => {} };
   }
   const c = await sqlClient(server.db.url);
   return { take: () => snapshotWith(async (sql) => (await c.query(sql)).rows), close: () => c.end() };

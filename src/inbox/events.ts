@@ -1,0 +1,197 @@
+// What a device's inbox hands out, shaped once for GraphQL (JSON-safe: bytes as base64, dates as ISO strings), and
+// how each queue row kind becomes one. Pure: no database, no bus.
+import type { InboxItem } from "../generated/prisma/client.ts";
+import type { GroupEventPayload } from "../groups/events.ts";
+import type { PreKeyStatus } from "../keys/claims.ts";
+
+/** A live event costs no database read per subscriber. `__typename` picks the member of the InboxEvent union. */
+export type InboxEventPayload =
+  | { __typename: "EnvelopeEvent"; id: string; expiresAt: string | null; envelope: EnvelopePayload }
+  | {
+      __typename: "ReceiptEvent";
+      id: string;
+      expiresAt: string | null;
+      messageId: string;
+      conversationId: string;
+      userId: string;
+      kind: "DELIVERED" | "READ";
+      at: string;
+    }
+  | {
+      __typename: "MessageDeletedEvent";
+      id: string;
+      expiresAt: string | null;
+      messageId: string;
+      conversationId: string;
+      deletedByUserId: string;
+    }
+  | { __typename: "DeviceListChangedEvent"; id: string; expiresAt: string | null; userId: string }
+  // Group events come from the groups domain's own store (one row per group event, a cursor per device); their ids
+  // ("g:<groupId>:<seq>") are acknowledged through ackEnvelopes like any other.
+  | GroupEventPayload
+  // Not queued: like PreKeysLowEvent, for MLS key packages.
+  | { __typename: "KeyPackagesLowEvent"; id: null; expiresAt: null; available: number; lowWaterMark: number }
+  // Not queued: a state the device is told about on subscribe and when it changes, so it has no id to acknowledge.
+  | {
+      __typename: "PreKeysLowEvent";
+      id: null;
+      expiresAt: null;
+      oneTimePreKeys: number;
+      oneTimeKyberPreKeys: number;
+      lowWaterMark: number;
+    };
+
+export interface EnvelopePayload {
+  id: string;
+  messageId: string;
+  conversationId: string;
+  senderUserId: string;
+  senderDeviceId: number;
+  type: number;
+  body: string;
+  serverTimestamp: string;
+  expiresAt: string | null;
+}
+
+/** An event for one device, to publish once its transaction has committed. */
+export interface Delivery {
+  userId: string;
+  deviceId: number;
+  event: InboxEventPayload;
+}
+
+/** A row to add to one device's queue. `payload` is small metadata (receipts, deletions), never ciphertext. */
+export interface NewInboxItem {
+  userId: string;
+  deviceId: number;
+  kind: string;
+  messageId?: string | null;
+  conversationId?: string | null;
+  senderUserId?: string | null;
+  senderDeviceId?: number | null;
+  ciphertextType?: number | null;
+  body?: Uint8Array | null;
+  payload?: Record<string, string | number | boolean | null> | null;
+  createdAt?: Date;
+  expiresAt: Date;
+}
+
+/** What an acknowledgement removed, for the domains that act on it (messages marks delivery). */
+export type AckedItem = Pick<InboxItem, "id" | "kind" | "messageId">;
+
+/** One device's copy of a message, to queue in the statement that stores the message (see EnvelopeWrite). */
+export interface EnvelopeCopy {
+  userId: string;
+  deviceId: number;
+  messageId: string;
+  senderUserId: string;
+  senderDeviceId: number;
+  ciphertextType: number;
+  body: Uint8Array;
+  selfDestruct: boolean;
+  expiresAt: Date;
+}
+
+/** One stored envelope queue row, as the statement that stored it reports it. */
+export interface QueuedEnvelope {
+  id: bigint | string;
+  messageId: string;
+  conversationId: string;
+  senderUserId: string;
+  senderDeviceId: number;
+  ciphertextType: number;
+  body: Uint8Array;
+  createdAt: Date;
+  expiresAt: Date;
+  /** The message self-destructs at expiresAt (otherwise expiresAt is only the queue's retention bound). */
+  selfDestruct: boolean;
+}
+
+const iso = (d: Date | null | undefined) => (d ? d.toISOString() : null);
+type Payload = Record<string, string>;
+
+export function envelopeEvent(e: QueuedEnvelope): InboxEventPayload {
+  const id = e.id.toString();
+  return {
+    __typename: "EnvelopeEvent",
+    id,
+    expiresAt: iso(e.expiresAt),
+    envelope: {
+      id,
+      messageId: e.messageId,
+      conversationId: e.conversationId,
+      senderUserId: e.senderUserId,
+      senderDeviceId: e.senderDeviceId,
+      type: e.ciphertextType,
+      body: Buffer.from(e.body).toString("base64"),
+      serverTimestamp: e.createdAt.toISOString(),
+      // The retention bound is not the message's timer: only a self-destruct time is shown as expiresAt.
+      expiresAt: e.selfDestruct ? iso(e.expiresAt) : null,
+    },
+  };
+}
+
+/** How each queue item kind is shown to the device; a new kind adds its shaper here and its union member above. */
+const shapers: Record<string, (row: InboxItem) => InboxEventPayload> = {
+  envelope: (r) =>
+    envelopeEvent({
+      id: r.id,
+      messageId: r.messageId!,
+      conversationId: r.conversationId!,
+      senderUserId: r.senderUserId!,
+      senderDeviceId: r.senderDeviceId!,
+      ciphertextType: r.ciphertextType!,
+      body: r.body!,
+      createdAt: r.createdAt,
+      expiresAt: r.expiresAt,
+      selfDestruct: !!(r.payload as Payload | null)?.selfDestruct,
+    }),
+  receipt: (r) => {
+    const p = r.payload as Payload;
+    return {
+      __typename: "ReceiptEvent",
+      id: r.id.toString(),
+      expiresAt: iso(r.expiresAt),
+      messageId: r.messageId!,
+      conversationId: r.conversationId!,
+      userId: p.userId,
+      kind: p.kind as "DELIVERED" | "READ",
+      at: p.at,
+    };
+  },
+  deleted: (r) => ({
+    __typename: "MessageDeletedEvent",
+    id: r.id.toString(),
+    expiresAt: iso(r.expiresAt),
+    messageId: r.messageId!,
+    conversationId: r.conversationId!,
+    deletedByUserId: (r.payload as Payload).deletedByUserId,
+  }),
+  device_list: (r) => ({
+    __typename: "DeviceListChangedEvent",
+    id: r.id.toString(),
+    expiresAt: iso(r.expiresAt),
+    userId: (r.payload as Payload).userId,
+  }),
+};
+
+export function shape(row: InboxItem): InboxEventPayload {
+  const shaper = shapers[row.kind];
+  if (!shaper) throw new Error(`no shaper for inbox item kind ${row.kind}`);
+  return shaper(row);
+}
+
+export function preKeysLowEvent(s: PreKeyStatus): InboxEventPayload {
+  return {
+    __typename: "PreKeysLowEvent",
+    id: null,
+    expiresAt: null,
+    oneTimePreKeys: s.oneTimePreKeys,
+    oneTimeKyberPreKeys: s.oneTimeKyberPreKeys,
+    lowWaterMark: s.lowWaterMark,
+  };
+}
+
+export function keyPackagesLowEvent(s: { available: number; lowWaterMark: number }): InboxEventPayload {
+  return { __typename: "KeyPackagesLowEvent", id: null, expiresAt: null, available: s.available, lowWaterMark: s.lowWaterMark };
+}

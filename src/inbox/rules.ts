@@ -1,0 +1,35 @@
+// The inbox's pure rules: queue item ids, how long an item is kept, and which acknowledged ids are whose.
+import { badInput } from "../errors.ts";
+
+export const MAX_ACK_IDS = 1000;
+
+/** A queue item id as the client gives it back (decimal, as the inbox hands it out). */
+export function parseItemId(id: string): bigint {
+  if (!/^[0-9]{1,19}$/.test(id)) throw badInput("queue item ids are decimal integers");
+  return BigInt(id);
+}
+
+/** When an item queued at `from` is dropped unacknowledged (the queue's retention bound). */
+export function retentionExpiry(from: Date, retentionSeconds: number): Date {
+  return new Date(from.getTime() + retentionSeconds * 1000);
+}
+
+/**
+ * Splits acknowledged ids between the inbox's own items (parsed, de-duplicated) and the other sources that feed the
+ * inbox (each claims its own ids). Throws on an id nobody claims that is not a queue item id either.
+ */
+export function routeAcks<S extends { owns(id: string): boolean }>(
+  ids: string[],
+  sources: readonly S[],
+): { own: bigint[]; routed: Map<S, string[]> } {
+  if (ids.length > MAX_ACK_IDS) throw badInput(`at most ${MAX_ACK_IDS} ids per call`);
+  const routed = new Map<S, string[]>();
+  const own = new Set<bigint>();
+  for (const id of ids) {
+    const source = sources.find((s) => s.owns(id));
+    if (!source) own.add(parseItemId(id));
+    else if (routed.has(source)) routed.get(source)!.push(id);
+    else routed.set(source, [id]);
+  }
+  return { own: [...own], routed };
+}

@@ -1,0 +1,309 @@
+// The messages domain's tables: the only code that reads or writes conversations, messages and hidden_messages
+// (SQL and Prisma). It also reads the active devices and the read-receipt setting it checks sends and receipts
+// against, and places the inbox's envelope rows (InboxQueue["envelopes"]) in the statement that stores a batch.
+import { randomUUID } from "node:crypto";
+import type { Actor, ServiceDeps, Tx } from "../deps.ts";
+import type { Prisma } from "../generated/prisma/client.ts";
+import type { InboxQueue, WrittenEnvelope } from "../inbox/service.ts";
+import type { ActiveDevice, ConversationInfo, MessageInfo, Page, SendResult } from "./rules.ts";
+import { cursorSeq, parseConversationCursor } from "./rules.ts";
+
+export type MessagesStore = ReturnType<typeof createMessagesStore>;
+
+/** A message row of a batch of sends, with the envelope rows it queues. */
+export interface NewMessage {
+  id: string;
+  conversation: [string, string];
+  senderUserId: string;
+  senderDeviceId: number;
+  recipientUserId: string;
+  clientMessageId: string;
+  messageType: string;
+  expiresAt: Date | null;
+}
+
+/** A message whose status changed, to tell its sender's devices. */
+export interface ChangedMessage {
+  id: string;
+  conversationId: string;
+  senderUserId: string;
+  expiresAt: Date | null;
+}
+
+type SentKey = { userId: string; deviceId: number; clientMessageId: string };
+export const sentKey = (k: SentKey) => `${k.userId}|${k.deviceId}|${k.clientMessageId}`;
+
+export function createMessagesStore(deps: Pick<ServiceDeps, "prisma" | "sql">, envelopes: InboxQueue["envelopes"]) {
+  const { prisma, sql } = deps;
+  const writeSends = writeSendsStatement(envelopes);
+
+  /**
+   * What a batch of sends is checked against, in one round trip: the active devices of these users, and the sends
+   * among `sent` already stored (a retried call gets the first call's answer and stores nothing).
+   */
+  async function readForSends(userIds: string[], sent: SentKey[]) {
+    const rows = await sql<{
+      row_kind: "device" | "message";
+      user_id: string;
+      device_id: number;
+      registration_id: number | null;
+      message_id: string | null;
+      created_ms: number | null;
+      client_message_id: string | null;
+    }>(
+      `SELECT 'device' AS row_kind, user_id::text AS user_id, device_id, registration_id, NULL::text AS message_id,
+              NULL::float8 AS created_ms, NULL::text AS client_message_id
+       FROM devices WHERE user_id = ANY($1::uuid[]) AND active
+       UNION ALL
+       SELECT 'message', m.sender_user_id::text, m.sender_device_id, NULL, m.id::text,
+              extract(epoch FROM m.created_at)::float8 * 1000, m.client_message_id
+       FROM unnest($2::uuid[], $3::int[], $4::text[]) AS k(user_id, device_id, client_message_id)
+       JOIN messages m ON m.sender_user_id = k.user_id AND m.sender_device_id = k.device_id
+         AND m.client_message_id = k.client_message_id`,
+      [[...new Set(userIds)], sent.map((s) => s.userId), sent.map((s) => s.deviceId), sent.map((s) => s.clientMessageId)],
+    );
+    const devices = new Map<string, ActiveDevice[]>();
+    const stored = new Map<string, SendResult>();
+    for (const r of rows) {
+      if (r.row_kind === "message") {
+        const key = sentKey({ userId: r.user_id, deviceId: r.device_id, clientMessageId: r.client_message_id! });
+        stored.set(key, { messageId: r.message_id!, serverTimestamp: new Date(Math.round(Number(r.created_ms))) });
+      } else {
+        const device = { userId: r.user_id, deviceId: r.device_id, registrationId: r.registration_id! };
+        devices.set(r.user_id, [...(devices.get(r.user_id) ?? []), device]);
+      }
+    }
+    return { devices, stored };
+  }
+
+  /**
+   * Stores accepted sends in one statement (atomic on its own, one round trip): the pairs' conversations, the
+   * message rows and the recipients' queue rows. A send whose client message id is already stored (a concurrent
+   * copy of the same call won) stores nothing. Returns each stored message's conversation and the queue rows written.
+   */
+  async function storeSends(
+    messages: NewMessage[],
+    copies: Parameters<InboxQueue["envelopes"]["params"]>[0],
+    now: Date,
+  ): Promise<{ conversationOf: Map<string, string>; written: WrittenEnvelope[] }> {
+    const pairs = new Map<string, [string, string]>();
+    for (const m of messages) pairs.set(`${m.conversation[0]}|${m.conversation[1]}`, m.conversation);
+    // Sorted, so two statements upserting overlapping conversations lock their rows in the same order.
+    const list = [...pairs.values()].sort((x, y) => (x[0] + x[1] < y[0] + y[1] ? -1 : 1));
+    const rows = await sql<{
+      row_kind: "message" | "item";
+      id: string;
+      message_id: string;
+      conversation_id: string | null;
+      user_id: string | null;
+      device_id: number | null;
+    }>(writeSends, [
+      now.toISOString(),
+      list.map(() => randomUUID()),
+      list.map((p) => p[0]),
+      list.map((p) => p[1]),
+      messages.map((m) => m.id),
+      messages.map((m) => m.conversation[0]),
+      messages.map((m) => m.conversation[1]),
+      messages.map((m) => m.senderUserId),
+      messages.map((m) => m.senderDeviceId),
+      messages.map((m) => m.recipientUserId),
+      messages.map((m) => m.clientMessageId),
+      messages.map((m) => m.messageType),
+      messages.map((m) => m.expiresAt?.toISOString() ?? null),
+      ...envelopes.params(copies),
+    ]);
+    const conversationOf = new Map<string, string>();
+    const written: WrittenEnvelope[] = [];
+    for (const r of rows) {
+      if (r.row_kind === "message") conversationOf.set(r.message_id, r.conversation_id!);
+      else {
+        written.push({ id: r.id, messageId: r.message_id, conversationId: r.conversation_id!, userId: r.user_id!, deviceId: r.device_id! });
+      }
+    }
+    return { conversationOf, written };
+  }
+
+  /** Delivered: the recipient's device acknowledged these messages' envelopes. Returns the ones that changed. */
+  async function markDelivered(tx: Tx, recipient: string, ids: string[], at: Date): Promise<ChangedMessage[]> {
+    return tx.$queryRaw<ChangedMessage[]>`
+      UPDATE messages SET delivered_at = ${at}
+      WHERE id = ANY(${ids}::uuid[]) AND recipient_user_id = ${recipient}::uuid AND delivered_at IS NULL
+      RETURNING id::text, conversation_id::text AS "conversationId", sender_user_id::text AS "senderUserId",
+                expires_at AS "expiresAt"`;
+  }
+
+  /** Read (and so delivered): the visible ones among these messages addressed to `reader`. */
+  async function markRead(tx: Tx, reader: string, ids: string[], at: Date): Promise<ChangedMessage[]> {
+    return tx.$queryRaw<ChangedMessage[]>`
+      UPDATE messages SET read_at = ${at}, delivered_at = COALESCE(delivered_at, ${at})
+      WHERE id = ANY(${ids}::uuid[]) AND recipient_user_id = ${reader}::uuid AND read_at IS NULL
+        AND deleted_at IS NULL AND (expires_at IS NULL OR expires_at > ${at})
+      RETURNING id::text, conversation_id::text AS "conversationId", sender_user_id::text AS "senderUserId",
+                expires_at AS "expiresAt"`;
+  }
+
+  async function activeDevices(db: Tx | typeof prisma, userIds: string[]) {
+    return db.device.findMany({ where: { userId: { in: userIds }, active: true }, select: { userId: true, deviceId: true } });
+  }
+
+  async function readReceiptsEnabled(userId: string): Promise<boolean> {
+    const u = await prisma.user.findUnique({ where: { id: userId }, select: { readReceipts: true } });
+    return u?.readReceipts ?? false;
+  }
+
+  async function setReadReceipts(userId: string, enabled: boolean): Promise<void> {
+    await prisma.user.update({ where: { id: userId }, data: { readReceipts: enabled } });
+  }
+
+  const visible = (now: Date): Prisma.MessageWhereInput => ({
+    deletedAt: null,
+    OR: [{ expiresAt: null }, { expiresAt: { gt: now } }],
+  });
+
+  /** A message the actor sent or received, still visible and not hidden by them. */
+  async function findVisible(actor: Actor, messageId: string, now: Date) {
+    return prisma.message.findFirst({
+      where: {
+        id: messageId,
+        ...visible(now),
+        OR: [{ senderUserId: actor.userId }, { recipientUserId: actor.userId }],
+        hidden: { none: { userId: actor.userId } },
+      },
+    });
+  }
+
+  async function hide(messageId: string, userId: string): Promise<void> {
+    await prisma.hiddenMessage.createMany({ data: [{ messageId, userId }], skipDuplicates: true });
+  }
+
+  /** Marks a message deleted for everyone; false when it already was. */
+  async function markDeleted(tx: Tx, messageId: string, now: Date): Promise<boolean> {
+    const done = await tx.message.updateMany({ where: { id: messageId, deletedAt: null }, data: { deletedAt: now } });
+    return done.count > 0;
+  }
+
+  /** The active devices of `userId` and of everyone who shares a conversation with it. */
+  async function devicesOfContacts(tx: Tx, userId: string) {
+    return tx.$queryRaw<{ userId: string; deviceId: number }[]>`
+      SELECT d.user_id::text AS "userId", d.device_id AS "deviceId" FROM devices d
+      WHERE d.active AND (d.user_id = ${userId}::uuid OR d.user_id IN (
+        SELECT CASE WHEN c.user_a = ${userId}::uuid THEN c.user_b ELSE c.user_a END FROM conversations c
+        WHERE c.user_a = ${userId}::uuid OR c.user_b = ${userId}::uuid))`;
+  }
+
+  async function conversationOf(userId: string, conversationId: string): Promise<ConversationInfo | null> {
+    return prisma.conversation.findFirst({ where: { id: conversationId, OR: [{ userA: userId }, { userB: userId }] } });
+  }
+
+  /** The users among `ids` who share a conversation with `userId`. */
+  async function contactsAmong(userId: string, ids: string[]): Promise<string[]> {
+    const rows = await prisma.conversation.findMany({
+      where: {
+        OR: [
+          { userA: userId, userB: { in: ids } },
+          { userB: userId, userA: { in: ids } },
+        ],
+      },
+      select: { userA: true, userB: true },
+    });
+    return rows.map((r) => (r.userA === userId ? r.userB : r.userA));
+  }
+
+  /** The user's conversations, most recently active first, after/before the page's cursors. */
+  async function conversations(userId: string, page: Page): Promise<ConversationInfo[]> {
+    const after = page.after ? parseConversationCursor(page.after) : null;
+    const before = page.before ? parseConversationCursor(page.before) : null;
+    const ordered = (c: { at: Date; id: string }, older: boolean): Prisma.ConversationWhereInput =>
+      older
+        ? { OR: [{ lastMessageAt: { lt: c.at } }, { lastMessageAt: c.at, id: { lt: c.id } }] }
+        : { OR: [{ lastMessageAt: { gt: c.at } }, { lastMessageAt: c.at, id: { gt: c.id } }] };
+    const dir = page.inverted ? "asc" : "desc";
+    return prisma.conversation.findMany({
+      where: {
+        AND: [
+          { OR: [{ userA: userId }, { userB: userId }] },
+          after ? ordered(after, true) : {},
+          before ? ordered(before, false) : {},
+        ],
+      },
+      orderBy: [{ lastMessageAt: dir }, { id: dir }],
+      take: page.limit,
+    });
+  }
+
+  /** A conversation's messages the reader may see, newest first. */
+  async function messages(reader: string, conversationId: string, page: Page, now: Date): Promise<MessageInfo[]> {
+    return prisma.message.findMany({
+      where: {
+        conversationId,
+        ...visible(now),
+        hidden: { none: { userId: reader } },
+        seq: {
+          ...(page.after ? { lt: cursorSeq(page.after) } : {}),
+          ...(page.before ? { gt: cursorSeq(page.before) } : {}),
+        },
+      },
+      orderBy: { seq: page.inverted ? "asc" : "desc" },
+      take: page.limit,
+    });
+  }
+
+  /** Deletes self-destructed messages (their queue items go with the inbox sweep). */
+  async function sweep(now: Date): Promise<number> {
+    const { count } = await prisma.message.deleteMany({ where: { expiresAt: { lte: now } } });
+    return count;
+  }
+
+  return {
+    readForSends,
+    storeSends,
+    markDelivered,
+    markRead,
+    activeDevices,
+    readReceiptsEnabled,
+    setReadReceipts,
+    findVisible,
+    hide,
+    markDeleted,
+    devicesOfContacts,
+    conversationOf,
+    contactsAmong,
+    conversations,
+    messages,
+    sweep,
+  };
+}
+
+// The write of a batch of sends, in one statement. The conversations are upserted in the order given (sorted by the
+// caller) and only the pairs' last_message_at moves, which takes a NO KEY UPDATE lock: it does not wait for the KEY
+// SHARE locks other statements' message rows take on it (foreign key), so overlapping batches queue on a pair's row
+// only for the length of one statement. Queue rows are written (by the inbox's CTE) only for the messages stored.
+function writeSendsStatement(envelopes: InboxQueue["envelopes"]): string {
+  return `
+WITH conv AS (
+  INSERT INTO conversations AS c (id, user_a, user_b, created_at, last_message_at)
+  SELECT k.id, k.user_a, k.user_b, $1::timestamptz, $1::timestamptz
+  FROM unnest($2::uuid[], $3::uuid[], $4::uuid[]) WITH ORDINALITY AS k(id, user_a, user_b, n)
+  ORDER BY k.n
+  ON CONFLICT (user_a, user_b) DO UPDATE SET last_message_at = GREATEST(c.last_message_at, EXCLUDED.last_message_at)
+  RETURNING c.id, c.user_a, c.user_b
+), msg AS (
+  INSERT INTO messages (id, conversation_id, sender_user_id, sender_device_id, recipient_user_id, client_message_id,
+                        message_type, created_at, expires_at)
+  SELECT k.id, conv.id, k.sender_user_id, k.sender_device_id, k.recipient_user_id, k.client_message_id,
+         k.message_type, $1::timestamptz, k.expires_at
+  FROM unnest($5::uuid[], $6::uuid[], $7::uuid[], $8::uuid[], $9::int[], $10::uuid[], $11::text[], $12::text[],
+              $13::timestamptz[])
+    WITH ORDINALITY AS k(id, user_a, user_b, sender_user_id, sender_device_id, recipient_user_id, client_message_id,
+                         message_type, expires_at, n)
+  JOIN conv ON conv.user_a = k.user_a AND conv.user_b = k.user_b
+  ORDER BY k.n
+  ON CONFLICT (sender_user_id, sender_device_id, client_message_id) DO NOTHING
+  RETURNING id, conversation_id, sender_user_id, sender_device_id
+), ${envelopes.cte("msg", "$1::timestamptz", 14)}
+SELECT 'message' AS row_kind, id::text AS id, id::text AS message_id, conversation_id::text AS conversation_id,
+       NULL::text AS user_id, NULL::int AS device_id FROM msg
+UNION ALL
+SELECT 'item', id::text, message_id::text, conversation_id::text, user_id::text, device_id FROM item`;
+}
