@@ -235,3 +235,28 @@ describe.each(STORES)("attachments over HTTP on the %s store", (store) => {
     }
   });
 });
+
+describe("attachment rate limits", () => {
+  it("counts grants and /attachments/ requests in the attachments family, refused with RATE_LIMITED", async () => {
+    const server = await startAttachmentServer("fs", {
+      RATE_LIMITS: "true",
+      RATE_LIMIT_ATTACHMENTS: "4/1m",
+      RATE_LIMIT_ATTACHMENTS_IP: "off",
+      RATE_LIMIT_REGISTRATIONS_IP: "off",
+    });
+    try {
+      const d = await registerDevice(server.url);
+      const g = await grant(d, 100);
+      expect((await patch(server, g.uploadUrl, d.token, 0, randomBytes(100))).status).toBe(204);
+      expect((await fetch(origin(server) + g.uploadUrl, { headers: { authorization: `Bearer ${d.token}` } })).status).toBe(200);
+      expect((await fetch(origin(server) + g.uploadUrl, { headers: { authorization: `Bearer ${d.token}` } })).status).toBe(200);
+      const limited = await fetch(origin(server) + g.uploadUrl, { headers: { authorization: `Bearer ${d.token}` } });
+      expect(limited.status).toBe(429);
+      expect(await code(limited)).toBe("RATE_LIMITED");
+      const again = await grant(d, 100).catch((e: GraphQLRequestError) => e);
+      expect((again as GraphQLRequestError).code).toBe("RATE_LIMITED");
+    } finally {
+      await server.close();
+    }
+  });
+});
