@@ -48,7 +48,7 @@ describe.skipIf(!usingPostgres || !usingRedis)("attachments across two nodes", (
           "content-type": "application/offset+octet-stream",
           "upload-offset": String(offset),
         },
-        body: bytes,
+        body: bytes as BodyInit,
       });
     const first = 7 * 1024 * 1024 + 3; // one 5 MiB part and a tail held in S3
     expect((await patch(node1, 0, blob.subarray(0, first))).status).toBe(204);
