@@ -10,7 +10,7 @@ import type { Logger } from "../logger.ts";
 import { bearerToken, clientAddress } from "../http/auth.ts";
 import type { RateLimits } from "../config.ts";
 import { chargesFor, type RateLimiter } from "../graphql/plugins/rate-limiter.ts";
-import { BlobRangeError } from "./blob-store.ts";
+import { BlobRangeError, type BlobStore } from "./blob-store.ts";
 import { checkTusHeaders, isAttachmentId, parseRange } from "./rules.ts";
 import { UPLOAD_PATH, type AttachmentsService } from "./service.ts";
 
@@ -84,39 +84,6 @@ export async function createAttachmentsHttp(deps: AttachmentsHttpDeps) {
     },
   });
 
-  async function download(req: IncomingMessage, res: ServerResponse, id: string) {
-    const blob = await service.download(id);
-    const range = parseRange(req.headers.range, blob.size);
-    if (range === "unsatisfiable") {
-      res.setHeader("content-range", `bytes */${blob.size}`);
-      return refuse(res, 416, "range not satisfiable");
-    }
-    const part = range === "none" ? null : range;
-    const headers: Record<string, string | number> = {
-      "content-type": "application/octet-stream",
-      "accept-ranges": "bytes",
-      // The same id always names the same bytes; only the holder of the token and the id may see them.
-      "cache-control": "private, max-age=31536000, immutable",
-      "content-length": part ? part.end - part.start + 1 : blob.size,
-    };
-    if (part) headers["content-range"] = `bytes ${part.start}-${part.end}/${blob.size}`;
-    if (req.method === "HEAD") return void res.writeHead(part ? 206 : 200, headers).end();
-    let source;
-    try {
-      source = await blobs.read(id, part);
-    } catch (err) {
-      if (err instanceof BlobRangeError) return refuse(res, 416, "the stored blob is shorter than recorded");
-      throw err;
-    }
-    res.writeHead(part ? 206 : 200, headers);
-    const length = Number(headers["content-length"]);
-    let sent = 0;
-    source.on("data", (chunk: Buffer) => (sent += chunk.length));
-    await pipeline(source, res);
-    // A stored blob shorter than its row (damaged store): cut the response rather than leave the client waiting.
-    if (sent !== length) res.destroy();
-  }
-
   async function handle(req: IncomingMessage, res: ServerResponse) {
     // CORS preflight carries no credentials by design; it reveals only what tus supports.
     if (req.method === "OPTIONS") return tus.handle(req, res);
@@ -129,7 +96,7 @@ export async function createAttachmentsHttp(deps: AttachmentsHttpDeps) {
     const id = (req.url ?? "").split("?")[0].slice(UPLOAD_PATH.length + 1);
     if (!isAttachmentId(id)) return refuse(res, 404, "no such attachment");
     const isTus = req.headers["tus-resumable"] !== undefined;
-    if (req.method === "GET" || (req.method === "HEAD" && !isTus)) return download(req, res, id);
+    if (req.method === "GET" || (req.method === "HEAD" && !isTus)) return download(service, blobs, req, res, id);
     // Uploads exist only by grant (createAttachmentUpload): no tus creation, no termination.
     if (req.method !== "PATCH" && req.method !== "HEAD") return refuse(res, 405, `${req.method} is not allowed here`);
     const bad = checkTusHeaders(req.method, req.headers);
@@ -147,4 +114,38 @@ export async function createAttachmentsHttp(deps: AttachmentsHttpDeps) {
       res.writeHead(503, { "content-type": "application/json" }).end(body);
     });
   };
+}
+
+/** GET or HEAD of a completed blob, whole or one range. */
+async function download(service: AttachmentsService, blobs: BlobStore, req: IncomingMessage, res: ServerResponse, id: string) {
+  const blob = await service.download(id);
+  const range = parseRange(req.headers.range, blob.size);
+  if (range === "unsatisfiable") {
+    res.setHeader("content-range", `bytes */${blob.size}`);
+    return refuse(res, 416, "range not satisfiable");
+  }
+  const part = range === "none" ? null : range;
+  const headers: Record<string, string | number> = {
+    "content-type": "application/octet-stream",
+    "accept-ranges": "bytes",
+    // The same id always names the same bytes; only the holder of the token and the id may see them.
+    "cache-control": "private, max-age=31536000, immutable",
+    "content-length": part ? part.end - part.start + 1 : blob.size,
+  };
+  if (part) headers["content-range"] = `bytes ${part.start}-${part.end}/${blob.size}`;
+  if (req.method === "HEAD") return void res.writeHead(part ? 206 : 200, headers).end();
+  let source;
+  try {
+    source = await blobs.read(id, part);
+  } catch (err) {
+    if (err instanceof BlobRangeError) return refuse(res, 416, "the stored blob is shorter than recorded");
+    throw err;
+  }
+  res.writeHead(part ? 206 : 200, headers);
+  const length = Number(headers["content-length"]);
+  let sent = 0;
+  source.on("data", (chunk: Buffer) => (sent += chunk.length));
+  await pipeline(source, res);
+  // A stored blob shorter than its row (damaged store): cut the response rather than leave the client waiting.
+  if (sent !== length) res.destroy();
 }
