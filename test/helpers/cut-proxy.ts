@@ -1,33 +1,36 @@
-// A loopback TCP proxy that drops the connection carrying the upload once a given number of bytes went through
-// (client to server), once: a real cut connection in the middle of an upload.
+// A loopback TCP proxy that drops the connection once a given number of bytes went through it in one direction
+// (client to server: an upload; server to client: a download), once: a real cut connection mid-transfer.
 import net from "node:net";
 
 export interface CutProxy {
   url(graphqlUrl: string): string;
   /** Connections it cut so far. */
   cuts: number;
-  /** Bytes forwarded client to server. */
+  /** Bytes forwarded in the watched direction. */
   forwarded: number;
   close(): Promise<void>;
 }
 
-export async function startCutProxy(targetPort: number, cutAfterBytes: number): Promise<CutProxy> {
+export async function startCutProxy(targetPort: number, cutAfterBytes: number, direction: "up" | "down" = "up"): Promise<CutProxy> {
   const sockets = new Set<net.Socket>();
   const state = { cuts: 0, forwarded: 0 };
   const server = net.createServer((client) => {
     const upstream = net.connect(targetPort, "127.0.0.1");
     sockets.add(client).add(upstream);
-    client.on("data", (chunk: Buffer) => {
-      state.forwarded += chunk.length;
-      if (state.cuts === 0 && state.forwarded >= cutAfterBytes) {
-        state.cuts += 1;
-        client.destroy();
-        upstream.destroy();
-        return;
+    const forward = (watched: boolean, to: net.Socket) => (chunk: Buffer) => {
+      if (watched) {
+        state.forwarded += chunk.length;
+        if (state.cuts === 0 && state.forwarded >= cutAfterBytes) {
+          state.cuts += 1;
+          client.destroy();
+          upstream.destroy();
+          return;
+        }
       }
-      upstream.write(chunk);
-    });
-    upstream.on("data", (chunk) => client.write(chunk));
+      to.write(chunk);
+    };
+    client.on("data", forward(direction === "up", upstream));
+    upstream.on("data", forward(direction === "down", client));
     const end = () => {
       client.destroy();
       upstream.destroy();

@@ -10,7 +10,7 @@ import { Upload } from "tus-js-client";
 import { CreateAttachmentUploadDocument } from "../generated/graphql.ts";
 import { VignetteError, wrap } from "../errors.ts";
 import type { HttpTransport } from "../transport.ts";
-import { AttachmentIntegrityError, blobSize, decryptFile, encryptToFile, verifyFile } from "./crypto.ts";
+import { AttachmentIntegrityError, BlobVerifier, blobSize, decryptFile, encryptToFile } from "./crypto.ts";
 import { checkPointer, digestBytes, keyBytes, MAX_THUMBNAIL_BYTES, type AttachmentPointer } from "./pointer.ts";
 
 export { AttachmentIntegrityError };
@@ -129,8 +129,9 @@ export class Attachments {
     await mkdir(this.tmpDir, { recursive: true, mode: 0o700 });
     const blob = this.tempFile("down");
     try {
-      await this.fetchBlob(p.id, blob, blobSize(p.size), options.onProgress);
-      await verifyFile(blob, key, digestBytes(p), p.size);
+      // Checked as it arrives, so the blob is read once more only to decrypt it.
+      const verifier = await this.fetchBlob(p.id, blob, blobSize(p.size), key, options.onProgress);
+      verifier.check(digestBytes(p), p.size);
       if (options.to) {
         const partial = `${options.to}.${randomBytes(4).toString("hex")}.partial`;
         try {
@@ -150,7 +151,8 @@ export class Attachments {
   }
 
   /** GETs the blob into a file, resuming with Range after a dropped connection. */
-  private async fetchBlob(id: string, file: string, expected: number, onProgress?: (p: Progress) => void) {
+  private async fetchBlob(id: string, file: string, expected: number, key: Uint8Array, onProgress?: (p: Progress) => void) {
+    let verifier = new BlobVerifier(key);
     let have = 0;
     let lastError: unknown = null;
     // Answers that brought no new byte: the server's blob is shorter than the pointer, not a flaky network.
@@ -175,13 +177,14 @@ export class Attachments {
         continue;
       }
       // A server that ignored the Range header sends the whole blob again.
-      if (res.status === 200) have = 0;
+      if (res.status === 200 && have > 0) [have, verifier] = [0, new BlobVerifier(key)];
       const out = createWriteStream(file, { flags: have > 0 ? "r+" : "w", start: have, mode: 0o600 });
       let received = have;
       const counter = new Writable({
         write(chunk: Buffer, _e, done) {
           received += chunk.length;
           if (received > expected) return done(new AttachmentIntegrityError("attachment on the server is larger than its pointer says"));
+          verifier.update(chunk);
           onProgress?.({ bytesSent: received, bytesTotal: expected });
           if (!out.write(chunk)) out.once("drain", () => done());
           else done();
@@ -206,5 +209,6 @@ export class Attachments {
     if (have < expected) {
       throw lastError instanceof VignetteError ? lastError : new VignetteError("attachment download did not complete", "UNREACHABLE");
     }
+    return verifier;
   }
 }

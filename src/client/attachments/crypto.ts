@@ -79,34 +79,41 @@ export async function encryptToFile(source: Readable, size: number, outFile: str
 }
 
 /**
- * Checks a downloaded blob against its pointer without decrypting: SHA-256 of the whole file, then the HMAC over
- * all but its last 32 bytes. Throws AttachmentIntegrityError on any mismatch (a flipped byte, a cut-off blob).
+ * Checks a blob against its pointer as its bytes go by, without decrypting: the SHA-256 of all of it, the HMAC over
+ * all but its last 32 bytes (held back until the end). check() throws AttachmentIntegrityError on any mismatch
+ * (a flipped byte, a cut-off or extended blob, another blob).
  */
+export class BlobVerifier {
+  private sha = createHash("sha256");
+  private mac: ReturnType<typeof createHmac>;
+  private held: Buffer = Buffer.alloc(0);
+  length = 0;
+  constructor(private key: Uint8Array) {
+    this.mac = createHmac("sha256", key.subarray(32));
+  }
+  update(chunk: Buffer) {
+    this.sha.update(chunk);
+    this.length += chunk.length;
+    const all = this.held.length ? Buffer.concat([this.held, chunk]) : chunk;
+    const cut = Math.max(0, all.length - MAC_BYTES);
+    this.mac.update(all.subarray(0, cut));
+    this.held = Buffer.from(all.subarray(cut));
+  }
+  check(digest: Uint8Array, size: number) {
+    const expected = blobSize(size);
+    if (this.length !== expected) {
+      throw new AttachmentIntegrityError(`attachment is ${this.length} bytes, its pointer says ${expected}: truncated or altered`);
+    }
+    if (!timingSafeEqual(this.sha.digest(), Buffer.from(digest))) throw new AttachmentIntegrityError("attachment digest does not match its pointer");
+    if (!timingSafeEqual(this.mac.digest(), this.held)) throw new AttachmentIntegrityError("attachment MAC does not verify");
+  }
+}
+
+/** Checks a blob file against its pointer (see BlobVerifier). */
 export async function verifyFile(file: string, key: Uint8Array, digest: Uint8Array, size: number): Promise<void> {
-  const expected = blobSize(size);
-  const handle = await open(file, "r");
-  let length: number;
-  try {
-    length = (await handle.stat()).size;
-  } finally {
-    await handle.close();
-  }
-  if (length !== expected) {
-    throw new AttachmentIntegrityError(`attachment is ${length} bytes, its pointer says ${expected}: truncated or altered`);
-  }
-  const sha = createHash("sha256");
-  const mac = createHmac("sha256", key.subarray(32));
-  let pos = 0;
-  let tag: Buffer = Buffer.alloc(0);
-  for await (const chunk of createReadStream(file) as AsyncIterable<Buffer>) {
-    sha.update(chunk);
-    const macEnd = length - MAC_BYTES;
-    if (pos < macEnd) mac.update(chunk.subarray(0, Math.min(chunk.length, macEnd - pos)));
-    if (pos + chunk.length > macEnd) tag = Buffer.concat([tag, chunk.subarray(Math.max(0, macEnd - pos))]);
-    pos += chunk.length;
-  }
-  if (!timingSafeEqual(sha.digest(), Buffer.from(digest))) throw new AttachmentIntegrityError("attachment digest does not match its pointer");
-  if (!timingSafeEqual(mac.digest(), tag)) throw new AttachmentIntegrityError("attachment MAC does not verify");
+  const v = new BlobVerifier(key);
+  for await (const chunk of createReadStream(file) as AsyncIterable<Buffer>) v.update(chunk);
+  v.check(digest, size);
 }
 
 /** Decrypts a verified blob file into `out`, cutting the padding off at `size`. */
