@@ -6,6 +6,8 @@ const config: CodegenConfig = {
   schema: "schema.graphql",
   documents: ["src/client/operations/**/*.graphql"],
   ignoreNoDocuments: false,
+  // `./graphql.js`, not `./graphql`: the SDK is also compiled for plain Node (tsconfig.client.json), which needs them.
+  emitLegacyCommonJSImports: false,
   generates: {
     "src/client/generated/": {
       preset: "client",

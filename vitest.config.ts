@@ -4,6 +4,8 @@ import { defineConfig } from "vitest/config";
 const require = createRequire(import.meta.url);
 
 export default defineConfig({
+  // `vignette-messaging/client` is the built SDK (dist/) for apps; the tests use its TypeScript source.
+  ssr: { resolve: { conditions: ["vignette-source"] } },
   resolve: {
     // graphql 16 ships CJS (main) and ESM (module). Node loads the CJS one for our dependencies; Vite would pick the
     // ESM one for our own files, and two graphql copies cannot share a schema. Pin everything to the one Node uses.

@@ -9,7 +9,6 @@ import { createTestDatabase } from "../test/helpers/database.ts";
 import { baseEnv, busPrefix, spawnNode } from "../test/helpers/server.ts";
 import { connectGql, type GqlSocket } from "./lib/gqlws.ts";
 import { connectInspector, inspectPort } from "./lib/inspector.ts";
-import { rssBytes } from "./lib/proc.ts";
 import { seedDevices } from "./lib/seed.ts";
 
 const N = Number(process.env.HEAP_N ?? 5000);

@@ -11,6 +11,10 @@ import { startHttp, type RunningHttp, type ServerContext } from "./http/server.t
 import type { Logger } from "./logger.ts";
 import type { Context } from "./graphql/builder.ts";
 import { armorPlugins } from "./graphql/plugins/armor.ts";
+import { graphiqlOptions, renderGraphiQL } from "./graphql/graphiql.ts";
+import { metricsPlugins } from "./metrics/graphql.ts";
+import { startMetricsServer } from "./metrics/http.ts";
+import { createMetrics, type Metrics } from "./metrics/registry.ts";
 import { createErrorMasker } from "./graphql/error-masking.ts";
 import { schema } from "./graphql/index.ts";
 import { rateLimitPlugin } from "./graphql/plugins/rate-limits.ts";
@@ -33,6 +37,9 @@ import { createAttachmentsService } from "./attachments/service.ts";
 
 export interface App {
   url: string;
+  /** The node's Prometheus registry, and where it is served on a port of its own (METRICS_PORT), if anywhere. */
+  metrics: Metrics;
+  metricsUrl: string | null;
   port: number;
   services: Services;
   /** The store's client, for tests that inspect what is (and is not) stored. */
@@ -88,11 +95,13 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     ? createRedisRateLimiter(config.redis.url, config.redis.prefix, logger)
     : createMemoryRateLimiter();
 
+  const metrics = createMetrics();
   const yoga = createYoga<ServerContext, Context>({
     schema,
-    plugins: [...armorPlugins(config.armor), ...(config.rateLimits ? [rateLimitPlugin(limiter, config.rateLimits)] : [])],
+    plugins: [...metricsPlugins(metrics), ...armorPlugins(config.armor), ...(config.rateLimits ? [rateLimitPlugin(limiter, config.rateLimits)] : [])],
     graphqlEndpoint: "/graphql",
-    graphiql: config.graphiql ? { subscriptionsProtocol: "WS" } : false,
+    graphiql: config.graphiql ? graphiqlOptions() : false,
+    renderGraphiQL,
     landingPage: false,
     logging: false,
     maskedErrors: { maskError: createErrorMasker(logger) },
@@ -120,6 +129,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       },
       logger,
       maxRequestBytes: config.maxRequestBytes,
+      metrics: config.metrics.token ? { registry: metrics.registry, token: config.metrics.token } : undefined,
       trustProxy: config.trustProxy,
       ws: config.ws,
       attachments,
@@ -133,13 +143,21 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     if (event.kind === "deviceRevoked") http.connections.revoke(event);
   });
 
+  reportGauges(metrics, { db, http });
+  const metricsServer =
+    config.metrics.port === null ? null : await startMetricsServer(metrics.registry, config.metrics.port, config.host);
+
   const address = http.server.address();
   const port = typeof address === "object" && address ? address.port : config.port;
   logger.info({ port, database: db.kind, bus: bus.kind }, "vignette listening");
 
   let closing: Promise<void> | null = null;
+  const metricsAddress = metricsServer?.address();
   return {
     url: `http://127.0.0.1:${port}/graphql`,
+    metrics,
+    metricsUrl:
+      typeof metricsAddress === "object" && metricsAddress ? `http://127.0.0.1:${metricsAddress.port}/metrics` : null,
     port,
     services,
     prisma: db.prisma,
@@ -147,6 +165,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     close() {
       closing ??= (async () => {
         await http.shutdown(config.shutdownGraceMs);
+        if (metricsServer) await new Promise((done) => metricsServer.close(done));
         await stopSweeper();
         await services.attachments.close();
         await services.realtime.stop();
@@ -183,4 +202,12 @@ function startSweeper(services: Services, intervalMs: number, logger: Logger): (
     clearInterval(timer);
     await running;
   };
+}
+
+/** Gauges read when Prometheus scrapes: sockets held and the database pool (waiting > 0: requests queue for a connection). */
+function reportGauges(metrics: Metrics, { db, http }: { db: Database; http: RunningHttp }) {
+  metrics.gauge("vignette_ws_connections", "Authenticated WebSocket connections held by this node", () => http.connections.size);
+  metrics.gauges("vignette_db_pool_connections", "PostgreSQL pool connections by state", "state", () => ({
+    ...db.poolStats(),
+  }));
 }

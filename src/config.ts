@@ -84,6 +84,9 @@ const schema = z.object({
   REDIS_URL: z.string().regex(/^rediss?:\/\//, "must be a redis:// or rediss:// URL").optional(),
   BUS_PREFIX: z.string().max(64).default("vignette:"),
   GRAPHIQL: boolish.default(true),
+  // Prometheus metrics: on a port of their own (not published with the API), and/or on /metrics behind a token.
+  METRICS_PORT: int(0, 65535).optional(),
+  METRICS_TOKEN: z.string().min(16, "must be at least 16 characters").max(256).optional(),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   MAX_DEVICES_PER_USER: int(1, 100).default(6),
   DEVICE_LINK_TTL_SECONDS: int(10, 86_400).default(600),
@@ -130,6 +133,9 @@ const schema = z.object({
   S3_PART_BYTES: int(5 * 1024 * 1024, 512 * 1024 * 1024).default(8 * 1024 * 1024),
 });
 
+/** Every environment variable the service reads (compose.yaml and the README are checked against it). */
+export const CONFIG_VARIABLES: readonly string[] = Object.keys(schema.shape);
+
 export type Config = {
   port: number;
   /** Processes sharing the port (node:cluster); each is a whole server, and they meet on Redis like nodes. */
@@ -138,6 +144,8 @@ export type Config = {
   database: { kind: "postgres"; url: string; poolSize: number } | { kind: "pglite"; dataDir: string };
   redis: { url: string; prefix: string } | null;
   graphiql: boolean;
+  /** Where /metrics is served: its own port (0 = any free one) and/or the API port behind a bearer token. */
+  metrics: { port: number | null; token: string | null };
   logLevel: z.infer<typeof schema>["LOG_LEVEL"];
   maxDevicesPerUser: number;
   deviceLinkTtlSeconds: number;
@@ -231,6 +239,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       : { kind: "pglite", dataDir: e.DATA_DIR },
     redis: e.REDIS_URL ? { url: e.REDIS_URL, prefix: e.BUS_PREFIX } : null,
     graphiql: e.GRAPHIQL,
+    metrics: { port: e.METRICS_PORT ?? null, token: e.METRICS_TOKEN ?? null },
     logLevel: e.LOG_LEVEL,
     maxDevicesPerUser: e.MAX_DEVICES_PER_USER,
     deviceLinkTtlSeconds: e.DEVICE_LINK_TTL_SECONDS,

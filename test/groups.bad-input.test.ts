@@ -9,7 +9,8 @@ import {
   SendGroupMessageDocument,
   UploadKeyPackagesDocument,
 } from "../src/client/generated/graphql.ts";
-import { b64, credentialFor, mlsSuite } from "../src/client/mls/key-packages.ts";
+import { b64 } from "../src/client/base64.ts";
+import { credentialFor, mlsSuite } from "../src/client/mls/key-packages.ts";
 import { GraphQLRequestError, type HttpTransport } from "../src/client/transport.ts";
 import { mlsMember, text, type MlsMember } from "./helpers/groups.ts";
 import { startServer, type TestServer } from "./helpers/server.ts";

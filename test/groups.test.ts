@@ -10,7 +10,8 @@ import {
   PendingGroupEventsDocument,
   SetGroupRoleDocument,
 } from "../src/client/generated/graphql.ts";
-import { mlsSuite, unb64 } from "../src/client/mls/key-packages.ts";
+import { unb64 } from "../src/client/base64.ts";
+import { mlsSuite } from "../src/client/mls/key-packages.ts";
 import { GraphQLRequestError } from "../src/client/transport.ts";
 import { registerDevice } from "./helpers/accounts.ts";
 import { LiveMember, mlsMember, text, type MlsMember } from "./helpers/groups.ts";

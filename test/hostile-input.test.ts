@@ -13,9 +13,10 @@ import { schema } from "../src/graphql/index.ts";
 import { linkNewDevice, registerDevice, uniqueUsername, type TestDevice } from "./helpers/accounts.ts";
 import { postRaw } from "./helpers/graphql.ts";
 import { mlsMember, type MlsMember } from "./helpers/groups.ts";
-import { opaqueInput, sendOpaque } from "./helpers/messaging.ts";
+import { sendOpaque } from "./helpers/messaging.ts";
 import { startServer, type TestServer } from "./helpers/server.ts";
 import { openSnapshotter, type Snapshot } from "./helpers/snapshot.ts";
+import { b64 } from "../src/client/base64.ts";
 
 type Vars = Record<string, unknown>;
 type Expect = string | { data: unknown } | (string | { data: unknown })[];
@@ -27,7 +28,6 @@ interface Case {
   expect: Expect;
 }
 
-const b64 = (b: Uint8Array) => Buffer.from(b).toString("base64");
 const junk = (n: number, first = 0x09) => b64(new Uint8Array(n).map((_, i) => (i === 0 ? first : (i * 37) & 0xff)));
 
 describe("hostile input and authorization", () => {

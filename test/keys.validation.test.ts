@@ -13,8 +13,8 @@ import { HttpTransport } from "../src/client/transport.ts";
 import { registerDevice, uniqueUsername, type TestDevice } from "./helpers/accounts.ts";
 import { startServer, type TestServer } from "./helpers/server.ts";
 import { snapshotTables } from "./helpers/snapshot.ts";
+import { b64 } from "../src/client/base64.ts";
 
-const b64 = (b: Uint8Array) => Buffer.from(b).toString("base64");
 const bytes = (s: string) => new Uint8Array(Buffer.from(s, "base64"));
 const truncate = (s: string, n = 5) => b64(bytes(s).slice(0, bytes(s).length - n));
 const flip = (s: string) => {

@@ -28,9 +28,9 @@ import {
 import { postRaw } from "./helpers/graphql.ts";
 import { mlsMember } from "./helpers/groups.ts";
 import { startServer, type TestServer } from "./helpers/server.ts";
+import { b64 } from "../src/client/base64.ts";
 
 const u8 = (s: string) => new Uint8Array(Buffer.from(s, "base64"));
-const b64 = (b: Uint8Array) => Buffer.from(b).toString("base64");
 
 /** The async form of acceptsOrRefusesCleanly. */
 async function acceptsOrRefusesCleanlyAsync(fn: () => Promise<unknown>): Promise<boolean> {

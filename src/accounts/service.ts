@@ -2,10 +2,9 @@
 // device token, listing and deactivation. A device id is never reused within an account.
 import { randomUUID } from "node:crypto";
 import { channels, type ControlEvent } from "../live/channels.ts";
-import { AppError, badInput, conflict, notFound } from "../errors.ts";
-import { isUniqueViolation } from "../db/errors.ts";
+import { AppError, badInput, conflict, notFound, isUniqueViolation } from "../errors.ts";
 import type { Actor, ServiceDeps } from "../deps.ts";
-import { bytes } from "../db/bytes.ts";
+import { bytes } from "../bytes.ts";
 import type { DeviceKeys, KeysService } from "../keys/service.ts";
 import { hashSecret, newSecret } from "./tokens.ts";
 
@@ -98,14 +97,6 @@ export function createDevicesService(
       select: { userId: true, deviceId: true, active: true },
     });
     return device?.active ? { userId: device.userId, deviceId: device.deviceId } : null;
-  }
-
-  async function isActive(actor: Actor): Promise<boolean> {
-    const d = await prisma.device.findUnique({
-      where: { userId_deviceId: actor },
-      select: { active: true },
-    });
-    return !!d?.active;
   }
 
   async function createLink(actor: Actor): Promise<{ token: string; expiresAt: Date }> {
@@ -228,7 +219,6 @@ export function createDevicesService(
   return {
     registerAccount,
     authenticate,
-    isActive,
     createLink,
     linkDevice,
     deactivate,

@@ -25,10 +25,18 @@ export interface MigrationSession {
  */
 export type Sql = <T>(text: string, params: unknown[]) => Promise<T[]>;
 
+/** The PostgreSQL pool's connections right now (PGlite has none): waiting > 0 means requests queue for one. */
+export interface PoolStats {
+  total: number;
+  idle: number;
+  waiting: number;
+}
+
 export interface Database {
   kind: "postgres" | "pglite";
   prisma: PrismaClient;
   sql: Sql;
+  poolStats(): PoolStats | null;
   migrationSession(): Promise<MigrationSession>;
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -57,6 +65,7 @@ function openPostgres(url: string, poolSize: number): Database {
     prisma,
     sql: async <T>(text: string, params: unknown[]) =>
       (await pool.query({ name: nameOf(text), text, values: params })).rows as T[],
+    poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
     async migrationSession() {
       const client = new pg.Client({ connectionString: url });
       await client.connect();
@@ -83,6 +92,7 @@ async function openPglite(dataDir: string): Promise<Database> {
     prisma,
     // PGlite runs a query only between transactions (it queues behind Prisma's), so a statement never lands in one.
     sql: async <T>(text: string, params: unknown[]) => (await lite.query<T>(text, params)).rows,
+    poolStats: () => null,
     async migrationSession() {
       // PGlite is one connection inside this process: there is nobody to race, and nothing to release.
       return {

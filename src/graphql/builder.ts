@@ -68,9 +68,26 @@ export const builder = new SchemaBuilder<{
   relay: {
     clientMutationId: "omit",
     cursorType: "String",
+    pageInfoTypeOptions: { description: "Where a page of a connection stands in the whole list." },
+    hasNextPageFieldOptions: { description: "More items follow the last one of this page" },
+    hasPreviousPageFieldOptions: { description: "Items come before the first one of this page" },
+    startCursorFieldOptions: { description: "The first item's cursor (pass as `before`)" },
+    endCursorFieldOptions: { description: "The last item's cursor (pass as `after` for the next page)" },
+    pageInfoFieldOptions: { description: "Where this page stands" },
+    edgesFieldOptions: { description: "The items of this page, each with its cursor" },
+    cursorFieldOptions: { description: "An opaque position: pass it as `after` or `before`" },
+    nodeFieldOptions: { description: "The item" },
+    firstArgOptions: { description: "At most this many items after `after`" },
+    lastArgOptions: { description: "At most this many items before `before`" },
+    afterArgOptions: { description: "Start after this cursor" },
+    beforeArgOptions: { description: "End before this cursor" },
+    defaultConnectionTypeOptions: { description: "A page of items (Relay cursor connection)." },
+    defaultEdgeTypeOptions: { description: "One item of a page and its cursor." },
   },
 });
 
-builder.queryType({});
-builder.mutationType({});
-builder.subscriptionType({});
+builder.queryType({ description: "Reads. Every field but registration needs a device token (Authorization: Bearer)." });
+builder.mutationType({ description: "Writes. The acting user and device always come from the token, never from an argument." });
+builder.subscriptionType({
+  description: "Live streams over graphql-ws (connectionParams.authorization) or server-sent events (Authorization header).",
+});

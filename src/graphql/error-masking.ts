@@ -2,9 +2,8 @@
 // GraphQL's own errors (syntax, validation, bad variables) get BAD_USER_INPUT or keep the code they carry; anything
 // else is masked, and logged here without the operation's variables.
 import { GraphQLError } from "graphql";
-import { AppError } from "../errors.ts";
+import { AppError, isUnavailable } from "../errors.ts";
 import type { Logger } from "../logger.ts";
-import { isUnavailable } from "../db/errors.ts";
 
 export function createErrorMasker(logger: Logger) {
   return (error: unknown, message: string): GraphQLError => {

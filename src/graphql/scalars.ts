@@ -1,4 +1,5 @@
 import { GraphQLError, Kind } from "graphql";
+import { base64 } from "../bytes.ts";
 import { builder } from "./builder.ts";
 
 // The largest single value any field accepts; fields bound themselves tighter where they know better.
@@ -21,7 +22,7 @@ function badBytes(message: string) {
 
 builder.scalarType("Bytes", {
   description: "Binary data as standard base64 with padding.",
-  serialize: (v) => (typeof v === "string" ? v : Buffer.from(v as Uint8Array).toString("base64")),
+  serialize: (v) => (typeof v === "string" ? v : base64(v as Uint8Array)),
   parseValue: parseBytes,
   parseLiteral: (ast) => {
     if (ast.kind !== Kind.STRING) throw badBytes("Bytes must be a base64 string");

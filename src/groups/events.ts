@@ -1,4 +1,5 @@
 // The group events members receive (live, on replay and through the inbox), shaped once per group, not per member.
+import { base64 } from "../bytes.ts";
 
 export type GroupEventKind = "COMMIT" | "WELCOME" | "APPLICATION" | "MEMBERS_CHANGED" | "INFO_CHANGED";
 
@@ -54,6 +55,6 @@ export function groupEvent(
     epoch,
     senderUserId,
     senderDeviceId,
-    message: message ? Buffer.from(message).toString("base64") : null,
+    message: message ? base64(message) : null,
   };
 }

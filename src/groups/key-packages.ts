@@ -3,7 +3,7 @@
 // claimer, so that the commit using it can be checked against what was claimed.
 import { AppError, badInput, notFound } from "../errors.ts";
 import type { Actor, ServiceDeps, Tx } from "../deps.ts";
-import { bytes } from "../db/bytes.ts";
+import { bytes } from "../bytes.ts";
 import { longTransaction } from "../db/transactions.ts";
 import { checkKeyPackage, type CheckedKeyPackage } from "./mls-framing.ts";
 

@@ -8,12 +8,12 @@
 // subscriber checks the sequence is the next one it expects and otherwise re-reads from the database.
 import { randomUUID } from "node:crypto";
 import { channels } from "../live/channels.ts";
-import { AppError, badInput, forbidden, notFound } from "../errors.ts";
-import { isUniqueViolation } from "../db/errors.ts";
+import { AppError, badInput, forbidden, notFound, isUniqueViolation } from "../errors.ts";
 import type { Actor, ServiceDeps, Tx } from "../deps.ts";
 import type { KeyPackagesService } from "./key-packages.ts";
 import { cursorSeq, type MessageInfo, type Page } from "../messages/rules.ts";
-import { EventQueue, GroupStream, type GroupSink } from "../live/group-stream.ts";
+import { Feed } from "../live/feed.ts";
+import { GroupStream, type GroupSink } from "../live/group-stream.ts";
 import { groupEvent, groupEventId, isGroupEventId, parseGroupEventId, type GroupEventPayload } from "./events.ts";
 import { createGroupsStore, type NewGroupEvent } from "./store.ts";
 import {
@@ -339,12 +339,12 @@ export function createGroupsService(deps: ServiceDeps, keyPackages: Pick<KeyPack
     return new GroupStream(streamDeps, device, sink);
   }
 
-  /** The same as an async iterable (the groupEvents subscription). */
-  function subscribe(device: Actor, signal?: AbortSignal): AsyncIterable<GroupEventPayload> {
-    const out = new EventQueue<GroupEventPayload>();
+  /** The same in a Feed of its own (the groupEvents subscription), bounded like the inbox's. */
+  function subscribe(device: Actor): AsyncIterableIterator<GroupEventPayload> {
+    const out = new Feed<GroupEventPayload>(config.messaging.inboxBufferLimit);
     const stream = follow(device, out);
-    signal?.addEventListener("abort", () => void stream.close());
-    return out.iterable(() => stream.close());
+    out.onClose(() => stream.close());
+    return out;
   }
 
   /** The groups domain as a source of every device's inbox: its events, acknowledged with ackEnvelopes. */

@@ -1,7 +1,7 @@
 // The groups domain's tables: the only code that reads or writes groups, group_members, group_devices and
 // group_messages (SQL and Prisma). It also reads the active devices of users a commit adds.
 import type { Actor, ServiceDeps, Tx } from "../deps.ts";
-import { bytes } from "../db/bytes.ts";
+import { bytes } from "../bytes.ts";
 import { longTransaction } from "../db/transactions.ts";
 import type { Membership } from "../live/group-stream.ts";
 import { groupEvent, type GroupEventKind, type GroupEventPayload } from "./events.ts";
@@ -137,8 +137,9 @@ export function createGroupsStore({ prisma }: Pick<ServiceDeps, "prisma">) {
       await tx.groupMember.createMany({ data: c.addUserIds.map((userId) => ({ groupId, userId, role: "member" })) });
       await tx.$executeRaw`
         INSERT INTO group_devices (group_id, user_id, device_id, joined_epoch, from_seq, until_seq, acked_seq, in_tree)
-        SELECT ${groupId}::uuid, u, d, ${epoch}, ${c.welcomeSeq}, NULL, ${c.welcomeSeq! - 1n}, true
-        FROM unnest(${c.added.map((d) => d.userId)}::uuid[], ${c.added.map((d) => d.deviceId)}::int[]) AS t(u, d)
+        SELECT ${groupId}::uuid, t.user_id, t.device_id, ${epoch}, ${c.welcomeSeq}, NULL, ${c.welcomeSeq! - 1n}, true
+        FROM unnest(${c.added.map((d) => d.userId)}::uuid[], ${c.added.map((d) => d.deviceId)}::int[])
+          AS t(user_id, device_id)
         ON CONFLICT (group_id, user_id, device_id) DO UPDATE SET joined_epoch = EXCLUDED.joined_epoch,
           from_seq = EXCLUDED.from_seq, until_seq = NULL, acked_seq = EXCLUDED.acked_seq, in_tree = true`;
     }

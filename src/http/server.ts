@@ -9,6 +9,8 @@ import type { Config } from "../config.ts";
 import type { Logger } from "../logger.ts";
 import type { Actor } from "../deps.ts";
 import { bearerToken, clientAddress } from "./auth.ts";
+import { metricsTokenMatches, writeMetrics } from "../metrics/http.ts";
+import type { Registry } from "prom-client";
 import { serveGraphqlWs, type WsExtra as SocketExtra } from "./graphql-ws.ts";
 import { Interner } from "./interner.ts";
 import { CLOSE_SLOW_CONSUMER, CLOSE_TOO_MANY_CONNECTIONS, CLOSE_UNAVAILABLE, ConnectionRegistry } from "./connections.ts";
@@ -30,6 +32,8 @@ export interface HttpDeps {
   ws: Config["ws"];
   /** Serves everything under /attachments/ (tus uploads, downloads); it authenticates on its own. */
   attachments?: (req: IncomingMessage, res: ServerResponse) => void;
+  /** /metrics on this port, for callers presenting this bearer token (otherwise the path does not exist). */
+  metrics?: { registry: Registry; token: string };
   /** Told of every authenticated WebSocket accepted and closed (presence). Must not throw. */
   onConnected?(actor: Actor): void;
   onDisconnected?(actor: Actor): void;
@@ -61,6 +65,10 @@ export function startHttp(deps: HttpDeps, port: number, host: string): Promise<R
       });
     }
     if (path === "/healthz") return sendJson(res, 200, { status: "ok" });
+    if (path === "/metrics" && deps.metrics) {
+      if (metricsTokenMatches(req, deps.metrics.token)) return void writeMetrics(deps.metrics.registry, res);
+      return sendJson(res, 401, { errors: [{ message: "metrics need their bearer token", extensions: { code: "UNAUTHENTICATED" } }] });
+    }
     if (path === "/readyz") {
       deps.ready().then(
         () => sendJson(res, 200, { status: "ready" }),

@@ -1,5 +1,6 @@
 // What a device's inbox hands out, shaped once for GraphQL (JSON-safe: bytes as base64, dates as ISO strings), and
 // how each queue row kind becomes one. Pure: no database, no bus.
+import { base64 } from "../bytes.ts";
 import type { InboxItem } from "../generated/prisma/client.ts";
 import type { GroupEventPayload } from "../groups/events.ts";
 import type { PreKeyStatus } from "../keys/claims.ts";
@@ -123,7 +124,7 @@ export function envelopeEvent(e: QueuedEnvelope): InboxEventPayload {
       senderUserId: e.senderUserId,
       senderDeviceId: e.senderDeviceId,
       type: e.ciphertextType,
-      body: Buffer.from(e.body).toString("base64"),
+      body: base64(e.body),
       serverTimestamp: e.createdAt.toISOString(),
       // The retention bound is not the message's timer: only a self-destruct time is shown as expiresAt.
       expiresAt: e.selfDestruct ? iso(e.expiresAt) : null,

@@ -1,6 +1,6 @@
 // The inbox's tables: the only code that reads or writes inbox_items (SQL and Prisma).
 import type { Actor, ServiceDeps, Tx } from "../deps.ts";
-import { bytes } from "../db/bytes.ts";
+import { base64, bytes } from "../bytes.ts";
 import type { InboxItem } from "../generated/prisma/client.ts";
 import type { AckedItem, EnvelopeCopy, NewInboxItem } from "./events.ts";
 
@@ -93,7 +93,7 @@ export const envelopeWrite = {
       copies.map((c) => c.deviceId),
       copies.map((c) => c.messageId),
       copies.map((c) => c.ciphertextType),
-      copies.map((c) => Buffer.from(c.body).toString("base64")),
+      copies.map((c) => base64(c.body)),
       copies.map((c) => (c.selfDestruct ? JSON.stringify({ selfDestruct: true }) : null)),
       copies.map((c) => c.expiresAt.toISOString()),
     ];

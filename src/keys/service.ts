@@ -1,8 +1,7 @@
 // The Signal key directory: what a device publishes so others can start a PQXDH session with it, and the atomic
 // hand-out of one-time keys. Every key is checked with libsignal before anything is stored.
-import { badInput, conflict, notFound } from "../errors.ts";
-import { bytes } from "../db/bytes.ts";
-import { isUniqueViolation } from "../db/errors.ts";
+import { badInput, conflict, notFound, isUniqueViolation } from "../errors.ts";
+import { bytes } from "../bytes.ts";
 import type { Actor, ServiceDeps, Tx } from "../deps.ts";
 import { createPreKeyClaims, type PreKeyBundle, type PreKeysLowHook, type PreKeyStatus } from "./claims.ts";
 import {
@@ -138,8 +137,8 @@ export function createKeysService(
 
   const claims = createPreKeyClaims(deps, hooks.preKeysLow);
 
-  /** One bundle per active device of the user (or the one device asked for); see prekey-claims.ts. */
-  function claimBundles(_actor: Actor, userId: string, deviceId?: number | null): Promise<PreKeyBundle[]> {
+  /** One bundle per active device of the user (or the one device asked for); see claims.ts. */
+  function claimBundles(userId: string, deviceId?: number | null): Promise<PreKeyBundle[]> {
     return claims(userId, deviceId);
   }
 

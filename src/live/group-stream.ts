@@ -22,11 +22,10 @@ export interface GroupStreamDeps {
   pending(device: Actor, opts: { groupId?: string; afterSeq?: bigint; limit?: number }): Promise<GroupEventPayload[]>;
 }
 
-/** Where a group stream delivers: the inbox's Feed, or an EventQueue for the groupEvents subscription. */
+/** Where a group stream delivers: a Feed (the inbox stream's, or the groupEvents subscription's own). */
 export interface GroupSink {
   push(e: GroupEventPayload): void;
   fail(err: unknown): void;
-  end?(): void;
 }
 
 const PAGE = 500;
@@ -73,7 +72,6 @@ export class GroupStream {
     await this.stopDevice?.();
     if (this.groupSubs) for (const s of this.groupSubs.values()) await (await s)();
     this.groupSubs?.clear();
-    this.sink.end?.();
   }
 
   private async start(): Promise<void> {
@@ -205,56 +203,5 @@ export class GroupStream {
       subs.set(groupId, s);
     }
     return s;
-  }
-}
-
-/** A push queue read as an async iterable; `return()` (the client went away) runs the cleanup. */
-export class EventQueue<T> {
-  private items: T[] = [];
-  private waiting: ((r: IteratorResult<T>) => void) | null = null;
-  private failWith: ((e: unknown) => void) | null = null;
-  private done = false;
-  private error: unknown = null;
-
-  push(item: T) {
-    if (this.done) return;
-    if (this.waiting) {
-      const w = this.waiting;
-      this.waiting = this.failWith = null;
-      w({ value: item, done: false });
-    } else this.items.push(item);
-  }
-  end() {
-    this.done = true;
-    const w = this.waiting;
-    this.waiting = this.failWith = null;
-    w?.({ value: undefined as T, done: true });
-  }
-  fail(err: unknown) {
-    this.error = err;
-    const f = this.failWith;
-    this.waiting = this.failWith = null;
-    this.done = true;
-    f?.(err);
-  }
-  iterable(cleanup: () => Promise<void>): AsyncIterable<T> {
-    const next = (): Promise<IteratorResult<T>> => {
-      if (this.items.length) return Promise.resolve({ value: this.items.shift()!, done: false });
-      if (this.error) return Promise.reject(this.error);
-      if (this.done) return Promise.resolve({ value: undefined as T, done: true });
-      return new Promise((resolve, reject) => {
-        this.waiting = resolve;
-        this.failWith = reject;
-      });
-    };
-    const iterator: AsyncIterableIterator<T> = {
-      next,
-      return: async () => {
-        await cleanup();
-        return { value: undefined as T, done: true };
-      },
-      [Symbol.asyncIterator]: () => iterator,
-    };
-    return iterator;
   }
 }

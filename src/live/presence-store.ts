@@ -1,7 +1,7 @@
 // Where presence lives: which device connections are live, per node, until when; and each user's last-seen time.
 // With Redis every node shares it and an entry its node stops refreshing (the node died) expires by itself; without
 // Redis it is a map in this one process.
-import { Redis } from "ioredis";
+import { connectRedis } from "./redis.ts";
 
 export interface DeviceConnection {
   userId: string;
@@ -76,7 +76,7 @@ export function createMemoryPresenceStore(): PresenceStore {
  * only the first heartbeat after a lost connection writes the members again.
  */
 export function createRedisPresenceStore(url: string, prefix: string): PresenceStore {
-  const redis = new Redis(url, { maxRetriesPerRequest: 2, retryStrategy: (n: number) => Math.min(n * 100, 2000) });
+  const redis = connectRedis(url);
   redis.on("error", () => {}); // the bus logs Redis trouble; presence degrades until it is back
   const all = `${prefix}presence:conns`;
   const user = (u: string) => `${prefix}presence:devices:${u}`;

@@ -2,18 +2,17 @@
 // SUBSCRIBE) per channel however many local listeners want it; the listeners of a channel are kept in
 // ChannelListeners (a second listener costs an array slot, not another engine subscription).
 import { RedisPubSub } from "graphql-redis-subscriptions";
-import { Redis } from "ioredis";
+import { connectRedis } from "./redis.ts";
 import type { Logger } from "../logger.ts";
 import { ChannelListeners, type Bus, type Listener } from "./bus.ts";
 
 export function createRedisBus(url: string, prefix: string, logger: Logger): Bus {
-  const options = { lazyConnect: false, maxRetriesPerRequest: 2, retryStrategy: (n: number) => Math.min(n * 100, 2000) };
   // A publish while Redis is away fails at once instead of queueing without bound: the envelope is already stored.
   // Auto-pipelining: the publishes of one event-loop turn (a whole send batch) go to Redis in one write.
-  const publisher = new Redis(url, { ...options, enableOfflineQueue: false, enableAutoPipelining: true });
+  const publisher = connectRedis(url, { enableOfflineQueue: false, enableAutoPipelining: true });
   // Named so an operator (or a test) can tell this deployment's subscriber apart in CLIENT LIST. ioredis subscribes
   // its channels again by itself after a reconnect.
-  const subscriber = new Redis(url, { ...options, connectionName: `${prefix}sub` });
+  const subscriber = connectRedis(url, { connectionName: `${prefix}sub` });
   const reconnectListeners = new Set<() => void>();
   let lostConnection = false;
   subscriber.on("error", (err) => logger.warn({ err: err.message }, "redis subscriber error"));

@@ -15,37 +15,72 @@ import type { AuthedContext } from "../graphql/builder.ts";
 import { builder } from "../graphql/builder.ts";
 import { boundedList, uuid } from "../graphql/validation.ts";
 
+/** What each message type label means; the label is all the server learns of a message's content. */
+const MESSAGE_TYPE_MEANINGS: Record<(typeof MESSAGE_TYPES)[number], string> = {
+  TEXT: "Text",
+  MEDIA: "A photo or video (an attachment pointer inside the ciphertext)",
+  VOICE: "A voice note",
+  FILE: "A file",
+  LOCATION: "A shared location",
+  CONTACT: "A shared contact card",
+  POLL: "A poll or a vote on one",
+  EVENT: "An event invitation or an RSVP",
+  CALL: "Call signaling or a missed-call notice",
+  STICKER: "A sticker",
+  REACTION: "A reaction to another message",
+  EDIT: "An edit of an earlier message",
+  SYSTEM: "A client-generated notice (timer changed, safety number, ...)",
+  OTHER: "Anything else, including kinds newer clients add",
+};
+
 export const MessageType = builder.enumType("MessageType", {
   description: "What kind of content the ciphertext holds: the one thing about it the server may see.",
-  values: MESSAGE_TYPES,
+  values: Object.fromEntries(MESSAGE_TYPES.map((v) => [v, { description: MESSAGE_TYPE_MEANINGS[v] }])) as Record<
+    (typeof MESSAGE_TYPES)[number],
+    { description: string }
+  >,
 });
 
 const MessageStatus = builder.enumType("MessageStatus", {
   description: "SENT: stored. DELIVERED: a recipient device acknowledged it. READ: the recipient marked it read.",
-  values: ["SENT", "DELIVERED", "READ"] as const,
+  values: {
+    SENT: { description: "Stored on the server" },
+    DELIVERED: { description: "A device of the recipient acknowledged it" },
+    READ: { description: "The recipient marked it read" },
+  } as const,
 });
 
 // One envelope per device; an account has at most 100 devices (MAX_DEVICES_PER_USER caps it lower).
 const envelopeList = boundedList(100);
 
 const EnvelopeInput = builder.inputType("EnvelopeInput", {
+  description: "The ciphertext for one device.",
   fields: (t) => ({
-    deviceId: t.int({ required: true, validate: z.number().int().min(1).max(127) }),
-    registrationId: t.int({ required: true, validate: z.number().int().min(0).max(0x3fff) }),
-    type: t.int({ required: true, validate: z.number().int().min(0).max(255) }),
-    body: t.field({ type: "Bytes", required: true }),
+    deviceId: t.int({ required: true, description: "The device it is for", validate: z.number().int().min(1).max(127) }),
+    registrationId: t.int({
+      required: true,
+      description: "That device's registration id as the sender's session knows it (a mismatch: STALE_DEVICES)",
+      validate: z.number().int().min(0).max(0x3fff),
+    }),
+    type: t.int({
+      required: true,
+      description: "libsignal CiphertextMessageType (Whisper = 2, PreKey = 3, ...)",
+      validate: z.number().int().min(0).max(255),
+    }),
+    body: t.field({ type: "Bytes", required: true, description: "The libsignal ciphertext, at most MAX_ENVELOPE_BYTES" }),
   }),
 });
 
 const SendMessageInput = builder.inputType("SendMessageInput", {
+  description: "One message: a ciphertext per device of the recipient, and sync copies for your other devices.",
   fields: (t) => ({
-    recipientUserId: t.id({ required: true, validate: uuid }),
+    recipientUserId: t.id({ required: true, description: "Who it is for (yourself: Note to Self)", validate: uuid }),
     clientMessageId: t.id({
       required: true,
       description: "Idempotency key per sending device: a repeat returns the first answer.",
       validate: z.string().min(1).max(MAX_CLIENT_MESSAGE_ID),
     }),
-    messageType: t.field({ type: MessageType, required: true }),
+    messageType: t.field({ type: MessageType, required: true, description: "The content's kind, for status and push" }),
     expiresInSeconds: t.int({
       required: false,
       description: "Self-destruct: the message and every copy of it are deleted this long after sending.",
@@ -67,16 +102,20 @@ const SendMessageInput = builder.inputType("SendMessageInput", {
 });
 
 export const SendMessagePayload = builder.simpleObject("SendMessagePayload", {
-  fields: (t) => ({ messageId: t.id(), serverTimestamp: t.field({ type: "DateTime" }) }),
+  description: "The stored message (answered only after it is committed).",
+  fields: (t) => ({
+    messageId: t.id({ description: "The message's id, the same in every copy" }),
+    serverTimestamp: t.field({ type: "DateTime", description: "When the server stored it" }),
+  }),
 });
 
 export const Message = builder.objectRef<MessageInfo>("Message").implement({
   description: "A message's metadata and status; its content exists only as ciphertext in device queues.",
   fields: (t) => ({
-    id: t.exposeID("id"),
-    conversationId: t.exposeID("conversationId"),
-    senderUserId: t.exposeID("senderUserId"),
-    senderDeviceId: t.exposeInt("senderDeviceId"),
+    id: t.exposeID("id", { description: "The message id" }),
+    conversationId: t.exposeID("conversationId", { description: "Its conversation (or group)" }),
+    senderUserId: t.exposeID("senderUserId", { description: "Who sent it" }),
+    senderDeviceId: t.exposeInt("senderDeviceId", { description: "From which of their devices" }),
     recipientUserId: t.exposeID("recipientUserId", { nullable: true, description: "null for a group message" }),
     clientMessageId: t.exposeID("clientMessageId", { nullable: true, description: "null for a group message" }),
     messageType: t.field({
@@ -85,33 +124,38 @@ export const Message = builder.objectRef<MessageInfo>("Message").implement({
       description: "null for a group message: MLS senders declare nothing to the server",
       resolve: (m) => m.messageType as (typeof MESSAGE_TYPES)[number] | null,
     }),
-    serverTimestamp: t.field({ type: "DateTime", resolve: (m) => m.createdAt }),
-    expiresAt: t.expose("expiresAt", { type: "DateTime", nullable: true }),
+    serverTimestamp: t.field({ type: "DateTime", description: "When the server stored it", resolve: (m) => m.createdAt }),
+    expiresAt: t.expose("expiresAt", { type: "DateTime", nullable: true, description: "Self-destruct time, if any" }),
     status: t.field({
       type: MessageStatus,
       description: "for a group message always SENT (stored): members' delivery is tracked by their queue cursors",
       resolve: (m) => statusOf(m),
     }),
-    deliveredAt: t.expose("deliveredAt", { type: "DateTime", nullable: true }),
-    readAt: t.expose("readAt", { type: "DateTime", nullable: true }),
+    deliveredAt: t.expose("deliveredAt", { type: "DateTime", nullable: true, description: "First acknowledged by a recipient device" }),
+    readAt: t.expose("readAt", { type: "DateTime", nullable: true, description: "Marked read by the recipient" }),
   }),
 });
 
 export const Conversation = builder.objectRef<ConversationInfo>("Conversation").implement({
+  description: "A 1:1 conversation: made by the first message between two users.",
   fields: (t) => ({
-    id: t.exposeID("id"),
-    participantUserIds: t.idList({ resolve: (c) => (c.userA === c.userB ? [c.userA] : [c.userA, c.userB]) }),
+    id: t.exposeID("id", { description: "The conversation id (use it with messages and typing)" }),
+    participantUserIds: t.idList({
+      description: "Both users (one for Note to Self)",
+      resolve: (c) => (c.userA === c.userB ? [c.userA] : [c.userA, c.userB]),
+    }),
     peerUserId: t.id({
       description: "the other participant; yourself for Note to Self",
       resolve: (c, _args, ctx) => (c.userA === ctx.actor?.userId ? c.userB : c.userA),
     }),
-    createdAt: t.expose("createdAt", { type: "DateTime" }),
-    lastMessageAt: t.expose("lastMessageAt", { type: "DateTime" }),
+    createdAt: t.expose("createdAt", { type: "DateTime", description: "When its first message was sent" }),
+    lastMessageAt: t.expose("lastMessageAt", { type: "DateTime", description: "When its latest message was sent" }),
   }),
 });
 
 const AccountSettings = builder.simpleObject("AccountSettings", {
-  fields: (t) => ({ readReceipts: t.boolean() }),
+  description: "Settings of your account, shared by all its devices.",
+  fields: (t) => ({ readReceipts: t.boolean({ description: "Whether your reads are stored and sent to senders" }) }),
 });
 
 const pageOf = (p: { before?: string | null; after?: string | null; limit: number; inverted: boolean }) => ({
@@ -134,7 +178,7 @@ builder.queryFields((t) => ({
   messages: t.withAuth({ device: true }).connection({
     type: Message,
     description: "A conversation's messages, newest first. A group's id lists the group's application messages this device may see.",
-    args: { conversationId: t.arg.id({ required: true, validate: uuid }) },
+    args: { conversationId: t.arg.id({ required: true, validate: uuid, description: "A conversation or group id" }) },
     resolve: (_root, args, ctx: AuthedContext) =>
       resolveCursorConnection<Promise<MessageInfo[]>>(
         { args, toCursor: (m: MessageInfo) => m.seq.toString(), defaultSize: 50, maxSize: 200 },
@@ -143,6 +187,7 @@ builder.queryFields((t) => ({
   }, { name: "MessageConnection" }, { name: "MessageEdge" }),
   accountSettings: t.withAuth({ device: true }).field({
     type: AccountSettings,
+    description: "Your account's settings.",
     resolve: async (_root, _args, ctx) => ({
       readReceipts: await ctx.services.messages.readReceiptsEnabled(ctx.actor.userId),
     }),
@@ -153,7 +198,7 @@ builder.mutationFields((t) => ({
   sendMessage: t.withAuth({ device: true }).field({
     type: SendMessagePayload,
     description: "Stores one message for every device of the recipient (and your other devices); answers after commit.",
-    args: { input: t.arg({ type: SendMessageInput, required: true }) },
+    args: { input: t.arg({ type: SendMessageInput, required: true, description: "The message and its envelopes" }) },
     resolve: (_root, { input }, ctx) =>
       ctx.services.messages.send(ctx.actor, {
         ...input,
@@ -164,22 +209,26 @@ builder.mutationFields((t) => ({
   markRead: t.withAuth({ device: true }).int({
     description: "Marks messages sent to you read and tells their senders; 0 when your read receipts are off.",
     args: {
-      messageIds: t.arg.idList({ required: true, validate: z.array(uuid).max(MAX_MESSAGE_IDS) }),
+      messageIds: t.arg.idList({
+        required: true,
+        validate: z.array(uuid).max(MAX_MESSAGE_IDS),
+        description: `Messages sent to you, at most ${MAX_MESSAGE_IDS}`,
+      }),
     },
     resolve: (_root, { messageIds }, ctx) => ctx.services.messages.markRead(ctx.actor, messageIds.map(String)),
   }),
   deleteMessage: t.withAuth({ device: true }).boolean({
     description: "forEveryone false: hide from your history. true (sender only, within the window): delete for all.",
     args: {
-      messageId: t.arg.id({ required: true, validate: uuid }),
-      forEveryone: t.arg.boolean({ required: true }),
+      messageId: t.arg.id({ required: true, validate: uuid, description: "The message" }),
+      forEveryone: t.arg.boolean({ required: true, description: "Delete for everyone (sender only), not just for you" }),
     },
     resolve: (_root, { messageId, forEveryone }, ctx) =>
       ctx.services.messages.deleteMessage(ctx.actor, String(messageId), forEveryone),
   }),
   setReadReceipts: t.withAuth({ device: true }).boolean({
     description: "Account setting: when off, your reads are neither stored nor sent. Returns the new value.",
-    args: { enabled: t.arg.boolean({ required: true }) },
+    args: { enabled: t.arg.boolean({ required: true, description: "On or off" }) },
     resolve: (_root, { enabled }, ctx) => ctx.services.messages.setReadReceipts(ctx.actor, enabled),
   }),
 }));

@@ -33,7 +33,8 @@ import {
 } from "../generated/graphql.ts";
 import type { KeyValueStore } from "../signal/kv.ts";
 import { GraphQLRequestError, type HttpTransport } from "../transport.ts";
-import { b64, identityOf, mlsSuite, MlsKeyPackages, unb64, type MlsIdentity } from "./key-packages.ts";
+import { b64, unb64 } from "../base64.ts";
+import { identityOf, mlsSuite, MlsKeyPackages, type MlsIdentity } from "./key-packages.ts";
 
 /** A group event as the server sends it (subscription `groupEvents` or query `pendingGroupEvents`). */
 export interface GroupEventData {

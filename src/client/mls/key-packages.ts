@@ -14,6 +14,7 @@ import {
 } from "ts-mls";
 import { makeKeyPackageRef } from "ts-mls/keyPackage.js";
 import { KeyPackageStatusDocument, UploadKeyPackagesDocument } from "../generated/graphql.ts";
+import { b64, unb64 } from "../base64.ts";
 import type { KeyValueStore } from "../signal/kv.ts";
 import type { HttpTransport } from "../transport.ts";
 
@@ -25,8 +26,6 @@ export function mlsSuite(): Promise<CiphersuiteImpl> {
   return (impl ??= getCiphersuiteImpl(getCiphersuiteFromName(MLS_SUITE)));
 }
 
-export const b64 = (b: Uint8Array) => Buffer.from(b).toString("base64");
-export const unb64 = (s: string) => new Uint8Array(Buffer.from(s, "base64"));
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
 
 export interface MlsIdentity {

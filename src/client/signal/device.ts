@@ -15,6 +15,7 @@ import {
   signalDecryptPreKey,
   signalEncrypt,
 } from "@signalapp/libsignal-client";
+import { b64, unb64 } from "../base64.ts";
 import type { KeyValueStore } from "./kv.ts";
 import {
   newIdentity,
@@ -59,8 +60,6 @@ export interface KeysInputFields {
   oneTimeKyberPreKeys: PublicSignedPreKey[];
 }
 
-const raw = (s: string) => new Uint8Array(Buffer.from(s, "base64"));
-const b64 = (b: Uint8Array) => Buffer.from(b).toString("base64");
 const num = (b: Uint8Array | undefined) => (b ? Number(Buffer.from(b).toString("utf8")) : undefined);
 const enc = (n: number) => new Uint8Array(Buffer.from(String(n), "utf8"));
 
@@ -197,14 +196,14 @@ export class SignalDevice {
       b.registrationId,
       b.deviceId,
       b.preKeyId ?? null,
-      b.preKey ? PublicKey.deserialize(raw(b.preKey)) : null,
+      b.preKey ? PublicKey.deserialize(unb64(b.preKey)) : null,
       b.signedPreKeyId,
-      PublicKey.deserialize(raw(b.signedPreKey)),
-      raw(b.signedPreKeySignature),
-      PublicKey.deserialize(raw(b.identityKey)),
+      PublicKey.deserialize(unb64(b.signedPreKey)),
+      unb64(b.signedPreKeySignature),
+      PublicKey.deserialize(unb64(b.identityKey)),
       b.kyberPreKeyId,
-      KEMPublicKey.deserialize(raw(b.kyberPreKey)),
-      raw(b.kyberPreKeySignature),
+      KEMPublicKey.deserialize(unb64(b.kyberPreKey)),
+      unb64(b.kyberPreKeySignature),
     );
     const s = this.stores;
     await processPreKeyBundle(
@@ -243,7 +242,7 @@ export class SignalDevice {
     const local = ProtocolAddress.new(self.userId, self.deviceId);
     if (type === CiphertextMessageType.PreKey) {
       return signalDecryptPreKey(
-        PreKeySignalMessage.deserialize(raw(body)),
+        PreKeySignalMessage.deserialize(unb64(body)),
         remote,
         local,
         s.session,
@@ -254,7 +253,7 @@ export class SignalDevice {
       );
     }
     if (type === CiphertextMessageType.Whisper) {
-      return signalDecrypt(SignalMessage.deserialize(raw(body)), remote, local, s.session, s.identity);
+      return signalDecrypt(SignalMessage.deserialize(unb64(body)), remote, local, s.session, s.identity);
     }
     throw new Error(`unsupported ciphertext type ${type}`);
   }

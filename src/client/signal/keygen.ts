@@ -2,9 +2,8 @@
 // in the shape the server's KeysInput / UploadPreKeysInput want (base64 Bytes).
 import { IdentityKeyPair, KEMKeyPair, KyberPreKeyRecord, PreKeyRecord, PrivateKey, SignedPreKeyRecord } from "@signalapp/libsignal-client";
 import { randomInt } from "node:crypto";
+import { b64 } from "../base64.ts";
 import type { SignalStores } from "./stores.ts";
-
-const b64 = (b: Uint8Array) => Buffer.from(b).toString("base64");
 
 export interface PublicPreKey {
   keyId: number;

@@ -4,7 +4,8 @@
 //
 // Redis trouble never refuses a call: limits protect the service, and failing closed would turn a Redis restart into
 // an outage of sends that PostgreSQL could have stored. The check then fails open and the refusal is logged.
-import { Redis } from "ioredis";
+import type { Redis } from "ioredis";
+import { connectRedis } from "../../live/redis.ts";
 import type { RateLimit, RateLimitFamily, RateLimits } from "../../config.ts";
 import { AppError } from "../../errors.ts";
 import type { Logger } from "../../logger.ts";
@@ -88,11 +89,7 @@ return out`;
 
 export function createRedisRateLimiter(url: string, prefix: string, logger: Logger): RateLimiter {
   // No offline queue: while Redis is away a check fails at once (and the call is let through) instead of waiting.
-  const redis = new Redis(url, {
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 1,
-    retryStrategy: (n: number) => Math.min(n * 100, 2000),
-  });
+  const redis = connectRedis(url, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
   redis.on("error", (err) => logger.warn({ err: err.message }, "rate-limit redis error"));
   redis.defineCommand("vgConsume", { lua: CONSUME_LUA });
   type WithConsume = Redis & { vgConsume(n: number, ...args: (string | number)[]): Promise<number[]> };
