@@ -198,6 +198,10 @@ describe("hostile input and authorization", () => {
     // documents that are not GraphQL
     { name: "syntax error", as: A, op: "mutation { sendMessage(", vars: () => ({}), expect: ["BAD_USER_INPUT", "GRAPHQL_PARSE_FAILED"] },
     { name: "unknown variable type", as: A, op: "query($x: Nope) { me { deviceId } }", vars: () => ({ x: 1 }), expect: ["BAD_USER_INPUT", "GRAPHQL_VALIDATION_FAILED"] },
+    { name: "attachment of 0 bytes", as: A, op: ops.CreateAttachmentUploadDocument, vars: () => ({ input: { size: 0 } }), expect: "BAD_USER_INPUT" },
+    { name: "attachment over MAX_ATTACHMENT_BYTES", as: A, op: ops.CreateAttachmentUploadDocument, vars: () => ({ input: { size: 2 ** 31 - 1 } }), expect: "LIMIT_EXCEEDED" },
+    { name: "attachment size past Int", as: A, op: ops.CreateAttachmentUploadDocument, vars: () => ({ input: { size: 2 ** 40 } }), expect: ["BAD_USER_INPUT", "GRAPHQL_VALIDATION_FAILED"] },
+    { name: "attachment content type not a type", as: A, op: ops.CreateAttachmentUploadDocument, vars: () => ({ input: { size: 10, contentType: "x".repeat(5000) } }), expect: "BAD_USER_INPUT" },
   ];
 
   it("refuses every hostile input with a clear code and leaves every table unchanged", async () => {
@@ -249,6 +253,8 @@ describe("hostile input and authorization", () => {
     markRead: { op: ops.MarkReadDocument, vars: () => ({ messageIds: [sent.messageId] }), otherUser: { data: { markRead: 0 } } },
     deleteMessage: { op: ops.DeleteMessageDocument, vars: () => ({ messageId: sent.messageId, forEveryone: true }), otherUser: ["FORBIDDEN", "NOT_FOUND"] },
     setReadReceipts: { op: ops.SetReadReceiptsDocument, vars: () => ({ enabled: true }) },
+    // The id of a grant is the capability; no other user's grant can be named here.
+    createAttachmentUpload: { op: ops.CreateAttachmentUploadDocument, vars: () => ({ input: { size: 1000 } }) },
     setTyping: { op: ops.SetTypingDocument, vars: () => ({ conversationId, isTyping: true }), otherUser: ["FORBIDDEN", "NOT_FOUND"] },
     // Groups: "other user" is a non-member of owner's group.
     keyPackageStatus: { op: ops.KeyPackageStatusDocument, vars: () => ({}) },

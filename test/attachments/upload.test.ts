@@ -223,7 +223,7 @@ describe.each(STORES)("attachments over HTTP on the %s store", (store) => {
         return found;
       };
       expect((await holding()).length).toBeGreaterThan(0);
-      const deadline = Date.now() + 15_000;
+      const deadline = Date.now() + 60_000;
       while ((await short.app.prisma.attachment.count()) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
       expect(await short.app.prisma.attachment.count()).toBe(0);
       expect(await holding()).toEqual([]);
