@@ -28,7 +28,9 @@ import { createInboxStore } from "./inbox/store.ts";
 import { createMessagesService } from "./messages/service.ts";
 import { createKeyPackagesService } from "./groups/key-packages.ts";
 import { createGroupsService } from "./groups/service.ts";
+import { createGroupReceipts } from "./groups/receipts.ts";
 import { createRealtimeService } from "./realtime/service.ts";
+import { createCallsService } from "./calls/service.ts";
 import { createMemoryRateLimiter, createRedisRateLimiter } from "./graphql/plugins/rate-limiter.ts";
 import { openDatabase, type Database } from "./db/database.ts";
 import { migrate } from "./db/migrator.ts";
@@ -61,11 +63,23 @@ export function createServices(deps: ServiceDeps, presenceStore: PresenceStore =
   const inboxStore = createInboxStore(deps);
   const queue = createInboxQueue(deps, inboxStore);
   const keys = createKeysService(deps, { preKeysLow: queue.preKeysLow });
-  const keyPackages = createKeyPackagesService(deps, { keyPackagesLow: queue.keyPackagesLow });
-  const groups = createGroupsService(deps, keyPackages);
+  // A linked device publishes key packages only after linking: its account's other devices (which add it to their
+  // groups) hear of it again once it can be added. Group co-members hear of device-list changes like 1:1 partners.
+  let deviceListChanged = (_userId: string) => {};
+  const keyPackages = createKeyPackagesService(deps, {
+    keyPackagesLow: queue.keyPackagesLow,
+    firstKeyPackages: (userId) => deviceListChanged(userId),
+  });
+  const groups = createGroupsService(deps, keyPackages, createGroupReceipts(deps, queue));
   const messages = createMessagesService(deps, { queue, groups });
+  deviceListChanged = (userId) =>
+    void groups
+      .coMembers(userId)
+      .then((coMembers) => messages.deviceListChanged(userId, coMembers))
+      .catch(report("device list event not queued"));
   const devices = createDevicesService(deps, keys, {
-    deviceListChanged: (userId) => void messages.deviceListChanged(userId).catch(report("device list event not queued")),
+    deviceListChanged,
+    deviceDeactivated: (userId, deviceId) => groups.deviceDeactivated(userId, deviceId),
   });
   const inbox = createInboxService(deps, {
     store: inboxStore,
@@ -75,8 +89,10 @@ export function createServices(deps: ServiceDeps, presenceStore: PresenceStore =
     sources: [groups.inboxSource],
   });
   const realtime = createRealtimeService(deps, messages, presenceStore);
+  // Calls need nothing else: signaling is messages' live-only sends, and TURN credentials come from config.
+  const calls = createCallsService(deps);
   const attachments = createAttachmentsService(deps);
-  return { keys, devices, inbox, messages, realtime, groups, keyPackages, attachments };
+  return { keys, devices, inbox, messages, realtime, groups, keyPackages, calls, attachments };
 }
 
 export async function startApp(config: Config, logger: Logger): Promise<App> {
@@ -143,7 +159,8 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     if (event.kind === "deviceRevoked") http.connections.revoke(event);
   });
 
-  reportGauges(metrics, { db, http });
+  reportGauges(metrics, { db, http, services });
+  bus.onReconnect(() => metrics.redisReconnects.inc({ client: "bus" }));
   const metricsServer =
     config.metrics.port === null ? null : await startMetricsServer(metrics.registry, config.metrics.port, config.host);
 
@@ -187,8 +204,11 @@ function startSweeper(services: Services, intervalMs: number, logger: Logger): (
       try {
         const messages = await services.messages.sweep();
         const items = await services.inbox.sweep();
+        const groupEvents = await services.groups.sweep();
         const blobs = await services.attachments.sweep();
-        if (messages || items || blobs) logger.debug({ messages, items, blobs }, "expired messages, queue items and blobs deleted");
+        if (messages || items || groupEvents || blobs) {
+          logger.debug({ messages, items, groupEvents, blobs }, "expired messages, queue items, group events and blobs deleted");
+        }
       } catch (err) {
         logger.warn({ err: (err as Error).message }, "sweep failed");
       } finally {
@@ -205,7 +225,13 @@ function startSweeper(services: Services, intervalMs: number, logger: Logger): (
 }
 
 /** Gauges read when Prometheus scrapes: sockets held and the database pool (waiting > 0: requests queue for a connection). */
-function reportGauges(metrics: Metrics, { db, http }: { db: Database; http: RunningHttp }) {
+function reportGauges(metrics: Metrics, { db, http, services }: { db: Database; http: RunningHttp; services: Services }) {
+  metrics.gauge("vignette_queue_items", "Items waiting in device queues (all nodes: read from the database)", async () =>
+    (await services.inbox.depth()).items,
+  );
+  metrics.gauge("vignette_queue_oldest_age_seconds", "Age of the oldest unacknowledged queue item", async () =>
+    (await services.inbox.depth()).oldestAgeSeconds,
+  );
   metrics.gauge("vignette_ws_connections", "Authenticated WebSocket connections held by this node", () => http.connections.size);
   metrics.gauges("vignette_db_pool_connections", "PostgreSQL pool connections by state", "state", () => ({
     ...db.poolStats(),

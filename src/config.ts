@@ -6,6 +6,9 @@ const boolish = z
   .enum(["true", "false", "1", "0", "yes", "no", "on", "off"])
   .transform((v) => ["true", "1", "yes", "on"].includes(v));
 
+// stun:host[:port], turn:host[:port][?transport=udp|tcp], IPv6 hosts in brackets (RFC 7064 / 7065).
+const TURN_URL = /^(stuns?|turns?):(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?(\?transport=(udp|tcp))?$/;
+
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
 const UNIT_SECONDS = { s: 1, m: 60, h: 3600 } as const;
@@ -35,6 +38,7 @@ export const RATE_LIMIT_FAMILIES = [
   "groupCommits",
   "receipts",
   "attachments",
+  "turnCredentials",
   "other",
 ] as const;
 export type RateLimitFamily = (typeof RATE_LIMIT_FAMILIES)[number];
@@ -63,6 +67,8 @@ const RATE_DEFAULTS = {
   RATE_LIMIT_RECEIPTS_IP: "3000/10s",
   RATE_LIMIT_ATTACHMENTS: "120/1m",
   RATE_LIMIT_ATTACHMENTS_IP: "1200/1m",
+  RATE_LIMIT_TURN_CREDENTIALS: "30/1m",
+  RATE_LIMIT_TURN_CREDENTIALS_IP: "300/1m",
   RATE_LIMIT_OTHER: "120/1m",
   RATE_LIMIT_OTHER_IP: "1200/1m",
 } as const;
@@ -131,6 +137,16 @@ const schema = z.object({
   S3_SECRET_ACCESS_KEY: z.string().min(1).optional(),
   S3_FORCE_PATH_STYLE: boolish.default(true),
   S3_PART_BYTES: int(5 * 1024 * 1024, 512 * 1024 * 1024).default(8 * 1024 * 1024),
+  // Calls: TURN servers handed out with TURN REST API credentials (coturn use-auth-secret / static-auth-secret).
+  TURN_URLS: z
+    .string()
+    .max(4096)
+    .transform((v) => v.split(/[\s,]+/).filter(Boolean))
+    .pipe(z.array(z.string().max(256).regex(TURN_URL, "each must be a stun:, stuns:, turn: or turns: URL")).min(1).max(16))
+    .optional(),
+  TURN_SECRET: z.string().min(16, "must be at least 16 characters").max(512).optional(),
+  // Longer than the longest call: coturn checks the expiry again when the client refreshes its allocation.
+  TURN_TTL_SECONDS: int(5, 7 * 86_400).default(86_400),
 });
 
 /** Every environment variable the service reads (compose.yaml and the README are checked against it). */
@@ -212,6 +228,8 @@ export type Config = {
           partBytes: number;
         };
   };
+  /** null when TURN_URLS is not set: turnServers answers an empty list. */
+  turn: { urls: string[]; secret: string; ttlSeconds: number } | null;
 };
 
 export class ConfigError extends Error {}
@@ -225,6 +243,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError(`invalid configuration: ${problems}`);
   }
   const e = parsed.data;
+  if (!!e.TURN_URLS !== !!e.TURN_SECRET) {
+    throw new ConfigError("invalid configuration: TURN_URLS and TURN_SECRET: set both or neither");
+  }
   const workers = e.WORKERS === "auto" ? availableParallelism() : e.WORKERS;
   if (workers > 1 && !(e.DATABASE_URL && e.REDIS_URL)) {
     // Embedded storage and the in-process bus live inside one process: other workers could not share them.
@@ -259,6 +280,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
           deviceLinks: { device: e.RATE_LIMIT_DEVICE_LINKS, ip: e.RATE_LIMIT_DEVICE_LINKS_IP },
           groupCommits: { device: e.RATE_LIMIT_GROUP_COMMITS, ip: e.RATE_LIMIT_GROUP_COMMITS_IP },
           receipts: { device: e.RATE_LIMIT_RECEIPTS, ip: e.RATE_LIMIT_RECEIPTS_IP },
+          turnCredentials: { device: e.RATE_LIMIT_TURN_CREDENTIALS, ip: e.RATE_LIMIT_TURN_CREDENTIALS_IP },
           attachments: { device: e.RATE_LIMIT_ATTACHMENTS, ip: e.RATE_LIMIT_ATTACHMENTS_IP },
           other: { device: e.RATE_LIMIT_OTHER, ip: e.RATE_LIMIT_OTHER_IP },
         }
@@ -286,6 +308,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       inboxBufferLimit: e.INBOX_BUFFER_LIMIT,
     },
     realtime: { typingTtlMs: e.TYPING_TTL_MS, presenceTtlMs: e.PRESENCE_TTL_MS },
+    turn: e.TURN_URLS && e.TURN_SECRET ? { urls: e.TURN_URLS, secret: e.TURN_SECRET, ttlSeconds: e.TURN_TTL_SECONDS } : null,
     attachments: {
       maxBytes: e.MAX_ATTACHMENT_BYTES,
       dailyUploads: e.ATTACHMENT_DAILY_UPLOADS,

@@ -1,3 +1,4 @@
+// What every service is built from (ServiceDeps), the authenticated caller (Actor), and the transaction type.
 import type { Bus } from "./live/bus.ts";
 import type { Config } from "./config.ts";
 import type { Logger } from "./logger.ts";

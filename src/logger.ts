@@ -1,3 +1,4 @@
+// The pino logger, with tokens, keys and ciphertext redacted from every line.
 import { pino, type Logger } from "pino";
 
 export type { Logger };

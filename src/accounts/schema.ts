@@ -1,3 +1,4 @@
+// Accounts and devices as GraphQL: the User and Device types, registration, device links, key resets, deactivation.
 import { MAX_DEVICE_NAME } from "./service.ts";
 import type { DeviceInfo } from "./service.ts";
 import { builder } from "../graphql/builder.ts";

@@ -30,7 +30,9 @@ export type DevicesService = ReturnType<typeof createDevicesService>;
 export function createDevicesService(
   deps: ServiceDeps,
   keys: KeysService,
-  hooks: { deviceListChanged(userId: string): void } = { deviceListChanged: () => {} },
+  hooks: { deviceListChanged(userId: string): void; deviceDeactivated?(userId: string, deviceId: number): Promise<void> } = {
+    deviceListChanged: () => {},
+  },
 ) {
   const { prisma, bus, config } = deps;
 
@@ -165,6 +167,7 @@ export function createDevicesService(
     ]);
     const revoked: ControlEvent = { kind: "deviceRevoked", userId: actor.userId, deviceId };
     await bus.publish(channels.control, revoked);
+    await hooks.deviceDeactivated?.(actor.userId, deviceId);
     hooks.deviceListChanged(actor.userId);
     return true;
   }

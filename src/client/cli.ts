@@ -8,6 +8,7 @@ import { DEFAULT_SERVER, VignetteClient, VignetteError, type ReceivedMessage } f
 import { mkdir } from "node:fs/promises";
 import { ATTACHMENT_KINDS, type MessageBody } from "./content.ts";
 import { kindOf, progressBar, savePath } from "./cli-files.ts";
+import { formatGroupMessage, GROUP_USAGE, groupCommand, groupNames, GroupUsageError } from "./cli-groups.ts";
 
 const USAGE = `usage: vignette [--dir DIR] [--server URL] <command>
 
@@ -18,10 +19,11 @@ const USAGE = `usage: vignette [--dir DIR] [--server URL] <command>
   devices remove <deviceId>             deactivate one of them
   send <username> <text...> [--expires SECONDS]
   send-file <username> <path> [--caption TEXT]   encrypted attachment (image, video, voice or file by extension)
-  listen                                print incoming messages until Ctrl-C (attachments saved under DIR/attachments)
+  listen                                print incoming messages (groups too) until Ctrl-C; attachments saved under DIR/attachments
   chat <username>                       interactive conversation (/quit to leave)
   safety <username>                     safety numbers to compare out of band
   whoami
+${GROUP_USAGE}
 
   --dir DIR     the account directory (default ~/.vignette)`;
 
@@ -47,6 +49,10 @@ function describe(body: MessageBody): string {
     case "voice":
     case "file":
       return `[${body.kind} ${body.attachment.fileName ?? body.attachment.contentType}, ${body.attachment.size} bytes]${body.caption ? ` ${body.caption}` : ""}`;
+    case "missedCall":
+      return `[missed ${body.video ? "video" : "voice"} call]`;
+    case "call":
+      return "[call signaling]";
   }
 }
 
@@ -93,6 +99,7 @@ export async function main(argv: string[]): Promise<void> {
       name: { type: "string" },
       expires: { type: "string" },
       caption: { type: "string" },
+      group: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
   });
@@ -139,10 +146,18 @@ export async function main(argv: string[]): Promise<void> {
       }
       return;
     }
+    case "group": {
+      const c = await open();
+      try {
+        await groupCommand(c, rest, out, expiresOption(values.expires));
+      } finally {
+        await c.close();
+      }
+      return;
+    }
     case "send": {
       if (rest.length < 2) throw new UsageError("send takes a username and a text");
-      const expires = values.expires === undefined ? undefined : Number(values.expires);
-      if (expires !== undefined && (!Number.isInteger(expires) || expires < 1)) throw new UsageError("--expires takes whole seconds");
+      const expires = expiresOption(values.expires);
       const c = await open();
       try {
         const r = await c.send(rest[0], rest.slice(1).join(" "), { expiresInSeconds: expires });
@@ -188,6 +203,9 @@ export async function main(argv: string[]): Promise<void> {
           out(`  attachment not saved: ${(e as Error).message}`);
         }
       });
+      const nameOf = groupNames(c);
+      c.on("groupMessage", async (m) => out(await formatGroupMessage(c, m, await nameOf(m.groupId), describe)));
+      c.on("groupChanged", async (e) => out(`(#${await nameOf(e.groupId)}: ${e.kind})`));
       c.on("deleted", (d) => out(`(message ${d.messageId} deleted)`));
       c.on("expired", (e) => out(`(message ${e.messageId} expired)`));
       await c.start();
@@ -195,6 +213,7 @@ export async function main(argv: string[]): Promise<void> {
       return runUntilStopped(c);
     }
     case "chat": {
+      if (values.group !== undefined) return groupChat(open, values.group);
       if (rest.length !== 1) throw new UsageError("chat takes one username");
       const c = await open();
       reportErrors(c);
@@ -247,8 +266,43 @@ export async function main(argv: string[]): Promise<void> {
   }
 }
 
+function expiresOption(value: string | undefined): number | undefined {
+  const expires = value === undefined ? undefined : Number(value);
+  if (expires !== undefined && (!Number.isInteger(expires) || expires < 1)) throw new UsageError("--expires takes whole seconds");
+  return expires;
+}
+
+async function groupChat(open: () => Promise<VignetteClient>, which: string): Promise<void> {
+  const c = await open();
+  reportErrors(c);
+  const g = await c.groups.find(which).catch(async (e) => {
+    await c.close();
+    throw e;
+  });
+  const name = g.name ?? g.id;
+  c.on("groupMessage", async (m) => {
+    if (m.groupId === g.id) out(await formatGroupMessage(c, m, name, describe));
+  });
+  await c.start();
+  out(`chatting in #${name}; type a line to send, /quit to leave`);
+  const rl = readline.createInterface({ input: process.stdin, terminal: false });
+  const done = new Promise<void>((resolve) => {
+    rl.on("close", resolve);
+    rl.on("line", (line) => {
+      const text = line.trim();
+      if (text === "/quit") return rl.close();
+      if (!text) return;
+      c.groups.send(g.id, text).then(
+        (r) => out(`(sent ${r.messageId})`),
+        (e) => process.stderr.write(`error: ${(e as Error).message}\n`),
+      );
+    });
+  });
+  return runUntilStopped(c, done);
+}
+
 function readable(err: unknown): string {
-  if (err instanceof UsageError) return `${err.message}\n\n${USAGE}`;
+  if (err instanceof UsageError || err instanceof GroupUsageError) return `${err.message}\n\n${USAGE}`;
   if (err instanceof VignetteError) return err.code && err.code !== "UNREACHABLE" ? `${err.message} (${err.code})` : err.message;
   const e = err as NodeJS.ErrnoException;
   if (e?.code === "ERR_PARSE_ARGS_UNKNOWN_OPTION" || e?.code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE") return `${e.message}\n\n${USAGE}`;

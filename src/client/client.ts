@@ -6,7 +6,10 @@ import { ProtocolAddress, PublicKey } from "@signalapp/libsignal-client";
 import { AccountDirectory, type AccountInfo } from "./account-store.ts";
 import path from "node:path";
 import { Attachments } from "./attachments/attachments.ts";
-import { decodeContent, type MessageBody } from "./content.ts";
+import { decodeContent, type MessageBody, type Sendable } from "./content.ts";
+import { Groups, KEY_PACKAGE_TARGET, type GroupEvents } from "./groups.ts";
+import { Calls, type CallsOptions } from "./calls/calls.ts";
+import type { CallEvent } from "./calls/machine.ts";
 import { AsyncEmitter, Mutex } from "./emitter.ts";
 import {
   AckEnvelopesDocument,
@@ -22,6 +25,7 @@ import {
   RegisterAccountDocument,
   ResetDeviceKeysDocument,
   SetTypingDocument,
+  TurnServersDocument,
   TypingDocument,
   UserByIdDocument,
   UserByUsernameDocument,
@@ -45,7 +49,11 @@ export interface ClientOptions {
   preKeyRotationIntervalMs?: number;
   /** Bound on automatic re-sends after a device-set error (default 4 attempts in all). */
   maxSendAttempts?: number;
+  /** Call signaling: the ring timeout (default 60 s). */
+  calls?: CallsOptions;
 }
+
+type CallEventOf<T extends CallEvent["type"]> = Omit<Extract<CallEvent, { type: T }>, "type">;
 
 export interface ReceivedMessage extends StoredMessage {
   envelopeId: string;
@@ -53,7 +61,7 @@ export interface ReceivedMessage extends StoredMessage {
   isSync: boolean;
 }
 
-export interface ClientEvents extends Record<string, unknown> {
+export interface ClientEvents extends Record<string, unknown>, GroupEvents {
   message: ReceivedMessage;
   receipt: { messageId: string; conversationId: string; userId: string; kind: "DELIVERED" | "READ"; at: string };
   deleted: { messageId: string; conversationId: string; byUserId: string };
@@ -64,15 +72,20 @@ export interface ClientEvents extends Record<string, unknown> {
   deviceListChanged: { userId: string };
   preKeysToppedUp: { oneTimePreKeys: number; oneTimeKyberPreKeys: number };
   undecryptable: { envelopeId: string; from: Address; reason: string };
+  callOffer: CallEventOf<"callOffer">;
+  callAnswer: CallEventOf<"callAnswer">;
+  callIce: CallEventOf<"callIce">;
+  callEnded: CallEventOf<"callEnded">;
   error: Error;
 }
 
 type InboxEvent = InboxSubscription["inbox"];
 type EnvelopeEvent = Extract<InboxEvent, { __typename: "EnvelopeEvent" }>;
+type LiveEnvelopeEvent = Extract<InboxEvent, { __typename: "LiveEnvelopeEvent" }>;
 
-/** Everything a user can send: a plain string is a text message. */
-export type Sendable = MessageBody | string;
+export type { Sendable };
 
+const isGroupMessageId = (id: string) => id.startsWith("g:");
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export class VignetteClient extends AsyncEmitter<ClientEvents> {
@@ -81,6 +94,10 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
   readonly keys: PreKeyMaintainer;
   /** Encrypted attachments: upload(bytes | path, { contentType, fileName, onProgress }), download(pointer, { to }). */
   readonly attachments: Attachments;
+  /** MLS groups: create, add, remove, leave, send, list, members, roles. */
+  readonly groups: Groups;
+  /** 1:1 call signaling (the app brings WebRTC): offer, answer, decline, ice, hangup, turnServers. */
+  readonly calls: Calls;
   private sender: Sender;
   private crypto = new Mutex();
   private inbox = new Mutex();
@@ -103,6 +120,30 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
     this.sender = new Sender(this.self, this.http, () => this.device, this.crypto, options.maxSendAttempts);
     this.keys = new PreKeyMaintainer(() => this.device, this.http, directory.kv, this.crypto, options.preKeyRotationIntervalMs ?? DEFAULT_ROTATION_INTERVAL_MS, (e) =>
       this.fail(e),
+    );
+    this.groups = new Groups({
+      self: this.self,
+      kv: directory.kv,
+      http: this.http,
+      store: this.store,
+      resolveUser: (who) => this.resolveUser(who),
+      emit: (event, value) => this.emit(event, value as ClientEvents[typeof event]),
+      stored: (m) => this.scheduleExpiry(m),
+      unstored: (id) => this.clearExpiry(id),
+      fail: (e) => this.fail(e),
+      ack: (id) => this.ack(id),
+    });
+    this.calls = new Calls(
+      {
+        self: this.self,
+        resolveUser: (who) => this.resolveUser(who),
+        sendSignal: async (to, signal) => void (await wrap(() => this.sender.send(to, { kind: "call", signal }, { online: true }))),
+        sendMissedCall: async (to, callId, video) => void (await this.send(to, { kind: "missedCall", callId, video })),
+        emit: ({ type, ...event }) => this.emit(type, event as never),
+        fail: (e) => this.fail(e),
+        turnServers: () => wrap(async () => (await this.http.request(TurnServersDocument)).turnServers),
+      },
+      options.calls,
     );
   }
 
@@ -164,6 +205,8 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
     await directory.writeInfo(info);
     client = new VignetteClient(info, directory, signal, options);
     await client.keys.markRotated();
+    // Without key packages on the server nobody could add this device to a group.
+    await wrap(() => client.groups.mls.keyPackages.upload(KEY_PACKAGE_TARGET, true));
     return client;
   }
 
@@ -255,6 +298,7 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
   async send(to: string, message: Sendable, opts: { expiresInSeconds?: number } = {}): Promise<SendResult> {
     const body: MessageBody = typeof message === "string" ? { kind: "text", text: message } : message;
     const peerUserId = await this.resolveUser(to);
+    if (opts.expiresInSeconds === undefined) opts = { expiresInSeconds: (await this.defaultTimer(peerUserId)) ?? undefined };
     const r = await wrap(() => this.sender.send(peerUserId, body, opts));
     const expiresAt = opts.expiresInSeconds ? new Date(Date.parse(r.serverTimestamp) + opts.expiresInSeconds * 1000).toISOString() : null;
     const stored: StoredMessage = {
@@ -273,16 +317,41 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
     return r;
   }
 
+  /**
+   * A default self-destruct timer applied to every message sent to `who` (0 or null: none). For a group id it is the
+   * group's shared setting (every member's SDK applies it); for a user it is this device's setting for that chat.
+   */
+  async setDefaultTimer(who: string, seconds: number | null): Promise<void> {
+    if (UUID.test(who) && (await this.groups.get(who).catch(() => null))) {
+      await this.groups.setTimer(who.toLowerCase(), seconds);
+      return;
+    }
+    const peer = await this.resolveUser(who);
+    if (seconds) await this.directory.kv.set(`timer/${peer}`, new Uint8Array(Buffer.from(String(seconds))));
+    else await this.directory.kv.delete(`timer/${peer}`);
+  }
+
+  private async defaultTimer(peerUserId: string): Promise<number | null> {
+    const raw = await this.directory.kv.get(`timer/${peerUserId}`);
+    return raw ? Number(Buffer.from(raw).toString()) : null;
+  }
+
   async noteToSelf(text: string): Promise<SendResult> {
     return this.send(this.userId, { kind: "noteToSelf", text });
   }
 
+  /** Read receipts for messages (1:1 and group ones alike) to their senders. */
   async markRead(messageIds: string[]): Promise<number> {
-    return wrap(async () => (await this.http.request(MarkReadDocument, { messageIds })).markRead);
+    const group = messageIds.filter(isGroupMessageId);
+    const direct = messageIds.filter((id) => !isGroupMessageId(id));
+    let n = group.length ? await this.groups.markRead(group) : 0;
+    if (direct.length) n += await wrap(async () => (await this.http.request(MarkReadDocument, { messageIds: direct })).markRead);
+    return n;
   }
 
   /** Deletes a message here at once, and for everyone (the other side and your other devices) if asked. */
   async deleteMessage(messageId: string, forEveryone: boolean): Promise<boolean> {
+    if (isGroupMessageId(messageId)) return this.groups.deleteMessage(messageId, forEveryone);
     const ok = await wrap(async () => (await this.http.request(DeleteMessageDocument, { messageId, forEveryone })).deleteMessage);
     await this.store.remove(messageId);
     this.clearExpiry(messageId);
@@ -342,6 +411,9 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
       (n) => (n.oneTimePreKeys || n.oneTimeKyberPreKeys) && this.notify("preKeysToppedUp", n, (e) => this.fail(e)),
       (e) => this.fail(e),
     );
+    await this.groups.mls.keyPackages.replenish(KEY_PACKAGE_TARGET).catch((e) => this.fail(e));
+    // Devices linked or deactivated while this one was away.
+    void this.groups.reconcileOwnDevices().catch((e) => this.fail(e));
   }
 
   /** Live typing in the conversation with `who` (needs start()); returns a function that stops it. */
@@ -393,6 +465,8 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
     switch (ev.__typename) {
       case "EnvelopeEvent":
         return this.handleEnvelope(ev);
+      case "LiveEnvelopeEvent":
+        return this.handleLive(ev);
       case "ReceiptEvent": {
         const field = ev.kind === "READ" ? "readAt" : "deliveredAt";
         await this.store.update(ev.messageId, { [field]: ev.at });
@@ -407,7 +481,14 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
       case "DeviceListChangedEvent":
         this.sender.forgetDevices(ev.userId);
         await this.emit("deviceListChanged", { userId: ev.userId });
+        // Group upkeep (adding own new devices, removing deactivated ones) must not hold up the inbox.
+        void this.groups.deviceListChanged(ev.userId).catch((e) => this.fail(e));
         return this.ack(ev.id);
+      case "GroupEvent":
+        return this.groups.handle({ ...ev, kind: ev.groupEventKind });
+      case "KeyPackagesLowEvent":
+        await this.groups.mls.keyPackages.replenish(KEY_PACKAGE_TARGET);
+        return;
       case "PreKeysLowEvent": {
         const n = await this.keys.topUp();
         if (n.oneTimePreKeys || n.oneTimeKyberPreKeys) await this.emit("preKeysToppedUp", n);
@@ -429,19 +510,7 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
       try {
         // The ratchet step and the used pre-key reach disk only after the plaintext did: a crash in between
         // leaves the plaintext to hand over on redelivery, never a spent message key and nothing to show.
-        plaintext = await this.crypto.run(async () => {
-          const staged = this.directory.signalKv;
-          staged.begin();
-          try {
-            const p = await this.signal.decrypt(this.self, from, env.type, env.body);
-            await this.store.setPending(env.id, p);
-            await staged.commit();
-            return p;
-          } catch (err) {
-            staged.rollback();
-            throw err;
-          }
-        });
+        plaintext = await this.decryptStaged(from, env.type, env.body, (p) => this.store.setPending(env.id, p));
       } catch (err) {
         return this.dropUndecryptable(ev.id, env.id, from, err);
       }
@@ -454,6 +523,12 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
       return this.dropUndecryptable(ev.id, env.id, from, err);
     }
     const isSync = from.userId === this.userId;
+    // Call signaling is live-only: a queued copy (another client's doing) is stale by definition and dropped.
+    if (content.body.kind === "call") {
+      await this.store.markSeen(env.id);
+      await this.store.clearPending(env.id);
+      return this.ack(ev.id);
+    }
     const peerUserId = isSync ? (content.sentTo ?? this.userId) : from.userId;
     await this.store.learnConversation(peerUserId, env.conversationId);
     const msg: ReceivedMessage = {
@@ -480,6 +555,37 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
     await this.store.markSeen(env.id);
     await this.store.clearPending(env.id);
     await this.ack(ev.id);
+  }
+
+  /** Decrypts; the ratchet step reaches disk only after `beforeCommit` (if any) saved the plaintext. */
+  private decryptStaged(from: Address, type: number, body: string, beforeCommit?: (p: Uint8Array<ArrayBuffer>) => Promise<void>) {
+    return this.crypto.run(async () => {
+      const staged = this.directory.signalKv;
+      staged.begin();
+      try {
+        const p = await this.signal.decrypt(this.self, from, type, body);
+        await beforeCommit?.(p);
+        await staged.commit();
+        return p;
+      } catch (err) {
+        staged.rollback();
+        throw err;
+      }
+    });
+  }
+
+  /** A live-only envelope: decrypted and handed to the call machine; never stored, never acknowledged. */
+  private async handleLive(ev: LiveEnvelopeEvent): Promise<void> {
+    const env = ev.envelope;
+    const from = { userId: env.senderUserId, deviceId: env.senderDeviceId };
+    let content;
+    try {
+      content = decodeContent(await this.decryptStaged(from, env.type, env.body));
+    } catch (err) {
+      return this.emit("undecryptable", { envelopeId: env.id, from, reason: (err as Error)?.message ?? String(err) });
+    }
+    // Only call signaling travels live in this SDK; other live content is not for it.
+    if (content.body.kind === "call") await this.calls.receive(from, content.body.signal, content.sentTo);
   }
 
   private async dropUndecryptable(eventId: string, envelopeId: string, from: Address, err: unknown) {
@@ -531,6 +637,7 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
 
   async close(): Promise<void> {
     this.closed = true;
+    this.calls.close();
     for (const stop of this.stops.splice(0)) stop();
     for (const t of this.expiryTimers.values()) clearTimeout(t);
     this.expiryTimers.clear();

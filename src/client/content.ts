@@ -1,6 +1,8 @@
 // What travels inside the Signal encryption: a versioned, typed message body with the sender's timestamp, padded so
 // the ciphertext length reveals only a 160-byte bucket. The server never sees any of this.
 import { checkPointer, type AttachmentPointer } from "./attachments/pointer.ts";
+import { CALL_ID_PATTERN, checkSignal, type CallSignal } from "./calls/signals.ts";
+
 export const CONTENT_VERSION = 1;
 export const PAD_BLOCK = 160;
 /** Upper bound of a decoded content, so a hostile peer cannot make us parse megabytes of JSON. */
@@ -18,9 +20,16 @@ export type MessageBody =
   | { kind: "contact"; name: string; username?: string; phone?: string; email?: string }
   | { kind: "poll"; question: string; options: string[]; multiple?: boolean }
   | { kind: "event"; title: string; startsAt: string; endsAt?: string; location?: string }
-  | { kind: AttachmentKind; attachment: AttachmentPointer; caption?: string };
+  | { kind: AttachmentKind; attachment: AttachmentPointer; caption?: string }
+  /** Call signaling (src/client/calls/): sent live-only, never stored as a message. */
+  | { kind: "call"; signal: CallSignal }
+  /** Left by the caller's SDK when nobody answered: an ordinary queued message. */
+  | { kind: "missedCall"; callId: string; video: boolean };
 
 export type MessageKind = MessageBody["kind"];
+
+/** Everything a user can send: a plain string is a text message. */
+export type Sendable = MessageBody | string;
 
 /** The server's MessageType for each kind (the server sees the type, never the body). */
 export const serverMessageType: Record<MessageKind, string> = {
@@ -34,6 +43,8 @@ export const serverMessageType: Record<MessageKind, string> = {
   video: "MEDIA",
   voice: "VOICE",
   file: "FILE",
+  call: "CALL",
+  missedCall: "CALL",
 };
 
 export interface Content {
@@ -104,6 +115,17 @@ function checkBody(b: Record<string, unknown>): MessageBody {
       }
       break;
     }
+    case "call":
+      try {
+        return { kind: "call", signal: checkSignal(b.signal) };
+      } catch {
+        break;
+      }
+    case "missedCall":
+      if (isStr(b.callId, 64) && CALL_ID_PATTERN.test(b.callId) && typeof b.video === "boolean") {
+        return { kind: "missedCall", callId: b.callId, video: b.video };
+      }
+      break;
   }
   throw new ContentError(`unsupported or malformed message body (${String(b.kind)})`);
 }

@@ -6,3 +6,6 @@ export { AttachmentIntegrityError, type AttachmentPointer, type Progress, type U
 export type { StoredMessage } from "./message-store.ts";
 export type { SendResult } from "./messaging.ts";
 export { FileKeyValueStore, AccountDirectory } from "./account-store.ts";
+export type { Calls, CallsOptions, IceServer } from "./calls/calls.ts";
+export type { CallEvent } from "./calls/machine.ts";
+export type { CallSignal, EndReason, IceCandidate } from "./calls/signals.ts";

@@ -4,12 +4,15 @@
 // decrypting and acknowledging must not lose it), and conversation ids learnt from the server.
 import type { MessageBody } from "./content.ts";
 import type { KeyValueStore } from "./signal/kv.ts";
+import { Mutex } from "./emitter.ts";
 
 export interface StoredMessage {
   messageId: string;
   conversationId: string | null;
-  /** The other party (your own user id for a note to self). */
+  /** The other party (your own user id for a note to self; the group's id for a group message). */
   peerUserId: string;
+  /** Set for a group message. */
+  groupId?: string;
   direction: "in" | "out";
   from: { userId: string; deviceId: number };
   sentAt: number;
@@ -26,6 +29,8 @@ const parse = <T>(b: Uint8Array | undefined): T | undefined => (b ? (JSON.parse(
 const ONE = new Uint8Array([1]);
 
 export class MessageStore {
+  // update is read-modify-write: a receipt arriving while the app deletes the message must not bring it back.
+  private edits = new Mutex();
   constructor(private kv: KeyValueStore) {}
 
   async put(m: StoredMessage): Promise<void> {
@@ -35,17 +40,21 @@ export class MessageStore {
     return parse<StoredMessage>(await this.kv.get(`msg/${messageId}`));
   }
   async update(messageId: string, patch: Partial<StoredMessage>): Promise<StoredMessage | undefined> {
-    const m = await this.get(messageId);
-    if (!m) return undefined;
-    const next = { ...m, ...patch };
-    await this.put(next);
-    return next;
+    return this.edits.run(async () => {
+      const m = await this.get(messageId);
+      if (!m) return undefined;
+      const next = { ...m, ...patch };
+      await this.put(next);
+      return next;
+    });
   }
   /** Removes a message; true when there was one. */
   async remove(messageId: string): Promise<boolean> {
-    const had = (await this.kv.get(`msg/${messageId}`)) !== undefined;
-    await this.kv.delete(`msg/${messageId}`);
-    return had;
+    return this.edits.run(async () => {
+      const had = (await this.kv.get(`msg/${messageId}`)) !== undefined;
+      await this.kv.delete(`msg/${messageId}`);
+      return had;
+    });
   }
   /** Messages, oldest first, optionally of one peer. */
   async list(peerUserId?: string): Promise<StoredMessage[]> {

@@ -81,11 +81,11 @@ export class Sender {
     return out;
   }
 
-  /** Sends one message; resolves once the server committed it. */
+  /** Sends one message; resolves once the server committed it (online: once it was handed to connected devices). */
   async send(
     recipientUserId: string,
     body: MessageBody,
-    opts: { expiresInSeconds?: number; clientMessageId?: string } = {},
+    opts: { expiresInSeconds?: number; clientMessageId?: string; online?: boolean } = {},
   ): Promise<SendResult> {
     const clientMessageId = opts.clientMessageId ?? randomUUID();
     const sentAt = Date.now();
@@ -110,6 +110,7 @@ export class Sender {
             expiresInSeconds: opts.expiresInSeconds ?? null,
             envelopes,
             syncEnvelopes,
+            ...(opts.online ? { online: true } : {}),
           },
         });
         return { ...sendMessage, clientMessageId, sentAt, attempts: attempt };

@@ -1,3 +1,4 @@
+// Interactive transactions for the long operations (large commits and claims).
 import type { ServiceDeps, Tx } from "../deps.ts";
 
 /**

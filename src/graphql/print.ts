@@ -1,3 +1,4 @@
+// Prints the schema as schema.graphql (npm run schema; a test checks the committed file is fresh).
 import { lexicographicSortSchema, printSchema } from "graphql";
 import { schema } from "./index.ts";
 

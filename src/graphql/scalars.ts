@@ -1,3 +1,4 @@
+// The Bytes (canonical base64) and DateTime scalars, with their bounds.
 import { GraphQLError, Kind } from "graphql";
 import { base64 } from "../bytes.ts";
 import { builder } from "./builder.ts";

@@ -1,7 +1,7 @@
 // The group events members receive (live, on replay and through the inbox), shaped once per group, not per member.
 import { base64 } from "../bytes.ts";
 
-export type GroupEventKind = "COMMIT" | "WELCOME" | "APPLICATION" | "MEMBERS_CHANGED" | "INFO_CHANGED";
+export type GroupEventKind = "COMMIT" | "WELCOME" | "APPLICATION" | "MEMBERS_CHANGED" | "INFO_CHANGED" | "MESSAGE_DELETED";
 
 /** A group event exactly as subscribers and replay hand it out: no per-subscriber work left to do. */
 export interface GroupEventPayload {
@@ -17,6 +17,10 @@ export interface GroupEventPayload {
   senderDeviceId: number | null;
   /** base64 of the MLSMessage (COMMIT, WELCOME, APPLICATION). */
   message: string | null;
+  /** When the server stored it (ISO). */
+  serverTimestamp: string;
+  /** MESSAGE_DELETED: the deleted message's id. */
+  refersTo: string | null;
   /** Devices ("<userId>.<deviceId>") whose view of the group ends with this event. */
   removed?: string[];
 }
@@ -44,6 +48,8 @@ export function groupEvent(
   senderUserId: string | null,
   senderDeviceId: number | null,
   message: Uint8Array | null,
+  createdAt: Date,
+  refersTo: string | null = null,
 ): GroupEventPayload {
   return {
     __typename: "GroupEvent",
@@ -56,5 +62,7 @@ export function groupEvent(
     senderUserId,
     senderDeviceId,
     message: message ? base64(message) : null,
+    serverTimestamp: createdAt.toISOString(),
+    refersTo,
   };
 }

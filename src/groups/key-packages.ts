@@ -26,7 +26,11 @@ export type KeyPackagesService = ReturnType<typeof createKeyPackagesService>;
 
 export function createKeyPackagesService(
   deps: ServiceDeps,
-  hooks: { keyPackagesLow(userId: string, deviceId: number, status: KeyPackageStatus): void } = {
+  hooks: {
+    keyPackagesLow(userId: string, deviceId: number, status: KeyPackageStatus): void;
+    /** A device published its first key packages: it can be added to groups now. */
+    firstKeyPackages?(userId: string, deviceId: number): void;
+  } = {
     keyPackagesLow: () => {},
   },
 ) {
@@ -79,6 +83,7 @@ export function createKeyPackagesService(
     if (refs.size !== checked.length + (last ? 1 : 0)) throw badInput("the same key package appears twice");
     const existing = await prisma.keyPackage.count({ where: { ref: { in: [...checked, ...(last ? [last] : [])].map((c) => c.ref) } } });
     if (existing > 0) throw badInput("a key package in this upload was uploaded before");
+    const first = (await prisma.keyPackage.count({ where: { userId: actor.userId, deviceId: actor.deviceId } })) === 0;
     await inTx(async (tx) => {
       const row = (c: (typeof checked)[number], lastResort: boolean) => ({
         userId: actor.userId,
@@ -94,6 +99,7 @@ export function createKeyPackagesService(
         await tx.keyPackage.create({ data: row(last, true) });
       }
     });
+    if (first) hooks.firstKeyPackages?.(actor.userId, actor.deviceId);
     return checked.length + (last ? 1 : 0);
   }
 
@@ -101,13 +107,17 @@ export function createKeyPackagesService(
    * One key package per active device of each user, consumed in one transaction. SKIP LOCKED lets concurrent
    * claimers take different rows instead of queueing; a device with none left hands out its last-resort one.
    */
-  async function claim(actor: Actor, userIds: string[]): Promise<ClaimedKeyPackage[]> {
+  async function claim(actor: Actor, userIds: string[], only?: { userId: string; deviceId: number }[]): Promise<ClaimedKeyPackage[]> {
     const unique = [...new Set(userIds)];
-    const devices = await prisma.device.findMany({
-      where: { userId: { in: unique }, active: true },
-      select: { userId: true, deviceId: true },
-      orderBy: [{ userId: "asc" }, { deviceId: "asc" }],
-    });
+    const wanted = only ? new Set(only.map((d) => `${d.userId}.${d.deviceId}`)) : null;
+    const devices = (
+      await prisma.device.findMany({
+        where: { userId: { in: unique }, active: true },
+        select: { userId: true, deviceId: true },
+        orderBy: [{ userId: "asc" }, { deviceId: "asc" }],
+      })
+    ).filter((d) => !wanted || wanted.has(`${d.userId}.${d.deviceId}`));
+    if (wanted && devices.length !== wanted.size) throw new AppError("NOT_FOUND", "some of those devices are not active devices of those users");
     const found = new Set(devices.map((d) => d.userId));
     const missing = unique.filter((u) => !found.has(u));
     if (missing.length) throw new AppError("NOT_FOUND", "no active device for some users", { userIds: missing });

@@ -17,6 +17,8 @@ import {
 import { verifyFramedContentSignature } from "ts-mls/framedContent.js";
 import { ratchetTreeFromExtension, verifyGroupInfoSignature } from "ts-mls/groupInfo.js";
 import { encodeKeyPackage, verifyKeyPackage } from "ts-mls/keyPackage.js";
+import { verifyLeafNodeSignature, verifyLeafNodeSignatureKeyPackage } from "ts-mls/leafNode.js";
+import { treeHashRoot } from "ts-mls/treeHash.js";
 import { badInput } from "../errors.ts";
 
 /** Ciphersuite 1 (MLS_128_DHKEMX25519_AES128GCM_SHA256_Ed25519) is the one every client must speak. */
@@ -168,6 +170,37 @@ export async function parseGroupInfo(bytes: Uint8Array, field = "groupInfo"): Pr
   if (!ok) throw badInput(`${field}: bad signature`);
   return { info: groupInfo, groupId: groupInfo.groupContext.groupId, epoch: groupInfo.groupContext.epoch, tree, leaves };
 }
+
+/**
+ * Before its tree maps leaves to devices: the tree hashes to the GroupContext's tree hash (which the signer signed)
+ * and every leaf's signature holds. Leaves identical to the previous epoch's (same index, key, credential and
+ * signature) were checked when that tree came, so a 1,500-leaf commit verifies only what changed.
+ */
+export async function verifyTree(gi: ParsedGroupInfo, previous: ParsedGroupInfo | null, field = "groupInfo"): Promise<void> {
+  const cs = await suite(gi.info.groupContext.cipherSuite);
+  const root = await treeHashRoot(gi.tree, cs.hash);
+  if (!sameBytes(root, gi.info.groupContext.treeHash)) throw badInput(`${field}: the ratchet tree does not match the group context's tree hash`);
+  for (let node = 0; node < gi.tree.length; node += 2) {
+    const n = gi.tree[node];
+    if (!n || n.nodeType !== "leaf") continue;
+    const before = previous?.tree[node];
+    if (before?.nodeType === "leaf" && sameLeaf(before.leaf, n.leaf)) continue;
+    const leaf = n.leaf;
+    const ok = await (leaf.leafNodeSource === "key_package"
+      ? verifyLeafNodeSignatureKeyPackage(leaf, cs.signature)
+      : verifyLeafNodeSignature(leaf, gi.groupId, node / 2, cs.signature)
+    ).catch(() => false);
+    if (!ok) throw badInput(`${field}: leaf ${node / 2} has a bad signature`);
+  }
+}
+
+type Leaf = Extract<RatchetTree[number], { nodeType: "leaf" }>["leaf"];
+const sameLeaf = (a: Leaf, b: Leaf) =>
+  sameBytes(a.signature, b.signature) &&
+  sameBytes(a.signaturePublicKey, b.signaturePublicKey) &&
+  sameBytes(a.hpkePublicKey, b.hpkePublicKey) &&
+  a.credential.credentialType === b.credential.credentialType &&
+  sameBytes((a.credential as { identity?: Uint8Array }).identity ?? new Uint8Array(), (b.credential as { identity?: Uint8Array }).identity ?? new Uint8Array());
 
 /** Checks a commit's signature against the sender's leaf in the tree of the epoch it was framed in. */
 export async function verifyCommitSignature(commit: ParsedCommit, previous: ParsedGroupInfo): Promise<boolean> {

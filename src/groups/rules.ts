@@ -1,5 +1,7 @@
 // The rules of MLS groups as pure functions: input bounds, commit acceptance (epoch, sender leaf, roles, removed
 // and added devices, claimed key packages, the new tree), roster arithmetic and the numbering of a commit's events.
+// Users join and leave as a whole (every active device); single devices come and go when a member links a device or
+// deactivates one.
 import { AppError, badInput, forbidden } from "../errors.ts";
 import type { Actor } from "../deps.ts";
 import { deviceKey, sameBytes, type DeviceRef, type ParsedCommit } from "./mls-framing.ts";
@@ -17,6 +19,7 @@ export interface GroupInfoView {
   name: string | null;
   description: string | null;
   memberCount: number;
+  expiresInSeconds: number | null;
 }
 
 export interface CommitInput {
@@ -115,47 +118,76 @@ export function userChanges(input: Pick<CommitInput, "addUserIds" | "removeUserI
   return { addUserIds, removeUserIds };
 }
 
-/**
- * Roster arithmetic under the group's lock: admins add and remove; anyone may commit the removal of devices whose
- * users already left; the group stays within its size; the Remove proposals remove exactly the leaves of the
- * removed users. Returns the members removed and the device keys leaving the tree.
- */
-export function checkRosterChange(p: {
-  role: GroupRole;
+export interface RosterChange {
+  actor: DeviceRef;
+  /** userId -> role, before the commit. */
   roster: Map<string, GroupRole>;
+  /** Devices whose leaves are in the tree before the commit. */
   inTree: DeviceRef[];
+  /** Active device ids of every user the commit touches. */
+  active: Map<string, Set<number>>;
   addUserIds: string[];
   removeUserIds: string[];
-  removedDevices: DeviceRef[];
+  /** Devices the Add proposals carry, and those whose leaves the Remove proposals empty. */
+  added: DeviceRef[];
+  removed: DeviceRef[];
   maxMembers: number;
-}): { removesMembers: string[]; wantRemoved: Set<string> } {
-  const { roster, inTree, addUserIds, removeUserIds } = p;
-  const removesMembers = removeUserIds.filter((u) => roster.has(u));
-  if ((addUserIds.length || removesMembers.length) && p.role !== "admin") {
-    throw forbidden("only an admin adds or removes members");
-  }
-  for (const u of addUserIds) if (roster.has(u)) throw badInput(`user ${u} is already a member`);
-  for (const u of removeUserIds) {
-    if (!roster.has(u) && !inTree.some((d) => d.userId === u)) throw badInput(`user ${u} is not in the group`);
-  }
-  const size = roster.size + addUserIds.length - removesMembers.length;
-  if (size > p.maxMembers) {
-    throw new AppError("LIMIT_EXCEEDED", `a group holds at most ${p.maxMembers} members`, { maxMembers: p.maxMembers });
-  }
-  const wantRemoved = new Set(inTree.filter((d) => removeUserIds.includes(d.userId)).map(deviceKey));
-  if (!sameSet(wantRemoved, new Set(p.removedDevices.map(deviceKey)))) {
-    throw badInput("the Remove proposals must remove exactly the devices of removeUserIds");
-  }
-  return { removesMembers, wantRemoved };
 }
 
-/** The Add proposals add exactly one key package for each active device of each added user. Returns their keys. */
-export function checkAddedDevices(activeAdded: DeviceRef[], addedDevices: DeviceRef[]): string[] {
-  const gotAdded = addedDevices.map(deviceKey);
-  if (gotAdded.length !== new Set(gotAdded).size || !sameSet(new Set(activeAdded.map(deviceKey)), new Set(gotAdded))) {
-    throw badInput("the Add proposals must add exactly one key package for each active device of addUserIds");
+/** Throws the client's mistake (BAD_USER_INPUT, FORBIDDEN, LIMIT_EXCEEDED); returns the members removed. */
+export function checkRosterChange(c: RosterChange): { removesMembers: string[]; wantRemoved: Set<string>; gotAdded: string[] } {
+  const addUsers = new Set(c.addUserIds);
+  const removeUsers = new Set(c.removeUserIds);
+  const role = c.roster.get(c.actor.userId);
+  if (!role) throw forbidden("not a member");
+  if ([...addUsers].some((u) => removeUsers.has(u))) throw badInput("a user cannot be added and removed at once");
+  if (removeUsers.has(c.actor.userId)) throw badInput("a member cannot commit its own removal; use leaveGroup");
+
+  const removedMembers = [...removeUsers].filter((u) => c.roster.has(u));
+  if ((addUsers.size || removedMembers.length) && role !== "admin") throw forbidden("only an admin adds or removes members");
+  for (const u of addUsers) if (c.roster.has(u)) throw badInput(`user ${u} is already a member`);
+  for (const u of removeUsers) {
+    if (!c.roster.has(u) && !c.inTree.some((d) => d.userId === u)) throw badInput(`user ${u} is not in the group`);
   }
-  return gotAdded;
+  const size = c.roster.size + addUsers.size - removedMembers.length;
+  if (size > c.maxMembers) {
+    throw new AppError("LIMIT_EXCEEDED", `a group holds at most ${c.maxMembers} members`, { maxMembers: c.maxMembers });
+  }
+  const isActive = (d: DeviceRef) => c.active.get(d.userId)?.has(d.deviceId) ?? false;
+
+  // Removals: all of a removed user's leaves; besides those, only leaves of users who left or of deactivated devices.
+  const removed = new Set(c.removed.map(deviceKey));
+  if (removed.size !== c.removed.length) throw badInput("a device is removed twice");
+  for (const d of c.inTree) {
+    if (removeUsers.has(d.userId) && !removed.has(deviceKey(d))) throw badInput(`the commit must remove every device of user ${d.userId}`);
+  }
+  for (const d of c.removed) {
+    if (removeUsers.has(d.userId)) continue;
+    if (c.roster.has(d.userId) && isActive(d)) {
+      throw badInput(`device ${deviceKey(d)} is an active device of a member; remove the user instead`);
+    }
+  }
+
+  // Additions: every active device of an added user; besides those, new active devices of members, added by an admin
+  // or by the member itself (its existing device adds the one it just linked).
+  const added = new Set(c.added.map(deviceKey));
+  if (added.size !== c.added.length) throw badInput("the Add proposals add a device twice");
+  const inTree = new Set(c.inTree.map(deviceKey));
+  for (const u of addUsers) {
+    for (const id of c.active.get(u) ?? []) {
+      if (!added.has(`${u}.${id}`)) throw badInput("the Add proposals must add exactly one key package for each active device of addUserIds");
+    }
+  }
+  for (const d of c.added) {
+    if (!isActive(d)) throw badInput(`device ${deviceKey(d)} is not an active device`);
+    if (addUsers.has(d.userId)) continue;
+    if (!c.roster.has(d.userId) || removeUsers.has(d.userId)) {
+      throw badInput("the Add proposals must add exactly one key package for each active device of addUserIds");
+    }
+    if (inTree.has(deviceKey(d)) && !removed.has(deviceKey(d))) throw badInput(`device ${deviceKey(d)} is in the group already`);
+    if (role !== "admin" && d.userId !== c.actor.userId) throw forbidden("only an admin or the member itself adds a member's device");
+  }
+  return { removesMembers: removedMembers, wantRemoved: removed, gotAdded: c.added.map(deviceKey) };
 }
 
 /** Each added key package was claimed by the committer (through claimKeyPackages) for the device it names. */
@@ -190,3 +222,11 @@ export function commitSeqs(lastSeq: bigint, hasWelcome: boolean, changesMembers:
 
 /** An application message's epoch as stored (the framing allows 64 bits; a group's epoch fits 31). */
 export const storedEpoch = (epoch: bigint) => (epoch > 0x7fffffffn ? 0x7fffffff : Number(epoch));
+
+/** Only the sender deletes a message for everyone, and only within the window. */
+export function checkDeleteForEveryone(m: { senderUserId: string | null; createdAt: Date }, actor: Actor, windowSeconds: number, now = Date.now()): void {
+  if (m.senderUserId !== actor.userId) throw forbidden("only the sender can delete a message for everyone");
+  if (now - m.createdAt.getTime() > windowSeconds * 1000) {
+    throw forbidden(`a message can be deleted for everyone only within ${windowSeconds} s`);
+  }
+}

@@ -16,12 +16,14 @@ import { Feed } from "../live/feed.ts";
 import { GroupStream, type GroupSink } from "../live/group-stream.ts";
 import { groupEvent, groupEventId, isGroupEventId, parseGroupEventId, type GroupEventPayload } from "./events.ts";
 import { createGroupsStore, type NewGroupEvent } from "./store.ts";
+import type { GroupReceipts } from "./receipts.ts";
+import type { DeviceRef } from "./mls-framing.ts";
 import {
   addedDevicesOf,
-  checkAddedDevices,
   checkClaimedKeyPackages,
   checkCommitEpoch,
   checkCommitSender,
+  checkDeleteForEveryone,
   checkInitialTree,
   checkMlsGroupId,
   checkNextGroupInfo,
@@ -47,6 +49,7 @@ import {
   parseGroupInfo,
   sameBytes,
   verifyCommitSignature,
+  verifyTree,
   type ParsedGroupInfo,
 } from "./mls-framing.ts";
 
@@ -55,15 +58,19 @@ export * from "./rules.ts";
 
 export type GroupsService = ReturnType<typeof createGroupsService>;
 
-export function createGroupsService(deps: ServiceDeps, keyPackages: Pick<KeyPackagesService, "claimedBy">) {
+export function createGroupsService(deps: ServiceDeps, keyPackages: Pick<KeyPackagesService, "claimedBy">, receipts: GroupReceipts) {
   const { bus, config, logger } = deps;
   const store = createGroupsStore(deps);
   const inTx = store.transaction;
   // Parsing a 1,500-leaf tree costs milliseconds; the latest one of each group is kept.
   const treeCache = new Map<string, { epoch: number; parsed: ParsedGroupInfo }>();
 
-  function view(g: { id: string; mlsGroupId: Uint8Array; epoch: number; name: string | null; description: string | null }, memberCount: number): GroupInfoView {
-    return { id: g.id, mlsGroupId: g.mlsGroupId, epoch: g.epoch, name: g.name, description: g.description, memberCount };
+  function view(
+    g: { id: string; mlsGroupId: Uint8Array; epoch: number; name: string | null; description: string | null; expiresInSeconds: number | null },
+    memberCount: number,
+  ): GroupInfoView {
+    const { id, mlsGroupId, epoch, name, description, expiresInSeconds } = g;
+    return { id, mlsGroupId, epoch, name, description, memberCount, expiresInSeconds };
   }
 
   async function requireMember(groupId: string, actor: Actor) {
@@ -80,7 +87,11 @@ export function createGroupsService(deps: ServiceDeps, keyPackages: Pick<KeyPack
   ): Promise<GroupInfoView> {
     checkMlsGroupId(input.mlsGroupId);
     checkText(input.name, input.description);
-    if (input.groupInfo) checkInitialTree(await parseGroupInfo(input.groupInfo), input.mlsGroupId, actor);
+    if (input.groupInfo) {
+      const tree = await parseGroupInfo(input.groupInfo);
+      await verifyTree(tree, null);
+      checkInitialTree(tree, input.mlsGroupId, actor);
+    }
     const id = randomUUID();
     try {
       const group = await store.create(id, actor, {
@@ -143,6 +154,7 @@ export function createGroupsService(deps: ServiceDeps, keyPackages: Pick<KeyPack
     checkNextGroupInfo(next, group);
     const previous = await previousTree(group);
     checkCommitSender(parsed, previous, next, actor);
+    await verifyTree(next, previous);
     if (previous && !(await verifyCommitSignature(parsed, previous))) throw badInput("commit: bad signature");
     if (!previous) checkWithoutStoredTree(parsed, group.epoch);
     const removedDevices = removedDevicesOf(parsed.removedLeaves, previous);
@@ -157,13 +169,16 @@ export function createGroupsService(deps: ServiceDeps, keyPackages: Pick<KeyPack
       const role = roster.get(actor.userId);
       if (!role) throw notFound("no such group");
       const inTree = await store.devicesInTree(tx, group.id);
-      const maxMembers = config.maxGroupMembers;
-      const change = checkRosterChange({ role, roster, inTree, addUserIds, removeUserIds, removedDevices, maxMembers });
-      const activeAdded = await store.activeDevices(tx, addUserIds);
-      const gotAdded = checkAddedDevices(activeAdded, addedDevices);
+      const touched = [...new Set([...addUserIds, ...addedDevices.map((d) => d.userId), ...removedDevices.map((d) => d.userId)])];
+      const active = new Map<string, Set<number>>();
+      for (const d of await store.activeDevices(tx, touched)) (active.get(d.userId) ?? active.set(d.userId, new Set()).get(d.userId)!).add(d.deviceId);
+      const change = checkRosterChange({
+        actor, roster, inTree, active, addUserIds, removeUserIds, added: addedDevices, removed: removedDevices, maxMembers: config.maxGroupMembers,
+      });
       checkClaimedKeyPackages(parsed.addedKeyPackages, await keyPackages.claimedBy(tx, actor.userId, parsed.addedKeyPackages.map((a) => a.ref)));
-      checkNextTree(new Set(inTree.map(deviceKey)), change.wantRemoved, gotAdded, next);
-      return { ...(await storeCommit(tx, actor, input, { groupId: group.id, ...change, addUserIds, removeUserIds, activeAdded, lastSeq: locked.last_seq, epoch: group.epoch })), added: activeAdded };
+      checkNextTree(new Set(inTree.map(deviceKey)), change.wantRemoved, change.gotAdded, next);
+      const c = { groupId: group.id, ...change, addUserIds, removeUserIds, removed: removedDevices, added: addedDevices, lastSeq: locked.last_seq, epoch: group.epoch };
+      return { ...(await storeCommit(tx, actor, input, c)), added: addedDevices };
     });
 
     treeCache.set(group.id, { epoch: result.newEpoch, parsed: next });
@@ -191,7 +206,8 @@ export function createGroupsService(deps: ServiceDeps, keyPackages: Pick<KeyPack
       wantRemoved: Set<string>;
       addUserIds: string[];
       removeUserIds: string[];
-      activeAdded: { userId: string; deviceId: number }[];
+      removed: DeviceRef[];
+      added: DeviceRef[];
       lastSeq: bigint;
       epoch: number;
     },
@@ -204,21 +220,20 @@ export function createGroupsService(deps: ServiceDeps, keyPackages: Pick<KeyPack
       ...(seqs.welcomeSeq ? [{ seq: seqs.welcomeSeq, kind: "WELCOME" as const, message: input.welcome!, ...sender }] : []),
       ...(seqs.membersSeq ? [{ seq: seqs.membersSeq, kind: "MEMBERS_CHANGED" as const, message: null, ...sender }] : []),
     ];
-    await store.applyCommit(tx, {
+    const createdAt = await store.applyCommit(tx, {
       groupId: c.groupId,
       epoch: newEpoch,
       lastSeq: seqs.lastSeq,
       groupInfo: input.groupInfo!,
       events: rows,
       removesMembers: c.removesMembers,
-      removeUserIds: c.removeUserIds,
-      removesDevices: c.wantRemoved.size > 0,
+      removed: c.removed,
       commitSeq: seqs.commitSeq,
       addUserIds: c.addUserIds,
-      added: c.activeAdded,
+      added: c.added,
       welcomeSeq: seqs.welcomeSeq,
     });
-    const events = rows.map((r) => groupEvent(c.groupId, r.seq, r.kind, newEpoch, r.senderUserId, r.senderDeviceId, r.message));
+    const events = rows.map((r) => groupEvent(c.groupId, r.seq, r.kind, newEpoch, r.senderUserId, r.senderDeviceId, r.message, createdAt));
     events[0].removed = [...c.wantRemoved];
     return { newEpoch, events };
   }
@@ -242,12 +257,16 @@ export function createGroupsService(deps: ServiceDeps, keyPackages: Pick<KeyPack
     }
     await bus.publish(
       channels.group(groupId),
-      groupEvent(groupId, stored.seq, "APPLICATION", stored.epoch, actor.userId, actor.deviceId, message),
+      groupEvent(groupId, stored.seq, "APPLICATION", stored.epoch, actor.userId, actor.deviceId, message, stored.createdAt),
     );
     return { messageId: groupEventId(groupId, stored.seq), serverTimestamp: stored.createdAt };
   }
 
-  async function update(actor: Actor, groupId: string, input: { name?: string | null; description?: string | null }) {
+  async function update(
+    actor: Actor,
+    groupId: string,
+    input: { name?: string | null; description?: string | null; expiresInSeconds?: number | null },
+  ) {
     checkText(input.name, input.description);
     const { role } = await requireMember(groupId, actor);
     if (role !== "admin") throw forbidden("only an admin changes the name or description");
@@ -263,6 +282,10 @@ export function createGroupsService(deps: ServiceDeps, keyPackages: Pick<KeyPack
     const { role: mine } = await requireMember(groupId, actor);
     if (mine !== "admin") throw forbidden("only an admin changes roles");
     const event = await inTx(async (tx) => {
+      await store.lock(tx, groupId);
+      if (role !== "admin" && (await store.otherAdmins(tx, groupId, userId)) === 0) {
+        throw new AppError("CONFLICT", "the last admin cannot step down: make another member admin first");
+      }
       if (!(await store.setRole(tx, groupId, userId, role))) throw notFound("that user is not a member");
       return store.appendEvent(tx, groupId, "MEMBERS_CHANGED", actor);
     });
@@ -279,6 +302,8 @@ export function createGroupsService(deps: ServiceDeps, keyPackages: Pick<KeyPack
     const event = await inTx(async (tx) => {
       const e = await store.appendEvent(tx, groupId, "MEMBERS_CHANGED", actor);
       e.removed = (await store.removeMember(tx, groupId, actor.userId, BigInt(e.seq))).map(deviceKey);
+      // A group is never left without an admin: the longest-standing member takes over from the last one.
+      await store.ensureAdmin(tx, groupId);
       return e;
     });
     await bus.publish(channels.group(groupId), event);
@@ -328,8 +353,42 @@ export function createGroupsService(deps: ServiceDeps, keyPackages: Pick<KeyPack
       valid++;
       if ((top.get(parsed.groupId) ?? -1n) < parsed.seq) top.set(parsed.groupId, parsed.seq);
     }
-    for (const [groupId, seq] of top) await store.advanceCursor(device, groupId, seq);
+    const moved = new Map<string, { from: bigint; to: bigint }>();
+    for (const [groupId, seq] of top) {
+      const r = await store.advanceCursor(device, groupId, seq);
+      if (r && r.to > r.from) moved.set(groupId, r);
+    }
+    // Receipts are a courtesy to the senders: a failure there must not fail the acknowledgement.
+    if (moved.size) await receipts.delivered(device, moved).catch((err) => logger.warn({ err: (err as Error).message }, "group receipts not queued"));
     return valid;
+  }
+
+  /** Deletes a group message here (nothing to do on the server) or, by its sender within the window, for everyone. */
+  async function deleteMessage(actor: Actor, messageId: string, forEveryone: boolean): Promise<boolean> {
+    if (!forEveryone) return true;
+    const p = parseGroupEventId(messageId.toLowerCase());
+    const m = p ? await store.message(p.groupId, p.seq) : null;
+    if (!p || !m || m.kind !== "APPLICATION" || m.message === null) throw notFound("no such message");
+    checkDeleteForEveryone(m, actor, config.messaging.deleteForEveryoneWindowSeconds);
+    const event = await inTx(async (tx) => {
+      await store.dropMessage(tx, p.groupId, p.seq);
+      await receipts.forget(tx, p.groupId, p.seq);
+      return store.appendEvent(tx, p.groupId, "MESSAGE_DELETED", actor, groupEventId(p.groupId, p.seq));
+    });
+    await bus.publish(channels.group(event.groupId), event);
+    return true;
+  }
+
+  /** The current GroupInfo (with the ratchet tree), for members, including their own devices that are not in it yet. */
+  async function groupInfo(actor: Actor, groupId: string): Promise<Uint8Array | null> {
+    const g = await store.find(groupId);
+    if (!g || !(await store.memberRole(deps.prisma, groupId, actor.userId))) return null;
+    return g.groupInfo;
+  }
+
+  /** Retention: events every device acknowledged, or older than the queue retention, are deleted. */
+  async function sweep(now = new Date()): Promise<number> {
+    return store.sweep(new Date(now.getTime() - config.messaging.queueRetentionSeconds * 1000), 10_000);
   }
 
   const streamDeps = { bus, logger, memberships: store.memberships, pending };
@@ -350,5 +409,9 @@ export function createGroupsService(deps: ServiceDeps, keyPackages: Pick<KeyPack
   /** The groups domain as a source of every device's inbox: its events, acknowledged with ackEnvelopes. */
   const inboxSource = { follow, owns: isGroupEventId, ack };
 
-  return { create, isMember, get, mine, members, commit, send, update, setRole, leave, pending, history, ack, subscribe, follow, inboxSource };
+  return {
+    create, isMember, get, mine, members, commit, send, update, setRole, leave, pending, history, ack, subscribe, follow, inboxSource,
+    deleteMessage, groupInfo, sweep, markRead: receipts.markRead, messageStatus: receipts.status,
+    deviceDeactivated: store.endDevice, coMembers: store.coMembers,
+  };
 }

@@ -1,5 +1,5 @@
 // The groups domain's tables: the only code that reads or writes groups, group_members, group_devices and
-// group_messages (SQL and Prisma). It also reads the active devices of users a commit adds.
+// group_messages (SQL and Prisma). It also reads the active devices of users a commit touches.
 import type { Actor, ServiceDeps, Tx } from "../deps.ts";
 import { bytes } from "../bytes.ts";
 import { longTransaction } from "../db/transactions.ts";
@@ -19,6 +19,7 @@ export interface NewGroupEvent {
   message: Uint8Array | null;
   senderUserId: string;
   senderDeviceId: number;
+  refersTo?: string | null;
 }
 
 export function createGroupsStore({ prisma }: Pick<ServiceDeps, "prisma">) {
@@ -61,13 +62,13 @@ export function createGroupsStore({ prisma }: Pick<ServiceDeps, "prisma">) {
   /** The user's groups with their member counts, oldest first. */
   async function ofUser(userId: string) {
     const rows = await prisma.$queryRaw<
-      { id: string; mls_group_id: Uint8Array; epoch: number; name: string | null; description: string | null; n: bigint }[]
-    >`SELECT g.id::text, g.mls_group_id, g.epoch, g.name, g.description,
+      { id: string; mls_group_id: Uint8Array; epoch: number; name: string | null; description: string | null; expires_in_seconds: number | null; n: bigint }[]
+    >`SELECT g.id::text, g.mls_group_id, g.epoch, g.name, g.description, g.expires_in_seconds,
              (SELECT count(*) FROM group_members c WHERE c.group_id = g.id) AS n
       FROM group_members m JOIN groups g ON g.id = m.group_id
       WHERE m.user_id = ${userId}::uuid ORDER BY g.created_at, g.id`;
     return rows.map((r) => ({
-      group: { id: r.id, mlsGroupId: r.mls_group_id, epoch: r.epoch, name: r.name, description: r.description },
+      group: { id: r.id, mlsGroupId: r.mls_group_id, epoch: r.epoch, name: r.name, description: r.description, expiresInSeconds: r.expires_in_seconds },
       memberCount: Number(r.n),
     }));
   }
@@ -110,31 +111,34 @@ export function createGroupsStore({ prisma }: Pick<ServiceDeps, "prisma">) {
       groupInfo: Uint8Array;
       events: NewGroupEvent[];
       removesMembers: string[];
-      /** Users whose devices leave the tree with the commit (their delivery ends at commitSeq). */
-      removeUserIds: string[];
-      removesDevices: boolean;
+      /** Devices leaving the tree with the commit (their delivery ends at commitSeq). */
+      removed: DeviceRef[];
       commitSeq: bigint;
       addUserIds: string[];
       added: DeviceRef[];
       welcomeSeq: bigint | null;
     },
-  ): Promise<void> {
+  ): Promise<Date> {
     const { groupId, epoch } = c;
+    const createdAt = new Date();
     await tx.group.update({
       where: { id: groupId },
-      data: { epoch, lastSeq: c.lastSeq, groupInfo: bytes(c.groupInfo), updatedAt: new Date() },
+      data: { epoch, lastSeq: c.lastSeq, groupInfo: bytes(c.groupInfo), updatedAt: createdAt },
     });
     await tx.groupMessage.createMany({
-      data: c.events.map((r) => ({ groupId, epoch, ...r, message: r.message ? bytes(r.message) : null })),
+      data: c.events.map((r) => ({ groupId, epoch, ...r, message: r.message ? bytes(r.message) : null, createdAt })),
     });
     if (c.removesMembers.length) await tx.groupMember.deleteMany({ where: { groupId, userId: { in: c.removesMembers } } });
-    if (c.removesDevices) {
+    if (c.removed.length) {
       await tx.$executeRaw`
         UPDATE group_devices SET in_tree = false, until_seq = COALESCE(until_seq, ${c.commitSeq})
-        WHERE group_id = ${groupId}::uuid AND user_id = ANY(${c.removeUserIds}::uuid[])`;
+        WHERE group_id = ${groupId}::uuid AND (user_id, device_id) IN (
+          SELECT * FROM unnest(${c.removed.map((d) => d.userId)}::uuid[], ${c.removed.map((d) => d.deviceId)}::int[]))`;
     }
     if (c.addUserIds.length) {
       await tx.groupMember.createMany({ data: c.addUserIds.map((userId) => ({ groupId, userId, role: "member" })) });
+    }
+    if (c.added.length) {
       await tx.$executeRaw`
         INSERT INTO group_devices (group_id, user_id, device_id, joined_epoch, from_seq, until_seq, acked_seq, in_tree)
         SELECT ${groupId}::uuid, t.user_id, t.device_id, ${epoch}, ${c.welcomeSeq}, NULL, ${c.welcomeSeq! - 1n}, true
@@ -143,6 +147,7 @@ export function createGroupsStore({ prisma }: Pick<ServiceDeps, "prisma">) {
         ON CONFLICT (group_id, user_id, device_id) DO UPDATE SET joined_epoch = EXCLUDED.joined_epoch,
           from_seq = EXCLUDED.from_seq, until_seq = NULL, acked_seq = EXCLUDED.acked_seq, in_tree = true`;
     }
+    return createdAt;
   }
 
   /** The group and whether the sending device still receives it, in one read. */
@@ -178,24 +183,62 @@ export function createGroupsStore({ prisma }: Pick<ServiceDeps, "prisma">) {
     (await prisma.group.findUnique({ where: { id: groupId }, select: { epoch: true } }))?.epoch ?? null;
 
   /** Adds an event without MLS bytes (name, roles, someone left), numbered like the others. */
-  async function appendEvent(tx: Tx, groupId: string, kind: GroupEventKind, actor: Actor): Promise<GroupEventPayload> {
+  async function appendEvent(tx: Tx, groupId: string, kind: GroupEventKind, actor: Actor, refersTo: string | null = null): Promise<GroupEventPayload> {
     const [g] = await tx.$queryRaw<{ epoch: number; last_seq: bigint }[]>`
       UPDATE groups SET last_seq = last_seq + 1, updated_at = now() WHERE id = ${groupId}::uuid RETURNING epoch, last_seq`;
+    const createdAt = new Date();
     await tx.groupMessage.create({
-      data: { groupId, seq: g.last_seq, kind, epoch: g.epoch, senderUserId: actor.userId, senderDeviceId: actor.deviceId },
+      data: { groupId, seq: g.last_seq, kind, epoch: g.epoch, senderUserId: actor.userId, senderDeviceId: actor.deviceId, createdAt, refersTo },
     });
-    return groupEvent(groupId, g.last_seq, kind, g.epoch, actor.userId, actor.deviceId, null);
+    return groupEvent(groupId, g.last_seq, kind, g.epoch, actor.userId, actor.deviceId, null, createdAt, refersTo);
   }
 
-  async function updateInfo(tx: Tx, groupId: string, input: { name?: string | null; description?: string | null }) {
+  async function updateInfo(
+    tx: Tx,
+    groupId: string,
+    input: { name?: string | null; description?: string | null; expiresInSeconds?: number | null },
+  ) {
     await tx.group.update({
       where: { id: groupId },
       data: {
         ...(input.name !== undefined ? { name: input.name } : {}),
         ...(input.description !== undefined ? { description: input.description } : {}),
+        ...(input.expiresInSeconds !== undefined ? { expiresInSeconds: input.expiresInSeconds || null } : {}),
       },
     });
   }
+
+  /** Whether the group keeps an admin other than `userId` (checked under the group row's lock). */
+  const otherAdmins = (tx: Tx, groupId: string, userId: string) =>
+    tx.groupMember.count({ where: { groupId, role: "admin", userId: { not: userId } } });
+
+  /** The longest-standing member becomes admin when no admin is left. */
+  async function ensureAdmin(tx: Tx, groupId: string): Promise<void> {
+    if ((await tx.groupMember.count({ where: { groupId, role: "admin" } })) > 0) return;
+    const heir = await tx.groupMember.findFirst({ where: { groupId }, orderBy: [{ joinedAt: "asc" }, { userId: "asc" }] });
+    if (heir) await tx.groupMember.update({ where: { groupId_userId: { groupId, userId: heir.userId } }, data: { role: "admin" } });
+  }
+
+  /** A deactivated device sees nothing more of any group; its leaf stays until a member's next commit removes it. */
+  async function endDevice(userId: string, deviceId: number): Promise<void> {
+    await prisma.$executeRaw`
+      UPDATE group_devices d SET until_seq = g.last_seq FROM groups g
+      WHERE g.id = d.group_id AND d.user_id = ${userId}::uuid AND d.device_id = ${deviceId} AND d.until_seq IS NULL`;
+  }
+
+  /** Everyone sharing a group with `userId`. */
+  async function coMembers(userId: string): Promise<string[]> {
+    const rows = await prisma.$queryRaw<{ user_id: string }[]>`
+      SELECT DISTINCT o.user_id::text FROM group_members m JOIN group_members o ON o.group_id = m.group_id
+      WHERE m.user_id = ${userId}::uuid AND o.user_id <> ${userId}::uuid`;
+    return rows.map((r) => r.user_id);
+  }
+
+  /** The sender deletes a message for everyone: its ciphertext goes. */
+  const dropMessage = (tx: Tx, groupId: string, seq: bigint) =>
+    tx.groupMessage.update({ where: { groupId_seq: { groupId, seq } }, data: { message: null } });
+
+  const message = (groupId: string, seq: bigint) => prisma.groupMessage.findUnique({ where: { groupId_seq: { groupId, seq } } });
 
   /** Whether the user was a member whose role is now `role`. */
   async function setRole(tx: Tx, groupId: string, userId: string, role: GroupRole): Promise<boolean> {
@@ -243,8 +286,8 @@ export function createGroupsStore({ prisma }: Pick<ServiceDeps, "prisma">) {
   /** Events this device has not acknowledged, in group order, within what it may see. */
   async function pending(device: Actor, opts: { groupId?: string; afterSeq?: bigint; limit: number }) {
     const rows = await prisma.$queryRaw<
-      { group_id: string; seq: bigint; kind: GroupEventKind; epoch: number; sender_user_id: string | null; sender_device_id: number | null; message: Uint8Array | null }[]
-    >`SELECT m.group_id::text, m.seq, m.kind, m.epoch, m.sender_user_id::text, m.sender_device_id, m.message
+      { group_id: string; seq: bigint; kind: GroupEventKind; epoch: number; sender_user_id: string | null; sender_device_id: number | null; message: Uint8Array | null; created_at: Date; refers_to: string | null }[]
+    >`SELECT m.group_id::text, m.seq, m.kind, m.epoch, m.sender_user_id::text, m.sender_device_id, m.message, m.created_at, m.refers_to
       FROM group_devices d JOIN group_messages m ON m.group_id = d.group_id
         AND m.seq > GREATEST(d.acked_seq, ${opts.afterSeq ?? 0n}::bigint) AND m.seq >= d.from_seq
         AND (d.until_seq IS NULL OR m.seq <= d.until_seq)
@@ -252,7 +295,7 @@ export function createGroupsStore({ prisma }: Pick<ServiceDeps, "prisma">) {
       WHERE d.user_id = ${device.userId}::uuid AND d.device_id = ${device.deviceId}
         AND (${opts.groupId ?? null}::uuid IS NULL OR d.group_id = ${opts.groupId ?? null}::uuid)
       ORDER BY m.group_id, m.seq LIMIT ${opts.limit}`;
-    return rows.map((r) => groupEvent(r.group_id, r.seq, r.kind, r.epoch, r.sender_user_id, r.sender_device_id, r.message));
+    return rows.map((r) => groupEvent(r.group_id, r.seq, r.kind, r.epoch, r.sender_user_id, r.sender_device_id, r.message, r.created_at, r.refers_to));
   }
 
   // Raw: every inbox subscription asks it, and a raw statement allocates about a third less than findMany (measured
@@ -265,14 +308,39 @@ export function createGroupsStore({ prisma }: Pick<ServiceDeps, "prisma">) {
     return new Map(rows.map((r) => [r.groupId, { joinedEpoch: r.joinedEpoch, fromSeq: r.fromSeq, untilSeq: r.untilSeq }]));
   }
 
-  /** Moves the device's cursor in the group forward to `seq` (never back). */
-  async function advanceCursor(device: Actor, groupId: string, seq: bigint): Promise<void> {
-    await prisma.$executeRaw`
-      UPDATE group_devices SET acked_seq = GREATEST(acked_seq, ${seq}::bigint)
-      WHERE group_id = ${groupId}::uuid AND user_id = ${device.userId}::uuid AND device_id = ${device.deviceId}`;
+  /** Moves the device's cursor in the group forward to `seq` (never back); returns where it was and is. */
+  async function advanceCursor(device: Actor, groupId: string, seq: bigint): Promise<{ from: bigint; to: bigint } | null> {
+    const [r] = await prisma.$queryRaw<{ from: bigint; to: bigint }[]>`
+      WITH old AS (SELECT acked_seq FROM group_devices
+                   WHERE group_id = ${groupId}::uuid AND user_id = ${device.userId}::uuid AND device_id = ${device.deviceId} FOR UPDATE)
+      UPDATE group_devices d SET acked_seq = GREATEST(d.acked_seq, ${seq}::bigint) FROM old
+      WHERE d.group_id = ${groupId}::uuid AND d.user_id = ${device.userId}::uuid AND d.device_id = ${device.deviceId}
+      RETURNING old.acked_seq AS "from", d.acked_seq AS "to"`;
+    return r ?? null;
+  }
+
+  /**
+   * Deletes group events no device needs any more: every active member device that may see one acknowledged it, or
+   * it is older than the retention. At most `limit` rows a run, so a sweep never holds the table long.
+   */
+  async function sweep(cutoff: Date, limit: number): Promise<number> {
+    const deleted = await prisma.$executeRaw`
+      DELETE FROM group_messages WHERE (group_id, seq) IN (
+        SELECT m.group_id, m.seq FROM group_messages m
+        WHERE m.created_at < ${cutoff} OR NOT EXISTS (
+          SELECT 1 FROM group_devices d JOIN devices v ON v.user_id = d.user_id AND v.device_id = d.device_id AND v.active
+          WHERE d.group_id = m.group_id AND d.acked_seq < m.seq AND m.seq >= d.from_seq
+            AND (d.until_seq IS NULL OR m.seq <= d.until_seq))
+        LIMIT ${limit})`;
+    if (deleted) {
+      await prisma.$executeRaw`
+        DELETE FROM group_receipts r WHERE NOT EXISTS (SELECT 1 FROM group_messages m WHERE m.group_id = r.group_id AND m.seq = r.seq)`;
+    }
+    return deleted;
   }
 
   return {
+    sweep,
     transaction,
     find,
     memberRole,
@@ -297,5 +365,11 @@ export function createGroupsStore({ prisma }: Pick<ServiceDeps, "prisma">) {
     pending,
     memberships,
     advanceCursor,
+    otherAdmins,
+    ensureAdmin,
+    endDevice,
+    coMembers,
+    dropMessage,
+    message,
   };
 }

@@ -1,3 +1,4 @@
+// Who is calling: the bearer token and the client address (behind a trusted proxy only).
 import type { IncomingMessage } from "node:http";
 
 /** The token from an `Authorization: Bearer <token>` value (HTTP header or graphql-ws connectionParams). */

@@ -30,6 +30,9 @@ export type InboxEventPayload =
   // Group events come from the groups domain's own store (one row per group event, a cursor per device); their ids
   // ("g:<groupId>:<seq>") are acknowledged through ackEnvelopes like any other.
   | GroupEventPayload
+  // Not queued (sendMessage with online: true): handed to connected devices only. No queue id, so streams neither
+  // de-duplicate nor order it; its envelope's "live:" id acknowledges as a no-op.
+  | { __typename: "LiveEnvelopeEvent"; id: null; expiresAt: null; envelope: LiveEnvelopePayload }
   // Not queued: like PreKeysLowEvent, for MLS key packages.
   | { __typename: "KeyPackagesLowEvent"; id: null; expiresAt: null; available: number; lowWaterMark: number }
   // Not queued: a state the device is told about on subscribe and when it changes, so it has no id to acknowledge.
@@ -53,6 +56,22 @@ export interface EnvelopePayload {
   serverTimestamp: string;
   expiresAt: string | null;
 }
+
+/** A live-only envelope: like EnvelopePayload, but nothing of it is stored (so it belongs to no stored message). */
+export interface LiveEnvelopePayload {
+  /** "live:<uuid>", unique per envelope (LIVE_ID_PREFIX). */
+  id: string;
+  /** The id sendMessage answered with; the same for every device the send reached. */
+  messageId: string;
+  senderUserId: string;
+  senderDeviceId: number;
+  type: number;
+  body: string;
+  serverTimestamp: string;
+}
+
+/** One device's copy of a live-only send: an envelope copy without queue retention. */
+export type LiveCopy = Omit<EnvelopeCopy, "selfDestruct" | "expiresAt">;
 
 /** An event for one device, to publish once its transaction has committed. */
 export interface Delivery {
@@ -132,6 +151,24 @@ export function envelopeEvent(e: QueuedEnvelope): InboxEventPayload {
   };
 }
 
+/** The event a live-only envelope is published as; `id` is its "live:" id. */
+export function liveEnvelopeEvent(id: string, c: LiveCopy, at: Date): InboxEventPayload {
+  return {
+    __typename: "LiveEnvelopeEvent",
+    id: null,
+    expiresAt: null,
+    envelope: {
+      id,
+      messageId: c.messageId,
+      senderUserId: c.senderUserId,
+      senderDeviceId: c.senderDeviceId,
+      type: c.ciphertextType,
+      body: Buffer.from(c.body).toString("base64"),
+      serverTimestamp: at.toISOString(),
+    },
+  };
+}
+
 /** How each queue item kind is shown to the device; a new kind adds its shaper here and its union member above. */
 const shapers: Record<string, (row: InboxItem) => InboxEventPayload> = {
   envelope: (r) =>
@@ -153,7 +190,8 @@ const shapers: Record<string, (row: InboxItem) => InboxEventPayload> = {
       __typename: "ReceiptEvent",
       id: r.id.toString(),
       expiresAt: iso(r.expiresAt),
-      messageId: r.messageId!,
+      // A group message's id ("g:<groupId>:<seq>") is no uuid: it travels in the payload.
+      messageId: r.messageId ?? (p.messageId as string),
       conversationId: r.conversationId!,
       userId: p.userId,
       kind: p.kind as "DELIVERED" | "READ",

@@ -2,7 +2,7 @@
 // GroupEvent to `members` below), the inbox subscription, the polling query and ackEnvelopes.
 // Payloads arrive pre-shaped from src/inbox/service.ts: these resolvers only pick fields, no database reads.
 import { unauthenticated } from "../errors.ts";
-import { MAX_ACK_IDS, type EnvelopePayload, type InboxEventPayload } from "./service.ts";
+import { MAX_ACK_IDS, type EnvelopePayload, type InboxEventPayload, type LiveEnvelopePayload } from "./service.ts";
 import { builder } from "../graphql/builder.ts";
 import { GroupEvent } from "../groups/schema.ts";
 import { z } from "zod";
@@ -29,6 +29,27 @@ const EnvelopeEvent = builder.objectRef<Member<"EnvelopeEvent">>("EnvelopeEvent"
   fields: (t) => ({
     id: t.exposeID("id", { description: "The queue item id: acknowledge it with ackEnvelopes" }),
     envelope: t.expose("envelope", { type: Envelope, description: "The ciphertext and its metadata" }),
+  }),
+});
+
+const LiveEnvelope = builder.objectRef<LiveEnvelopePayload>("LiveEnvelope").implement({
+  description: "A live-only envelope (sendMessage with online: true): opaque libsignal ciphertext, never stored or queued.",
+  fields: (t) => ({
+    id: t.exposeID("id", { description: 'unique per envelope, starts with "live:"; acknowledging it is a no-op' }),
+    messageId: t.exposeID("messageId", { description: "the id sendMessage answered with; no message is stored under it" }),
+    senderUserId: t.exposeID("senderUserId", { description: "the sending user (from its token, never from input)" }),
+    senderDeviceId: t.exposeInt("senderDeviceId", { description: "the sending device" }),
+    type: t.exposeInt("type", { description: "libsignal CiphertextMessageType (Whisper = 2, PreKey = 3, ...)" }),
+    body: t.expose("body", { type: "Bytes", description: "the ciphertext for this device" }),
+    serverTimestamp: t.expose("serverTimestamp", { type: "DateTime", description: "when the server relayed it" }),
+  }),
+});
+
+const LiveEnvelopeEvent = builder.objectRef<Member<"LiveEnvelopeEvent">>("LiveEnvelopeEvent").implement({
+  description: "Sent while this device was connected (call signaling): delivered once, never replayed, nothing to ack.",
+  fields: (t) => ({
+    id: t.id({ description: "the envelope's id", resolve: (e) => e.envelope.id }),
+    envelope: t.expose("envelope", { type: LiveEnvelope, description: "the ciphertext and its sender" }),
   }),
 });
 
@@ -96,6 +117,7 @@ export const members = [
   PreKeysLowEvent,
   GroupEvent,
   KeyPackagesLowEvent,
+  LiveEnvelopeEvent,
 ];
 
 export const InboxEvent = builder.unionType("InboxEvent", {

@@ -2,6 +2,7 @@
 // through here: envelopes, receipts, deletions, device-list changes, and (from other sources, the groups domain)
 // group events. Other domains queue items through the InboxQueue port, inside their own transaction, and publish
 // after it commits.
+import { randomUUID } from "node:crypto";
 import { channels } from "../live/channels.ts";
 import type { Actor, ServiceDeps, Tx } from "../deps.ts";
 import { InboxStream, type InboxStreamDeps } from "../live/inbox-stream.ts";
@@ -10,18 +11,20 @@ import type { PreKeyStatus } from "../keys/claims.ts";
 import {
   envelopeEvent,
   keyPackagesLowEvent,
+  liveEnvelopeEvent,
   preKeysLowEvent,
   shape,
   type AckedItem,
   type Delivery,
   type EnvelopeCopy,
   type InboxEventPayload,
+  type LiveCopy,
   type NewInboxItem,
 } from "./events.ts";
-import { parseItemId, retentionExpiry, routeAcks } from "./rules.ts";
+import { LIVE_ID_PREFIX, parseItemId, retentionExpiry, routeAcks } from "./rules.ts";
 import { envelopeWrite, type InboxStore, type WrittenEnvelope } from "./store.ts";
 
-export type { AckedItem, Delivery, EnvelopeCopy, EnvelopePayload, InboxEventPayload, NewInboxItem } from "./events.ts";
+export type { AckedItem, Delivery, EnvelopeCopy, EnvelopePayload, InboxEventPayload, LiveCopy, LiveEnvelopePayload, NewInboxItem } from "./events.ts";
 export { MAX_ACK_IDS } from "./rules.ts";
 export type { WrittenEnvelope } from "./store.ts";
 
@@ -31,6 +34,8 @@ export interface InboxQueue {
   enqueue(tx: Tx, items: NewInboxItem[]): Promise<Delivery[]>;
   /** Live delivery, after commit. Never throws: a lost live event is re-read from the queue. */
   publish(deliveries: Delivery[]): void;
+  /** Live-only envelopes (sendMessage online: true): to the devices connected now, never queued, never replayed. */
+  publishLive(copies: LiveCopy[], at: Date): void;
   /** When an item queued at `from` is dropped unacknowledged. */
   retentionExpiry(from?: Date): Date;
   /** Envelope rows written in the statement that stores their messages, and their live events. */
@@ -70,6 +75,8 @@ export function createInboxQueue(deps: ServiceDeps, store: InboxStore): InboxQue
       return rows.map((r) => ({ userId: r.userId, deviceId: r.deviceId, event: shape(r) }));
     },
     publish,
+    publishLive: (copies, at) =>
+      publish(copies.map((c) => ({ userId: c.userId, deviceId: c.deviceId, event: liveEnvelopeEvent(`${LIVE_ID_PREFIX}${randomUUID()}`, c, at) }))),
     retentionExpiry: (from = new Date()) => retentionExpiry(from, keep),
     envelopes: {
       ...envelopeWrite,
@@ -157,5 +164,5 @@ export function createInboxService(
     return store.sweep(new Date());
   }
 
-  return { poll, ack, stream, sweep };
+  return { poll, ack, stream, sweep, depth: store.depth };
 }

@@ -78,7 +78,15 @@ export function createInboxStore({ prisma }: Pick<ServiceDeps, "prisma">) {
     return count;
   }
 
-  return { insert, read, removeOwn, removeEnvelopesOf, removeQueuesOfInactiveDevices, sweep };
+  /** Items waiting in every queue, and the age of the oldest (its id is the smallest: ids only grow). */
+  async function depth(): Promise<{ items: number; oldestAgeSeconds: number }> {
+    const [row] = await prisma.$queryRaw<{ items: number; oldest: Date | null }[]>`
+      SELECT (SELECT count(*)::int FROM inbox_items) AS items,
+             (SELECT created_at FROM inbox_items ORDER BY id LIMIT 1) AS oldest`;
+    return { items: row.items, oldestAgeSeconds: row.oldest ? Math.max(0, (Date.now() - row.oldest.getTime()) / 1000) : 0 };
+  }
+
+  return { insert, read, removeOwn, removeEnvelopesOf, removeQueuesOfInactiveDevices, sweep, depth };
 }
 
 /**

@@ -1,3 +1,4 @@
+// The key directory as GraphQL: pre-key status, uploads, signed and last-resort rotations, bundle claims.
 import { MAX_KEYS_PER_UPLOAD } from "./parse.ts";
 import { builder } from "../graphql/builder.ts";
 import { boundedList, deviceIdArg, uuid } from "../graphql/validation.ts";

@@ -26,6 +26,8 @@ export interface GroupStreamDeps {
 export interface GroupSink {
   push(e: GroupEventPayload): void;
   fail(err: unknown): void;
+  /** Resolves when the consumer has room: catch-up reads its next page only then. */
+  room?(): Promise<void>;
 }
 
 const PAGE = 500;
@@ -119,6 +121,9 @@ export class GroupStream {
       if (!m) return;
       (this.member ??= new Map()).set(groupId, m);
       for (;;) {
+        // A backlog is read a page at a time as the consumer takes it, never all at once into memory.
+        await this.sink.room?.();
+        if (this.closed) return;
         const batch = await this.deps.pending(this.device, { groupId, afterSeq: BigInt(this.last(groupId)) });
         for (const e of batch) if (e.seq > this.last(groupId)) this.emit(e);
         if (batch.length < PAGE) break;

@@ -184,10 +184,10 @@ export function createMessagesStore(deps: Pick<ServiceDeps, "prisma" | "sql">, e
   }
 
   /** The active devices of `userId` and of everyone who shares a conversation with it. */
-  async function devicesOfContacts(tx: Tx, userId: string) {
+  async function devicesOfContacts(tx: Tx, userId: string, alsoUserIds: string[] = []) {
     return tx.$queryRaw<{ userId: string; deviceId: number }[]>`
       SELECT d.user_id::text AS "userId", d.device_id AS "deviceId" FROM devices d
-      WHERE d.active AND (d.user_id = ${userId}::uuid OR d.user_id IN (
+      WHERE d.active AND (d.user_id = ${userId}::uuid OR d.user_id = ANY(${alsoUserIds}::uuid[]) OR d.user_id IN (
         SELECT CASE WHEN c.user_a = ${userId}::uuid THEN c.user_b ELSE c.user_a END FROM conversations c
         WHERE c.user_a = ${userId}::uuid OR c.user_b = ${userId}::uuid))`;
   }

@@ -10,7 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { kindOf, progressLine, savePath } from "../../src/client/cli-files.ts";
 import { uniqueUsername } from "../helpers/accounts.ts";
 import { startAttachmentServer, type AttachmentServer } from "../helpers/attachments.ts";
-import { removeTempDirs, tempDir, waitFor } from "../helpers/sdk.ts";
+import { removeTempDirs, tempDir } from "../helpers/sdk.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 const BIN = fileURLToPath(new URL("../../bin/vignette.mjs", import.meta.url));
 

@@ -7,7 +7,8 @@ import { CreateAttachmentUploadDocument } from "../../src/client/generated/graph
 import { registerDevice, uniqueUsername } from "../helpers/accounts.ts";
 import { createTestDatabase, usingPostgres, usingRedis, type TestDatabase } from "../helpers/database.ts";
 import { startS3, type TestS3 } from "../helpers/s3.ts";
-import { record, removeTempDirs, tempDir, waitFor } from "../helpers/sdk.ts";
+import { record, removeTempDirs, tempDir } from "../helpers/sdk.ts";
+import { waitFor } from "../helpers/wait.ts";
 import { baseEnv, busPrefix, spawnNode, type NodeProcess } from "../helpers/server.ts";
 
 const origin = (n: NodeProcess) => `http://127.0.0.1:${n.port}`;

@@ -13,7 +13,8 @@ import { startAttachmentServer, STORES, type AttachmentServer } from "../helpers
 import { startCutProxy } from "../helpers/cut-proxy.ts";
 import { scanDatabase } from "../helpers/scan.ts";
 import { filesContaining } from "../helpers/s3.ts";
-import { record, removeTempDirs, tempDir, waitFor, type Recorded } from "../helpers/sdk.ts";
+import { record, removeTempDirs, tempDir, type Recorded } from "../helpers/sdk.ts";
+import { waitFor } from "../helpers/wait.ts";
 
 const BIG = 50 * 1024 * 1024;
 const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");

@@ -11,7 +11,7 @@ import {
 import { HttpTransport, openWs, wsRequest } from "../../src/client/transport.ts";
 import { linkNewDevice, registerDevice, type TestDevice } from "../helpers/accounts.ts";
 import { createTestDatabase, sqlClient, usingPostgres, usingRedis, type TestDatabase } from "../helpers/database.ts";
-import { collect, eventually } from "../helpers/live.ts";
+import { collect } from "../helpers/live.ts";
 import { opaqueInput } from "../helpers/messaging.ts";
 import { baseEnv, busPrefix, spawnNode, type NodeProcess } from "../helpers/server.ts";
 import {
@@ -22,11 +22,11 @@ import {
   pgProxy,
   sendOnce,
   sendStream,
-  sleep,
   startRedis,
   storedClientIds,
   type SendOutcome,
 } from "./helpers.ts";
+import { eventually, sleep } from "../helpers/wait.ts";
 
 const enabled = usingPostgres && usingRedis;
 const cleanups: (() => Promise<unknown>)[] = [];

@@ -9,6 +9,7 @@ import { PollInboxDocument, SendMessageDocument, type PollInboxQuery, type SendM
 import { GraphQLRequestError, HttpTransport } from "../../src/client/transport.ts";
 import type { TestDevice } from "../helpers/accounts.ts";
 import { b64 } from "../helpers/messaging.ts";
+import { sleep } from "../helpers/wait.ts";
 
 export interface SendOutcome {
   input: SendMessageInput;
@@ -61,7 +62,7 @@ export async function sendStream(opts: {
         if (o.messageId) opts.onAck?.(++acked);
         else {
           failures++;
-          await new Promise((r) => setTimeout(r, 50));
+          await sleep(50);
         }
       }
     }),
@@ -174,5 +175,3 @@ export async function pgProxy(target: { host: string; port: number }) {
     },
   };
 }
-
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

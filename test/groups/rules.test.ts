@@ -3,10 +3,10 @@
 import { describe, expect, it } from "vitest";
 import {
   addedDevicesOf,
-  checkAddedDevices,
   checkClaimedKeyPackages,
   checkCommitEpoch,
   checkCommitSender,
+  checkDeleteForEveryone,
   checkInitialTree,
   checkNextGroupInfo,
   checkNextTree,
@@ -90,13 +90,6 @@ describe("proposals", () => {
     expect(refusal(() => userChanges({ removeUserIds: [uid(1)] }, dev(1)))?.code).toBe("BAD_USER_INPUT");
   });
 
-  it("every active device of an added user is added exactly once", () => {
-    const active = [dev(3, 1), dev(3, 2)];
-    expect(checkAddedDevices(active, [dev(3, 2), dev(3, 1)])).toEqual([`${uid(3)}.2`, `${uid(3)}.1`]);
-    expect(refusal(() => checkAddedDevices(active, [dev(3, 1)]))?.code).toBe("BAD_USER_INPUT");
-    expect(refusal(() => checkAddedDevices(active, [dev(3, 1), dev(3, 1), dev(3, 2)]))?.code).toBe("BAD_USER_INPUT");
-  });
-
   it("each added key package was claimed by the committer for the device it names", () => {
     const added = [{ ref: ref(1), device: dev(3) }];
     expect(refusal(() => checkClaimedKeyPackages(added, [{ ref: ref(1), user_id: uid(3), device_id: 1 }]))).toBeNull();
@@ -118,17 +111,36 @@ describe("roster arithmetic", () => {
     [uid(1), "admin"],
     [uid(2), "member"],
   ]);
-  const base = { role: "admin" as GroupRole, roster, inTree: [dev(1), dev(2), dev(9)], addUserIds: [], removeUserIds: [], removedDevices: [], maxMembers: 3 };
+  const active = new Map([
+    [uid(1), new Set([1])],
+    [uid(2), new Set([1])],
+    [uid(3), new Set([1, 2])],
+    [uid(4), new Set([1])],
+    [uid(9), new Set([1])],
+  ]);
+  const base = {
+    actor: dev(1),
+    roster,
+    inTree: [dev(1), dev(2), dev(9)],
+    active,
+    addUserIds: [] as string[],
+    removeUserIds: [] as string[],
+    added: [] as ReturnType<typeof dev>[],
+    removed: [] as ReturnType<typeof dev>[],
+    maxMembers: 3,
+  };
+  const member = { ...base, actor: dev(2) };
 
   it("admins add and remove; members may only commit the removal of users who already left", () => {
-    expect(checkRosterChange({ ...base, removeUserIds: [uid(2)], removedDevices: [dev(2)] })).toEqual({
+    expect(checkRosterChange({ ...base, removeUserIds: [uid(2)], removed: [dev(2)] })).toEqual({
       removesMembers: [uid(2)],
       wantRemoved: new Set([`${uid(2)}.1`]),
+      gotAdded: [],
     });
-    expect(refusal(() => checkRosterChange({ ...base, role: "member", addUserIds: [uid(3)] }))?.code).toBe("FORBIDDEN");
-    expect(refusal(() => checkRosterChange({ ...base, role: "member", removeUserIds: [uid(2)], removedDevices: [dev(2)] }))?.code).toBe("FORBIDDEN");
+    expect(refusal(() => checkRosterChange({ ...member, addUserIds: [uid(3)], added: [dev(3, 1), dev(3, 2)] }))?.code).toBe("FORBIDDEN");
+    expect(refusal(() => checkRosterChange({ ...member, removeUserIds: [uid(1)], removed: [dev(1)] }))?.code).toBe("FORBIDDEN");
     // uid(9) left the group but its leaf is still in the tree: any member may commit its removal.
-    const left = checkRosterChange({ ...base, role: "member", removeUserIds: [uid(9)], removedDevices: [dev(9)] });
+    const left = checkRosterChange({ ...member, removeUserIds: [uid(9)], removed: [dev(9)] });
     expect(left.removesMembers).toEqual([]);
     expect(left.wantRemoved).toEqual(new Set([`${uid(9)}.1`]));
   });
@@ -136,18 +148,43 @@ describe("roster arithmetic", () => {
   it("refuses adding a member, removing a stranger, growing past the limit, and a Remove set that differs", () => {
     expect(refusal(() => checkRosterChange({ ...base, addUserIds: [uid(2)] }))?.code).toBe("BAD_USER_INPUT");
     expect(refusal(() => checkRosterChange({ ...base, removeUserIds: [uid(7)] }))?.code).toBe("BAD_USER_INPUT");
-    expect(refusal(() => checkRosterChange({ ...base, addUserIds: [uid(3)] }))).toBeNull();
-    const over = refusal(() => checkRosterChange({ ...base, addUserIds: [uid(3), uid(4)] }));
+    expect(refusal(() => checkRosterChange({ ...base, addUserIds: [uid(3)], added: [dev(3, 1), dev(3, 2)] }))).toBeNull();
+    const over = refusal(() => checkRosterChange({ ...base, addUserIds: [uid(3), uid(4)], added: [dev(3, 1), dev(3, 2), dev(4)] }));
     expect(over?.code).toBe("LIMIT_EXCEEDED");
     expect(over?.details).toEqual({ maxMembers: 3 });
-    expect(refusal(() => checkRosterChange({ ...base, removeUserIds: [uid(2)], removedDevices: [] }))?.code).toBe("BAD_USER_INPUT");
-    expect(refusal(() => checkRosterChange({ ...base, removedDevices: [dev(2)] }))?.code).toBe("BAD_USER_INPUT");
+    expect(refusal(() => checkRosterChange({ ...base, removeUserIds: [uid(2)], removed: [] }))?.code).toBe("BAD_USER_INPUT");
+    expect(refusal(() => checkRosterChange({ ...base, removed: [dev(2)] }))?.code).toBe("BAD_USER_INPUT");
+  });
+
+  it("every active device of an added user is added exactly once", () => {
+    expect(refusal(() => checkRosterChange({ ...base, addUserIds: [uid(3)], added: [dev(3, 1)] }))?.code).toBe("BAD_USER_INPUT");
+    expect(refusal(() => checkRosterChange({ ...base, addUserIds: [uid(3)], added: [dev(3, 1), dev(3, 1), dev(3, 2)] }))?.code).toBe("BAD_USER_INPUT");
+  });
+
+  it("single devices: a member adds its own new device, removes a deactivated one; not another member's active one", () => {
+    const linked = new Map([...active, [uid(2), new Set([1, 2])]]);
+    expect(refusal(() => checkRosterChange({ ...member, active: linked, added: [dev(2, 2)] }))).toBeNull();
+    expect(refusal(() => checkRosterChange({ ...member, active: linked, added: [dev(1, 2)] }))?.code).toBe("BAD_USER_INPUT");
+    expect(refusal(() => checkRosterChange({ ...member, added: [dev(2, 2)] }))?.code).toBe("BAD_USER_INPUT");
+    expect(refusal(() => checkRosterChange({ ...member, added: [dev(2)] }))?.code).toBe("BAD_USER_INPUT");
+    const lost = new Map([...active, [uid(1), new Set<number>()]]);
+    expect(refusal(() => checkRosterChange({ ...member, active: lost, removed: [dev(1)] }))).toBeNull();
+    expect(refusal(() => checkRosterChange({ ...member, removed: [dev(1)] }))?.code).toBe("BAD_USER_INPUT");
   });
 
   it("a commit's events are numbered commit, welcome, members changed, after the group's last", () => {
     expect(commitSeqs(10n, true, true)).toEqual({ commitSeq: 11n, welcomeSeq: 12n, membersSeq: 13n, lastSeq: 13n });
     expect(commitSeqs(10n, false, true)).toEqual({ commitSeq: 11n, welcomeSeq: null, membersSeq: 12n, lastSeq: 12n });
     expect(commitSeqs(0n, false, false)).toEqual({ commitSeq: 1n, welcomeSeq: null, membersSeq: null, lastSeq: 1n });
+  });
+});
+
+describe("delete for everyone", () => {
+  it("only the sender, only within the window", () => {
+    const m = { senderUserId: uid(1), createdAt: new Date(1_000_000) };
+    expect(refusal(() => checkDeleteForEveryone(m, dev(1), 60, 1_000_000 + 60_000))).toBeNull();
+    expect(refusal(() => checkDeleteForEveryone(m, dev(1), 60, 1_000_000 + 60_001))?.code).toBe("FORBIDDEN");
+    expect(refusal(() => checkDeleteForEveryone(m, dev(2), 60, 1_000_000))?.code).toBe("FORBIDDEN");
   });
 });
 
@@ -161,7 +198,7 @@ describe("bounds and ids", () => {
   });
 
   it("group event ids round-trip; malformed ones are the groups' but invalid", () => {
-    const e = groupEvent(uid(5), 12n, "APPLICATION", 2, uid(1), 1, new Uint8Array([1, 2]));
+    const e = groupEvent(uid(5), 12n, "APPLICATION", 2, uid(1), 1, new Uint8Array([1, 2]), new Date(0));
     expect(e).toMatchObject({ id: `g:${uid(5)}:12`, seq: 12, message: "AQI=" });
     expect(parseGroupEventId(e.id)).toEqual({ groupId: uid(5), seq: 12n });
     expect(isGroupEventId("g:garbage")).toBe(true);

@@ -1,11 +1,13 @@
 // MLS group members for tests: a registered device with real ts-mls state, and a live `groupEvents` subscription
 // whose events the test can wait for (every wait is bounded).
 import type { Client as WsClient } from "graphql-ws";
-import { GroupEventsDocument } from "../../src/client/generated/graphql.ts";
+import { GroupEventsDocument, type GroupEventsSubscription } from "../../src/client/generated/graphql.ts";
 import { MlsGroupManager, type GroupEventData, type GroupUpdate } from "../../src/client/mls/groups.ts";
 import { MemoryKeyValueStore } from "../../src/client/signal/kv.ts";
-import { openWs, queryText } from "../../src/client/transport.ts";
+import { openWs } from "../../src/client/transport.ts";
+import { collect, type Collector } from "./live.ts";
 import { registerDevice, type TestDevice } from "./accounts.ts";
+import { sleep } from "./wait.ts";
 
 export interface MlsMember extends TestDevice {
   mls: MlsGroupManager;
@@ -18,13 +20,11 @@ export async function mlsMember(url: string, keyPackages = 3): Promise<MlsMember
   return { ...device, mls };
 }
 
-/** Raw events of one device's `groupEvents` subscription. */
+/** Raw events of one device's `groupEvents` subscription (collected by the shared collector). */
 export class EventFeed {
   readonly events: GroupEventData[] = [];
-  private waiters: (() => void)[] = [];
-  private stop: () => void;
+  private readonly collector: Collector<GroupEventsSubscription>;
   readonly ws: WsClient;
-  errors: unknown[] = [];
   /** Settles when the socket is acknowledged (connection_ack). */
   readonly connected: Promise<void>;
 
@@ -37,42 +37,25 @@ export class EventFeed {
         resolve();
       });
     });
-    this.stop = this.ws.subscribe(
-      { query: queryText(GroupEventsDocument) },
-      {
-        next: (v) => {
-          const e = (v.data as { groupEvents?: GroupEventData } | undefined)?.groupEvents;
-          if (e) {
-            this.events.push(e);
-            onEvent?.(e);
-          }
-          if (v.errors) this.errors.push(v.errors);
-          this.waiters.splice(0).forEach((w) => w());
-        },
-        error: (err) => this.errors.push(err),
-        complete: () => {},
-      },
-    );
+    this.collector = collect(this.ws, GroupEventsDocument, undefined, (v) => {
+      const e = v.groupEvents as GroupEventData | undefined;
+      if (!e) return;
+      this.events.push(e);
+      onEvent?.(e);
+    });
   }
 
-  /** Resolves once `predicate` holds for the events so far; rejects after `ms`. */
+  get errors(): unknown[] {
+    return this.collector.errors;
+  }
+
+  /** Resolves once `predicate` holds for the events so far; rejects after `ms` or when the subscription fails. */
   async waitFor(predicate: (events: GroupEventData[]) => boolean, ms = 8_000, what = "events"): Promise<void> {
-    const deadline = Date.now() + ms;
-    while (!predicate(this.events)) {
-      const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`timed out waiting for ${what}; have ${this.events.length} events`);
-      await new Promise<void>((resolve) => {
-        const t = setTimeout(resolve, Math.min(left, 500));
-        this.waiters.push(() => {
-          clearTimeout(t);
-          resolve();
-        });
-      });
-    }
+    await this.collector.until(() => predicate(this.events), ms, what);
   }
 
   async close(): Promise<void> {
-    this.stop();
+    this.collector.stop();
     await this.ws.dispose();
   }
 }
@@ -113,7 +96,7 @@ export class LiveMember {
             .join(" ")}; updates ${this.updates.length}; failures: ${this.failures.map(String).join("; ")}`,
         );
       }
-      await new Promise((r) => setTimeout(r, 25));
+      await sleep(25);
     }
     return this.texts(groupId);
   }
@@ -124,7 +107,7 @@ export class LiveMember {
       const u = this.updates.find(pred);
       if (u) return u;
       if (Date.now() > deadline) throw new Error(`timed out waiting for an update; failures: ${this.failures.map(String).join("; ")}`);
-      await new Promise((r) => setTimeout(r, 25));
+      await sleep(25);
     }
   }
 

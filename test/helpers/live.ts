@@ -12,7 +12,13 @@ export interface Collector<T> {
   stop(): void;
 }
 
-export function collect<T, V>(client: Client, doc: TypedDocumentNode<T, V>, variables?: V): Collector<T> {
+/** Subscribes and collects; `onItem` sees each item as it arrives. */
+export function collect<T, V>(
+  client: Client,
+  doc: TypedDocumentNode<T, V>,
+  variables?: V,
+  onItem?: (item: T) => void,
+): Collector<T> {
   const waiters = new Set<() => void>();
   const wake = () => waiters.forEach((w) => w());
   const c: Collector<T> = {
@@ -47,7 +53,10 @@ export function collect<T, V>(client: Client, doc: TypedDocumentNode<T, V>, vari
     {
       next: (value) => {
         if (value.errors?.length) c.errors.push(new GraphQLRequestError(value.errors as GraphQLErrorShape[]));
-        else c.items.push(value.data as T);
+        else {
+          c.items.push(value.data as T);
+          onItem?.(value.data as T);
+        }
         wake();
       },
       error: (err) => {
@@ -62,18 +71,3 @@ export function collect<T, V>(client: Client, doc: TypedDocumentNode<T, V>, vari
   );
   return c;
 }
-
-/** Waits until check() passes (polling every 100 ms) or throws its last error after timeoutMs. */
-export async function eventually<T>(check: () => Promise<T> | T, timeoutMs = 15_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await check();
-    } catch (err) {
-      if (Date.now() > end) throw err;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-}
-
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

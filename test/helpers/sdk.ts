@@ -35,27 +35,14 @@ export function record(client: VignetteClient): Recorded {
     "preKeysToppedUp",
     "undecryptable",
     "error",
+    "groupMessage",
+    "groupChanged",
   ];
   client.on("message", (m) => {
     r.messages.push(m);
   });
   for (const k of kinds) client.on(k, (e) => void ((r.events[k] ??= []) as unknown[]).push(e));
   return r;
-}
-
-/** Polls until check() is truthy; fails after timeoutMs with the message. */
-export async function waitFor<T>(
-  check: () => T | Promise<T>,
-  what: string,
-  timeoutMs = 20_000,
-): Promise<Exclude<T, false | null | undefined | 0 | "">> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await check();
-    if (v) return v as Exclude<T, false | null | undefined | 0 | "">;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 export const texts = (r: Recorded) => r.messages.map((m) => (m.body.kind === "text" ? m.body.text : `[${m.body.kind}]`));

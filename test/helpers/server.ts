@@ -27,7 +27,7 @@ export function baseEnv(db: TestDatabase, extra: Record<string, string> = {}): R
     HOST: "127.0.0.1",
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "silent",
     // Tests register accounts and send from one address far faster than the production limits allow; the
-    // abuse-limit tests (test/rate-limits.test.ts) switch them on with limits of their own.
+    // abuse-limit tests (test/graphql/rate-limits.test.ts) switch them on with limits of their own.
     RATE_LIMITS: "off",
     ...db.env,
     ...(process.env.REDIS_URL ? { REDIS_URL: process.env.REDIS_URL } : {}),

@@ -3,7 +3,7 @@ import { mkdirSync } from "node:fs";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { registerDevice, type TestDevice } from "../helpers/accounts.ts";
-import { eventually } from "../helpers/live.ts";
+import { eventually, sleep } from "../helpers/wait.ts";
 import { sendOpaque } from "../helpers/messaging.ts";
 import { startServer, type TestServer } from "../helpers/server.ts";
 import { CHROMIUM_PATH, chromiumArgs, hasChromium } from "../helpers/browser.ts";
@@ -67,7 +67,7 @@ describe.skipIf(!hasChromium())("GraphiQL in a browser", () => {
     // The subscription is live once the inbox replay (empty) is through: keep sending until one shows.
     const seen = await eventually(async () => {
       const { messageId } = await sendOpaque(bob, alice.userId, "hello from bob");
-      await new Promise((r) => setTimeout(r, 500));
+      await sleep(500);
       const text = await result.innerText();
       if (!text.includes(bob.userId)) throw new Error("no envelope shown yet");
       return { messageId, text };

@@ -46,16 +46,22 @@ export interface GroupEventData {
   senderUserId?: string | null;
   senderDeviceId?: number | null;
   message?: string | null;
+  serverTimestamp?: string | null;
+  refersTo?: string | null;
 }
 
 /** What processing an event meant for this device. */
 export interface GroupUpdate {
+  eventId: string;
   groupId: string;
   seq: number;
   kind: GroupEventKind;
   epoch: number;
   senderUserId: string | null;
   senderDeviceId: number | null;
+  serverTimestamp: string | null;
+  /** MESSAGE_DELETED: the message deleted for everyone. */
+  refersTo: string | null;
   /** APPLICATION: the decrypted message. */
   plaintext?: Uint8Array;
   /** COMMIT: this device was removed by it; its group state is gone. */
@@ -65,6 +71,21 @@ export interface GroupUpdate {
 }
 
 const MAX_COMMIT_ATTEMPTS = 8;
+const SYNC_PAGE = 200;
+
+/** A change to commit: proposals and the roster names the server checks them against. */
+export interface GroupChange {
+  proposals: Proposal[];
+  addUserIds?: string[];
+  removeUserIds?: string[];
+}
+
+export interface MlsGroupManagerOptions {
+  /** Acknowledge what sync() processed (default). The SDK leaves acknowledging to its inbox pipeline instead. */
+  ackOnSync?: boolean;
+  /** Called for every newly processed event, before it is marked processed: the place to persist what it meant. */
+  onProcessed?: (update: GroupUpdate) => Promise<void>;
+}
 
 export class MlsGroupManager {
   readonly keyPackages: MlsKeyPackages;
@@ -75,6 +96,7 @@ export class MlsGroupManager {
     private readonly kv: KeyValueStore,
     private readonly http: HttpTransport,
     readonly identity: MlsIdentity,
+    private readonly options: MlsGroupManagerOptions = {},
   ) {
     this.keyPackages = new MlsKeyPackages(kv, http, identity);
     this.me = `${identity.userId}.${identity.deviceId}`;
@@ -86,6 +108,16 @@ export class MlsGroupManager {
     const run = prev.then(fn, fn);
     this.locks.set(groupId, run.catch(() => undefined));
     return run;
+  }
+
+  /** Group ids this device holds MLS state for. */
+  async groupIds(): Promise<string[]> {
+    return (await this.kv.list("mls:group:")).map((k) => k.slice("mls:group:".length));
+  }
+
+  /** Drops this device's state of a group it is no longer in. */
+  async forget(groupId: string): Promise<void> {
+    await this.withGroup(groupId, () => this.kv.delete(`mls:group:${groupId}`));
   }
 
   async state(groupId: string): Promise<ClientState | null> {
@@ -216,13 +248,13 @@ export class MlsGroupManager {
    * Sends a commit built on the current state. STALE_EPOCH: another commit won; process what was missed (which
    * includes it) and build again on the new epoch.
    */
-  private async commit(
-    groupId: string,
-    build: () => Promise<{ proposals: Proposal[]; addUserIds?: string[]; removeUserIds?: string[] }>,
-  ): Promise<number> {
+  commit(groupId: string, build: () => Promise<GroupChange | null>): Promise<number> {
     return this.withGroup(groupId, async () => {
       for (let attempt = 1; ; attempt++) {
-        const input = await this.prepareCommit(groupId, await build());
+        const change = await build();
+        // Nothing (left) to do, e.g. a concurrent commit already made this change.
+        if (!change) return Number((await this.requireState(groupId)).groupContext.epoch);
+        const input = await this.prepareCommit(groupId, change);
         try {
           const { commitGroup } = await this.http.request(CommitGroupDocument, { input });
           await this.settlePending(groupId, input.commit);
@@ -237,16 +269,29 @@ export class MlsGroupManager {
 
   /** Encrypts and sends an application message; returns the server's message id. */
   async send(groupId: string, plaintext: Uint8Array): Promise<string> {
+    return (await this.post(groupId, plaintext)).messageId;
+  }
+
+  /** send(), with the server's timestamp. */
+  async post(groupId: string, plaintext: Uint8Array): Promise<{ messageId: string; serverTimestamp: string }> {
     return this.withGroup(groupId, async () => {
       const cs = await mlsSuite();
-      const state = await this.requireState(groupId);
-      const { newState, privateMessage } = await createApplicationMessage(state, plaintext, cs);
-      await this.save(groupId, newState);
-      const { sendGroupMessage } = await this.http.request(SendGroupMessageDocument, {
-        groupId,
-        message: b64(encodeMlsMessage({ privateMessage, wireformat: "mls_private_message", version: "mls10" })),
-      });
-      return sendGroupMessage.messageId;
+      for (let attempt = 1; ; attempt++) {
+        const state = await this.requireState(groupId);
+        const { newState, privateMessage } = await createApplicationMessage(state, plaintext, cs);
+        await this.save(groupId, newState);
+        try {
+          const { sendGroupMessage } = await this.http.request(SendGroupMessageDocument, {
+            groupId,
+            message: b64(encodeMlsMessage({ privateMessage, wireformat: "mls_private_message", version: "mls10" })),
+          });
+          return sendGroupMessage;
+        } catch (err) {
+          // This device missed commits: catch up, then encrypt again in the group's current epoch.
+          if (!(err instanceof GraphQLRequestError) || err.code !== "STALE_EPOCH" || attempt >= MAX_COMMIT_ATTEMPTS) throw err;
+          await this.syncLocked(groupId);
+        }
+      }
     });
   }
 
@@ -269,16 +314,16 @@ export class MlsGroupManager {
 
   private async syncLocked(groupId: string): Promise<GroupUpdate[]> {
     const out: GroupUpdate[] = [];
+    let afterSeq = 0;
     for (;;) {
-      const { pendingGroupEvents } = await this.http.request(PendingGroupEventsDocument, { groupId, first: 200 });
-      const fresh = [];
+      const { pendingGroupEvents } = await this.http.request(PendingGroupEventsDocument, { groupId, first: SYNC_PAGE, afterSeq });
       for (const e of pendingGroupEvents) {
         const u = await this.handleLocked(e);
-        if (u) fresh.push(u);
+        if (u) out.push(u);
+        afterSeq = e.seq;
       }
-      out.push(...fresh);
-      if (pendingGroupEvents.length) await this.ack(pendingGroupEvents.map((e) => e.id));
-      if (pendingGroupEvents.length < 200) return out;
+      if (pendingGroupEvents.length && this.options.ackOnSync !== false) await this.ack(pendingGroupEvents.map((e) => e.id));
+      if (pendingGroupEvents.length < SYNC_PAGE) return out;
     }
   }
 
@@ -294,12 +339,15 @@ export class MlsGroupManager {
   private async handleLocked(e: GroupEventData): Promise<GroupUpdate | null> {
     if (e.seq <= (await this.lastSeq(e.groupId))) return null;
     const update: GroupUpdate = {
+      eventId: e.id,
       groupId: e.groupId,
       seq: e.seq,
       kind: e.kind,
       epoch: e.epoch,
       senderUserId: e.senderUserId ?? null,
       senderDeviceId: e.senderDeviceId ?? null,
+      serverTimestamp: e.serverTimestamp ?? null,
+      refersTo: e.refersTo ?? null,
     };
     const fromMe = `${e.senderUserId}.${e.senderDeviceId}` === this.me;
     const cs = await mlsSuite();
@@ -341,6 +389,7 @@ export class MlsGroupManager {
         if (r.kind === "applicationMessage") update.plaintext = r.message;
       }
     }
+    await this.options.onProcessed?.(update);
     await this.setLastSeq(e.groupId, e.seq);
     return update;
   }
