@@ -37,6 +37,8 @@ import { createCallsService } from "./calls/service.ts";
 import { createMemoryRateLimiter, createRedisRateLimiter } from "./graphql/plugins/rate-limiter.ts";
 import { openDatabase, type Database } from "./db/database.ts";
 import { migrate } from "./db/migrator.ts";
+import { createAttachmentsHttp } from "./attachments/http.ts";
+import { createAttachmentsService } from "./attachments/service.ts";
 
 export interface App {
   url: string;
@@ -109,7 +111,8 @@ export function createServices(deps: ServiceDeps, presenceStore: PresenceStore =
   const realtime = createRealtimeService(deps, messages, presenceStore);
   // Calls need nothing else: signaling is messages' live-only sends, and TURN credentials come from config.
   const calls = createCallsService(deps);
-  return { keys, devices, inbox, messages, realtime, groups, keyPackages, calls, push };
+  const attachments = createAttachmentsService(deps);
+  return { keys, devices, inbox, messages, realtime, groups, keyPackages, calls, push, attachments };
 }
 
 export async function startApp(config: Config, logger: Logger): Promise<App> {
@@ -149,6 +152,15 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     context: (initial) => ({ services, actor: initial.actor ?? null, clientIp: initial.clientIp ?? "unknown" }),
   });
 
+  const attachments = await createAttachmentsHttp({
+    service: services.attachments,
+    authenticate: (token) => services.devices.authenticate(token),
+    limiter: config.rateLimits ? limiter : null,
+    rateLimits: config.rateLimits,
+    trustProxy: config.trustProxy,
+    maxBytes: config.attachments.maxBytes,
+    logger,
+  });
   const presenceTrouble = (err: unknown) => logger.warn({ err: (err as Error).message }, "presence update failed");
   const http = await startHttp(
     {
@@ -163,6 +175,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       metrics: config.metrics.token ? { registry: metrics.registry, token: config.metrics.token } : undefined,
       trustProxy: config.trustProxy,
       ws: config.ws,
+      attachments,
       onConnected: (actor) => {
         void services.realtime.deviceConnected(actor).catch(presenceTrouble);
         void services.push.deviceConnected(actor).catch(presenceTrouble);
@@ -202,6 +215,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
         if (metricsServer) await new Promise((done) => metricsServer.close(done));
         await stopSweeper();
         await services.push.stop();
+        await services.attachments.close();
         await services.realtime.stop();
         await stopControl();
         await limiter.close();
@@ -222,7 +236,10 @@ function startSweeper(services: Services, intervalMs: number, logger: Logger): (
         const messages = await services.messages.sweep();
         const items = await services.inbox.sweep();
         const groupEvents = await services.groups.sweep();
-        if (messages || items || groupEvents) logger.debug({ messages, items, groupEvents }, "expired messages and queue items deleted");
+        const blobs = await services.attachments.sweep();
+        if (messages || items || groupEvents || blobs) {
+          logger.debug({ messages, items, groupEvents, blobs }, "expired messages, queue items, group events and blobs deleted");
+        }
       } catch (err) {
         logger.warn({ err: (err as Error).message }, "sweep failed");
       } finally {

@@ -37,6 +37,7 @@ export const RATE_LIMIT_FAMILIES = [
   "deviceLinks",
   "groupCommits",
   "receipts",
+  "attachments",
   "turnCredentials",
   "other",
 ] as const;
@@ -64,6 +65,8 @@ const RATE_DEFAULTS = {
   RATE_LIMIT_GROUP_COMMITS_IP: "600/1m",
   RATE_LIMIT_RECEIPTS: "300/10s",
   RATE_LIMIT_RECEIPTS_IP: "3000/10s",
+  RATE_LIMIT_ATTACHMENTS: "120/1m",
+  RATE_LIMIT_ATTACHMENTS_IP: "1200/1m",
   RATE_LIMIT_TURN_CREDENTIALS: "30/1m",
   RATE_LIMIT_TURN_CREDENTIALS_IP: "300/1m",
   RATE_LIMIT_OTHER: "120/1m",
@@ -174,6 +177,20 @@ const schema = z.object({
   PUSH_POLL_MS: int(10, 60_000).default(1_000),
   PUSH_CONCURRENCY: int(1, 1_000).default(32),
   PUSH_WORKER: boolish.default(true),
+  // Attachments (README "Attachments"): ciphertext blobs on the filesystem or an S3-compatible store.
+  ATTACHMENTS_DIR: z.string().min(1).optional(),
+  MAX_ATTACHMENT_BYTES: int(1024, 2 ** 31 - 1).default(100 * 1024 * 1024),
+  ATTACHMENT_DAILY_UPLOADS: int(1, 1_000_000).default(500),
+  ATTACHMENT_DAILY_BYTES: z.coerce.number().int().min(1024).max(2 ** 50).default(5 * 1024 ** 3),
+  ATTACHMENT_RETENTION_SECONDS: int(1, 10 * 365 * 86_400).default(30 * 86_400),
+  ATTACHMENT_UPLOAD_TTL_SECONDS: int(1, 7 * 86_400).default(86_400),
+  S3_ENDPOINT: z.url().optional(),
+  S3_BUCKET: z.string().min(3).max(63).optional(),
+  S3_REGION: z.string().min(1).max(64).default("us-east-1"),
+  S3_ACCESS_KEY_ID: z.string().min(1).optional(),
+  S3_SECRET_ACCESS_KEY: z.string().min(1).optional(),
+  S3_FORCE_PATH_STYLE: boolish.default(true),
+  S3_PART_BYTES: int(5 * 1024 * 1024, 512 * 1024 * 1024).default(8 * 1024 * 1024),
   // Calls: TURN servers handed out with TURN REST API credentials (coturn use-auth-secret / static-auth-secret).
   TURN_URLS: z
     .string()
@@ -247,6 +264,27 @@ export type Config = {
     presenceTtlMs: number;
   };
   push: PushConfig;
+  attachments: {
+    /** Largest blob (ciphertext, padding included) one upload may grant. */
+    maxBytes: number;
+    /** Per device and UTC day: granted uploads and their bytes. */
+    dailyUploads: number;
+    dailyBytes: number;
+    retentionSeconds: number;
+    /** How long a granted upload may take to complete before it is deleted. */
+    uploadTtlSeconds: number;
+    store:
+      | { kind: "fs"; dir: string | null }
+      | {
+          kind: "s3";
+          endpoint: string | null;
+          bucket: string;
+          region: string;
+          credentials: { accessKeyId: string; secretAccessKey: string } | null;
+          forcePathStyle: boolean;
+          partBytes: number;
+        };
+  };
   /** null when TURN_URLS is not set: turnServers answers an empty list. */
   turn: { urls: string[]; secret: string; ttlSeconds: number } | null;
 };
@@ -328,6 +366,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
           groupCommits: { device: e.RATE_LIMIT_GROUP_COMMITS, ip: e.RATE_LIMIT_GROUP_COMMITS_IP },
           receipts: { device: e.RATE_LIMIT_RECEIPTS, ip: e.RATE_LIMIT_RECEIPTS_IP },
           turnCredentials: { device: e.RATE_LIMIT_TURN_CREDENTIALS, ip: e.RATE_LIMIT_TURN_CREDENTIALS_IP },
+          attachments: { device: e.RATE_LIMIT_ATTACHMENTS, ip: e.RATE_LIMIT_ATTACHMENTS_IP },
           other: { device: e.RATE_LIMIT_OTHER, ip: e.RATE_LIMIT_OTHER_IP },
         }
       : null,
@@ -372,5 +411,34 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       worker: e.PUSH_WORKER,
     },
     turn: e.TURN_URLS && e.TURN_SECRET ? { urls: e.TURN_URLS, secret: e.TURN_SECRET, ttlSeconds: e.TURN_TTL_SECONDS } : null,
+    attachments: {
+      maxBytes: e.MAX_ATTACHMENT_BYTES,
+      dailyUploads: e.ATTACHMENT_DAILY_UPLOADS,
+      dailyBytes: e.ATTACHMENT_DAILY_BYTES,
+      retentionSeconds: e.ATTACHMENT_RETENTION_SECONDS,
+      uploadTtlSeconds: e.ATTACHMENT_UPLOAD_TTL_SECONDS,
+      store: attachmentStore(e),
+    },
+  };
+}
+
+/** S3 when a bucket is named, else files: under ATTACHMENTS_DIR, DATA_DIR/attachments, or (in-memory PGlite) a temp dir. */
+function attachmentStore(e: z.infer<typeof schema>): Config["attachments"]["store"] {
+  if (!e.S3_BUCKET) {
+    if (e.S3_ENDPOINT) throw new ConfigError("invalid configuration: S3_ENDPOINT: needs S3_BUCKET");
+    const dir = e.ATTACHMENTS_DIR ?? (e.DATA_DIR.startsWith("memory://") ? null : `${e.DATA_DIR}/attachments`);
+    return { kind: "fs", dir };
+  }
+  if (!!e.S3_ACCESS_KEY_ID !== !!e.S3_SECRET_ACCESS_KEY) {
+    throw new ConfigError("invalid configuration: S3_ACCESS_KEY_ID: give both S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY");
+  }
+  return {
+    kind: "s3",
+    endpoint: e.S3_ENDPOINT ?? null,
+    bucket: e.S3_BUCKET,
+    region: e.S3_REGION,
+    credentials: e.S3_ACCESS_KEY_ID ? { accessKeyId: e.S3_ACCESS_KEY_ID, secretAccessKey: e.S3_SECRET_ACCESS_KEY! } : null,
+    forcePathStyle: e.S3_FORCE_PATH_STYLE,
+    partBytes: e.S3_PART_BYTES,
   };
 }

@@ -4,6 +4,8 @@
 import type { Client as WsClient } from "graphql-ws";
 import { ProtocolAddress, PublicKey } from "@signalapp/libsignal-client";
 import { AccountDirectory, type AccountInfo } from "./account-store.ts";
+import path from "node:path";
+import { Attachments } from "./attachments/attachments.ts";
 import { decodeContent, type MessageBody, type Sendable } from "./content.ts";
 import { Groups, KEY_PACKAGE_TARGET, type GroupEvents } from "./groups.ts";
 import { Calls, type CallsOptions } from "./calls/calls.ts";
@@ -94,6 +96,8 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
   readonly keys: PreKeyMaintainer;
   /** Wake-ups while the app is away: `push.register(subscription)`, `push.unregister()`, `push.config()`. */
   readonly push: PushClient;
+  /** Encrypted attachments: upload(bytes | path, { contentType, fileName, onProgress }), download(pointer, { to }). */
+  readonly attachments: Attachments;
   /** MLS groups: create, add, remove, leave, send, list, members, roles. */
   readonly groups: Groups;
   /** 1:1 call signaling (the app brings WebRTC): offer, answer, decline, ice, hangup, turnServers. */
@@ -118,6 +122,7 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
     this.http = new HttpTransport(account.server, account.token);
     this.store = new MessageStore(directory.kv);
     this.push = new PushClient(this.http);
+    this.attachments = new Attachments(this.http, path.join(directory.dir, "tmp"));
     this.sender = new Sender(this.self, this.http, () => this.device, this.crypto, options.maxSendAttempts);
     this.keys = new PreKeyMaintainer(() => this.device, this.http, directory.kv, this.crypto, options.preKeyRotationIntervalMs ?? DEFAULT_ROTATION_INTERVAL_MS, (e) =>
       this.fail(e),

@@ -1,11 +1,17 @@
 // What travels inside the Signal encryption: a versioned, typed message body with the sender's timestamp, padded so
 // the ciphertext length reveals only a 160-byte bucket. The server never sees any of this.
+import { checkPointer, type AttachmentPointer } from "./attachments/pointer.ts";
 import { CALL_ID_PATTERN, checkSignal, type CallSignal } from "./calls/signals.ts";
 
 export const CONTENT_VERSION = 1;
 export const PAD_BLOCK = 160;
 /** Upper bound of a decoded content, so a hostile peer cannot make us parse megabytes of JSON. */
 export const MAX_CONTENT_BYTES = 64 * 1024;
+export const MAX_CAPTION = 4096;
+
+/** Kinds whose body is an encrypted attachment's pointer (attachments/pointer.ts) and an optional caption. */
+export const ATTACHMENT_KINDS = ["image", "video", "voice", "file"] as const;
+export type AttachmentKind = (typeof ATTACHMENT_KINDS)[number];
 
 export type MessageBody =
   | { kind: "text"; text: string }
@@ -14,6 +20,7 @@ export type MessageBody =
   | { kind: "contact"; name: string; username?: string; phone?: string; email?: string }
   | { kind: "poll"; question: string; options: string[]; multiple?: boolean }
   | { kind: "event"; title: string; startsAt: string; endsAt?: string; location?: string }
+  | { kind: AttachmentKind; attachment: AttachmentPointer; caption?: string }
   /** Call signaling (src/client/calls/): sent live-only, never stored as a message. */
   | { kind: "call"; signal: CallSignal }
   /** Left by the caller's SDK when nobody answered: an ordinary queued message. */
@@ -32,6 +39,10 @@ export const serverMessageType: Record<MessageKind, string> = {
   contact: "CONTACT",
   poll: "POLL",
   event: "EVENT",
+  image: "MEDIA",
+  video: "MEDIA",
+  voice: "VOICE",
+  file: "FILE",
   call: "CALL",
   missedCall: "CALL",
 };
@@ -94,6 +105,16 @@ function checkBody(b: Record<string, unknown>): MessageBody {
     case "event":
       if (isStr(b.title) && isStr(b.startsAt, 64) && optStr(b.endsAt, 64) && optStr(b.location)) return b as MessageBody;
       break;
+    case "image":
+    case "video":
+    case "voice":
+    case "file": {
+      const attachment = checkPointer(b.attachment);
+      if (attachment && optStr(b.caption, MAX_CAPTION)) {
+        return { kind: b.kind, attachment, ...(b.caption !== undefined ? { caption: b.caption as string } : {}) };
+      }
+      break;
+    }
     case "call":
       try {
         return { kind: "call", signal: checkSignal(b.signal) };

@@ -1,7 +1,8 @@
 // The SDK's public surface: `import { VignetteClient } from "vignette-messaging/client"`.
 export { VignetteClient, VignetteError, DEFAULT_SERVER } from "./client.ts";
 export type { ClientEvents, ClientOptions, ReceivedMessage, Sendable } from "./client.ts";
-export type { MessageBody, MessageKind, Content } from "./content.ts";
+export type { MessageBody, MessageKind, Content, AttachmentKind } from "./content.ts";
+export { AttachmentIntegrityError, type AttachmentPointer, type Progress, type UploadOptions } from "./attachments/attachments.ts";
 export type { StoredMessage } from "./message-store.ts";
 export type { SendResult } from "./messaging.ts";
 export { FileKeyValueStore, AccountDirectory } from "./account-store.ts";

@@ -14,6 +14,7 @@ import type { KeysService } from "../keys/service.ts";
 import type { MessagesService } from "../messages/service.ts";
 import type { RealtimeService } from "../realtime/service.ts";
 import type { PushService } from "../push/service.ts";
+import type { AttachmentsService } from "../attachments/service.ts";
 import type { CallsService } from "../calls/service.ts";
 
 /** The domains' services as resolvers reach them (built and wired in src/app.ts). */
@@ -26,6 +27,7 @@ export interface Services {
   groups: GroupsService;
   keyPackages: KeyPackagesService;
   push: PushService;
+  attachments: AttachmentsService;
   calls: CallsService;
 }
 

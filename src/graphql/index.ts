@@ -9,6 +9,7 @@ import "../messages/schema.ts";
 import "../realtime/schema.ts";
 import "../groups/schema.ts";
 import "../push/schema.ts";
+import "../attachments/schema.ts";
 import "../calls/schema.ts";
 
 export const schema = builder.toSchema({ sortSchema: true });

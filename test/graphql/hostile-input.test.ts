@@ -207,6 +207,10 @@ describe("hostile input and authorization", () => {
     { name: "registerPush: p256dh of junk", as: A, op: ops.RegisterPushDocument, vars: () => ({ input: { kind: "WEB_PUSH", endpoint: "https://fcm.googleapis.com/x", p256dh: junk(65), auth: pushKeys.auth } }), expect: "BAD_USER_INPUT" },
     { name: "registerPush: unknown gateway", as: A, op: ops.RegisterPushDocument, vars: () => ({ input: { kind: "GATEWAY", gateway: "evil", token: "t" } }), expect: "BAD_USER_INPUT" },
     { name: "registerPush: unknown kind", as: A, op: ops.RegisterPushDocument, vars: () => ({ input: { kind: "SMS", endpoint: "x" } }), expect: "BAD_USER_INPUT" },
+    { name: "attachment of 0 bytes", as: A, op: ops.CreateAttachmentUploadDocument, vars: () => ({ input: { size: 0 } }), expect: "BAD_USER_INPUT" },
+    { name: "attachment over MAX_ATTACHMENT_BYTES", as: A, op: ops.CreateAttachmentUploadDocument, vars: () => ({ input: { size: 2 ** 31 - 1 } }), expect: "LIMIT_EXCEEDED" },
+    { name: "attachment size past Int", as: A, op: ops.CreateAttachmentUploadDocument, vars: () => ({ input: { size: 2 ** 40 } }), expect: ["BAD_USER_INPUT", "GRAPHQL_VALIDATION_FAILED"] },
+    { name: "attachment content type not a type", as: A, op: ops.CreateAttachmentUploadDocument, vars: () => ({ input: { size: 10, contentType: "x".repeat(5000) } }), expect: "BAD_USER_INPUT" },
   ];
 
   it("refuses every hostile input with a clear code and leaves every table unchanged", async () => {
@@ -258,6 +262,8 @@ describe("hostile input and authorization", () => {
     markRead: { op: ops.MarkReadDocument, vars: () => ({ messageIds: [sent.messageId] }), otherUser: { data: { markRead: 0 } } },
     deleteMessage: { op: ops.DeleteMessageDocument, vars: () => ({ messageId: sent.messageId, forEveryone: true }), otherUser: ["FORBIDDEN", "NOT_FOUND"] },
     setReadReceipts: { op: ops.SetReadReceiptsDocument, vars: () => ({ enabled: true }) },
+    // The id of a grant is the capability; no other user's grant can be named here.
+    createAttachmentUpload: { op: ops.CreateAttachmentUploadDocument, vars: () => ({ input: { size: 1000 } }) },
     setTyping: { op: ops.SetTypingDocument, vars: () => ({ conversationId, isTyping: true }), otherUser: ["FORBIDDEN", "NOT_FOUND"] },
     // Groups: "other user" is a non-member of owner's group.
     keyPackageStatus: { op: ops.KeyPackageStatusDocument, vars: () => ({}) },

@@ -40,6 +40,7 @@ export const MUTATION_FAMILIES: Record<string, RateLimitFamily> = {
   markRead: "receipts",
   deleteMessage: "receipts",
   setTyping: "receipts",
+  createAttachmentUpload: "attachments",
 };
 
 /** Queries are free except these, which hand out something worth hoarding (TURN relay credentials). */
