@@ -1,6 +1,9 @@
 // bench:group — MLS group delivery. (1) One application message to a 1,500-member group: the time until the last
 // of 1,500 subscribed devices has it, from the sendGroupMessage call and from its answer. (2) Application messages
 // per second into a 50-member group, offered in steps, with the latency until all 49 other members have each one.
+// In (2) the members acknowledge every group event they receive (ackEnvelopes, batched per socket as the SDK batches,
+// src/client/acks.ts), and a message counts once all 49 acknowledgements were answered; a second pass without
+// acknowledgements gives the send-only figure of earlier rounds.
 // Baseline: the same fan-out through a bare `ws` relay in its own process.
 // Setup (not measured): one real ts-mls member creates each group; the other members are devices written into the
 // database (bench/lib/seed.ts) and into the group's member rows at epoch 0, as a commit adding them would leave
@@ -9,7 +12,8 @@
 import pg from "pg";
 import { createApplicationMessage } from "ts-mls";
 import { encodeMlsMessage } from "ts-mls/message.js";
-import { SendGroupMessageDocument } from "../src/client/generated/graphql.ts";
+import { AckEnvelopesDocument, SendGroupMessageDocument } from "../src/client/generated/graphql.ts";
+import { AckQueue } from "../src/client/acks.ts";
 import { mlsSuite } from "../src/client/mls/key-packages.ts";
 import { queryText } from "../src/client/transport.ts";
 import { mlsMember, type MlsMember } from "../test/helpers/groups.ts";
@@ -25,6 +29,7 @@ const SMALL = 50;
 const FANOUTS = Number(process.env.BENCH_FANOUTS ?? 20);
 const RATES = (process.env.BENCH_RATES ?? "100,250,500,1000").split(",").map(Number);
 const STEP_MS = Number(process.env.BENCH_STEP_MS ?? 5000);
+const MODES = (process.env.BENCH_MODES ?? "acks,send-only").split(",");
 
 /** `n` real application messages of the creator's group, encrypted in order ahead of time. */
 async function encrypt(creator: MlsMember, groupId: string, n: number): Promise<string[]> {
@@ -53,8 +58,17 @@ async function addMembers(dbUrl: string, groupId: string, members: SeededDevice[
   await sql.end();
 }
 
-/** Subscribes every member's inbox; `onGroupEvent(seq)` for each application message that arrives. */
-async function subscribeAll(url: string, members: SeededDevice[], onGroupEvent: (seq: number) => void): Promise<GqlSocket[]> {
+/**
+ * Subscribes every member's inbox; `onGroupEvent(seq)` for each application message that arrives. With `acks`,
+ * each socket acknowledges what it receives while `acks.on` is true, and `acks.onAcked(seq)` runs once answered.
+ */
+async function subscribeAll(
+  url: string,
+  members: SeededDevice[],
+  onGroupEvent: (seq: number) => void,
+  acks?: { on: boolean; onAcked(seq: number): void; calls: number; failures: number },
+): Promise<GqlSocket[]> {
+  const ackQuery = queryText(AckEnvelopesDocument);
   // The inbox with the group members of the union selected (the SDK's Inbox document leaves group events to GroupInbox).
   const inbox = "subscription { inbox { __typename ... on GroupEvent { id groupId seq kind epoch senderUserId senderDeviceId message } } }";
   const sockets: GqlSocket[] = [];
@@ -63,9 +77,12 @@ async function subscribeAll(url: string, members: SeededDevice[], onGroupEvent: 
     Array.from({ length: 50 }, async () => {
       while (next < members.length) {
         const s = await connectGql(url, members[next++].token, { timeoutMs: 60_000 });
+        const queue = acks && new AckQueue((ids) => (acks.calls++, s.request(ackQuery, { ids })), () => acks.failures++);
         s.subscribe(inbox, (p) => {
-          const e = (p.data as { inbox?: { __typename: string; kind?: string; seq?: number } })?.inbox;
-          if (e?.__typename === "GroupEvent" && e.kind === "APPLICATION") onGroupEvent(e.seq!);
+          const e = (p.data as { inbox?: { __typename: string; id: string; kind?: string; seq?: number } })?.inbox;
+          if (e?.__typename !== "GroupEvent" || e.kind !== "APPLICATION") return;
+          onGroupEvent(e.seq!);
+          if (queue && acks.on) void queue.add(e.id).then((ok) => ok && acks.onAcked(e.seq!));
         });
         sockets.push(s);
       }
@@ -125,22 +142,28 @@ try {
   // matched with the call time afterwards.
   const callAt = new Map<number, number>();
   const got = new Map<number, { n: number; last: number }>();
-  const small = await subscribeAll(url, smallMembers, (seq) => {
-    const a = got.get(seq) ?? { n: 0, last: 0 };
+  const acked = new Map<number, { n: number; last: number }>();
+  const count = (m: Map<number, { n: number; last: number }>, seq: number) => {
+    const a = m.get(seq) ?? { n: 0, last: 0 };
     a.n++;
     a.last = performance.now();
-    got.set(seq, a);
-  });
+    m.set(seq, a);
+  };
+  const acks = { on: true, onAcked: (seq: number) => count(acked, seq), calls: 0, failures: 0 };
+  const small = await subscribeAll(url, smallMembers, (seq) => count(got, seq), acks);
   await new Promise((r) => setTimeout(r, 2000));
-  const total = RATES.reduce((n, r) => n + Math.ceil((r * STEP_MS) / 1000), 0);
+  const total = MODES.length * RATES.reduce((n, r) => n + Math.ceil((r * STEP_MS) / 1000), 0);
   console.log(`encrypting ${total} application messages ahead of time…`);
   const smallMessages = await encrypt(creator, smallId, total);
   let m = 0;
   const steps: Record<string, unknown>[] = [];
   const stepResults: unknown[] = [];
-  for (const rate of RATES) {
+  for (const mode of MODES) for (const rate of RATES) {
+    acks.on = mode === "acks";
     callAt.clear();
     got.clear();
+    acked.clear();
+    acks.calls = acks.failures = 0;
     let errors = 0;
     let accepted = 0;
     const run = await openLoop(rate, STEP_MS, 90, async () => {
@@ -155,12 +178,18 @@ try {
         errors++;
       }
     });
-    const complete = () => [...callAt.keys()].filter((seq) => (got.get(seq)?.n ?? 0) >= SMALL - 1).length;
+    const all = (m: Map<number, { n: number }>, seq: number) => (m.get(seq)?.n ?? 0) >= SMALL - 1;
+    const done = (seq: number) => all(got, seq) && (!acks.on || all(acked, seq));
+    const complete = () => [...callAt.keys()].filter(done).length;
     for (let w = 0; w < 100 && complete() < callAt.size; w++) await new Promise((r) => setTimeout(r, 100));
-    const lat = [...callAt].filter(([seq]) => (got.get(seq)?.n ?? 0) >= SMALL - 1).map(([seq, t]) => got.get(seq)!.last - t);
+    const lat = [...callAt].filter(([seq]) => all(got, seq)).map(([seq, t]) => got.get(seq)!.last - t);
+    const ackLat = [...callAt].filter(([seq]) => all(acked, seq)).map(([seq, t]) => acked.get(seq)!.last - t);
+    const lastDone = Math.max(0, ...[...callAt.keys()].filter(done).map((seq) => (acks.on ? acked : got).get(seq)!.last));
+    const perSecond = Math.round((complete() / Math.max(1, lastDone - run.startedAt)) * 1000);
     const s = summarise(lat);
-    steps.push({ "offered/s": rate, "accepted/s": Math.round((accepted / run.elapsedMs) * 1000), "reached all 49": `${lat.length}/${accepted}`, "p50 ms": s.p50, p95: s.p95, p99: s.p99, errors, skipped: run.skipped });
-    stepResults.push({ rate, accepted, complete: lat.length, latency: s, errors, skipped: run.skipped, elapsedMs: run.elapsedMs });
+    const a = summarise(ackLat);
+    steps.push({ mode, "offered/s": rate, "accepted/s": Math.round((accepted / run.elapsedMs) * 1000), "done/s": perSecond, "reached all 49": `${lat.length}/${accepted}`, "all 49 acked": acks.on ? `${ackLat.length}/${accepted}` : "", "call → all have it p50": s.p50, p95: s.p95, p99: s.p99, "call → all acked p50": acks.on ? a.p50 : "", "p99 ": acks.on ? a.p99 : "", "ack calls": acks.on ? acks.calls : "", errors: errors + acks.failures, skipped: run.skipped });
+    stepResults.push({ mode, rate, accepted, perSecond, complete: lat.length, acked: ackLat.length, latency: s, ackLatency: a, ackCalls: acks.calls, errors, ackFailures: acks.failures, skipped: run.skipped, elapsedMs: run.elapsedMs });
   }
   for (const s of small) s.ws.terminate();
   creatorWs.close();
@@ -174,7 +203,7 @@ try {
     { measure: "answer → last device has it", p50: answer.p50, p95: answer.p95, p99: answer.p99, max: answer.max, "raw ws p50": "", "raw ws p99": "", "p50 / raw": "" },
   ]);
   if (incomplete) console.log(`${incomplete} messages did not reach every device within 30 s`);
-  printTable(`bench:group — application messages into a ${SMALL}-member group, one sender, ${STEP_MS / 1000} s per step (latency: call → all 49 others have it)`, steps);
+  printTable(`bench:group — application messages into a ${SMALL}-member group, one sender, ${STEP_MS / 1000} s per step (latency ms from the call; "done" = all 49 acknowledged, or all 49 have it when send-only)`, steps);
   record("group", { ...target.mode, bigGroup: BIG, smallGroup: SMALL, stepMs: STEP_MS }, { fanout: { fromCall: call, fromAnswer: answer, incomplete, rawWs: rawBig }, smallGroup: stepResults });
 } finally {
   await target.stop();

@@ -1,6 +1,7 @@
 // The composition root: config -> store -> bus -> services -> schema -> HTTP/WS. The only module that picks the
 // store, bus and presence implementations and wires the domains together through their ports.
 import { createYoga } from "graphql-yoga";
+import { useGraphQlJit } from "@envelop/graphql-jit";
 import type { Bus } from "./live/bus.ts";
 import { channels, type ControlEvent } from "./live/channels.ts";
 import { createMemoryBus } from "./live/memory-bus.ts";
@@ -30,9 +31,14 @@ import { createKeyPackagesService } from "./groups/key-packages.ts";
 import { createGroupsService } from "./groups/service.ts";
 import { createGroupReceipts } from "./groups/receipts.ts";
 import { createRealtimeService } from "./realtime/service.ts";
+import { createPushService } from "./push/service.ts";
+import { resolveVapidKeys } from "./push/vapid.ts";
+import { createCallsService } from "./calls/service.ts";
 import { createMemoryRateLimiter, createRedisRateLimiter } from "./graphql/plugins/rate-limiter.ts";
 import { openDatabase, type Database } from "./db/database.ts";
 import { migrate } from "./db/migrator.ts";
+import { createAttachmentsHttp } from "./attachments/http.ts";
+import { createAttachmentsService } from "./attachments/service.ts";
 
 export interface App {
   url: string;
@@ -53,7 +59,8 @@ export interface App {
  *   and messages queue envelopes, receipts and deletions through it;
  * - groups take part in conversations (a group id works as a conversation id for history and typing);
  * - the inbox announces what a device acknowledged and messages marks delivery (in the same transaction), and
- *   group events join every inbox stream as a source.
+ *   group events join every inbox stream as a source;
+ * - push hears what the inbox queued and which group messages were stored, and wakes the devices that are away.
  */
 export function createServices(deps: ServiceDeps, presenceStore: PresenceStore = createMemoryPresenceStore()): Services {
   const report = (what: string) => (err: unknown) => deps.logger.warn({ err: (err as Error).message }, what);
@@ -67,7 +74,19 @@ export function createServices(deps: ServiceDeps, presenceStore: PresenceStore =
     keyPackagesLow: queue.keyPackagesLow,
     firstKeyPackages: (userId) => deviceListChanged(userId),
   });
-  const groups = createGroupsService(deps, keyPackages, createGroupReceipts(deps, queue));
+  // Items queued for a device that is away wake it through its push registration; so do group messages.
+  const push = createPushService(
+    deps,
+    { onlineDevices: (d) => presenceStore.onlineDevices(d, Date.now()) },
+    resolveVapidKeys(deps.config, deps.logger),
+  );
+  queue.onQueued(push.queued);
+  const groups = createGroupsService(deps, keyPackages, createGroupReceipts(deps, queue), {
+    applicationStored: (sender, recipients) =>
+      void recipients()
+        .then((ds) => push.wake(ds.filter((d) => d.userId !== sender.userId || d.deviceId !== sender.deviceId).map((d) => ({ ...d, urgent: false }))))
+        .catch(report("group wake-up not recorded")),
+  });
   const messages = createMessagesService(deps, { queue, groups });
   deviceListChanged = (userId) =>
     void groups
@@ -76,7 +95,11 @@ export function createServices(deps: ServiceDeps, presenceStore: PresenceStore =
       .catch(report("device list event not queued"));
   const devices = createDevicesService(deps, keys, {
     deviceListChanged,
-    deviceDeactivated: (userId, deviceId) => groups.deviceDeactivated(userId, deviceId),
+    // A device that is gone leaves its groups and keeps no push address.
+    deviceDeactivated: async (userId, deviceId) => {
+      await push.forget(userId, deviceId).catch(report("push registration not removed"));
+      await groups.deviceDeactivated(userId, deviceId);
+    },
   });
   const inbox = createInboxService(deps, {
     store: inboxStore,
@@ -86,7 +109,10 @@ export function createServices(deps: ServiceDeps, presenceStore: PresenceStore =
     sources: [groups.inboxSource],
   });
   const realtime = createRealtimeService(deps, messages, presenceStore);
-  return { keys, devices, inbox, messages, realtime, groups, keyPackages };
+  // Calls need nothing else: signaling is messages' live-only sends, and TURN credentials come from config.
+  const calls = createCallsService(deps);
+  const attachments = createAttachmentsService(deps);
+  return { keys, devices, inbox, messages, realtime, groups, keyPackages, calls, push, attachments };
 }
 
 export async function startApp(config: Config, logger: Logger): Promise<App> {
@@ -99,6 +125,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     : createMemoryPresenceStore();
   const services = createServices({ prisma: db.prisma, sql: db.sql, bus, config, logger }, presenceStore);
   services.realtime.start();
+  services.push.start();
   const stopSweeper = startSweeper(services, config.messaging.sweepIntervalMs, logger);
 
   const limiter = config.redis
@@ -108,7 +135,13 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   const metrics = createMetrics();
   const yoga = createYoga<ServerContext, Context>({
     schema,
-    plugins: [...metricsPlugins(metrics), ...armorPlugins(config.armor), ...(config.rateLimits ? [rateLimitPlugin(limiter, config.rateLimits)] : [])],
+    plugins: [
+      ...metricsPlugins(metrics),
+      ...armorPlugins(config.armor),
+      ...(config.rateLimits ? [rateLimitPlugin(limiter, config.rateLimits)] : []),
+      // Compiled execution: a message costs four or five operations (send, delivery, acks, receipt).
+      ...(config.graphqlJit ? [useGraphQlJit()] : []),
+    ],
     graphqlEndpoint: "/graphql",
     graphiql: config.graphiql ? graphiqlOptions() : false,
     renderGraphiQL,
@@ -119,6 +152,15 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     context: (initial) => ({ services, actor: initial.actor ?? null, clientIp: initial.clientIp ?? "unknown" }),
   });
 
+  const attachments = await createAttachmentsHttp({
+    service: services.attachments,
+    authenticate: (token) => services.devices.authenticate(token),
+    limiter: config.rateLimits ? limiter : null,
+    rateLimits: config.rateLimits,
+    trustProxy: config.trustProxy,
+    maxBytes: config.attachments.maxBytes,
+    logger,
+  });
   const presenceTrouble = (err: unknown) => logger.warn({ err: (err as Error).message }, "presence update failed");
   const http = await startHttp(
     {
@@ -133,7 +175,11 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       metrics: config.metrics.token ? { registry: metrics.registry, token: config.metrics.token } : undefined,
       trustProxy: config.trustProxy,
       ws: config.ws,
-      onConnected: (actor) => void services.realtime.deviceConnected(actor).catch(presenceTrouble),
+      attachments,
+      onConnected: (actor) => {
+        void services.realtime.deviceConnected(actor).catch(presenceTrouble);
+        void services.push.deviceConnected(actor).catch(presenceTrouble);
+      },
       onDisconnected: (actor) => void services.realtime.deviceDisconnected(actor).catch(presenceTrouble),
     },
     config.port,
@@ -143,7 +189,8 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     if (event.kind === "deviceRevoked") http.connections.revoke(event);
   });
 
-  reportGauges(metrics, { db, http });
+  reportGauges(metrics, { db, http, services });
+  bus.onReconnect(() => metrics.redisReconnects.inc({ client: "bus" }));
   const metricsServer =
     config.metrics.port === null ? null : await startMetricsServer(metrics.registry, config.metrics.port, config.host);
 
@@ -167,6 +214,8 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
         await http.shutdown(config.shutdownGraceMs);
         if (metricsServer) await new Promise((done) => metricsServer.close(done));
         await stopSweeper();
+        await services.push.stop();
+        await services.attachments.close();
         await services.realtime.stop();
         await stopControl();
         await limiter.close();
@@ -187,7 +236,10 @@ function startSweeper(services: Services, intervalMs: number, logger: Logger): (
         const messages = await services.messages.sweep();
         const items = await services.inbox.sweep();
         const groupEvents = await services.groups.sweep();
-        if (messages || items || groupEvents) logger.debug({ messages, items, groupEvents }, "expired messages and queue items deleted");
+        const blobs = await services.attachments.sweep();
+        if (messages || items || groupEvents || blobs) {
+          logger.debug({ messages, items, groupEvents, blobs }, "expired messages, queue items, group events and blobs deleted");
+        }
       } catch (err) {
         logger.warn({ err: (err as Error).message }, "sweep failed");
       } finally {
@@ -204,7 +256,13 @@ function startSweeper(services: Services, intervalMs: number, logger: Logger): (
 }
 
 /** Gauges read when Prometheus scrapes: sockets held and the database pool (waiting > 0: requests queue for a connection). */
-function reportGauges(metrics: Metrics, { db, http }: { db: Database; http: RunningHttp }) {
+function reportGauges(metrics: Metrics, { db, http, services }: { db: Database; http: RunningHttp; services: Services }) {
+  metrics.gauge("vignette_queue_items", "Items waiting in device queues (all nodes: read from the database)", async () =>
+    (await services.inbox.depth()).items,
+  );
+  metrics.gauge("vignette_queue_oldest_age_seconds", "Age of the oldest unacknowledged queue item", async () =>
+    (await services.inbox.depth()).oldestAgeSeconds,
+  );
   metrics.gauge("vignette_ws_connections", "Authenticated WebSocket connections held by this node", () => http.connections.size);
   metrics.gauges("vignette_db_pool_connections", "PostgreSQL pool connections by state", "state", () => ({
     ...db.poolStats(),

@@ -6,6 +6,9 @@ const boolish = z
   .enum(["true", "false", "1", "0", "yes", "no", "on", "off"])
   .transform((v) => ["true", "1", "yes", "on"].includes(v));
 
+// stun:host[:port], turn:host[:port][?transport=udp|tcp], IPv6 hosts in brackets (RFC 7064 / 7065).
+const TURN_URL = /^(stuns?|turns?):(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?(\?transport=(udp|tcp))?$/;
+
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
 
 const UNIT_SECONDS = { s: 1, m: 60, h: 3600 } as const;
@@ -34,6 +37,8 @@ export const RATE_LIMIT_FAMILIES = [
   "deviceLinks",
   "groupCommits",
   "receipts",
+  "attachments",
+  "turnCredentials",
   "other",
 ] as const;
 export type RateLimitFamily = (typeof RATE_LIMIT_FAMILIES)[number];
@@ -60,12 +65,48 @@ const RATE_DEFAULTS = {
   RATE_LIMIT_GROUP_COMMITS_IP: "600/1m",
   RATE_LIMIT_RECEIPTS: "300/10s",
   RATE_LIMIT_RECEIPTS_IP: "3000/10s",
+  RATE_LIMIT_ATTACHMENTS: "120/1m",
+  RATE_LIMIT_ATTACHMENTS_IP: "1200/1m",
+  RATE_LIMIT_TURN_CREDENTIALS: "30/1m",
+  RATE_LIMIT_TURN_CREDENTIALS_IP: "300/1m",
   RATE_LIMIT_OTHER: "120/1m",
   RATE_LIMIT_OTHER_IP: "1200/1m",
 } as const;
 const rateEnv = Object.fromEntries(Object.entries(RATE_DEFAULTS).map(([k, v]) => [k, rate.prefault(v)])) as {
   [K in keyof typeof RATE_DEFAULTS]: z.ZodPrefault<typeof rate>;
 };
+
+// The browsers' push services: Chrome/Edge (FCM), Firefox, Edge on Windows (WNS), Safari.
+const DEFAULT_PUSH_HOSTS = [
+  "fcm.googleapis.com",
+  "android.googleapis.com",
+  "updates.push.services.mozilla.com",
+  "*.notify.windows.com",
+  "web.push.apple.com",
+  "*.push.apple.com",
+];
+
+/** PUSH_GATEWAYS: `name=url,name=url` or a JSON object `{"name": "url"}`; http(s) URLs only. */
+function parseGateways(v: string, ctx: z.RefinementCtx): Record<string, string> {
+  let entries: [string, unknown][];
+  try {
+    entries = v.trim().startsWith("{")
+      ? Object.entries(JSON.parse(v) as Record<string, unknown>)
+      : v.split(",").filter((x) => x.trim()).map((x) => [x.slice(0, x.indexOf("=")).trim(), x.slice(x.indexOf("=") + 1).trim()]);
+  } catch {
+    ctx.addIssue({ code: "custom", message: "must be name=url,... or a JSON object" });
+    return {};
+  }
+  const out: Record<string, string> = {};
+  for (const [name, url] of entries) {
+    if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name) || typeof url !== "string" || !/^https?:\/\/[^\s]+$/.test(url)) {
+      ctx.addIssue({ code: "custom", message: `gateway "${name}": names are [A-Za-z0-9_.-], URLs http(s)` });
+      continue;
+    }
+    out[name] = url;
+  }
+  return out;
+}
 
 const schema = z.object({
   PORT: int(0, 65535).default(8091),
@@ -81,6 +122,7 @@ const schema = z.object({
   REDIS_URL: z.string().regex(/^rediss?:\/\//, "must be a redis:// or rediss:// URL").optional(),
   BUS_PREFIX: z.string().max(64).default("vignette:"),
   GRAPHIQL: boolish.default(true),
+  GRAPHQL_JIT: boolish.default(true),
   // Prometheus metrics: on a port of their own (not published with the API), and/or on /metrics behind a token.
   METRICS_PORT: int(0, 65535).optional(),
   METRICS_TOKEN: z.string().min(16, "must be at least 16 characters").max(256).optional(),
@@ -114,6 +156,51 @@ const schema = z.object({
   INBOX_BUFFER_LIMIT: int(10, 1_000_000).default(2_000),
   TYPING_TTL_MS: int(500, 60_000).default(5_000),
   PRESENCE_TTL_MS: int(1_000, 600_000).default(15_000),
+  // Push wake-ups (README "Push"): where Web Push may go, the gateways, and how often a device is woken.
+  PUSH_ENDPOINT_ALLOWLIST: z
+    .string()
+    .max(4096)
+    .default(DEFAULT_PUSH_HOSTS.join(","))
+    .transform((v) => v.split(",").map((h) => h.trim().toLowerCase()).filter(Boolean)),
+  PUSH_GATEWAYS: z.string().max(16_384).default("").transform(parseGateways),
+  PUSH_CA_FILE: z.string().min(1).optional(),
+  PUSH_VAPID_PUBLIC_KEY: z.string().regex(/^[A-Za-z0-9_-]{87}$/, "must be a base64url P-256 public key").optional(),
+  PUSH_VAPID_PRIVATE_KEY: z.string().regex(/^[A-Za-z0-9_-]{43}$/, "must be a base64url P-256 private key").optional(),
+  PUSH_VAPID_SUBJECT: z.string().regex(/^(mailto:|https:\/\/)/, "must be a mailto: or https: URL").default("mailto:push@vignette.invalid"),
+  PUSH_COALESCE_SECONDS: int(1, 86_400).default(120),
+  PUSH_RATE_LIMIT: rate.prefault("60/1h"),
+  PUSH_TTL_SECONDS: int(0, 2_419_200).default(86_400),
+  PUSH_URGENT_TTL_SECONDS: int(0, 3_600).default(30),
+  PUSH_TIMEOUT_MS: int(100, 120_000).default(10_000),
+  PUSH_MAX_ATTEMPTS: int(1, 100).default(10),
+  PUSH_RETRY_BASE_MS: int(10, 3_600_000).default(1_000),
+  PUSH_POLL_MS: int(10, 60_000).default(1_000),
+  PUSH_CONCURRENCY: int(1, 1_000).default(32),
+  PUSH_WORKER: boolish.default(true),
+  // Attachments (README "Attachments"): ciphertext blobs on the filesystem or an S3-compatible store.
+  ATTACHMENTS_DIR: z.string().min(1).optional(),
+  MAX_ATTACHMENT_BYTES: int(1024, 2 ** 31 - 1).default(100 * 1024 * 1024),
+  ATTACHMENT_DAILY_UPLOADS: int(1, 1_000_000).default(500),
+  ATTACHMENT_DAILY_BYTES: z.coerce.number().int().min(1024).max(2 ** 50).default(5 * 1024 ** 3),
+  ATTACHMENT_RETENTION_SECONDS: int(1, 10 * 365 * 86_400).default(30 * 86_400),
+  ATTACHMENT_UPLOAD_TTL_SECONDS: int(1, 7 * 86_400).default(86_400),
+  S3_ENDPOINT: z.url().optional(),
+  S3_BUCKET: z.string().min(3).max(63).optional(),
+  S3_REGION: z.string().min(1).max(64).default("us-east-1"),
+  S3_ACCESS_KEY_ID: z.string().min(1).optional(),
+  S3_SECRET_ACCESS_KEY: z.string().min(1).optional(),
+  S3_FORCE_PATH_STYLE: boolish.default(true),
+  S3_PART_BYTES: int(5 * 1024 * 1024, 512 * 1024 * 1024).default(8 * 1024 * 1024),
+  // Calls: TURN servers handed out with TURN REST API credentials (coturn use-auth-secret / static-auth-secret).
+  TURN_URLS: z
+    .string()
+    .max(4096)
+    .transform((v) => v.split(/[\s,]+/).filter(Boolean))
+    .pipe(z.array(z.string().max(256).regex(TURN_URL, "each must be a stun:, stuns:, turn: or turns: URL")).min(1).max(16))
+    .optional(),
+  TURN_SECRET: z.string().min(16, "must be at least 16 characters").max(512).optional(),
+  // Longer than the longest call: coturn checks the expiry again when the client refreshes its allocation.
+  TURN_TTL_SECONDS: int(5, 7 * 86_400).default(86_400),
 });
 
 /** Every environment variable the service reads (compose.yaml and the README are checked against it). */
@@ -127,6 +214,8 @@ export type Config = {
   database: { kind: "postgres"; url: string; poolSize: number } | { kind: "pglite"; dataDir: string };
   redis: { url: string; prefix: string } | null;
   graphiql: boolean;
+  /** Operations run through graphql-jit's compiled executor (compiled once per document). */
+  graphqlJit: boolean;
   /** Where /metrics is served: its own port (0 = any free one) and/or the API port behind a bearer token. */
   metrics: { port: number | null; token: string | null };
   logLevel: z.infer<typeof schema>["LOG_LEVEL"];
@@ -174,7 +263,55 @@ export type Config = {
     /** A connected device's presence entry lives this long unless its node refreshes it (every third of it). */
     presenceTtlMs: number;
   };
+  push: PushConfig;
+  attachments: {
+    /** Largest blob (ciphertext, padding included) one upload may grant. */
+    maxBytes: number;
+    /** Per device and UTC day: granted uploads and their bytes. */
+    dailyUploads: number;
+    dailyBytes: number;
+    retentionSeconds: number;
+    /** How long a granted upload may take to complete before it is deleted. */
+    uploadTtlSeconds: number;
+    store:
+      | { kind: "fs"; dir: string | null }
+      | {
+          kind: "s3";
+          endpoint: string | null;
+          bucket: string;
+          region: string;
+          credentials: { accessKeyId: string; secretAccessKey: string } | null;
+          forcePathStyle: boolean;
+          partBytes: number;
+        };
+  };
+  /** null when TURN_URLS is not set: turnServers answers an empty list. */
+  turn: { urls: string[]; secret: string; ttlSeconds: number } | null;
 };
+
+export interface PushConfig {
+  /** Hosts a Web Push endpoint may name: exact, `*.domain` for its subdomains, `host:port` to pin a port. */
+  endpointAllowlist: string[];
+  /** Gateway name -> URL the server POSTs its notifications to. */
+  gateways: Record<string, string>;
+  /** A PEM file of extra CAs trusted for push services and gateways (a private relay); the system CAs stay. */
+  caFile: string | null;
+  /** Both halves, or null: then embedded mode generates a pair into DATA_DIR, and PostgreSQL mode has no Web Push. */
+  vapid: { publicKey: string; privateKey: string } | null;
+  vapidSubject: string;
+  coalesceSeconds: number;
+  /** Pushes per device (null: none). */
+  rateLimit: RateLimit | null;
+  ttlSeconds: number;
+  urgentTtlSeconds: number;
+  timeoutMs: number;
+  maxAttempts: number;
+  retryBaseMs: number;
+  pollMs: number;
+  concurrency: number;
+  /** Whether this node sends pending pushes (false: it only records them, for other nodes to send). */
+  worker: boolean;
+}
 
 export class ConfigError extends Error {}
 
@@ -187,10 +324,16 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError(`invalid configuration: ${problems}`);
   }
   const e = parsed.data;
+  if (!!e.TURN_URLS !== !!e.TURN_SECRET) {
+    throw new ConfigError("invalid configuration: TURN_URLS and TURN_SECRET: set both or neither");
+  }
   const workers = e.WORKERS === "auto" ? availableParallelism() : e.WORKERS;
   if (workers > 1 && !(e.DATABASE_URL && e.REDIS_URL)) {
     // Embedded storage and the in-process bus live inside one process: other workers could not share them.
     throw new ConfigError("invalid configuration: WORKERS: more than one worker needs DATABASE_URL and REDIS_URL");
+  }
+  if (!e.PUSH_VAPID_PUBLIC_KEY !== !e.PUSH_VAPID_PRIVATE_KEY) {
+    throw new ConfigError("invalid configuration: PUSH_VAPID_PUBLIC_KEY and PUSH_VAPID_PRIVATE_KEY go together");
   }
   return {
     port: e.PORT,
@@ -201,6 +344,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       : { kind: "pglite", dataDir: e.DATA_DIR },
     redis: e.REDIS_URL ? { url: e.REDIS_URL, prefix: e.BUS_PREFIX } : null,
     graphiql: e.GRAPHIQL,
+    graphqlJit: e.GRAPHQL_JIT,
     metrics: { port: e.METRICS_PORT ?? null, token: e.METRICS_TOKEN ?? null },
     logLevel: e.LOG_LEVEL,
     maxDevicesPerUser: e.MAX_DEVICES_PER_USER,
@@ -221,6 +365,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
           deviceLinks: { device: e.RATE_LIMIT_DEVICE_LINKS, ip: e.RATE_LIMIT_DEVICE_LINKS_IP },
           groupCommits: { device: e.RATE_LIMIT_GROUP_COMMITS, ip: e.RATE_LIMIT_GROUP_COMMITS_IP },
           receipts: { device: e.RATE_LIMIT_RECEIPTS, ip: e.RATE_LIMIT_RECEIPTS_IP },
+          turnCredentials: { device: e.RATE_LIMIT_TURN_CREDENTIALS, ip: e.RATE_LIMIT_TURN_CREDENTIALS_IP },
+          attachments: { device: e.RATE_LIMIT_ATTACHMENTS, ip: e.RATE_LIMIT_ATTACHMENTS_IP },
           other: { device: e.RATE_LIMIT_OTHER, ip: e.RATE_LIMIT_OTHER_IP },
         }
       : null,
@@ -247,5 +393,52 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       inboxBufferLimit: e.INBOX_BUFFER_LIMIT,
     },
     realtime: { typingTtlMs: e.TYPING_TTL_MS, presenceTtlMs: e.PRESENCE_TTL_MS },
+    push: {
+      endpointAllowlist: e.PUSH_ENDPOINT_ALLOWLIST,
+      gateways: e.PUSH_GATEWAYS,
+      caFile: e.PUSH_CA_FILE ?? null,
+      vapid: e.PUSH_VAPID_PUBLIC_KEY ? { publicKey: e.PUSH_VAPID_PUBLIC_KEY, privateKey: e.PUSH_VAPID_PRIVATE_KEY! } : null,
+      vapidSubject: e.PUSH_VAPID_SUBJECT,
+      coalesceSeconds: e.PUSH_COALESCE_SECONDS,
+      rateLimit: e.PUSH_RATE_LIMIT,
+      ttlSeconds: e.PUSH_TTL_SECONDS,
+      urgentTtlSeconds: e.PUSH_URGENT_TTL_SECONDS,
+      timeoutMs: e.PUSH_TIMEOUT_MS,
+      maxAttempts: e.PUSH_MAX_ATTEMPTS,
+      retryBaseMs: e.PUSH_RETRY_BASE_MS,
+      pollMs: e.PUSH_POLL_MS,
+      concurrency: e.PUSH_CONCURRENCY,
+      worker: e.PUSH_WORKER,
+    },
+    turn: e.TURN_URLS && e.TURN_SECRET ? { urls: e.TURN_URLS, secret: e.TURN_SECRET, ttlSeconds: e.TURN_TTL_SECONDS } : null,
+    attachments: {
+      maxBytes: e.MAX_ATTACHMENT_BYTES,
+      dailyUploads: e.ATTACHMENT_DAILY_UPLOADS,
+      dailyBytes: e.ATTACHMENT_DAILY_BYTES,
+      retentionSeconds: e.ATTACHMENT_RETENTION_SECONDS,
+      uploadTtlSeconds: e.ATTACHMENT_UPLOAD_TTL_SECONDS,
+      store: attachmentStore(e),
+    },
+  };
+}
+
+/** S3 when a bucket is named, else files: under ATTACHMENTS_DIR, DATA_DIR/attachments, or (in-memory PGlite) a temp dir. */
+function attachmentStore(e: z.infer<typeof schema>): Config["attachments"]["store"] {
+  if (!e.S3_BUCKET) {
+    if (e.S3_ENDPOINT) throw new ConfigError("invalid configuration: S3_ENDPOINT: needs S3_BUCKET");
+    const dir = e.ATTACHMENTS_DIR ?? (e.DATA_DIR.startsWith("memory://") ? null : `${e.DATA_DIR}/attachments`);
+    return { kind: "fs", dir };
+  }
+  if (!!e.S3_ACCESS_KEY_ID !== !!e.S3_SECRET_ACCESS_KEY) {
+    throw new ConfigError("invalid configuration: S3_ACCESS_KEY_ID: give both S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY");
+  }
+  return {
+    kind: "s3",
+    endpoint: e.S3_ENDPOINT ?? null,
+    bucket: e.S3_BUCKET,
+    region: e.S3_REGION,
+    credentials: e.S3_ACCESS_KEY_ID ? { accessKeyId: e.S3_ACCESS_KEY_ID, secretAccessKey: e.S3_SECRET_ACCESS_KEY! } : null,
+    forcePathStyle: e.S3_FORCE_PATH_STYLE,
+    partBytes: e.S3_PART_BYTES,
   };
 }

@@ -29,7 +29,7 @@ export async function openLoop(
   durationMs: number,
   maxInFlight: number,
   fn: () => Promise<void>,
-): Promise<{ started: number; skipped: number; elapsedMs: number }> {
+): Promise<{ started: number; skipped: number; elapsedMs: number; startedAt: number }> {
   const start = performance.now();
   let started = 0;
   let skipped = 0;
@@ -54,5 +54,5 @@ export async function openLoop(
     await new Promise((r) => setTimeout(r, 1));
   }
   await Promise.allSettled([...pending]);
-  return { started, skipped, elapsedMs: performance.now() - start };
+  return { started, skipped, elapsedMs: performance.now() - start, startedAt: start };
 }

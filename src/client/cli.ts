@@ -5,7 +5,9 @@ import path from "node:path";
 import readline from "node:readline";
 import { parseArgs } from "node:util";
 import { DEFAULT_SERVER, VignetteClient, VignetteError, type ReceivedMessage } from "./client.ts";
-import type { MessageBody } from "./content.ts";
+import { mkdir } from "node:fs/promises";
+import { ATTACHMENT_KINDS, type MessageBody } from "./content.ts";
+import { kindOf, progressBar, savePath } from "./cli-files.ts";
 import { formatGroupMessage, GROUP_USAGE, groupCommand, groupNames, GroupUsageError } from "./cli-groups.ts";
 
 const USAGE = `usage: vignette [--dir DIR] [--server URL] <command>
@@ -16,7 +18,8 @@ const USAGE = `usage: vignette [--dir DIR] [--server URL] <command>
   devices                               list this account's devices
   devices remove <deviceId>             deactivate one of them
   send <username> <text...> [--expires SECONDS]
-  listen                                print incoming messages (groups too) until Ctrl-C
+  send-file <username> <path> [--caption TEXT]   encrypted attachment (image, video, voice or file by extension)
+  listen                                print incoming messages (groups too) until Ctrl-C; attachments saved under DIR/attachments
   chat <username>                       interactive conversation (/quit to leave)
   safety <username>                     safety numbers to compare out of band
   whoami
@@ -51,6 +54,15 @@ function describe(body: MessageBody): string {
       return `[rsvp ${body.answer}]`;
     case "unsupported":
       return `[a ${body.originalKind} message this version cannot show]`;
+    case "image":
+    case "video":
+    case "voice":
+    case "file":
+      return `[${body.kind} ${body.attachment.fileName ?? body.attachment.contentType}, ${body.attachment.size} bytes]${body.caption ? ` ${body.caption}` : ""}`;
+    case "missedCall":
+      return `[missed ${body.video ? "video" : "voice"} call]`;
+    case "call":
+      return "[call signaling]";
   }
 }
 
@@ -96,6 +108,7 @@ export async function main(argv: string[]): Promise<void> {
       server: { type: "string" },
       name: { type: "string" },
       expires: { type: "string" },
+      caption: { type: "string" },
       group: { type: "string" },
       help: { type: "boolean", short: "h" },
     },
@@ -164,10 +177,42 @@ export async function main(argv: string[]): Promise<void> {
       }
       return;
     }
+    case "send-file": {
+      if (rest.length !== 2) throw new UsageError("send-file takes a username and a path");
+      const file = path.resolve(rest[1]);
+      const { kind, contentType } = kindOf(file);
+      const c = await open();
+      try {
+        const bar = progressBar(process.stderr);
+        const attachment = await c.attachments.upload(file, {
+          contentType,
+          fileName: path.basename(file),
+          onProgress: (p) => bar.update(p.bytesSent, p.bytesTotal),
+        });
+        bar.done();
+        const r = await c.send(rest[0], { kind, attachment, ...(values.caption ? { caption: values.caption } : {}) });
+        out(`sent ${r.messageId} (${kind}, ${attachment.size} bytes)`);
+      } finally {
+        await c.close();
+      }
+      return;
+    }
     case "listen": {
       const c = await open();
       reportErrors(c);
-      c.on("message", async (m) => out(await formatMessage(c, m)));
+      c.on("message", async (m) => {
+        out(await formatMessage(c, m));
+        const body = m.body;
+        if (!(ATTACHMENT_KINDS as readonly string[]).includes(body.kind) || !("attachment" in body)) return;
+        const to = savePath(dir, m.messageId, body.attachment.fileName, body.kind as (typeof ATTACHMENT_KINDS)[number]);
+        await mkdir(path.dirname(to), { recursive: true, mode: 0o700 });
+        try {
+          out(`  saved ${await c.attachments.download(body.attachment, { to })}`);
+        } catch (e) {
+          // The message itself arrived; only its attachment could not be had (expired, tampered, unreachable).
+          out(`  attachment not saved: ${(e as Error).message}`);
+        }
+      });
       const nameOf = groupNames(c);
       c.on("groupMessage", async (m) => out(await formatGroupMessage(c, m, await nameOf(m.groupId), describe)));
       c.on("groupChanged", async (e) => out(`(#${await nameOf(e.groupId)}: ${e.kind})`));

@@ -4,11 +4,14 @@
 import type { Client as WsClient } from "graphql-ws";
 import { ProtocolAddress, PublicKey } from "@signalapp/libsignal-client";
 import { AccountDirectory, type AccountInfo } from "./account-store.ts";
-import { checkOutgoing, isAction, type ActionBody, type RsvpAnswer, type Sendable, type SendableBody } from "./content.ts";
+import path from "node:path";
+import { Attachments } from "./attachments/attachments.ts";
+import { checkOutgoing, decodeContent, isAction, type ActionBody, type RsvpAnswer, type Sendable, type SendableBody } from "./content.ts";
 import { sendAction } from "./conversation.ts";
-import { Acker } from "./acker.ts";
+import { AckQueue } from "./acks.ts";
 import { ExpiryTimers } from "./expiry.ts";
 import { Groups, KEY_PACKAGE_TARGET } from "./groups.ts";
+import { Calls, type CallsOptions } from "./calls/calls.ts";
 import { AsyncEmitter, Mutex } from "./emitter.ts";
 import type { ClientEvents, ReceivedMessage } from "./events.ts";
 import {
@@ -25,6 +28,7 @@ import {
   RegisterAccountDocument,
   ResetDeviceKeysDocument,
   SetTypingDocument,
+  TurnServersDocument,
   TypingDocument,
   UserByIdDocument,
   UserByUsernameDocument,
@@ -35,6 +39,7 @@ import { Sender, type Address, type SendResult } from "./messaging.ts";
 import { MessageStore, type MessageRecord, type StoredMessage } from "./message-store.ts";
 import { receiveEnvelope, type ReceiveDeps } from "./receive.ts";
 import { DEFAULT_ROTATION_INTERVAL_MS, ONE_TIME_KEY_TARGET, PreKeyMaintainer } from "./prekeys.ts";
+import { PushClient } from "./push.ts";
 import { SignalDevice } from "./signal/device.ts";
 import { snippetOf } from "./store/fold.ts";
 import type { TypedDocumentNode } from "@graphql-typed-document-node/core";
@@ -51,9 +56,12 @@ export interface ClientOptions {
   preKeyRotationIntervalMs?: number;
   /** Bound on automatic re-sends after a device-set error (default 4 attempts in all). */
   maxSendAttempts?: number;
+  /** Call signaling: the ring timeout (default 60 s). */
+  calls?: CallsOptions;
 }
 
 type InboxEvent = InboxSubscription["inbox"];
+type LiveEnvelopeEvent = Extract<InboxEvent, { __typename: "LiveEnvelopeEvent" }>;
 
 export type { Sendable };
 
@@ -69,18 +77,24 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
   readonly http: HttpTransport;
   readonly store: MessageStore;
   readonly keys: PreKeyMaintainer;
+  /** Wake-ups while the app is away: `push.register(subscription)`, `push.unregister()`, `push.config()`. */
+  readonly push: PushClient;
+  /** Encrypted attachments: upload(bytes | path, { contentType, fileName, onProgress }), download(pointer, { to }). */
+  readonly attachments: Attachments;
   /** MLS groups: create, add, remove, leave, send, list, members, roles. */
   readonly groups: Groups;
+  /** 1:1 call signaling (the app brings WebRTC): offer, answer, decline, ice, hangup, turnServers. */
+  readonly calls: Calls;
   private sender: Sender;
   private crypto = new Mutex();
   private inbox = new Mutex();
+  private acks = new AckQueue((ids) => this.http.request(AckEnvelopesDocument, { ids }), (e) => this.fail(e));
   private ws: WsClient | null = null;
   private stops: (() => void)[] = [];
   private expiry: ExpiryTimers;
   private usernames = new Map<string, string | null>();
   private closed = false;
   private receiving: ReceiveDeps;
-  private acks = new Acker((ids) => this.http.request(AckEnvelopesDocument, { ids }), (e) => this.fail(e));
 
   private constructor(
     readonly account: AccountInfo,
@@ -91,6 +105,8 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
     super();
     this.http = new HttpTransport(account.server, account.token);
     this.store = new MessageStore(directory.kv);
+    this.push = new PushClient(this.http);
+    this.attachments = new Attachments(this.http, path.join(directory.dir, "tmp"));
     this.expiry = new ExpiryTimers(this.store, (e) => this.notify("expired", e, (err) => this.fail(err)));
     this.receiving = {
       self: this.self,
@@ -118,6 +134,18 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
       fail: (e) => this.fail(e),
       ack: (id) => this.ack(id),
     });
+    this.calls = new Calls(
+      {
+        self: this.self,
+        resolveUser: (who) => this.resolveUser(who),
+        sendSignal: async (to, signal) => void (await wrap(() => this.sender.send(to, { kind: "call", signal }, { online: true }))),
+        sendMissedCall: async (to, callId, video) => void (await this.send(to, { kind: "missedCall", callId, video })),
+        emit: ({ type, ...event }) => this.emit(type, event as never),
+        fail: (e) => this.fail(e),
+        turnServers: () => wrap(async () => (await this.http.request(TurnServersDocument)).turnServers),
+      },
+      options.calls,
+    );
   }
 
   /** This device's Signal state (replaced by resetIdentity). */
@@ -513,10 +541,15 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
     switch (ev.__typename) {
       case "EnvelopeEvent":
         return receiveEnvelope(this.receiving, ev);
+      case "LiveEnvelopeEvent":
+        return this.handleLive(ev);
       case "ReceiptEvent": {
+        // One event may stand for several messages (receipts of one batch are coalesced): the app gets one each.
         const field = ev.kind === "READ" ? "readAt" : "deliveredAt";
-        await this.store.receipt(ev.messageId, { [field]: ev.at });
-        await this.emit("receipt", { messageId: ev.messageId, conversationId: ev.conversationId, userId: ev.userId, kind: ev.kind, at: ev.at });
+        for (const messageId of ev.messageIds) {
+          await this.store.receipt(messageId, { [field]: ev.at });
+          await this.emit("receipt", { messageId, conversationId: ev.conversationId, userId: ev.userId, kind: ev.kind, at: ev.at });
+        }
         return this.ack(ev.id);
       }
       case "MessageDeletedEvent":
@@ -547,8 +580,40 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
     }
   }
 
+  /** A live-only envelope: decrypted and handed to the call machine; never stored, never acknowledged. */
+  private async handleLive(ev: LiveEnvelopeEvent): Promise<void> {
+    const env = ev.envelope;
+    const from = { userId: env.senderUserId, deviceId: env.senderDeviceId };
+    let content;
+    try {
+      content = decodeContent(await this.decryptLive(from, env.type, env.body));
+    } catch (err) {
+      return this.emit("undecryptable", { envelopeId: env.id, from, reason: (err as Error)?.message ?? String(err) });
+    }
+    // Only call signaling travels live in this SDK; other live content is not for it.
+    if (content.body.kind === "call") await this.calls.receive(from, content.body.signal, content.sentTo);
+  }
+
+  /** Decrypts a live envelope; its ratchet step is committed to the store in one transaction. */
+  private decryptLive(from: Address, type: number, body: string) {
+    return this.crypto.run(async () => {
+      const staged = this.directory.signalKv;
+      staged.begin();
+      let p;
+      try {
+        p = await this.signal.decrypt(this.self, from, type, body);
+      } catch (err) {
+        staged.rollback();
+        throw err;
+      }
+      await this.store.apply({ kv: staged.take() });
+      return p;
+    });
+  }
+
+  /** Queued, not awaited: the next item is handled while this one's acknowledgement is in flight (batched). */
   private async ack(id: string): Promise<void> {
-    this.acks.add(id);
+    void this.acks.add(id);
   }
 
   /** Arms self-destruct timers from the store (what expired while closed goes at once). */
@@ -563,6 +628,7 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
 
   async close(): Promise<void> {
     this.closed = true;
+    this.calls.close();
     for (const stop of this.stops.splice(0)) stop();
     this.expiry.stop();
     await this.keys.stop();

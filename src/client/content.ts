@@ -1,5 +1,8 @@
 // What travels inside the Signal encryption: a versioned, typed message body with the sender's timestamp, padded so
 // the ciphertext length reveals only a 160-byte bucket. The server never sees any of this, only the message type.
+import { checkPointer, type AttachmentPointer } from "./attachments/pointer.ts";
+import { CALL_ID_PATTERN, checkSignal, type CallSignal } from "./calls/signals.ts";
+
 export const CONTENT_VERSION = 1;
 export const PAD_BLOCK = 160;
 /** Upper bound of a decoded content, so a hostile peer cannot make us parse megabytes of JSON. */
@@ -8,6 +11,11 @@ export const MAX_CONTENT_BYTES = 64 * 1024;
 export const MAX_EMOJI_LENGTH = 32;
 export const MAX_SNIPPET_LENGTH = 200;
 const MAX_ID_LENGTH = 64;
+export const MAX_CAPTION = 4096;
+
+/** Kinds whose body is an encrypted attachment's pointer (attachments/pointer.ts) and an optional caption. */
+export const ATTACHMENT_KINDS = ["image", "video", "voice", "file"] as const;
+export type AttachmentKind = (typeof ATTACHMENT_KINDS)[number];
 
 export type RsvpAnswer = "yes" | "no" | "maybe";
 
@@ -18,7 +26,12 @@ export type DisplayBody =
   | { kind: "location"; latitude: number; longitude: number; label?: string }
   | { kind: "contact"; name: string; username?: string; phone?: string; email?: string }
   | { kind: "poll"; question: string; options: string[]; multiple?: boolean }
-  | { kind: "event"; title: string; startsAt: string; endsAt?: string; location?: string };
+  | { kind: "event"; title: string; startsAt: string; endsAt?: string; location?: string }
+  | { kind: AttachmentKind; attachment: AttachmentPointer; caption?: string }
+  /** Call signaling (src/client/calls/): sent live-only, never stored as a message. */
+  | { kind: "call"; signal: CallSignal }
+  /** Left by the caller's SDK when nobody answered: an ordinary queued message. */
+  | { kind: "missedCall"; callId: string; video: boolean };
 
 /** The kinds that change another message: folded into it, never shown on their own. */
 export type ActionBody =
@@ -47,6 +60,12 @@ export const serverMessageType: Record<MessageKind, string> = {
   contact: "CONTACT",
   poll: "POLL",
   event: "EVENT",
+  image: "MEDIA",
+  video: "MEDIA",
+  voice: "VOICE",
+  file: "FILE",
+  call: "CALL",
+  missedCall: "CALL",
   reaction: "REACTION",
   edit: "EDIT",
   vote: "POLL",
@@ -154,6 +173,27 @@ export function checkBody(b: Record<string, unknown>): MessageBody {
       if (action) return action;
       break;
     }
+    case "image":
+    case "video":
+    case "voice":
+    case "file": {
+      const attachment = checkPointer(b.attachment);
+      if (attachment && optStr(b.caption, MAX_CAPTION)) {
+        return { kind: b.kind, attachment, ...(b.caption !== undefined ? { caption: b.caption as string } : {}) };
+      }
+      break;
+    }
+    case "call":
+      try {
+        return { kind: "call", signal: checkSignal(b.signal) };
+      } catch {
+        break;
+      }
+    case "missedCall":
+      if (isStr(b.callId, 64) && CALL_ID_PATTERN.test(b.callId) && typeof b.video === "boolean") {
+        return { kind: "missedCall", callId: b.callId, video: b.video };
+      }
+      break;
     default:
       if (isStr(b.kind, MAX_ID_LENGTH) && !KNOWN.has(b.kind) && b.kind !== "unsupported")
         return { kind: "unsupported", originalKind: b.kind, raw: b };

@@ -1,8 +1,11 @@
 // The events a VignetteClient emits to the app, and the shape of a received message.
+import type { CallEvent } from "./calls/machine.ts";
 import type { EditEvent, ReactionEvent, RsvpEvent, VoteEvent } from "./conversation.ts";
 import type { GroupEvents } from "./groups.ts";
 import type { Address } from "./messaging.ts";
 import type { StoredMessage } from "./store/types.ts";
+
+type CallEventOf<T extends CallEvent["type"]> = Omit<Extract<CallEvent, { type: T }>, "type">;
 
 export interface ReceivedMessage extends StoredMessage {
   envelopeId: string;
@@ -27,5 +30,9 @@ export interface ClientEvents extends Record<string, unknown>, GroupEvents {
   deviceListChanged: { userId: string };
   preKeysToppedUp: { oneTimePreKeys: number; oneTimeKyberPreKeys: number };
   undecryptable: { envelopeId: string; from: Address; reason: string };
+  callOffer: CallEventOf<"callOffer">;
+  callAnswer: CallEventOf<"callAnswer">;
+  callIce: CallEventOf<"callIce">;
+  callEnded: CallEventOf<"callEnded">;
   error: Error;
 }

@@ -81,11 +81,11 @@ export class Sender {
     return out;
   }
 
-  /** Sends one message; resolves once the server committed it. */
+  /** Sends one message; resolves once the server committed it (online: once it was handed to connected devices). */
   async send(
     recipientUserId: string,
     body: SendableBody,
-    opts: { expiresInSeconds?: number; clientMessageId?: string; replyTo?: ReplyRef } = {},
+    opts: { expiresInSeconds?: number; clientMessageId?: string; replyTo?: ReplyRef; online?: boolean } = {},
   ): Promise<SendResult> {
     const clientMessageId = opts.clientMessageId ?? randomUUID();
     const sentAt = Date.now();
@@ -115,6 +115,7 @@ export class Sender {
             expiresInSeconds: opts.expiresInSeconds ?? null,
             envelopes,
             syncEnvelopes,
+            ...(opts.online ? { online: true } : {}),
           },
         });
         return { ...sendMessage, clientMessageId, sentAt, attempts: attempt };

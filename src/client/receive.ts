@@ -41,6 +41,8 @@ async function prepare(d: ReceiveDeps, env: Envelope, from: Address, plaintext: 
   const content = decodeContent(plaintext);
   const isSync = from.userId === d.self.userId;
   const peerUserId = isSync ? (content.sentTo ?? d.self.userId) : from.userId;
+  // Call signaling is live-only: a queued copy (another client's doing) is stale by definition and dropped.
+  if (content.body.kind === "call") return { batch: {}, handOver: async () => {} };
   const conversations = [{ peerUserId, conversationId: env.conversationId }];
   if (isAction(content.body)) {
     const ctx = { messageId: env.messageId, from, serverTimestamp: env.serverTimestamp, conversation: peerUserId };

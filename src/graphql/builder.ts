@@ -13,6 +13,9 @@ import type { InboxService } from "../inbox/service.ts";
 import type { KeysService } from "../keys/service.ts";
 import type { MessagesService } from "../messages/service.ts";
 import type { RealtimeService } from "../realtime/service.ts";
+import type { PushService } from "../push/service.ts";
+import type { AttachmentsService } from "../attachments/service.ts";
+import type { CallsService } from "../calls/service.ts";
 
 /** The domains' services as resolvers reach them (built and wired in src/app.ts). */
 export interface Services {
@@ -23,6 +26,9 @@ export interface Services {
   realtime: RealtimeService;
   groups: GroupsService;
   keyPackages: KeyPackagesService;
+  push: PushService;
+  attachments: AttachmentsService;
+  calls: CallsService;
 }
 
 export interface Context {

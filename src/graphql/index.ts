@@ -8,6 +8,9 @@ import "../inbox/schema.ts";
 import "../messages/schema.ts";
 import "../realtime/schema.ts";
 import "../groups/schema.ts";
+import "../push/schema.ts";
+import "../attachments/schema.ts";
+import "../calls/schema.ts";
 
 export const schema = builder.toSchema({ sortSchema: true });
 // Fail at start-up, not on the first request, when a domain file left the schema invalid.

@@ -24,7 +24,7 @@ export function createGroupReceipts(deps: ServiceDeps, inbox: Pick<InboxQueue, "
       INSERT INTO group_receipts (group_id, seq, user_id, kind, at)
       SELECT m.group_id, m.seq, ${userId}::uuid, ${kind}, ${at} FROM group_messages m
       WHERE m.group_id = ${groupId}::uuid AND m.seq = ANY(${seqs}::bigint[]) AND m.kind = 'APPLICATION'
-        AND m.message IS NOT NULL AND m.sender_user_id <> ${userId}::uuid
+        AND m.refers_to IS NULL AND m.sender_user_id <> ${userId}::uuid
       ON CONFLICT DO NOTHING
       RETURNING seq, (SELECT sender_user_id::text FROM group_messages x WHERE x.group_id = ${groupId}::uuid AND x.seq = group_receipts.seq) AS sender`;
     if (!fresh.length) return [];

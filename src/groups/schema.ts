@@ -16,19 +16,34 @@ const groupMessageId = z.string().regex(/^g:[0-9a-fA-F-]{36}:\d{1,18}$/, { messa
 const MAX_TIMER_SECONDS = 365 * 24 * 3600;
 const userIdList = z.array(uuid).max(MAX_USERS_PER_CALL, { message: `must have at most ${MAX_USERS_PER_CALL} items` });
 
-const GroupRole = builder.enumType("GroupRole", { values: ["ADMIN", "MEMBER"] as const });
+const GroupRole = builder.enumType("GroupRole", {
+  description: "What a member may do in a group.",
+  values: {
+    ADMIN: { description: "Changes the roster, roles, name, description and timer" },
+    MEMBER: { description: "Sends and reads" },
+  } as const,
+});
 const GroupEventKind = builder.enumType("GroupEventKind", {
-  values: ["COMMIT", "WELCOME", "APPLICATION", "MEMBERS_CHANGED", "INFO_CHANGED", "MESSAGE_DELETED"] as const,
+  description: "What a group event carries.",
+  values: {
+    COMMIT: { description: "An accepted MLS commit (PublicMessage): process it to reach its epoch" },
+    WELCOME: { description: "An MLS Welcome: this device was added and joins from it" },
+    APPLICATION: { description: "An MLS application message (PrivateMessage): a member's message" },
+    MEMBERS_CHANGED: { description: "The roster or roles changed (read group members again)" },
+    INFO_CHANGED: { description: "Name, description or default timer changed" },
+    MESSAGE_DELETED: { description: "A message (refersTo) was deleted for everyone by its sender" },
+  } as const,
 });
 
 const Group = builder.objectRef<GroupInfoView>("Group").implement({
+  description: "An MLS group this server delivers for; it never holds the group's secrets.",
   fields: (t) => ({
-    id: t.exposeID("id"),
-    mlsGroupId: t.field({ type: "Bytes", resolve: (g) => g.mlsGroupId }),
-    epoch: t.exposeInt("epoch"),
-    name: t.exposeString("name", { nullable: true }),
-    description: t.exposeString("description", { nullable: true }),
-    memberCount: t.exposeInt("memberCount"),
+    id: t.exposeID("id", { description: "The group's id (also works as a conversation id)" }),
+    mlsGroupId: t.field({ type: "Bytes", description: "The MLS group id the creator chose", resolve: (g) => g.mlsGroupId }),
+    epoch: t.exposeInt("epoch", { description: "The current MLS epoch: commits must be framed at it" }),
+    name: t.exposeString("name", { nullable: true, description: "The group's name" }),
+    description: t.exposeString("description", { nullable: true, description: "The group's description" }),
+    memberCount: t.exposeInt("memberCount", { description: "How many users are members" }),
     expiresInSeconds: t.exposeInt("expiresInSeconds", {
       nullable: true,
       description: "The group's default self-destruct timer: members' SDKs apply it to every message they send",
@@ -51,23 +66,24 @@ const ClaimDeviceInput = builder.inputType("ClaimDeviceInput", {
 });
 
 const GroupMember = builder.simpleObject("GroupMember", {
+  description: "A user in a group (every active device of theirs is in its tree).",
   fields: (t) => ({
-    userId: t.id(),
-    role: t.field({ type: GroupRole }),
-    joinedAt: t.field({ type: "DateTime" }),
+    userId: t.id({ description: "The member" }),
+    role: t.field({ type: GroupRole, description: "Admin or member" }),
+    joinedAt: t.field({ type: "DateTime", description: "When they were added" }),
   }),
 });
 
 export const GroupEvent = builder.objectRef<GroupEventPayload>("GroupEvent").implement({
   description: "Acknowledge with ackEnvelopes (or ackGroupEvents). Payloads are shaped before publishing: resolving reads nothing.",
   fields: (t) => ({
-    id: t.exposeID("id"),
-    groupId: t.exposeID("groupId"),
+    id: t.exposeID("id", { description: "Acknowledge it with ackEnvelopes" }),
+    groupId: t.exposeID("groupId", { description: "The group" }),
     seq: t.exposeInt("seq", { description: "the group's sequence number: one order for every member" }),
-    kind: t.field({ type: GroupEventKind, resolve: (e) => e.kind }),
-    epoch: t.exposeInt("epoch"),
-    senderUserId: t.exposeID("senderUserId", { nullable: true }),
-    senderDeviceId: t.exposeInt("senderDeviceId", { nullable: true }),
+    kind: t.field({ type: GroupEventKind, description: "What it carries", resolve: (e) => e.kind }),
+    epoch: t.exposeInt("epoch", { description: "The epoch it belongs to (a commit: the epoch it was framed at)" }),
+    senderUserId: t.exposeID("senderUserId", { nullable: true, description: "Who sent it; null for server events" }),
+    senderDeviceId: t.exposeInt("senderDeviceId", { nullable: true, description: "From which of their devices" }),
     serverTimestamp: t.field({
       type: "DateTime",
       description: "when the server stored the event",
@@ -84,23 +100,34 @@ export const GroupEvent = builder.objectRef<GroupEventPayload>("GroupEvent").imp
 });
 
 const ClaimedKeyPackage = builder.simpleObject("ClaimedKeyPackage", {
-  fields: (t) => ({ userId: t.id(), deviceId: t.int(), keyPackage: t.field({ type: "Bytes" }) }),
+  description: "A key package taken for adding one device to a group (spent: nobody else gets it).",
+  fields: (t) => ({
+    userId: t.id({ description: "The device's user" }),
+    deviceId: t.int({ description: "The device" }),
+    keyPackage: t.field({ type: "Bytes", description: "MLSMessage(KeyPackage), credential \"<userId>.<deviceId>\"" }),
+  }),
 });
 
 const KeyPackageStatus = builder.simpleObject("KeyPackageStatus", {
+  description: "The calling device's MLS key packages on the server.",
   fields: (t) => ({
     available: t.int({ description: "unclaimed key packages, the last-resort one not counted" }),
-    hasLastResort: t.boolean(),
-    lowWaterMark: t.int(),
+    hasLastResort: t.boolean({ description: "A last-resort package is stored (handed out when none other is left)" }),
+    lowWaterMark: t.int({ description: "Below this many the device should upload more" }),
     isLow: t.boolean({ description: "upload more" }),
   }),
 });
 
 const CreateGroupInput = builder.inputType("CreateGroupInput", {
+  description: "A group its creator made at epoch 0 (alone in it); members are added by the first commit.",
   fields: (t) => ({
-    mlsGroupId: t.field({ type: "Bytes", required: true }),
-    name: t.string({ required: false, validate: shortText(MAX_GROUP_NAME).nullish() }),
-    description: t.string({ required: false, validate: shortText(MAX_GROUP_DESCRIPTION).nullish() }),
+    mlsGroupId: t.field({ type: "Bytes", required: true, description: "The MLS group id (unique)" }),
+    name: t.string({ required: false, description: `At most ${MAX_GROUP_NAME} characters`, validate: shortText(MAX_GROUP_NAME).nullish() }),
+    description: t.string({
+      required: false,
+      description: `At most ${MAX_GROUP_DESCRIPTION} characters`,
+      validate: shortText(MAX_GROUP_DESCRIPTION).nullish(),
+    }),
     groupInfo: t.field({
       type: "Bytes",
       required: false,
@@ -110,21 +137,31 @@ const CreateGroupInput = builder.inputType("CreateGroupInput", {
 });
 
 const GroupCommitInput = builder.inputType("GroupCommitInput", {
+  description: "An MLS commit for the group's current epoch, with what the server needs to deliver it.",
   fields: (t) => ({
-    groupId: t.id({ required: true, validate: uuid }),
+    groupId: t.id({ required: true, validate: uuid, description: "The group" }),
     commit: t.field({ type: "Bytes", required: true, description: "MLSMessage(PublicMessage(Commit))" }),
     welcome: t.field({ type: "Bytes", required: false, description: "MLSMessage(Welcome) for the added devices" }),
     groupInfo: t.field({ type: "Bytes", required: false, description: "MLSMessage(GroupInfo) of the new epoch with the ratchet tree; required" }),
-    addUserIds: t.idList({ required: false, validate: userIdList.nullish() }),
-    removeUserIds: t.idList({ required: false, validate: userIdList.nullish() }),
+    addUserIds: t.idList({ required: false, validate: userIdList.nullish(), description: "Users the commit adds (all their devices)" }),
+    removeUserIds: t.idList({
+      required: false,
+      validate: userIdList.nullish(),
+      description: "Users the commit removes (all their leaves)",
+    }),
   }),
 });
 
 const UpdateGroupInput = builder.inputType("UpdateGroupInput", {
+  description: "New name, description or default timer (what is left out stays).",
   fields: (t) => ({
-    groupId: t.id({ required: true, validate: uuid }),
-    name: t.string({ required: false, validate: shortText(MAX_GROUP_NAME).nullish() }),
-    description: t.string({ required: false, validate: shortText(MAX_GROUP_DESCRIPTION).nullish() }),
+    groupId: t.id({ required: true, validate: uuid, description: "The group" }),
+    name: t.string({ required: false, description: "The new name", validate: shortText(MAX_GROUP_NAME).nullish() }),
+    description: t.string({
+      required: false,
+      description: "The new description",
+      validate: shortText(MAX_GROUP_DESCRIPTION).nullish(),
+    }),
     expiresInSeconds: t.int({
       required: false,
       description: "Default self-destruct timer for messages sent in the group; 0 turns it off",
@@ -147,22 +184,28 @@ const GroupMessageStatus = builder.simpleObject("GroupMessageStatus", {
   }),
 });
 
-const GroupCommitPayload = builder.simpleObject("GroupCommitPayload", { fields: (t) => ({ epoch: t.int() }) });
+const GroupCommitPayload = builder.simpleObject("GroupCommitPayload", {
+  description: "The commit was accepted.",
+  fields: (t) => ({ epoch: t.int({ description: "The group's new epoch" }) }),
+});
 
 builder.queryFields((t) => ({
   group: t.withAuth({ device: true }).field({
     type: Group,
     nullable: true,
-    args: { id: t.arg.id({ required: true, validate: uuid }) },
+    description: "A group you are a member of; null otherwise.",
+    args: { id: t.arg.id({ required: true, validate: uuid, description: "The group id" }) },
     resolve: (_root, { id }, ctx) => ctx.services.groups.get(ctx.actor, String(id)),
   }),
   myGroups: t.withAuth({ device: true }).field({
     type: [Group],
+    description: "The groups you are a member of.",
     resolve: (_root, _args, ctx) => ctx.services.groups.mine(ctx.actor),
   }),
   groupMembers: t.withAuth({ device: true }).connection({
     type: GroupMember,
-    args: { groupId: t.arg.id({ required: true, validate: uuid }) },
+    description: "A group's members and their roles (members only).",
+    args: { groupId: t.arg.id({ required: true, validate: uuid, description: "The group id" }) },
     resolve: (_root, args, ctx) =>
       resolveOffsetConnection({ args, defaultSize: 100, maxSize: 500 }, ({ offset, limit }) =>
         ctx.services.groups
@@ -174,8 +217,8 @@ builder.queryFields((t) => ({
     type: [GroupEvent],
     description: "This device's unacknowledged events of one group, in order (what a client reads after STALE_EPOCH)",
     args: {
-      groupId: t.arg.id({ required: true, validate: uuid }),
-      first: t.arg.int({ required: false, validate: z.number().int().min(1).max(500).nullish() }),
+      groupId: t.arg.id({ required: true, validate: uuid, description: "The group id" }),
+      first: t.arg.int({ required: false, validate: z.number().int().min(1).max(500).nullish(), description: "At most this many (default 500)" }),
       afterSeq: t.arg.int({
         required: false,
         description: "Only events after this sequence number (paging without acknowledging)",
@@ -188,11 +231,12 @@ builder.queryFields((t) => ({
   groupMessageStatus: t.withAuth({ device: true }).field({
     type: GroupMessageStatus,
     description: "Delivery and read status of a group message you sent",
-    args: { messageId: t.arg.id({ required: true, validate: groupMessageId }) },
+    args: { messageId: t.arg.id({ required: true, validate: groupMessageId, description: "A group message id (g:<group>:<seq>)" }) },
     resolve: (_root, { messageId }, ctx) => ctx.services.groups.messageStatus(ctx.actor, String(messageId)),
   }),
   keyPackageStatus: t.withAuth({ device: true }).field({
     type: KeyPackageStatus,
+    description: "The calling device's key package count.",
     resolve: (_root, _args, ctx) => ctx.services.keyPackages.status(ctx.actor),
   }),
 }));
@@ -204,9 +248,10 @@ builder.mutationFields((t) => ({
       keyPackages: t.arg({
         type: ["Bytes"],
         required: true,
+        description: `MLSMessage(KeyPackage)s, at most ${MAX_KEY_PACKAGES_PER_UPLOAD}`,
         validate: boundedList(MAX_KEY_PACKAGES_PER_UPLOAD),
       }),
-      lastResort: t.arg({ type: "Bytes", required: false }),
+      lastResort: t.arg({ type: "Bytes", required: false, description: "A last-resort key package (replaces the stored one)" }),
     },
     resolve: (_root, { keyPackages, lastResort }, ctx) => ctx.services.keyPackages.upload(ctx.actor, keyPackages, lastResort),
   }),
@@ -214,7 +259,7 @@ builder.mutationFields((t) => ({
     type: [ClaimedKeyPackage],
     description: "One key package per active device of each user. A mutation: it consumes them.",
     args: {
-      userIds: t.arg.idList({ required: true, validate: userIdList.min(1) }),
+      userIds: t.arg.idList({ required: true, validate: userIdList.min(1), description: `Users to add, at most ${MAX_USERS_PER_CALL}` }),
       devices: t.arg({
         type: [ClaimDeviceInput],
         required: false,
@@ -231,12 +276,14 @@ builder.mutationFields((t) => ({
   }),
   createGroup: t.withAuth({ device: true }).field({
     type: Group,
-    args: { input: t.arg({ type: CreateGroupInput, required: true }) },
+    description: "Registers a group you created (epoch 0, you its admin).",
+    args: { input: t.arg({ type: CreateGroupInput, required: true, description: "The group's MLS id, name and description" }) },
     resolve: (_root, { input }, ctx) => ctx.services.groups.create(ctx.actor, input),
   }),
   commitGroup: t.withAuth({ device: true }).field({
     type: GroupCommitPayload,
-    args: { input: t.arg({ type: GroupCommitInput, required: true }) },
+    description: "Delivers a commit (and its welcome) if it is for the current epoch and its changes are allowed; else STALE_EPOCH.",
+    args: { input: t.arg({ type: GroupCommitInput, required: true, description: "The commit and its roster changes" }) },
     resolve: (_root, { input }, ctx) =>
       ctx.services.groups.commit(ctx.actor, {
         ...input,
@@ -247,41 +294,57 @@ builder.mutationFields((t) => ({
   }),
   sendGroupMessage: t.withAuth({ device: true }).field({
     type: SendMessagePayload,
-    args: { groupId: t.arg.id({ required: true, validate: uuid }), message: t.arg({ type: "Bytes", required: true }) },
+    description: "Stores an MLS application message once for the group and delivers it to every member device.",
+    args: {
+      groupId: t.arg.id({ required: true, validate: uuid, description: "The group" }),
+      message: t.arg({ type: "Bytes", required: true, description: "MLSMessage(PrivateMessage) of the current epoch" }),
+    },
     resolve: (_root, { groupId, message }, ctx) => ctx.services.groups.send(ctx.actor, String(groupId), message),
   }),
   updateGroup: t.withAuth({ device: true }).field({
     type: Group,
     description: "Admins only: name and description",
-    args: { input: t.arg({ type: UpdateGroupInput, required: true }) },
+    args: { input: t.arg({ type: UpdateGroupInput, required: true, description: "What changes" }) },
     resolve: (_root, { input }, ctx) => ctx.services.groups.update(ctx.actor, String(input.groupId), input),
   }),
   setGroupRole: t.withAuth({ device: true }).boolean({
+    description: "Admins only: makes a member an admin or a member (the last admin cannot step down).",
     args: {
-      groupId: t.arg.id({ required: true, validate: uuid }),
-      userId: t.arg.id({ required: true, validate: uuid }),
-      role: t.arg({ type: GroupRole, required: true }),
+      groupId: t.arg.id({ required: true, validate: uuid, description: "The group" }),
+      userId: t.arg.id({ required: true, validate: uuid, description: "The member" }),
+      role: t.arg({ type: GroupRole, required: true, description: "Their new role" }),
     },
     resolve: (_root, a, ctx) =>
       ctx.services.groups.setRole(ctx.actor, String(a.groupId), String(a.userId), a.role === "ADMIN" ? "admin" : "member"),
   }),
   leaveGroup: t.withAuth({ device: true }).boolean({
-    args: { groupId: t.arg.id({ required: true, validate: uuid }) },
+    description: "Leaves the group (the last admin leaving makes the longest-standing member admin).",
+    args: { groupId: t.arg.id({ required: true, validate: uuid, description: "The group" }) },
     resolve: (_root, { groupId }, ctx) => ctx.services.groups.leave(ctx.actor, String(groupId)),
   }),
   markGroupRead: t.withAuth({ device: true }).int({
     description: "Marks group messages read and tells their senders; 0 when your read receipts are off",
-    args: { messageIds: t.arg.idList({ required: true, validate: z.array(groupMessageId).max(MAX_GROUP_RECEIPT_IDS) }) },
+    args: {
+      messageIds: t.arg.idList({
+        required: true,
+        validate: z.array(groupMessageId).max(MAX_GROUP_RECEIPT_IDS),
+        description: `Group message ids, at most ${MAX_GROUP_RECEIPT_IDS}`,
+      }),
+    },
     resolve: async (_root, { messageIds }, ctx) =>
       (await ctx.services.messages.readReceiptsEnabled(ctx.actor.userId)) ? ctx.services.groups.markRead(ctx.actor, messageIds.map(String)) : 0,
   }),
   deleteGroupMessage: t.withAuth({ device: true }).boolean({
     description: "forEveryone: the sender, within the deletion window, removes it for every member device",
-    args: { messageId: t.arg.id({ required: true, validate: groupMessageId }), forEveryone: t.arg.boolean({ required: true }) },
+    args: {
+      messageId: t.arg.id({ required: true, validate: groupMessageId, description: "A group message id" }),
+      forEveryone: t.arg.boolean({ required: true, description: "Delete for every member, not just your devices" }),
+    },
     resolve: (_root, { messageId, forEveryone }, ctx) => ctx.services.groups.deleteMessage(ctx.actor, String(messageId), forEveryone),
   }),
   ackGroupEvents: t.withAuth({ device: true }).int({
-    args: { ids: t.arg.idList({ required: true, validate: z.array(z.string().max(64)).max(1000) }) },
+    description: "Acknowledges group events (ackEnvelopes does the same for ids of any kind).",
+    args: { ids: t.arg.idList({ required: true, validate: z.array(z.string().max(64)).max(1000), description: "Group event ids, at most 1000" }) },
     resolve: (_root, { ids }, ctx) => ctx.services.groups.ack(ctx.actor, ids.map(String)),
   }),
 }));

@@ -15,7 +15,7 @@ import { cursorSeq, type MessageInfo, type Page } from "../messages/rules.ts";
 import { Feed } from "../live/feed.ts";
 import { GroupStream, type GroupSink } from "../live/group-stream.ts";
 import { groupEvent, groupEventId, isGroupEventId, parseGroupEventId, type GroupEventPayload } from "./events.ts";
-import { createGroupsStore, type NewGroupEvent } from "./store.ts";
+import { createGroupsStore, DELETED, type NewGroupEvent } from "./store.ts";
 import type { GroupReceipts } from "./receipts.ts";
 import type { DeviceRef } from "./mls-framing.ts";
 import {
@@ -58,7 +58,17 @@ export * from "./rules.ts";
 
 export type GroupsService = ReturnType<typeof createGroupsService>;
 
-export function createGroupsService(deps: ServiceDeps, keyPackages: Pick<KeyPackagesService, "claimedBy">, receipts: GroupReceipts) {
+export interface GroupEvents {
+  /** After an application message is stored: the devices it is for (read only if asked) may need waking (src/push/). */
+  applicationStored(sender: Actor, recipients: () => Promise<{ userId: string; deviceId: number }[]>): void;
+}
+
+export function createGroupsService(
+  deps: ServiceDeps,
+  keyPackages: Pick<KeyPackagesService, "claimedBy">,
+  receipts: GroupReceipts,
+  events?: GroupEvents,
+) {
   const { bus, config, logger } = deps;
   const store = createGroupsStore(deps);
   const inTx = store.transaction;
@@ -259,6 +269,7 @@ export function createGroupsService(deps: ServiceDeps, keyPackages: Pick<KeyPack
       channels.group(groupId),
       groupEvent(groupId, stored.seq, "APPLICATION", stored.epoch, actor.userId, actor.deviceId, message, stored.createdAt),
     );
+    events?.applicationStored(actor, () => store.currentDevices(groupId));
     return { messageId: groupEventId(groupId, stored.seq), serverTimestamp: stored.createdAt };
   }
 
@@ -368,7 +379,7 @@ export function createGroupsService(deps: ServiceDeps, keyPackages: Pick<KeyPack
     if (!forEveryone) return true;
     const p = parseGroupEventId(messageId.toLowerCase());
     const m = p ? await store.message(p.groupId, p.seq) : null;
-    if (!p || !m || m.kind !== "APPLICATION" || m.message === null) throw notFound("no such message");
+    if (!p || !m || m.kind !== "APPLICATION" || m.refersTo === DELETED) throw notFound("no such message");
     checkDeleteForEveryone(m, actor, config.messaging.deleteForEveryoneWindowSeconds);
     const event = await inTx(async (tx) => {
       await store.dropMessage(tx, p.groupId, p.seq);

@@ -1,6 +1,7 @@
 // The groups domain's tables: the only code that reads or writes groups, group_members, group_devices and
 // group_messages (SQL and Prisma). It also reads the active devices of users a commit touches.
 import type { Actor, ServiceDeps, Tx } from "../deps.ts";
+import { Prisma } from "../generated/prisma/client.ts";
 import { bytes } from "../bytes.ts";
 import { longTransaction } from "../db/transactions.ts";
 import type { Membership } from "../live/group-stream.ts";
@@ -9,6 +10,9 @@ import type { DeviceRef } from "./mls-framing.ts";
 import type { GroupRole } from "./rules.ts";
 
 export type GroupsStore = ReturnType<typeof createGroupsStore>;
+
+/** refers_to of an application message deleted for everyone (MESSAGE_DELETED events name the message instead). */
+export const DELETED = "deleted";
 
 type Db = Tx | ServiceDeps["prisma"];
 
@@ -22,7 +26,7 @@ export interface NewGroupEvent {
   refersTo?: string | null;
 }
 
-export function createGroupsStore({ prisma }: Pick<ServiceDeps, "prisma">) {
+export function createGroupsStore({ prisma, sql }: Pick<ServiceDeps, "prisma" | "sql">) {
   /** Interactive transactions with room for a 1,500-member commit (see longTransaction). */
   const transaction = longTransaction(prisma);
 
@@ -234,9 +238,9 @@ export function createGroupsStore({ prisma }: Pick<ServiceDeps, "prisma">) {
     return rows.map((r) => r.user_id);
   }
 
-  /** The sender deletes a message for everyone: its ciphertext goes. */
+  /** The sender deletes a message for everyone: its ciphertext goes, and the row is marked deleted. */
   const dropMessage = (tx: Tx, groupId: string, seq: bigint) =>
-    tx.groupMessage.update({ where: { groupId_seq: { groupId, seq } }, data: { message: null } });
+    tx.groupMessage.update({ where: { groupId_seq: { groupId, seq } }, data: { message: null, refersTo: DELETED } });
 
   const message = (groupId: string, seq: bigint) => prisma.groupMessage.findUnique({ where: { groupId_seq: { groupId, seq } } });
 
@@ -269,6 +273,7 @@ export function createGroupsStore({ prisma }: Pick<ServiceDeps, "prisma">) {
       where: {
         groupId,
         kind: "APPLICATION",
+        refersTo: null,
         epoch: { gte: r.fromEpoch },
         seq: {
           gte: r.fromSeq,
@@ -320,28 +325,43 @@ export function createGroupsStore({ prisma }: Pick<ServiceDeps, "prisma">) {
   }
 
   /**
-   * Deletes group events no device needs any more: every active member device that may see one acknowledged it, or
-   * it is older than the retention. At most `limit` rows a run, so a sweep never holds the table long.
+   * Retention. Events older than `cutoff` go. Events every active member device that may see them acknowledged go
+   * too, except that an application message keeps its metadata row (history, receipts, deletion) without its
+   * ciphertext. At most `limit` rows a run each, so a sweep never holds the table long.
    */
   async function sweep(cutoff: Date, limit: number): Promise<number> {
+    const unneeded = Prisma.sql`NOT EXISTS (
+          SELECT 1 FROM group_devices d JOIN devices v ON v.user_id = d.user_id AND v.device_id = d.device_id AND v.active
+          WHERE d.group_id = m.group_id AND d.acked_seq < m.seq AND m.seq >= d.from_seq
+            AND (d.until_seq IS NULL OR m.seq <= d.until_seq))`;
     const deleted = await prisma.$executeRaw`
       DELETE FROM group_messages WHERE (group_id, seq) IN (
         SELECT m.group_id, m.seq FROM group_messages m
-        WHERE m.created_at < ${cutoff} OR NOT EXISTS (
-          SELECT 1 FROM group_devices d JOIN devices v ON v.user_id = d.user_id AND v.device_id = d.device_id AND v.active
-          WHERE d.group_id = m.group_id AND d.acked_seq < m.seq AND m.seq >= d.from_seq
-            AND (d.until_seq IS NULL OR m.seq <= d.until_seq))
+        WHERE m.created_at < ${cutoff} OR (m.kind <> 'APPLICATION' AND ${unneeded})
+        LIMIT ${limit})`;
+    const stripped = await prisma.$executeRaw`
+      UPDATE group_messages SET message = NULL WHERE (group_id, seq) IN (
+        SELECT m.group_id, m.seq FROM group_messages m
+        WHERE m.kind = 'APPLICATION' AND m.message IS NOT NULL AND ${unneeded}
         LIMIT ${limit})`;
     if (deleted) {
       await prisma.$executeRaw`
         DELETE FROM group_receipts r WHERE NOT EXISTS (SELECT 1 FROM group_messages m WHERE m.group_id = r.group_id AND m.seq = r.seq)`;
     }
-    return deleted;
+    return deleted + stripped;
+  }
+
+  /** The devices a new group message is for now: members' devices not removed. */
+  async function currentDevices(groupId: string): Promise<DeviceRef[]> {
+    return prisma.$queryRaw<DeviceRef[]>`
+      SELECT user_id::text AS "userId", device_id AS "deviceId" FROM group_devices
+      WHERE group_id = ${groupId}::uuid AND until_seq IS NULL`;
   }
 
   return {
     sweep,
     transaction,
+    currentDevices,
     find,
     memberRole,
     create,
@@ -373,3 +393,15 @@ export function createGroupsStore({ prisma }: Pick<ServiceDeps, "prisma">) {
     message,
   };
 }
+
+const ADVANCE_CURSORS = `
+WITH k AS (
+  SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::int[], $4::bigint[]) AS k(group_id, user_id, device_id, seq)
+), locked AS (
+  SELECT gd.group_id, gd.user_id, gd.device_id, k.seq FROM group_devices gd
+  JOIN k ON gd.group_id = k.group_id AND gd.user_id = k.user_id AND gd.device_id = k.device_id
+  ORDER BY gd.group_id, gd.user_id, gd.device_id FOR UPDATE OF gd
+)
+UPDATE group_devices gd SET acked_seq = GREATEST(gd.acked_seq, locked.seq)
+FROM locked
+WHERE gd.group_id = locked.group_id AND gd.user_id = locked.user_id AND gd.device_id = locked.device_id`;

@@ -30,6 +30,8 @@ export interface HttpDeps {
   maxRequestBytes: number;
   trustProxy: boolean;
   ws: Config["ws"];
+  /** Serves everything under /attachments/ (tus uploads, downloads); it authenticates on its own. */
+  attachments?: (req: IncomingMessage, res: ServerResponse) => void;
   /** /metrics on this port, for callers presenting this bearer token (otherwise the path does not exist). */
   metrics?: { registry: Registry; token: string };
   /** Told of every authenticated WebSocket accepted and closed (presence). Must not throw. */
@@ -74,6 +76,7 @@ export function startHttp(deps: HttpDeps, port: number, host: string): Promise<R
       );
       return;
     }
+    if (deps.attachments && (path === "/attachments" || path.startsWith("/attachments/"))) return deps.attachments(req, res);
     if (!withinBodyLimit(req, res, deps.maxRequestBytes)) return;
     // Authenticated before Yoga parses, so validation (field suggestions) already knows who is calling.
     const clientIp = clientAddress(req, deps.trustProxy);

@@ -17,6 +17,8 @@ export type InboxEventPayload =
       userId: string;
       kind: "DELIVERED" | "READ";
       at: string;
+      /** Every message this receipt is for (messageId is the first): the receipts of one batch are coalesced. */
+      messageIds: string[];
     }
   | {
       __typename: "MessageDeletedEvent";
@@ -30,6 +32,9 @@ export type InboxEventPayload =
   // Group events come from the groups domain's own store (one row per group event, a cursor per device); their ids
   // ("g:<groupId>:<seq>") are acknowledged through ackEnvelopes like any other.
   | GroupEventPayload
+  // Not queued (sendMessage with online: true): handed to connected devices only. No queue id, so streams neither
+  // de-duplicate nor order it; its envelope's "live:" id acknowledges as a no-op.
+  | { __typename: "LiveEnvelopeEvent"; id: null; expiresAt: null; envelope: LiveEnvelopePayload }
   // Not queued: like PreKeysLowEvent, for MLS key packages.
   | { __typename: "KeyPackagesLowEvent"; id: null; expiresAt: null; available: number; lowWaterMark: number }
   // Not queued: a state the device is told about on subscribe and when it changes, so it has no id to acknowledge.
@@ -54,11 +59,29 @@ export interface EnvelopePayload {
   expiresAt: string | null;
 }
 
+/** A live-only envelope: like EnvelopePayload, but nothing of it is stored (so it belongs to no stored message). */
+export interface LiveEnvelopePayload {
+  /** "live:<uuid>", unique per envelope (LIVE_ID_PREFIX). */
+  id: string;
+  /** The id sendMessage answered with; the same for every device the send reached. */
+  messageId: string;
+  senderUserId: string;
+  senderDeviceId: number;
+  type: number;
+  body: string;
+  serverTimestamp: string;
+}
+
+/** One device's copy of a live-only send: an envelope copy without queue retention. */
+export type LiveCopy = Omit<EnvelopeCopy, "selfDestruct" | "expiresAt">;
+
 /** An event for one device, to publish once its transaction has committed. */
 export interface Delivery {
   userId: string;
   deviceId: number;
   event: InboxEventPayload;
+  /** A call: a device that is away is woken at once (see src/push/). */
+  urgent?: boolean;
 }
 
 /** A row to add to one device's queue. `payload` is small metadata (receipts, deletions), never ciphertext. */
@@ -91,6 +114,8 @@ export interface EnvelopeCopy {
   body: Uint8Array;
   selfDestruct: boolean;
   expiresAt: Date;
+  /** A call (see Delivery.urgent). */
+  urgent?: boolean;
 }
 
 /** One stored envelope queue row, as the statement that stored it reports it. */
@@ -132,6 +157,24 @@ export function envelopeEvent(e: QueuedEnvelope): InboxEventPayload {
   };
 }
 
+/** The event a live-only envelope is published as; `id` is its "live:" id. */
+export function liveEnvelopeEvent(id: string, c: LiveCopy, at: Date): InboxEventPayload {
+  return {
+    __typename: "LiveEnvelopeEvent",
+    id: null,
+    expiresAt: null,
+    envelope: {
+      id,
+      messageId: c.messageId,
+      senderUserId: c.senderUserId,
+      senderDeviceId: c.senderDeviceId,
+      type: c.ciphertextType,
+      body: Buffer.from(c.body).toString("base64"),
+      serverTimestamp: at.toISOString(),
+    },
+  };
+}
+
 /** How each queue item kind is shown to the device; a new kind adds its shaper here and its union member above. */
 const shapers: Record<string, (row: InboxItem) => InboxEventPayload> = {
   envelope: (r) =>
@@ -148,17 +191,18 @@ const shapers: Record<string, (row: InboxItem) => InboxEventPayload> = {
       selfDestruct: !!(r.payload as Payload | null)?.selfDestruct,
     }),
   receipt: (r) => {
-    const p = r.payload as Payload;
+    const p = r.payload as { userId: string; kind: "DELIVERED" | "READ"; at: string; messageId?: string; messageIds?: string[] };
     return {
       __typename: "ReceiptEvent",
       id: r.id.toString(),
       expiresAt: iso(r.expiresAt),
       // A group message's id ("g:<groupId>:<seq>") is no uuid: it travels in the payload.
-      messageId: r.messageId ?? (p.messageId as string),
+      messageId: r.messageId ?? p.messageId!,
       conversationId: r.conversationId!,
       userId: p.userId,
-      kind: p.kind as "DELIVERED" | "READ",
+      kind: p.kind,
       at: p.at,
+      messageIds: p.messageIds ?? [r.messageId ?? p.messageId!],
     };
   },
   deleted: (r) => ({

@@ -2,7 +2,7 @@
 // GroupEvent to `members` below), the inbox subscription, the polling query and ackEnvelopes.
 // Payloads arrive pre-shaped from src/inbox/service.ts: these resolvers only pick fields, no database reads.
 import { unauthenticated } from "../errors.ts";
-import { MAX_ACK_IDS, type EnvelopePayload, type InboxEventPayload } from "./service.ts";
+import { MAX_ACK_IDS, type EnvelopePayload, type InboxEventPayload, type LiveEnvelopePayload } from "./service.ts";
 import { builder } from "../graphql/builder.ts";
 import { GroupEvent } from "../groups/schema.ts";
 import { z } from "zod";
@@ -32,6 +32,27 @@ const EnvelopeEvent = builder.objectRef<Member<"EnvelopeEvent">>("EnvelopeEvent"
   }),
 });
 
+const LiveEnvelope = builder.objectRef<LiveEnvelopePayload>("LiveEnvelope").implement({
+  description: "A live-only envelope (sendMessage with online: true): opaque libsignal ciphertext, never stored or queued.",
+  fields: (t) => ({
+    id: t.exposeID("id", { description: 'unique per envelope, starts with "live:"; acknowledging it is a no-op' }),
+    messageId: t.exposeID("messageId", { description: "the id sendMessage answered with; no message is stored under it" }),
+    senderUserId: t.exposeID("senderUserId", { description: "the sending user (from its token, never from input)" }),
+    senderDeviceId: t.exposeInt("senderDeviceId", { description: "the sending device" }),
+    type: t.exposeInt("type", { description: "libsignal CiphertextMessageType (Whisper = 2, PreKey = 3, ...)" }),
+    body: t.expose("body", { type: "Bytes", description: "the ciphertext for this device" }),
+    serverTimestamp: t.expose("serverTimestamp", { type: "DateTime", description: "when the server relayed it" }),
+  }),
+});
+
+const LiveEnvelopeEvent = builder.objectRef<Member<"LiveEnvelopeEvent">>("LiveEnvelopeEvent").implement({
+  description: "Sent while this device was connected (call signaling): delivered once, never replayed, nothing to ack.",
+  fields: (t) => ({
+    id: t.id({ description: "the envelope's id", resolve: (e) => e.envelope.id }),
+    envelope: t.expose("envelope", { type: LiveEnvelope, description: "the ciphertext and its sender" }),
+  }),
+});
+
 export const ReceiptKind = builder.enumType("ReceiptKind", {
   description: "What a receipt reports.",
   values: {
@@ -44,7 +65,10 @@ const ReceiptEvent = builder.objectRef<Member<"ReceiptEvent">>("ReceiptEvent").i
   description: "A recipient's device received (DELIVERED) or the recipient read (READ) a message you sent.",
   fields: (t) => ({
     id: t.exposeID("id", { description: "The queue item id: acknowledge it with ackEnvelopes" }),
-    messageId: t.exposeID("messageId", { description: "The message the receipt is about" }),
+    messageId: t.exposeID("messageId", { description: "The message the receipt is about: the first of messageIds" }),
+    messageIds: t.exposeIDList("messageIds", {
+      description: "Every message this receipt is for, in send order: the receipts of one acknowledgement batch are one event",
+    }),
     conversationId: t.exposeID("conversationId", { description: "Its conversation" }),
     userId: t.exposeID("userId", { description: "the recipient" }),
     kind: t.expose("kind", { type: ReceiptKind, description: "Delivered or read" }),
@@ -96,6 +120,7 @@ export const members = [
   PreKeysLowEvent,
   GroupEvent,
   KeyPackagesLowEvent,
+  LiveEnvelopeEvent,
 ];
 
 export const InboxEvent = builder.unionType("InboxEvent", {

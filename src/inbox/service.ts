@@ -2,6 +2,7 @@
 // through here: envelopes, receipts, deletions, device-list changes, and (from other sources, the groups domain)
 // group events. Other domains queue items through the InboxQueue port, inside their own transaction, and publish
 // after it commits.
+import { randomUUID } from "node:crypto";
 import { channels } from "../live/channels.ts";
 import type { Actor, ServiceDeps, Tx } from "../deps.ts";
 import { InboxStream, type InboxStreamDeps } from "../live/inbox-stream.ts";
@@ -10,20 +11,23 @@ import type { PreKeyStatus } from "../keys/claims.ts";
 import {
   envelopeEvent,
   keyPackagesLowEvent,
+  liveEnvelopeEvent,
   preKeysLowEvent,
   shape,
   type AckedItem,
   type Delivery,
   type EnvelopeCopy,
   type InboxEventPayload,
+  type LiveCopy,
   type NewInboxItem,
 } from "./events.ts";
-import { parseItemId, retentionExpiry, routeAcks } from "./rules.ts";
-import { envelopeWrite, type InboxStore, type WrittenEnvelope } from "./store.ts";
+import { LIVE_ID_PREFIX, parseItemId, retentionExpiry, routeAcks } from "./rules.ts";
+import { envelopeWrite, receiptWrite, type AckFollowUp, type InboxStore, type WrittenEnvelope } from "./store.ts";
+import { createAckBatcher } from "./acks.ts";
 
-export type { AckedItem, Delivery, EnvelopeCopy, EnvelopePayload, InboxEventPayload, NewInboxItem } from "./events.ts";
+export type { AckedItem, Delivery, EnvelopeCopy, EnvelopePayload, InboxEventPayload, LiveCopy, LiveEnvelopePayload, NewInboxItem } from "./events.ts";
 export { MAX_ACK_IDS } from "./rules.ts";
-export type { WrittenEnvelope } from "./store.ts";
+export type { AckFollowUp, WrittenEnvelope } from "./store.ts";
 
 /** What other domains use to queue items for devices and tell connected devices things (the messages domain). */
 export interface InboxQueue {
@@ -31,17 +35,23 @@ export interface InboxQueue {
   enqueue(tx: Tx, items: NewInboxItem[]): Promise<Delivery[]>;
   /** Live delivery, after commit. Never throws: a lost live event is re-read from the queue. */
   publish(deliveries: Delivery[]): void;
+  /** Live-only envelopes (sendMessage online: true): to the devices connected now, never queued, never replayed. */
+  publishLive(copies: LiveCopy[], at: Date): void;
   /** When an item queued at `from` is dropped unacknowledged. */
   retentionExpiry(from?: Date): Date;
   /** Envelope rows written in the statement that stores their messages, and their live events. */
   envelopes: typeof envelopeWrite & {
     deliveries(copies: EnvelopeCopy[], written: WrittenEnvelope[], now: Date): Delivery[];
   };
+  /** Receipt rows written in an acknowledgement statement (see AckFollowUp). */
+  receipts: typeof receiptWrite;
   removeEnvelopesOf(tx: Tx, messageId: string): Promise<void>;
   /** Live only (re-checked on every subscribe): the device should upload one-time pre-keys, or key packages. */
   preKeysLow(userId: string, deviceId: number, status: PreKeyStatus): void;
   keyPackagesLow(userId: string, deviceId: number, status: { available: number; lowWaterMark: number }): void;
   removeQueuesOfInactiveDevices(tx: Tx, userId: string): Promise<void>;
+  /** The "items queued" port: told of every published delivery after commit (push wakes devices that are away). */
+  onQueued(listener: (deliveries: Delivery[]) => void): void;
 }
 
 /**
@@ -55,14 +65,14 @@ export interface InboxSource {
   ack(actor: Actor, ids: string[]): Promise<number>;
 }
 
-/** Told in the acknowledging transaction what it removed; returns items to queue in that same transaction. */
-export type AcknowledgedListener = (tx: Tx, actor: Actor, acked: AckedItem[]) => Promise<NewInboxItem[]>;
 
 export function createInboxQueue(deps: ServiceDeps, store: InboxStore): InboxQueue {
   const { bus, config } = deps;
   const keep = config.messaging.queueRetentionSeconds;
+  const queued: ((deliveries: Delivery[]) => void)[] = [];
   const publish = (deliveries: Delivery[]) => {
     for (const d of deliveries) void bus.publish(channels.device(d.userId, d.deviceId), d.event);
+    for (const l of queued) l(deliveries);
   };
   return {
     async enqueue(tx, items) {
@@ -70,6 +80,8 @@ export function createInboxQueue(deps: ServiceDeps, store: InboxStore): InboxQue
       return rows.map((r) => ({ userId: r.userId, deviceId: r.deviceId, event: shape(r) }));
     },
     publish,
+    publishLive: (copies, at) =>
+      publish(copies.map((c) => ({ userId: c.userId, deviceId: c.deviceId, event: liveEnvelopeEvent(`${LIVE_ID_PREFIX}${randomUUID()}`, c, at) }))),
     retentionExpiry: (from = new Date()) => retentionExpiry(from, keep),
     envelopes: {
       ...envelopeWrite,
@@ -81,15 +93,17 @@ export function createInboxQueue(deps: ServiceDeps, store: InboxStore): InboxQue
           const row = rows.get(key(c.messageId, c.userId, c.deviceId));
           if (!row) continue;
           const event = envelopeEvent({ ...c, id: row.id, conversationId: row.conversationId, createdAt: now });
-          out.push({ userId: c.userId, deviceId: c.deviceId, event });
+          out.push({ userId: c.userId, deviceId: c.deviceId, event, urgent: c.urgent });
         }
         return out;
       },
     },
+    receipts: receiptWrite,
     removeEnvelopesOf: (tx, messageId) => store.removeEnvelopesOf(tx, messageId),
     removeQueuesOfInactiveDevices: (tx, userId) => store.removeQueuesOfInactiveDevices(tx, userId),
     preKeysLow: (userId, deviceId, status) => publish([{ userId, deviceId, event: preKeysLowEvent(status) }]),
     keyPackagesLow: (userId, deviceId, status) => publish([{ userId, deviceId, event: keyPackagesLowEvent(status) }]),
+    onQueued: (listener) => void queued.push(listener),
   };
 }
 
@@ -101,13 +115,21 @@ export function createInboxService(
     store: InboxStore;
     queue: InboxQueue;
     keyStatus(actor: Actor): Promise<PreKeyStatus>;
-    /** The messages domain marks delivery and queues the receipts. */
-    acknowledged: AcknowledgedListener;
+    /** The messages domain marks delivery and queues the receipts, in the acknowledging statement. */
+    acknowledged: AckFollowUp;
     sources: InboxSource[];
   },
 ) {
-  const { prisma, bus, config, logger } = deps;
+  const { bus, config, logger } = deps;
   const { store, queue, sources } = ports;
+  // As many acknowledgement batches in flight as a quarter of the pool; PGlite has one connection.
+  const acks = createAckBatcher({
+    store,
+    followUp: ports.acknowledged,
+    maxConcurrent: config.database.kind === "postgres" ? Math.max(1, Math.floor(config.database.poolSize / 4)) : 1,
+    retentionExpiry: (from) => queue.retentionExpiry(from),
+    queued: (items) => queue.publish(items.map((r) => ({ userId: r.userId, deviceId: r.deviceId, event: shape(r) }))),
+  });
   const streamDeps: InboxStreamDeps = {
     bus,
     logger,
@@ -138,13 +160,7 @@ export function createInboxService(
     let count = 0;
     for (const [source, mine] of routed) count += await source.ack(actor, mine);
     if (own.length === 0) return count;
-    const { removed, deliveries } = await prisma.$transaction(async (tx) => {
-      const rows = await store.removeOwn(tx, actor, own);
-      const follow = await ports.acknowledged(tx, actor, rows);
-      return { removed: rows.length, deliveries: await queue.enqueue(tx, follow) };
-    });
-    queue.publish(deliveries);
-    return count + removed;
+    return count + (await acks.submit({ actor, ids: own }));
   }
 
   /** The device's inbox: everything queued, in order, then live events (see InboxStream). */
@@ -157,5 +173,5 @@ export function createInboxService(
     return store.sweep(new Date());
   }
 
-  return { poll, ack, stream, sweep };
+  return { poll, ack, stream, sweep, depth: store.depth };
 }

@@ -2,7 +2,7 @@
 import type { Actor, ServiceDeps, Tx } from "../deps.ts";
 import { base64, bytes } from "../bytes.ts";
 import type { InboxItem } from "../generated/prisma/client.ts";
-import type { AckedItem, EnvelopeCopy, NewInboxItem } from "./events.ts";
+import type { EnvelopeCopy, NewInboxItem } from "./events.ts";
 
 export type InboxStore = ReturnType<typeof createInboxStore>;
 
@@ -15,7 +15,7 @@ export interface WrittenEnvelope {
   conversationId: string;
 }
 
-export function createInboxStore({ prisma }: Pick<ServiceDeps, "prisma">) {
+export function createInboxStore({ prisma, sql }: Pick<ServiceDeps, "prisma" | "sql">) {
   /** Adds items in the caller's transaction (one INSERT). */
   async function insert(tx: Tx, items: NewInboxItem[]): Promise<InboxItem[]> {
     if (items.length === 0) return [];
@@ -52,14 +52,6 @@ export function createInboxStore({ prisma }: Pick<ServiceDeps, "prisma">) {
       ORDER BY id LIMIT ${limit}`;
   }
 
-  /** Removes the device's own items with these ids (of any kind); returns what was removed. */
-  async function removeOwn(tx: Tx, actor: Actor, ids: bigint[]): Promise<AckedItem[]> {
-    return tx.$queryRaw<AckedItem[]>`
-      DELETE FROM inbox_items WHERE user_id = ${actor.userId}::uuid AND device_id = ${actor.deviceId}
-        AND id = ANY(${ids.map(String)}::bigint[])
-      RETURNING id, kind, message_id::text AS "messageId"`;
-  }
-
   /** Drops the undelivered copies of a message (deleted for everyone). */
   async function removeEnvelopesOf(tx: Tx, messageId: string): Promise<void> {
     await tx.inboxItem.deleteMany({ where: { messageId, kind: "envelope" } });
@@ -78,8 +70,138 @@ export function createInboxStore({ prisma }: Pick<ServiceDeps, "prisma">) {
     return count;
   }
 
-  return { insert, read, removeOwn, removeEnvelopesOf, removeQueuesOfInactiveDevices, sweep };
+  /** Items waiting in every queue, and the age of the oldest (its id is the smallest: ids only grow). */
+  async function depth(): Promise<{ items: number; oldestAgeSeconds: number }> {
+    const [row] = await prisma.$queryRaw<{ items: number; oldest: Date | null }[]>`
+      SELECT (SELECT count(*)::int FROM inbox_items) AS items,
+             (SELECT created_at FROM inbox_items ORDER BY id LIMIT 1) AS oldest`;
+    return { items: row.items, oldestAgeSeconds: row.oldest ? Math.max(0, (Date.now() - row.oldest.getTime()) / 1000) : 0 };
+  }
+
+  /**
+   * One acknowledgement batch in one statement (see ackStatement; `text` is the statement with the follow-up in
+   * it): returns the removed rows and the rows the follow-up queued.
+   */
+  async function acknowledge(
+    text: string,
+    at: Date,
+    retainUntil: Date,
+    acks: { actor: Actor; ids: bigint[] }[],
+  ): Promise<{ removed: { id: string; userId: string; deviceId: number }[]; queued: InboxItem[] }> {
+    const users: string[] = [];
+    const devices: number[] = [];
+    const ids: string[] = [];
+    for (const a of acks) {
+      for (const id of a.ids) {
+        users.push(a.actor.userId);
+        devices.push(a.actor.deviceId);
+        ids.push(id.toString());
+      }
+    }
+    const rows = await sql<AckRow>(text, [at, at.toISOString(), retainUntil, users, devices, ids]);
+    const removed = [];
+    const queued = [];
+    for (const r of rows) {
+      if (r.row_kind === "removed") removed.push({ id: r.id, userId: r.user_id, deviceId: r.device_id });
+      else queued.push(queuedItem(r));
+    }
+    return { removed, queued };
+  }
+
+  return { insert, read, removeEnvelopesOf, removeQueuesOfInactiveDevices, sweep, acknowledge, depth };
 }
+
+/**
+ * What another domain runs in every acknowledgement statement (the messages domain marks envelopes delivered): CTEs
+ * that read `acked` (the removed rows: id, user_id, device_id, kind, message_id) and end in one named `queued`
+ * holding the inbox rows they added (RETURNING *). Placeholders: $1 the batch's time (timestamptz), $2 the same as
+ * ISO text, $3 the retention expiry (timestamptz).
+ */
+export interface AckFollowUp {
+  ctes: string;
+}
+
+const NOTHING_QUEUED =
+  "queued AS (SELECT * FROM inbox_items WHERE $1::timestamptz IS NULL AND $2::text IS NULL AND $3::timestamptz IS NULL)";
+
+/**
+ * The acknowledgement statement: the named items of each device locked in id order (two batches naming the same
+ * item cannot deadlock) and removed, then the follow-up. $4-$6: user ids, device ids and item ids, one per item.
+ */
+export function ackStatement(followUp: AckFollowUp | null): string {
+  return `
+WITH k AS (
+  SELECT DISTINCT u, d, id FROM unnest($4::uuid[], $5::int[], $6::bigint[]) AS k(u, d, id)
+), locked AS (
+  SELECT i.id FROM inbox_items i
+  WHERE i.id = ANY(ARRAY(SELECT id FROM k)) AND (i.user_id, i.device_id, i.id) IN (SELECT u, d, id FROM k)
+  ORDER BY i.id FOR UPDATE OF i
+), acked AS (
+  DELETE FROM inbox_items i USING locked WHERE i.id = locked.id
+  RETURNING i.id, i.user_id, i.device_id, i.kind, i.message_id
+), ${followUp ? followUp.ctes : NOTHING_QUEUED}
+SELECT 'removed' AS row_kind, id::text AS id, user_id::text AS user_id, device_id, NULL::text AS kind,
+       NULL::text AS message_id, NULL::text AS conversation_id, NULL::jsonb AS payload, NULL::float8 AS created_ms,
+       NULL::float8 AS expires_ms
+FROM acked
+UNION ALL
+SELECT 'queued', id::text, user_id::text, device_id, kind, message_id::text, conversation_id::text, payload,
+       extract(epoch FROM created_at)::float8 * 1000, extract(epoch FROM expires_at)::float8 * 1000
+FROM queued`;
+}
+
+type AckRow = {
+  row_kind: "removed" | "queued";
+  id: string;
+  user_id: string;
+  device_id: number;
+  kind: string | null;
+  message_id: string | null;
+  conversation_id: string | null;
+  payload: Record<string, unknown> | null;
+  created_ms: number | null;
+  expires_ms: number | null;
+};
+
+/** A row the follow-up queued, with the columns its shaper reads (receipts carry no sender or body). */
+function queuedItem(r: AckRow): InboxItem {
+  return {
+    id: BigInt(r.id),
+    userId: r.user_id,
+    deviceId: r.device_id,
+    kind: r.kind!,
+    messageId: r.message_id,
+    conversationId: r.conversation_id,
+    senderUserId: null,
+    senderDeviceId: null,
+    ciphertextType: null,
+    body: null,
+    payload: r.payload as InboxItem["payload"],
+    createdAt: new Date(r.created_ms!),
+    expiresAt: new Date(r.expires_ms!),
+  };
+}
+
+/**
+ * Receipt rows written inside an acknowledgement statement: one per sender device and reader, listing the
+ * messages of the CTE `source` (id, seq, conversation_id, sender_user_id, recipient_user_id, expires_at) in their
+ * order. The row's message_id and conversation_id are the first message's; it expires with the last of them (or at
+ * retention). The inbox owns the SQL; the messages store places it in its follow-up.
+ */
+export const receiptWrite = {
+  cte(source: string, kind: "DELIVERED" | "READ"): string {
+    return `queued AS (
+  INSERT INTO inbox_items (user_id, device_id, kind, message_id, conversation_id, payload, created_at, expires_at)
+  SELECT d.user_id, d.device_id, 'receipt', (array_agg(s.id ORDER BY s.seq))[1], (array_agg(s.conversation_id))[1],
+         jsonb_build_object('userId', s.recipient_user_id::text, 'kind', '${kind}', 'at', $2::text,
+                            'messageIds', jsonb_agg(s.id::text ORDER BY s.seq)),
+         $1::timestamptz, max(COALESCE(s.expires_at, $3::timestamptz))
+  FROM ${source} s JOIN devices d ON d.user_id = s.sender_user_id AND d.active
+  GROUP BY d.user_id, d.device_id, s.recipient_user_id
+  RETURNING *
+)`;
+  },
+};
 
 /**
  * Envelope queue rows written inside the statement that stores their messages: one round trip for a batch of sends

@@ -19,6 +19,8 @@ export interface PresenceStore {
   reap(nowMs: number): Promise<DeviceConnection[]>;
   /** Users among these with at least one live connection. */
   online(userIds: string[], nowMs: number): Promise<Set<string>>;
+  /** Devices among these with a live connection on any node, as "userId:deviceId". */
+  onlineDevices(devices: { userId: string; deviceId: number }[], nowMs: number): Promise<Set<string>>;
   setLastSeen(userId: string, atMs: number): Promise<void>;
   lastSeen(userIds: string[]): Promise<Map<string, number>>;
   close(): Promise<void>;
@@ -54,6 +56,15 @@ export function createMemoryPresenceStore(): PresenceStore {
       for (const [m, exp] of live) {
         const { userId } = parse(m);
         if (exp > now && wanted.has(userId)) out.add(userId);
+      }
+      return out;
+    },
+    async onlineDevices(devices, now) {
+      const wanted = new Set(devices.map((d) => `${d.userId}:${d.deviceId}`));
+      const out = new Set<string>();
+      for (const [m, exp] of live) {
+        const { userId, deviceId } = parse(m);
+        if (exp > now && wanted.has(`${userId}:${deviceId}`)) out.add(`${userId}:${deviceId}`);
       }
       return out;
     },
@@ -134,6 +145,26 @@ export function createRedisPresenceStore(url: string, prefix: string): PresenceS
       const scores = await redis.zmscore(all, ...members);
       const live = new Set(members.filter((_, i) => scores[i] !== null && Number(scores[i]) > now));
       return new Set(userIds.filter((_, i) => sets[i].some((m) => live.has(m))));
+    },
+    async onlineDevices(devices, now) {
+      const users = [...new Set(devices.map((d) => d.userId))];
+      const p = redis.pipeline();
+      for (const u of users) p.smembers(user(u));
+      const members = ((await p.exec()) ?? []).flatMap((r) => (r?.[1] ?? []) as string[]);
+      const wanted = new Set(devices.map((d) => `${d.userId}:${d.deviceId}`));
+      const candidates = members.filter((m) => {
+        const e = parse(m);
+        return wanted.has(`${e.userId}:${e.deviceId}`);
+      });
+      if (candidates.length === 0) return new Set();
+      const scores = await redis.zmscore(all, ...candidates);
+      const out = new Set<string>();
+      candidates.forEach((m, i) => {
+        if (scores[i] === null || Number(scores[i]) <= now) return;
+        const e = parse(m);
+        out.add(`${e.userId}:${e.deviceId}`);
+      });
+      return out;
     },
     async setLastSeen(userId, at) {
       await redis.hset(seen, userId, String(at));

@@ -26,6 +26,8 @@ export interface SendMessageInput {
   expiresInSeconds?: number | null;
   envelopes: EnvelopeInput[];
   syncEnvelopes?: EnvelopeInput[] | null;
+  /** Live only: published to the devices connected now, never stored or queued (call signaling). */
+  online?: boolean | null;
 }
 
 export interface SendResult {
@@ -86,6 +88,8 @@ export interface SendRequest {
   ttl: number | null;
   envelopes: EnvelopeInput[];
   sync: EnvelopeInput[];
+  /** Live only: nothing stored (see SendMessageInput.online). */
+  online: boolean;
 }
 
 /** A message connection cursor: the message's sequence number in its conversation or group. */
@@ -167,7 +171,7 @@ export function prepareSend(actor: Actor, input: SendMessageInput, limits: Envel
   checkEnvelopes(envelopes, "envelopes", limits);
   checkEnvelopes(sync, "syncEnvelopes", limits);
   const recipient = input.recipientUserId.toLowerCase();
-  return { actor, recipient, clientMessageId, messageType: input.messageType, ttl, envelopes, sync };
+  return { actor, recipient, clientMessageId, messageType: input.messageType, ttl, envelopes, sync, online: !!input.online };
 }
 
 /**

@@ -98,6 +98,12 @@ const SendMessageInput = builder.inputType("SendMessageInput", {
       description: "One per other active device of the sender (sync copies).",
       validate: envelopeList.nullish(),
     }),
+    online: t.boolean({
+      required: false,
+      description:
+        "Live only (call signaling): delivered to the devices connected now, never stored or queued, never replayed. " +
+        "The device-set checks still apply; the answer's messageId names no stored message.",
+    }),
   }),
 });
 
@@ -197,7 +203,9 @@ builder.queryFields((t) => ({
 builder.mutationFields((t) => ({
   sendMessage: t.withAuth({ device: true }).field({
     type: SendMessagePayload,
-    description: "Stores one message for every device of the recipient (and your other devices); answers after commit.",
+    description:
+      "Stores one message for every device of the recipient (and your other devices); answers after commit. " +
+      "With online: true it stores nothing and delivers to connected devices only.",
     args: { input: t.arg({ type: SendMessageInput, required: true, description: "The message and its envelopes" }) },
     resolve: (_root, { input }, ctx) =>
       ctx.services.messages.send(ctx.actor, {

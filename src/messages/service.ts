@@ -5,7 +5,7 @@ import { randomUUID } from "node:crypto";
 import { badInput, notFound } from "../errors.ts";
 import { Batcher, type Settled } from "../live/batcher.ts";
 import type { Actor, ServiceDeps, Tx } from "../deps.ts";
-import type { AcknowledgedListener, EnvelopeCopy, InboxQueue, NewInboxItem } from "../inbox/service.ts";
+import type { EnvelopeCopy, InboxQueue, LiveCopy, NewInboxItem } from "../inbox/service.ts";
 import {
   MAX_MESSAGE_IDS,
   checkDeleteForEveryone,
@@ -21,7 +21,7 @@ import {
   type SendRequest,
   type SendResult,
 } from "./rules.ts";
-import { createMessagesStore, sentKey, type ChangedMessage, type NewMessage } from "./store.ts";
+import { createMessagesStore, deliveredOnAck, sentKey, type ChangedMessage, type NewMessage } from "./store.ts";
 
 export * from "./rules.ts";
 
@@ -58,20 +58,8 @@ export function createMessagesService(deps: ServiceDeps, ports: { queue: InboxQu
         messageType: req.messageType,
         expiresAt,
       });
-      const copy = (userId: string, e: SendRequest["envelopes"][number]): EnvelopeCopy => ({
-        userId,
-        deviceId: e.deviceId,
-        messageId,
-        senderUserId: actor.userId,
-        senderDeviceId: actor.deviceId,
-        ciphertextType: e.type,
-        body: e.body,
-        selfDestruct: expiresAt !== null,
-        expiresAt: expiresAt ?? queue.retentionExpiry(now),
-      });
-      const noteToSelf = recipient === actor.userId;
-      for (const e of req.envelopes) copies.push(copy(noteToSelf ? actor.userId : recipient, e));
-      for (const e of req.sync) copies.push(copy(actor.userId, e));
+      const retention = { selfDestruct: expiresAt !== null, expiresAt: expiresAt ?? queue.retentionExpiry(now) };
+      for (const c of copiesOf(req, messageId)) copies.push({ ...c, ...retention, urgent: req.messageType === "CALL" });
     }
     return { messages, copies };
   }
@@ -130,7 +118,23 @@ export function createMessagesService(deps: ServiceDeps, ports: { queue: InboxQu
   });
 
   async function send(actor: Actor, input: SendMessageInput): Promise<SendResult> {
-    return sends.submit(prepareSend(actor, input, envelopeLimits));
+    const req = prepareSend(actor, input, envelopeLimits);
+    return req.online ? sendLive(req) : sends.submit(req);
+  }
+
+  /**
+   * A live-only send: the same device-set checks, then published to whichever of the devices are connected. Nothing
+   * is stored, so nothing replays after a reconnect, and a retry is just another send.
+   */
+  async function sendLive(req: SendRequest): Promise<SendResult> {
+    const { actor, recipient } = req;
+    const { devices } = await store.readForSends([recipient, actor.userId], []);
+    const own = recipient === actor.userId ? [] : (devices.get(actor.userId) ?? []);
+    checkRecipients(req, [...(devices.get(recipient) ?? []), ...own]);
+    const at = new Date();
+    const messageId = randomUUID();
+    queue.publishLive(copiesOf(req, messageId), at);
+    return { messageId, serverTimestamp: at };
   }
 
   /** Receipt items for every active device of each message's sender. */
@@ -154,13 +158,8 @@ export function createMessagesService(deps: ServiceDeps, ports: { queue: InboxQu
     return items;
   }
 
-  /** Delivered: one of the recipient's devices acknowledged an envelope (sync copies do not count). */
-  const envelopesAcknowledged: AcknowledgedListener = async (tx, actor, acked) => {
-    const ids = [...new Set(acked.filter((a) => a.kind === "envelope" && a.messageId).map((a) => a.messageId!))];
-    if (ids.length === 0) return [];
-    const at = new Date();
-    return receiptItems(tx, actor.userId, "DELIVERED", at, await store.markDelivered(tx, actor.userId, ids, at));
-  };
+  /** Delivered: one of the recipient's devices acknowledged an envelope, in the acknowledging statement. */
+  const envelopesAcknowledged = deliveredOnAck(queue.receipts);
 
   async function setReadReceipts(actor: Actor, enabled: boolean): Promise<boolean> {
     await store.setReadReceipts(actor.userId, enabled);
@@ -293,6 +292,21 @@ export function createMessagesService(deps: ServiceDeps, ports: { queue: InboxQu
     messages,
     sweep,
   };
+}
+
+/** One copy per envelope of a send: to the recipient's devices (in Note to Self, the sender's), sync copies to the sender's. */
+function copiesOf(req: SendRequest, messageId: string): LiveCopy[] {
+  const { actor, recipient } = req;
+  const copy = (userId: string, e: SendRequest["envelopes"][number]): LiveCopy => ({
+    userId,
+    deviceId: e.deviceId,
+    messageId,
+    senderUserId: actor.userId,
+    senderDeviceId: actor.deviceId,
+    ciphertextType: e.type,
+    body: e.body,
+  });
+  return [...req.envelopes.map((e) => copy(recipient, e)), ...req.sync.map((e) => copy(actor.userId, e))];
 }
 
 const sentOf = (r: SendRequest) => ({ userId: r.actor.userId, deviceId: r.actor.deviceId, clientMessageId: r.clientMessageId });

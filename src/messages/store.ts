@@ -4,7 +4,7 @@
 import { randomUUID } from "node:crypto";
 import type { Actor, ServiceDeps, Tx } from "../deps.ts";
 import type { Prisma } from "../generated/prisma/client.ts";
-import type { InboxQueue, WrittenEnvelope } from "../inbox/service.ts";
+import type { AckFollowUp, InboxQueue, WrittenEnvelope } from "../inbox/service.ts";
 import type { ActiveDevice, ConversationInfo, MessageInfo, Page, SendResult } from "./rules.ts";
 import { cursorSeq, parseConversationCursor } from "./rules.ts";
 
@@ -122,15 +122,6 @@ export function createMessagesStore(deps: Pick<ServiceDeps, "prisma" | "sql">, e
       }
     }
     return { conversationOf, written };
-  }
-
-  /** Delivered: the recipient's device acknowledged these messages' envelopes. Returns the ones that changed. */
-  async function markDelivered(tx: Tx, recipient: string, ids: string[], at: Date): Promise<ChangedMessage[]> {
-    return tx.$queryRaw<ChangedMessage[]>`
-      UPDATE messages SET delivered_at = ${at}
-      WHERE id = ANY(${ids}::uuid[]) AND recipient_user_id = ${recipient}::uuid AND delivered_at IS NULL
-      RETURNING id::text, conversation_id::text AS "conversationId", sender_user_id::text AS "senderUserId",
-                expires_at AS "expiresAt"`;
   }
 
   /** Read (and so delivered): the visible ones among these messages addressed to `reader`. */
@@ -258,7 +249,6 @@ export function createMessagesStore(deps: Pick<ServiceDeps, "prisma" | "sql">, e
   return {
     readForSends,
     storeSends,
-    markDelivered,
     markRead,
     activeDevices,
     readReceiptsEnabled,
@@ -275,11 +265,32 @@ export function createMessagesStore(deps: Pick<ServiceDeps, "prisma" | "sql">, e
   };
 }
 
+/**
+ * The messages part of every acknowledgement statement (AckFollowUp): an envelope acknowledged by a device of its
+ * recipient marks the message delivered, once (rows locked in id order), and the inbox's receipt rows follow.
+ * Sync copies (acknowledged by the sender's own devices) mark nothing.
+ */
+export function deliveredOnAck(receipts: InboxQueue["receipts"]): AckFollowUp {
+  return {
+    ctes: `
+seen AS (
+  SELECT m.id FROM messages m
+  JOIN (SELECT DISTINCT message_id, user_id FROM acked WHERE kind = 'envelope') a
+    ON m.id = a.message_id AND m.recipient_user_id = a.user_id
+  WHERE m.delivered_at IS NULL
+  ORDER BY m.id FOR UPDATE OF m
+), delivered AS (
+  UPDATE messages m SET delivered_at = $1::timestamptz FROM seen WHERE m.id = seen.id
+  RETURNING m.id, m.seq, m.conversation_id, m.sender_user_id, m.recipient_user_id, m.expires_at
+), ${receipts.cte("delivered", "DELIVERED")}`,
+  };
+}
+
 // The write of a batch of sends, in one statement. The conversations are upserted in the order given (sorted by the
 // caller) and only the pairs' last_message_at moves, which takes a NO KEY UPDATE lock: it does not wait for the KEY
 // SHARE locks other statements' message rows take on it (foreign key), so overlapping batches queue on a pair's row
 // only for the length of one statement. Queue rows are written (by the inbox's CTE) only for the messages stored.
-function writeSendsStatement(envelopes: InboxQueue["envelopes"]): string {
+export function writeSendsStatement(envelopes: InboxQueue["envelopes"]): string {
   return `
 WITH conv AS (
   INSERT INTO conversations AS c (id, user_a, user_b, created_at, last_message_at)

@@ -53,7 +53,7 @@ export function createMetrics(): Metrics {
     }),
     redisReconnects: new Counter({
       name: "vignette_redis_reconnects_total",
-      help: "Times a Redis connection was lost and re-established",
+      help: "Times the Redis bus lost its connection and got it back (live events in between were re-read from queues)",
       labelNames: ["client"],
       registers: [registry],
     }),

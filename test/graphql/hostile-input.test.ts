@@ -16,6 +16,7 @@ import { mlsMember, type MlsMember } from "../helpers/groups.ts";
 import { sendOpaque } from "../helpers/messaging.ts";
 import { startServer, type TestServer } from "../helpers/server.ts";
 import { openSnapshotter, type Snapshot } from "../helpers/snapshot.ts";
+import { Subscriber } from "../push/fake-browser.ts";
 import { b64 } from "../../src/client/base64.ts";
 
 type Vars = Record<string, unknown>;
@@ -105,6 +106,7 @@ describe("hostile input and authorization", () => {
   const M = () => mallory.token;
   const anon = () => null;
   const keys = (over: Vars = {}) => ({ ...freshKeys, ...over });
+  const pushKeys = new Subscriber().keys();
   const sendInput = (over: Vars = {}) => ({ ...sent.input, clientMessageId: randomUUID(), ...over });
   const env0 = () => (sent.input.envelopes as Vars[])[0];
 
@@ -198,6 +200,17 @@ describe("hostile input and authorization", () => {
     // documents that are not GraphQL
     { name: "syntax error", as: A, op: "mutation { sendMessage(", vars: () => ({}), expect: ["BAD_USER_INPUT", "GRAPHQL_PARSE_FAILED"] },
     { name: "unknown variable type", as: A, op: "query($x: Nope) { me { deviceId } }", vars: () => ({ x: 1 }), expect: ["BAD_USER_INPUT", "GRAPHQL_VALIDATION_FAILED"] },
+    // push registrations (the default allow-list: the browsers' push services)
+    { name: "registerPush: endpoint on no allowed host", as: A, op: ops.RegisterPushDocument, vars: () => ({ input: { kind: "WEB_PUSH", endpoint: "https://169.254.169.254/latest", p256dh: pushKeys.p256dh, auth: pushKeys.auth } }), expect: "BAD_USER_INPUT" },
+    { name: "registerPush: http endpoint", as: A, op: ops.RegisterPushDocument, vars: () => ({ input: { kind: "WEB_PUSH", endpoint: "http://fcm.googleapis.com/x", p256dh: pushKeys.p256dh, auth: pushKeys.auth } }), expect: "BAD_USER_INPUT" },
+    { name: "registerPush: 100 KB endpoint", as: A, op: ops.RegisterPushDocument, vars: () => ({ input: { kind: "WEB_PUSH", endpoint: `https://fcm.googleapis.com/${"x".repeat(100_000)}`, p256dh: pushKeys.p256dh, auth: pushKeys.auth } }), expect: "BAD_USER_INPUT" },
+    { name: "registerPush: p256dh of junk", as: A, op: ops.RegisterPushDocument, vars: () => ({ input: { kind: "WEB_PUSH", endpoint: "https://fcm.googleapis.com/x", p256dh: junk(65), auth: pushKeys.auth } }), expect: "BAD_USER_INPUT" },
+    { name: "registerPush: unknown gateway", as: A, op: ops.RegisterPushDocument, vars: () => ({ input: { kind: "GATEWAY", gateway: "evil", token: "t" } }), expect: "BAD_USER_INPUT" },
+    { name: "registerPush: unknown kind", as: A, op: ops.RegisterPushDocument, vars: () => ({ input: { kind: "SMS", endpoint: "x" } }), expect: "BAD_USER_INPUT" },
+    { name: "attachment of 0 bytes", as: A, op: ops.CreateAttachmentUploadDocument, vars: () => ({ input: { size: 0 } }), expect: "BAD_USER_INPUT" },
+    { name: "attachment over MAX_ATTACHMENT_BYTES", as: A, op: ops.CreateAttachmentUploadDocument, vars: () => ({ input: { size: 2 ** 31 - 1 } }), expect: "LIMIT_EXCEEDED" },
+    { name: "attachment size past Int", as: A, op: ops.CreateAttachmentUploadDocument, vars: () => ({ input: { size: 2 ** 40 } }), expect: ["BAD_USER_INPUT", "GRAPHQL_VALIDATION_FAILED"] },
+    { name: "attachment content type not a type", as: A, op: ops.CreateAttachmentUploadDocument, vars: () => ({ input: { size: 10, contentType: "x".repeat(5000) } }), expect: "BAD_USER_INPUT" },
   ];
 
   it("refuses every hostile input with a clear code and leaves every table unchanged", async () => {
@@ -249,6 +262,8 @@ describe("hostile input and authorization", () => {
     markRead: { op: ops.MarkReadDocument, vars: () => ({ messageIds: [sent.messageId] }), otherUser: { data: { markRead: 0 } } },
     deleteMessage: { op: ops.DeleteMessageDocument, vars: () => ({ messageId: sent.messageId, forEveryone: true }), otherUser: ["FORBIDDEN", "NOT_FOUND"] },
     setReadReceipts: { op: ops.SetReadReceiptsDocument, vars: () => ({ enabled: true }) },
+    // The id of a grant is the capability; no other user's grant can be named here.
+    createAttachmentUpload: { op: ops.CreateAttachmentUploadDocument, vars: () => ({ input: { size: 1000 } }) },
     setTyping: { op: ops.SetTypingDocument, vars: () => ({ conversationId, isTyping: true }), otherUser: ["FORBIDDEN", "NOT_FOUND"] },
     // Groups: "other user" is a non-member of owner's group.
     keyPackageStatus: { op: ops.KeyPackageStatusDocument, vars: () => ({}) },
@@ -265,6 +280,9 @@ describe("hostile input and authorization", () => {
     setGroupRole: { op: ops.SetGroupRoleDocument, vars: () => ({ groupId, userId: mallory.userId, role: "ADMIN" }), otherUser: ["FORBIDDEN", "NOT_FOUND"] },
     leaveGroup: { op: ops.LeaveGroupDocument, vars: () => ({ groupId }), otherUser: ["FORBIDDEN", "NOT_FOUND"] },
     ackGroupEvents: { op: ops.AckGroupEventsDocument, vars: () => ({ ids: ["1", "2", "3"] }), otherUser: { data: { ackGroupEvents: 0 } } },
+    pushConfig: { op: ops.PushConfigDocument, vars: () => ({}), public: true },
+    registerPush: { op: ops.RegisterPushDocument, vars: () => ({ input: { kind: "WEB_PUSH", endpoint: "https://fcm.googleapis.com/x", ...pushKeys } }) },
+    unregisterPush: { op: ops.UnregisterPushDocument, vars: () => ({}) },
     "subscription.groupEvents": { op: ops.GroupEventsDocument, vars: () => ({}), subscription: true },
     "subscription.inbox": { op: ops.InboxDocument, vars: () => ({}), subscription: true },
     "subscription.typing": { op: ops.TypingDocument, vars: () => ({ conversationId }), subscription: true, otherUser: ["FORBIDDEN", "NOT_FOUND"] },

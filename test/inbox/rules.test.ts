@@ -26,6 +26,10 @@ describe("inbox rules", () => {
     expect(routed.get(groups)).toEqual(["g:x:1", "g:y:2"]);
     expect(routeAcks(["1"], [groups]).routed.size).toBe(0);
     expect(codeOf(() => routeAcks(["1", "nope"], [groups]))).toBe("BAD_USER_INPUT");
+    // Live-only envelope ids were never queued: acknowledging them is a no-op, not an error.
+    const live = routeAcks(["live:0b6f2a1e-5c3d-4e8f-9a7b-1c2d3e4f5a6b", "7"], [groups]);
+    expect(live.own).toEqual([7n]);
+    expect(live.routed.size).toBe(0);
     expect(codeOf(() => routeAcks(Array.from({ length: MAX_ACK_IDS + 1 }, (_, i) => String(i)), [groups]))).toBe(
       "BAD_USER_INPUT",
     );

@@ -58,6 +58,9 @@ describe("metrics", () => {
       const during = await scrape();
       expect(sample(during, "vignette_ws_connections")).toBe(sample(before, "vignette_ws_connections") + 1);
       expect(sample(during, 'vignette_subscriptions{field="inbox"}')).toBe(1);
+      // The envelope waits in alice's queue until she acknowledges it.
+      expect(sample(during, "vignette_queue_items")).toBe(sample(before, "vignette_queue_items") + 1);
+      expect(during).toMatch(/^vignette_queue_oldest_age_seconds \d/m);
 
       const envelope = items.find((x) => x.inbox.__typename === "EnvelopeEvent")!.inbox as { envelope: { id: string } };
       await alice.http.request(AckEnvelopesDocument, { ids: [envelope.envelope.id] });

@@ -20,6 +20,11 @@ export function searchText(body: MessageBody): string {
       return [body.question, ...body.options].join(" ");
     case "event":
       return [body.title, body.location].filter(Boolean).join(" ");
+    case "image":
+    case "video":
+    case "voice":
+    case "file":
+      return [body.caption, body.attachment.fileName].filter(Boolean).join(" ");
     default:
       return "";
   }

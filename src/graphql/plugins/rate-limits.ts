@@ -1,6 +1,7 @@
 // Where the abuse limits meet GraphQL: one envelop plugin charges every top-level mutation field of an operation
-// (aliases included, so 50 aliased sends cost 50) to its family before anything executes. HTTP and graphql-ws both
-// run through it. A mutation field not named below falls in "other", so a new mutation is limited from day one.
+// (and the few queries in QUERY_FAMILIES), aliases included so 50 aliased sends cost 50, before anything executes.
+// HTTP and graphql-ws both run through it. A mutation field not named below falls in "other", so a new mutation is
+// limited from day one.
 import type { Plugin } from "graphql-yoga";
 import {
   GraphQLError,
@@ -39,6 +40,12 @@ export const MUTATION_FAMILIES: Record<string, RateLimitFamily> = {
   markRead: "receipts",
   deleteMessage: "receipts",
   setTyping: "receipts",
+  createAttachmentUpload: "attachments",
+};
+
+/** Queries are free except these, which hand out something worth hoarding (TURN relay credentials). */
+export const QUERY_FAMILIES: Record<string, RateLimitFamily> = {
+  turnServers: "turnCredentials",
 };
 
 /** The arguments naming whose keys a claim takes: each requester-target pair is limited on its own. */
@@ -49,7 +56,8 @@ export function rateLimitPlugin(limiter: RateLimiter, limits: RateLimits): Plugi
   return {
     onExecute({ args, setResultAndStopExecution }) {
       const op = getOperationAST(args.document, args.operationName);
-      if (!op || op.operation !== "mutation") return;
+      if (!op || op.operation === "subscription") return;
+      const families = op.operation === "mutation" ? MUTATION_FAMILIES : QUERY_FAMILIES;
       const ctx = args.contextValue as unknown as Context;
       const device = ctx.actor ? `${ctx.actor.userId}:${ctx.actor.deviceId}` : null;
       const variables = (args.variableValues ?? {}) as Record<string, unknown>;
@@ -57,7 +65,8 @@ export function rateLimitPlugin(limiter: RateLimiter, limits: RateLimits): Plugi
       for (const field of rootFields(args.document, op.selectionSet)) {
         const name = field.name.value;
         if (name === "__typename") continue;
-        const family = MUTATION_FAMILIES[name] ?? "other";
+        const family = families[name] ?? (op.operation === "mutation" ? "other" : null);
+        if (!family) continue;
         const extra: Charge[] = [];
         const targetArg = CLAIM_TARGETS[name];
         if (targetArg && device && limits.bundleClaimsPerTarget) {
@@ -67,6 +76,7 @@ export function rateLimitPlugin(limiter: RateLimiter, limits: RateLimits): Plugi
         }
         charges.push(...chargesFor(limits, family, { device, ip: ctx.clientIp }, extra));
       }
+      if (charges.length === 0) return;
       return limiter.consume(charges).then(
         () => undefined,
         (err: unknown) => {
