@@ -260,6 +260,12 @@ function reportGauges(metrics: Metrics, { db, http, services }: { db: Database; 
   metrics.gauge("vignette_queue_items", "Items waiting in device queues (all nodes: read from the database)", async () =>
     (await services.inbox.depth()).items,
   );
+  metrics.gauges("vignette_push", "Devices registered for push, and wake-ups waiting to be sent", "state", () =>
+    services.push.counts(),
+  );
+  metrics.gauges("vignette_attachments", "Attachment blobs stored and being uploaded, and their granted bytes", "state", () =>
+    services.attachments.counts(),
+  );
   metrics.gauge("vignette_queue_oldest_age_seconds", "Age of the oldest unacknowledged queue item", async () =>
     (await services.inbox.depth()).oldestAgeSeconds,
   );

@@ -37,7 +37,7 @@ builder.mutationField("createAttachmentUpload", (t) =>
     description:
       "Grants one upload of an encrypted blob, counted against the device's daily quota (uploads and bytes). " +
       "LIMIT_EXCEEDED: over MAX_ATTACHMENT_BYTES or over quota.",
-    args: { input: t.arg({ type: AttachmentUploadInput, required: true }) },
+    args: { input: t.arg({ type: AttachmentUploadInput, required: true, description: "The ciphertext's size and an optional content type" }) },
     resolve: (_root, { input }, ctx) => ctx.services.attachments.createUpload(ctx.actor, input),
   }),
 );

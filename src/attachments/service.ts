@@ -46,6 +46,7 @@ export function createAttachmentsService(deps: ServiceDeps) {
 
   return {
     blobStore,
+    counts: () => store.counts(),
 
     async createUpload(actor: Actor, input: { size: number; contentType?: string | null }): Promise<AttachmentUpload> {
       const refusal = checkSize(input.size, limits.maxBytes);

@@ -24,6 +24,18 @@ const COLUMNS = `id, size::float8 AS "size", content_type AS "contentType", uplo
 
 export function createAttachmentStore(sql: Sql) {
   return {
+    /** Blobs held (complete or still uploading) and their granted bytes, for the metrics. */
+    async counts(): Promise<{ stored: number; uploading: number; bytes: number }> {
+      const [row] = await sql<{ stored: number; uploading: number; bytes: number }>(
+        `SELECT count(*) FILTER (WHERE completed_at IS NOT NULL)::int AS stored,
+                count(*) FILTER (WHERE completed_at IS NULL)::int AS uploading,
+                coalesce(sum(size), 0)::float8 AS bytes
+         FROM attachments WHERE expires_at > now()`,
+        [],
+      );
+      return row;
+    },
+
     /**
      * Counts one upload of `size` bytes against the device's day, only if both stay within the limits.
      * One statement, so concurrent grants cannot overshoot. False: over quota, nothing counted.

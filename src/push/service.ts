@@ -159,5 +159,5 @@ export function createPushService(deps: ServiceDeps, ports: PushPorts, vapid: Va
     sender.close();
   }
 
-  return { register, unregister, forget, pushConfig, queued, wake, deviceConnected, start, stop };
+  return { register, unregister, forget, pushConfig, queued, wake, deviceConnected, start, stop, counts: store.counts };
 }

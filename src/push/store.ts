@@ -172,5 +172,15 @@ export function createPushStore(sql: Sql) {
     ]);
   }
 
-  return { register, unregister, unregisterIfUnchanged, wakeable, markPending, connected, claim, sent, reschedule, drop };
+  /** Registered devices and wake-ups waiting to be sent, for the metrics. */
+  async function counts(): Promise<{ registrations: number; pending: number }> {
+    const [row] = await sql<{ registrations: number; pending: number }>(
+      `SELECT (SELECT count(*)::int FROM push_registrations) AS registrations,
+              (SELECT count(*)::int FROM push_pending) AS pending`,
+      [],
+    );
+    return row;
+  }
+
+  return { register, unregister, unregisterIfUnchanged, wakeable, markPending, connected, claim, sent, reschedule, drop, counts };
 }

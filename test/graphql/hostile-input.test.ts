@@ -280,6 +280,11 @@ describe("hostile input and authorization", () => {
     setGroupRole: { op: ops.SetGroupRoleDocument, vars: () => ({ groupId, userId: mallory.userId, role: "ADMIN" }), otherUser: ["FORBIDDEN", "NOT_FOUND"] },
     leaveGroup: { op: ops.LeaveGroupDocument, vars: () => ({ groupId }), otherUser: ["FORBIDDEN", "NOT_FOUND"] },
     ackGroupEvents: { op: ops.AckGroupEventsDocument, vars: () => ({ ids: ["1", "2", "3"] }), otherUser: { data: { ackGroupEvents: 0 } } },
+    groupMessageStatus: { op: ops.GroupMessageStatusDocument, vars: () => ({ messageId: `g:${groupId}:1` }), otherUser: ["FORBIDDEN", "NOT_FOUND"] },
+    markGroupRead: { op: ops.MarkGroupReadDocument, vars: () => ({ messageIds: [`g:${groupId}:1`] }), otherUser: [{ data: { markGroupRead: 0 } }, "FORBIDDEN", "NOT_FOUND"] },
+    deleteGroupMessage: { op: ops.DeleteGroupMessageDocument, vars: () => ({ messageId: `g:${groupId}:1`, forEveryone: true }), otherUser: ["FORBIDDEN", "NOT_FOUND"] },
+    // TURN credentials name the caller only; without TURN config the list is empty for everyone.
+    turnServers: { op: ops.TurnServersDocument, vars: () => ({}) },
     pushConfig: { op: ops.PushConfigDocument, vars: () => ({}), public: true },
     registerPush: { op: ops.RegisterPushDocument, vars: () => ({ input: { kind: "WEB_PUSH", endpoint: "https://fcm.googleapis.com/x", ...pushKeys } }) },
     unregisterPush: { op: ops.UnregisterPushDocument, vars: () => ({}) },

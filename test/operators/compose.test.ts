@@ -7,6 +7,7 @@ import { CONFIG_VARIABLES, loadConfig } from "../../src/config.ts";
 
 interface Service {
   image?: string;
+  command?: string[];
   build?: unknown;
   environment?: Record<string, string>;
   ports?: string[];
@@ -45,6 +46,19 @@ describe("compose.yaml", () => {
       expect(config.database.kind).toBe("postgres");
       expect(config.redis?.url).toBe("redis://redis:6379");
       expect(config.trustProxy).toBe(true);
+    }
+  });
+
+  it("runs coturn with the nodes' TURN secret and an object store for the nodes' attachments", () => {
+    const coturn = { ...compose.services.coturn, command: compose.services.coturn?.command?.map(interpolate) };
+    expect(coturn?.command).toContain("--use-auth-secret");
+    for (const [, node] of nodes) {
+      const env = Object.fromEntries(Object.entries(node.environment ?? {}).map(([k, v]) => [k, interpolate(v)]));
+      expect(coturn.command).toContain(`--static-auth-secret=${env.TURN_SECRET}`);
+      const config = loadConfig(env);
+      expect(config.turn?.urls.length).toBeGreaterThan(0);
+      expect(config.attachments.store.kind).toBe("s3");
+      expect(compose.services[new URL(env.S3_ENDPOINT).hostname]?.image).toMatch(/minio/);
     }
   });
 

@@ -1,7 +1,12 @@
 // /metrics in Prometheus text format: served apart from the API (its own port, or a token), and its values move.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openWs } from "../../src/client/transport.ts";
-import { AckEnvelopesDocument, CreateDeviceLinkDocument, InboxDocument } from "../../src/client/generated/graphql.ts";
+import {
+  AckEnvelopesDocument,
+  CreateAttachmentUploadDocument,
+  CreateDeviceLinkDocument,
+  InboxDocument,
+} from "../../src/client/generated/graphql.ts";
 import { registerDevice, type TestDevice } from "../helpers/accounts.ts";
 import { usingPostgres } from "../helpers/database.ts";
 import { collect } from "../helpers/live.ts";
@@ -66,6 +71,7 @@ describe("metrics", () => {
       await alice.http.request(AckEnvelopesDocument, { ids: [envelope.envelope.id] });
       await bob.http.request(CreateDeviceLinkDocument);
       await expect(bob.http.request(CreateDeviceLinkDocument)).rejects.toThrow();
+      await bob.http.request(CreateAttachmentUploadDocument, { input: { size: 4096 } });
       expect(sent.messageId).toBeTruthy();
 
       const after = await scrape();
@@ -73,6 +79,9 @@ describe("metrics", () => {
       expect(moved('vignette_mutations_total{field="sendMessage"}')).toBe(1);
       expect(moved('vignette_mutations_total{field="ackEnvelopes"}')).toBe(1);
       expect(moved('vignette_graphql_errors_total{code="RATE_LIMITED"}')).toBe(1);
+      expect(moved('vignette_attachments{state="uploading"}')).toBe(1);
+      expect(moved('vignette_attachments{state="bytes"}')).toBe(4096);
+      expect(after).toMatch(/^vignette_push\{state="pending"\} \d/m);
       expect(moved('graphql_envelop_request_duration_count{operationName="SendMessage",operationType="mutation"}')).toBe(1);
       expect(after).toContain("process_cpu_user_seconds_total");
       if (usingPostgres) expect(after).toMatch(/vignette_db_pool_connections\{state="total"\} [1-9]/);
