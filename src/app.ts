@@ -131,6 +131,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   const limiter = config.redis
     ? createRedisRateLimiter(config.redis.url, config.redis.prefix, logger)
     : createMemoryRateLimiter();
+  await limiter.ready();
 
   const metrics = createMetrics();
   const yoga = createYoga<ServerContext, Context>({

@@ -21,6 +21,8 @@ export interface RateLimiter {
   kind: "memory" | "redis";
   /** Charges one point on each counter; throws RATE_LIMITED (extensions.retryAfter in seconds) if any is over. */
   consume(charges: Charge[]): Promise<void>;
+  /** Resolves once checks can be made (Redis connected), or after a few seconds: checks then fail open. */
+  ready(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -53,6 +55,7 @@ export function createMemoryRateLimiter(now: () => number = Date.now): RateLimit
   sweep.unref();
   return {
     kind: "memory",
+    ready: async () => {},
     async consume(charges) {
       const t = now();
       let refused: { name: string; wait: number } | null = null;
@@ -94,8 +97,16 @@ export function createRedisRateLimiter(url: string, prefix: string, logger: Logg
   redis.defineCommand("vgConsume", { lua: CONSUME_LUA });
   type WithConsume = Redis & { vgConsume(n: number, ...args: (string | number)[]): Promise<number[]> };
   let lastWarning = 0;
+  // Without an offline queue, checks made before the first connection fail open: a node starts counting only once
+  // its connection is up, so the composition root waits for it (bounded) before serving.
+  const connected = new Promise<void>((resolve) => {
+    if (redis.status === "ready") return resolve();
+    redis.once("ready", () => resolve());
+    setTimeout(resolve, 5_000).unref();
+  });
   return {
     kind: "redis",
+    ready: () => connected,
     async consume(charges) {
       if (charges.length === 0) return;
       const keys = charges.map((c) => `${prefix}rl:${c.name}:${c.limit.windowSeconds}:${c.subject}`);
