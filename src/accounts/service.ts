@@ -169,7 +169,6 @@ export function createDevicesService(
     await bus.publish(channels.control, revoked);
     await hooks.deviceDeactivated?.(actor.userId, deviceId);
     hooks.deviceListChanged(actor.userId);
-    hooks.deviceDeactivated?.(actor.userId, deviceId);
     return true;
   }
 
