@@ -1,95 +1,18 @@
-// The account directory on disk: one file per key (Signal identity, sessions, pre-keys, seen envelopes, local
-// messages) plus account.json (server URL, user id, device id, token). Every write goes to a temporary file that is
-// fsynced and then renamed over the old one, so a crash mid-write leaves either the old or the new value, never a
-// torn one. Files are created 0600 and the directory 0700: they hold private keys and the device token.
-import { randomBytes } from "node:crypto";
+// The account directory: a 0700 directory holding one SQLite database (account.db, 0600) with the device's
+// credentials, Signal and MLS state, and local history. A directory written by the earlier file store is migrated
+// into it on open (store/migrate.ts).
 import { promises as fs } from "node:fs";
 import path from "node:path";
-import { StagedKeyValueStore, type KeyValueStore } from "./signal/kv.ts";
+import { StagedKeyValueStore } from "./signal/kv.ts";
+import { migrateFileStore } from "./store/migrate.ts";
+import { SqliteAccountStore } from "./store/sqlite-store.ts";
+import type { AccountInfo, AccountStore } from "./store/types.ts";
 
-const FILE_MODE = 0o600;
+export type { AccountInfo };
+export { FileKeyValueStore } from "./store/legacy-files.ts";
+
 const DIR_MODE = 0o700;
-
-/** Writes data to file atomically: temp file in the same directory, fsync, rename, fsync the directory. */
-export async function writeFileAtomic(file: string, data: Uint8Array | string): Promise<void> {
-  const dir = path.dirname(file);
-  const tmp = path.join(dir, `.${path.basename(file)}.${randomBytes(6).toString("hex")}.tmp`);
-  const handle = await fs.open(tmp, "w", FILE_MODE);
-  try {
-    await handle.writeFile(data);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  try {
-    await fs.rename(tmp, file);
-  } catch (err) {
-    await fs.rm(tmp, { force: true });
-    throw err;
-  }
-  await syncDir(dir);
-}
-
-async function syncDir(dir: string): Promise<void> {
-  const d = await fs.open(dir, "r");
-  try {
-    await d.sync();
-  } finally {
-    await d.close();
-  }
-}
-
-// Keys are arbitrary strings ("session/<uuid>.2"); base64url makes them safe, reversible file names.
-const fileName = (key: string) => Buffer.from(key, "utf8").toString("base64url");
-const keyName = (file: string) => Buffer.from(file, "base64url").toString("utf8");
-
-export class FileKeyValueStore implements KeyValueStore {
-  private constructor(readonly dir: string) {}
-
-  static async open(dir: string): Promise<FileKeyValueStore> {
-    await fs.mkdir(dir, { recursive: true, mode: DIR_MODE });
-    // Leftovers of a write interrupted before its rename are garbage by construction.
-    for (const f of await fs.readdir(dir)) if (f.endsWith(".tmp")) await fs.rm(path.join(dir, f), { force: true });
-    return new FileKeyValueStore(dir);
-  }
-
-  async get(key: string): Promise<Uint8Array<ArrayBuffer> | undefined> {
-    try {
-      const buf = await fs.readFile(path.join(this.dir, fileName(key)));
-      return new Uint8Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength) as ArrayBuffer);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === "ENOENT") return undefined;
-      throw err;
-    }
-  }
-
-  async set(key: string, value: Uint8Array<ArrayBuffer>): Promise<void> {
-    await writeFileAtomic(path.join(this.dir, fileName(key)), value);
-  }
-
-  async delete(key: string): Promise<void> {
-    await fs.rm(path.join(this.dir, fileName(key)), { force: true });
-  }
-
-  async list(prefix: string): Promise<string[]> {
-    const out: string[] = [];
-    for (const f of await fs.readdir(this.dir)) {
-      if (f.startsWith(".")) continue;
-      const k = keyName(f);
-      if (k.startsWith(prefix)) out.push(k);
-    }
-    return out;
-  }
-}
-
-/** What the SDK keeps about the account besides Signal state. */
-export interface AccountInfo {
-  server: string;
-  userId: string;
-  deviceId: number;
-  token: string;
-  username: string | null;
-}
+export const DATABASE_FILE = "account.db";
 
 export class AccountDirectory {
   /** The same store as kv, as the Signal stores see it: decryptions stage their writes here. */
@@ -97,7 +20,10 @@ export class AccountDirectory {
 
   private constructor(
     readonly dir: string,
-    readonly kv: FileKeyValueStore,
+    /** Everything the device keeps; its generic key/value surface is what Signal and MLS state live in. */
+    readonly kv: AccountStore,
+    /** Messages that came over from an older file store on this open (null: none to migrate). */
+    readonly migratedMessages: number | null,
   ) {
     this.signalKv = new StagedKeyValueStore(kv);
   }
@@ -105,23 +31,25 @@ export class AccountDirectory {
   static async open(dir: string): Promise<AccountDirectory> {
     await fs.mkdir(dir, { recursive: true, mode: DIR_MODE });
     await fs.chmod(dir, DIR_MODE);
-    return new AccountDirectory(dir, await FileKeyValueStore.open(path.join(dir, "store")));
-  }
-
-  private get infoFile() {
-    return path.join(this.dir, "account.json");
-  }
-
-  async readInfo(): Promise<AccountInfo | null> {
+    const store = SqliteAccountStore.open(path.join(dir, DATABASE_FILE));
     try {
-      return JSON.parse(await fs.readFile(this.infoFile, "utf8")) as AccountInfo;
+      const migrated = await migrateFileStore(dir, store);
+      return new AccountDirectory(dir, store, migrated);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === "ENOENT") return null;
+      await store.close();
       throw err;
     }
   }
 
-  async writeInfo(info: AccountInfo): Promise<void> {
-    await writeFileAtomic(this.infoFile, JSON.stringify(info, null, 2));
+  readInfo(): Promise<AccountInfo | null> {
+    return this.kv.readInfo();
+  }
+
+  writeInfo(info: AccountInfo): Promise<void> {
+    return this.kv.apply({ info });
+  }
+
+  close(): Promise<void> {
+    return this.kv.close();
   }
 }

@@ -44,6 +44,16 @@ function describe(body: MessageBody): string {
       return `[poll ${body.question}: ${body.options.join(" / ")}]`;
     case "event":
       return `[event ${body.title} at ${body.startsAt}]`;
+    case "reaction":
+      return body.emoji ? `[reacted ${body.emoji}]` : "[took a reaction back]";
+    case "edit":
+      return `[edited: ${body.text}]`;
+    case "vote":
+      return `[voted ${body.choices.map((c) => c + 1).join(", ") || "nothing"}]`;
+    case "rsvp":
+      return `[rsvp ${body.answer}]`;
+    case "unsupported":
+      return `[a ${body.originalKind} message this version cannot show]`;
     case "image":
     case "video":
     case "voice":
@@ -208,6 +218,9 @@ export async function main(argv: string[]): Promise<void> {
       c.on("groupChanged", async (e) => out(`(#${await nameOf(e.groupId)}: ${e.kind})`));
       c.on("deleted", (d) => out(`(message ${d.messageId} deleted)`));
       c.on("expired", (e) => out(`(message ${e.messageId} expired)`));
+      c.on("reaction", async (r) => out(`(${await who(c, r.from.userId)} ${r.emoji ? `reacted ${r.emoji} to` : "took back a reaction to"} ${r.messageId})`));
+      c.on("edit", async (e) => out(`(${await who(c, e.from.userId)} edited ${e.messageId}: ${e.text})`));
+      c.on("unsupported", async (m) => out(await formatMessage(c, m)));
       await c.start();
       out(`listening as ${c.username ?? c.userId} (device ${c.deviceId}); Ctrl-C to stop`);
       return runUntilStopped(c);

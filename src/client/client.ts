@@ -6,12 +6,14 @@ import { ProtocolAddress, PublicKey } from "@signalapp/libsignal-client";
 import { AccountDirectory, type AccountInfo } from "./account-store.ts";
 import path from "node:path";
 import { Attachments } from "./attachments/attachments.ts";
-import { decodeContent, type MessageBody, type Sendable } from "./content.ts";
-import { Groups, KEY_PACKAGE_TARGET, type GroupEvents } from "./groups.ts";
-import { Calls, type CallsOptions } from "./calls/calls.ts";
-import type { CallEvent } from "./calls/machine.ts";
+import { checkOutgoing, decodeContent, isAction, type ActionBody, type RsvpAnswer, type Sendable, type SendableBody } from "./content.ts";
+import { sendAction } from "./conversation.ts";
 import { AckQueue } from "./acks.ts";
+import { ExpiryTimers } from "./expiry.ts";
+import { Groups, KEY_PACKAGE_TARGET } from "./groups.ts";
+import { Calls, type CallsOptions } from "./calls/calls.ts";
 import { AsyncEmitter, Mutex } from "./emitter.ts";
+import type { ClientEvents, ReceivedMessage } from "./events.ts";
 import {
   AckEnvelopesDocument,
   CreateDeviceLinkDocument,
@@ -34,15 +36,18 @@ import {
   type InboxSubscription,
 } from "./generated/graphql.ts";
 import { Sender, type Address, type SendResult } from "./messaging.ts";
-import { MessageStore, type StoredMessage } from "./message-store.ts";
+import { MessageStore, type MessageRecord, type StoredMessage } from "./message-store.ts";
+import { receiveEnvelope, type ReceiveDeps } from "./receive.ts";
 import { DEFAULT_ROTATION_INTERVAL_MS, ONE_TIME_KEY_TARGET, PreKeyMaintainer } from "./prekeys.ts";
 import { PushClient } from "./push.ts";
 import { SignalDevice } from "./signal/device.ts";
+import { snippetOf } from "./store/fold.ts";
 import type { TypedDocumentNode } from "@graphql-typed-document-node/core";
 import { VignetteError, wrap } from "./errors.ts";
 import { HttpTransport, openWs, queryText, type GraphQLErrorShape } from "./transport.ts";
 
 export { VignetteError };
+export type { ClientEvents, ReceivedMessage };
 
 export const DEFAULT_SERVER = "http://localhost:8091/graphql";
 
@@ -55,37 +60,15 @@ export interface ClientOptions {
   calls?: CallsOptions;
 }
 
-type CallEventOf<T extends CallEvent["type"]> = Omit<Extract<CallEvent, { type: T }>, "type">;
-
-export interface ReceivedMessage extends StoredMessage {
-  envelopeId: string;
-  /** A copy of a message this account sent from another of its devices. */
-  isSync: boolean;
-}
-
-export interface ClientEvents extends Record<string, unknown>, GroupEvents {
-  message: ReceivedMessage;
-  receipt: { messageId: string; conversationId: string; userId: string; kind: "DELIVERED" | "READ"; at: string };
-  deleted: { messageId: string; conversationId: string; byUserId: string };
-  expired: { messageId: string; peerUserId: string };
-  typing: { conversationId: string; userId: string; deviceId: number | null; isTyping: boolean };
-  presence: { userId: string; online: boolean; lastSeenAt: string | null };
-  safetyNumberChanged: { userId: string; deviceId: number; safetyNumber: string };
-  deviceListChanged: { userId: string };
-  preKeysToppedUp: { oneTimePreKeys: number; oneTimeKyberPreKeys: number };
-  undecryptable: { envelopeId: string; from: Address; reason: string };
-  callOffer: CallEventOf<"callOffer">;
-  callAnswer: CallEventOf<"callAnswer">;
-  callIce: CallEventOf<"callIce">;
-  callEnded: CallEventOf<"callEnded">;
-  error: Error;
-}
-
 type InboxEvent = InboxSubscription["inbox"];
-type EnvelopeEvent = Extract<InboxEvent, { __typename: "EnvelopeEvent" }>;
 type LiveEnvelopeEvent = Extract<InboxEvent, { __typename: "LiveEnvelopeEvent" }>;
 
 export type { Sendable };
+
+/** Bounds of history reads: a page, and a search query. */
+export const DEFAULT_PAGE = 50;
+export const MAX_PAGE = 1000;
+export const MAX_SEARCH_LENGTH = 1000;
 
 const isGroupMessageId = (id: string) => id.startsWith("g:");
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
@@ -108,9 +91,10 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
   private acks = new AckQueue((ids) => this.http.request(AckEnvelopesDocument, { ids }), (e) => this.fail(e));
   private ws: WsClient | null = null;
   private stops: (() => void)[] = [];
-  private expiryTimers = new Map<string, NodeJS.Timeout>();
+  private expiry: ExpiryTimers;
   private usernames = new Map<string, string | null>();
   private closed = false;
+  private receiving: ReceiveDeps;
 
   private constructor(
     readonly account: AccountInfo,
@@ -123,6 +107,17 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
     this.store = new MessageStore(directory.kv);
     this.push = new PushClient(this.http);
     this.attachments = new Attachments(this.http, path.join(directory.dir, "tmp"));
+    this.expiry = new ExpiryTimers(this.store, (e) => this.notify("expired", e, (err) => this.fail(err)));
+    this.receiving = {
+      self: this.self,
+      store: this.store,
+      staged: directory.signalKv,
+      crypto: this.crypto,
+      signal: () => this.device,
+      emit: (name, value) => this.emit(name, value),
+      ack: (id) => this.ack(id),
+      scheduleExpiry: (m) => this.expiry.schedule(m),
+    };
     this.sender = new Sender(this.self, this.http, () => this.device, this.crypto, options.maxSendAttempts);
     this.keys = new PreKeyMaintainer(() => this.device, this.http, directory.kv, this.crypto, options.preKeyRotationIntervalMs ?? DEFAULT_ROTATION_INTERVAL_MS, (e) =>
       this.fail(e),
@@ -134,8 +129,8 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
       store: this.store,
       resolveUser: (who) => this.resolveUser(who),
       emit: (event, value) => this.emit(event, value as ClientEvents[typeof event]),
-      stored: (m) => this.scheduleExpiry(m),
-      unstored: (id) => this.clearExpiry(id),
+      stored: (m) => this.expiry.schedule(m),
+      unstored: (id) => this.expiry.clear(id),
       fail: (e) => this.fail(e),
       ack: (id) => this.ack(id),
     });
@@ -202,11 +197,17 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
     enroll: (keys: Awaited<ReturnType<SignalDevice["registrationKeys"]>>) => Promise<Omit<AccountInfo, "server">>,
   ): Promise<VignetteClient> {
     const directory = await AccountDirectory.open(dir);
-    if (await directory.readInfo()) throw new VignetteError(`an account already exists in ${dir}`, "ACCOUNT_EXISTS");
+    if (await directory.readInfo()) {
+      await directory.close();
+      throw new VignetteError(`an account already exists in ${dir}`, "ACCOUNT_EXISTS");
+    }
     let client: VignetteClient | null = null;
     const signal = await SignalDevice.open(directory.signalKv, (a, k) => client?.identityChanged(a, k));
-    const keys = await signal.registrationKeys(ONE_TIME_KEY_TARGET);
-    const creds = await wrap(() => enroll(keys));
+    // 200 pre-keys and their bookkeeping in one transaction rather than one commit each.
+    directory.signalKv.begin();
+    const keys = await signal.registrationKeys(ONE_TIME_KEY_TARGET).catch((err) => (directory.signalKv.rollback(), Promise.reject(err)));
+    await directory.signalKv.commit();
+    const creds = await wrap(() => enroll(keys)).catch((err) => (directory.close(), Promise.reject(err)));
     const info: AccountInfo = { server, ...creds };
     await directory.writeInfo(info);
     client = new VignetteClient(info, directory, signal, options);
@@ -220,7 +221,10 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
   static async open(dir: string, options: ClientOptions = {}): Promise<VignetteClient> {
     const directory = await AccountDirectory.open(dir);
     const info = await directory.readInfo();
-    if (!info) throw new VignetteError(`no account in ${dir}: register or link first`, "NO_ACCOUNT");
+    if (!info) {
+      await directory.close();
+      throw new VignetteError(`no account in ${dir}: register or link first`, "NO_ACCOUNT");
+    }
     let client: VignetteClient | null = null;
     const signal = await SignalDevice.open(directory.signalKv, (a, k) => client?.identityChanged(a, k));
     client = new VignetteClient(info, directory, signal, options);
@@ -249,11 +253,15 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
    */
   async resetIdentity(): Promise<void> {
     await this.crypto.run(async () => {
+      const kv = [];
       for (const prefix of ["self/", "session/", "prekey/", "signed/", "kyber/"]) {
-        for (const k of await this.directory.kv.list(prefix)) await this.directory.kv.delete(k);
+        for (const key of await this.directory.kv.list(prefix)) kv.push({ key, value: null });
       }
+      await this.directory.kv.apply({ kv });
       this.device = await SignalDevice.open(this.directory.signalKv, (a, k) => this.identityChanged(a, k));
-      const keys = await this.device.registrationKeys(ONE_TIME_KEY_TARGET);
+      this.directory.signalKv.begin();
+      const keys = await this.device.registrationKeys(ONE_TIME_KEY_TARGET).catch((err) => (this.directory.signalKv.rollback(), Promise.reject(err)));
+      await this.directory.signalKv.commit();
       await wrap(() => this.http.request(ResetDeviceKeysDocument, { keys }));
       await this.keys.markRotated();
     });
@@ -300,14 +308,25 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
 
   // ---- sending -----------------------------------------------------------------------------------------------
 
-  /** Encrypts and sends to every device of the recipient (and sync copies to this account's other devices). */
-  async send(to: string, message: Sendable, opts: { expiresInSeconds?: number } = {}): Promise<SendResult> {
-    const body: MessageBody = typeof message === "string" ? { kind: "text", text: message } : message;
+  /**
+   * Encrypts and sends to every device of the recipient (and sync copies to this account's other devices). replyTo
+   * quotes a message of this conversation (its id and the start of its text travel with the reply).
+   */
+  async send(to: string, message: Sendable, opts: { expiresInSeconds?: number; replyTo?: string } = {}): Promise<SendResult> {
+    const body = outgoing(typeof message === "string" ? { kind: "text", text: message } : message);
+    if (isAction(body)) throw new VignetteError(`send a ${body.kind} with react(), edit(), vote() or rsvp()`, "BAD_USER_INPUT");
     const peerUserId = await this.resolveUser(to);
-    if (opts.expiresInSeconds === undefined) opts = { expiresInSeconds: (await this.defaultTimer(peerUserId)) ?? undefined };
-    const r = await wrap(() => this.sender.send(peerUserId, body, opts));
+    if (opts.expiresInSeconds === undefined) opts = { ...opts, expiresInSeconds: (await this.defaultTimer(peerUserId)) ?? undefined };
+    let replyTo = null;
+    if (opts.replyTo) {
+      const quoted = await this.store.get(opts.replyTo);
+      if (!quoted || quoted.peerUserId !== peerUserId || quoted.groupId)
+        throw new VignetteError(`no message ${opts.replyTo} in the conversation with ${to} to reply to`, "NOT_FOUND");
+      replyTo = { messageId: quoted.messageId, snippet: snippetOf(quoted.body) };
+    }
+    const r = await wrap(() => this.sender.send(peerUserId, body, { expiresInSeconds: opts.expiresInSeconds, ...(replyTo ? { replyTo } : {}) }));
     const expiresAt = opts.expiresInSeconds ? new Date(Date.parse(r.serverTimestamp) + opts.expiresInSeconds * 1000).toISOString() : null;
-    const stored: StoredMessage = {
+    const stored: MessageRecord = {
       messageId: r.messageId,
       conversationId: (await this.store.conversationWith(peerUserId)) ?? null,
       peerUserId,
@@ -317,9 +336,10 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
       serverTimestamp: r.serverTimestamp,
       body,
       expiresAt,
+      replyTo,
     };
     await this.store.put(stored);
-    this.scheduleExpiry(stored);
+    this.expiry.schedule(stored);
     return r;
   }
 
@@ -346,6 +366,38 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
     return this.send(this.userId, { kind: "noteToSelf", text });
   }
 
+  // ---- reactions, edits, votes, RSVPs: sent in the conversation of the message they change ---------------------
+
+  /** Reacts to a message with one emoji (replacing this account's earlier one); null takes the reaction back. */
+  react(messageId: string, emoji: string | null): Promise<SendResult> {
+    return this.sendAction({ kind: "reaction", messageId, emoji });
+  }
+
+  /** Replaces the text of a message this account sent, within 24 hours; everyone keeps the edit history. */
+  edit(messageId: string, text: string): Promise<SendResult> {
+    return this.sendAction({ kind: "edit", messageId, text });
+  }
+
+  /** Votes in a poll (option indices; one unless the poll allows several); [] takes the vote back. */
+  vote(pollId: string, choices: number | number[]): Promise<SendResult> {
+    const list = Array.isArray(choices) ? choices : [choices];
+    return this.sendAction({ kind: "vote", pollId, choices: [...new Set(list)].sort((a, b) => a - b) });
+  }
+
+  /** Answers an event's invitation. */
+  rsvp(eventId: string, answer: RsvpAnswer): Promise<SendResult> {
+    return this.sendAction({ kind: "rsvp", eventId, answer });
+  }
+
+  private async sendAction(body: ActionBody): Promise<SendResult> {
+    outgoing(body);
+    return sendAction(this.store, this.self, body, (target) => {
+      // Group conversations send through client.groups (MLS), not through Signal 1:1 envelopes.
+      if (target.groupId) throw new VignetteError("actions on group messages go through the group", "NOT_SUPPORTED");
+      return wrap(() => this.sender.send(target.peerUserId, body));
+    });
+  }
+
   /** Read receipts for messages (1:1 and group ones alike) to their senders. */
   async markRead(messageIds: string[]): Promise<number> {
     const group = messageIds.filter(isGroupMessageId);
@@ -360,7 +412,7 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
     if (isGroupMessageId(messageId)) return this.groups.deleteMessage(messageId, forEveryone);
     const ok = await wrap(async () => (await this.http.request(DeleteMessageDocument, { messageId, forEveryone })).deleteMessage);
     await this.store.remove(messageId);
-    this.clearExpiry(messageId);
+    this.expiry.clear(messageId);
     return ok;
   }
 
@@ -391,9 +443,27 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
     throw new VignetteError(`no conversation with ${who} yet`, "NOT_FOUND");
   }
 
-  /** Local messages, oldest first (of one peer if given). */
-  async messages(who?: string): Promise<StoredMessage[]> {
-    return this.store.list(who ? await this.resolveUser(who) : undefined);
+  /** A username, user id or group id to the key its conversation is stored under. */
+  private async conversationKeyOf(who: string): Promise<string> {
+    return UUID.test(who) ? who.toLowerCase() : this.resolveUser(who);
+  }
+
+  /**
+   * Local history, newest first, with reactions, edits and tallies folded in: of one conversation (a username, user id
+   * or group id) or of all. before: a message id (the oldest of the previous page) or a time; limit 50 by default.
+   */
+  async messages(who?: string, opts: { before?: string | Date | number; limit?: number } = {}): Promise<StoredMessage[]> {
+    const conversation = who === undefined ? undefined : await this.conversationKeyOf(who);
+    const b = opts.before;
+    const before = b === undefined ? undefined : typeof b === "string" ? { messageId: b } : { at: typeof b === "number" ? b : b.getTime() };
+    return this.store.page({ conversation, before, limit: pageLimit(opts.limit) });
+  }
+
+  /** Full-text search of the local history (on this device only), newest first; `in` keeps it to one conversation. */
+  async search(text: string, opts: { in?: string; limit?: number } = {}): Promise<StoredMessage[]> {
+    if (text.length > MAX_SEARCH_LENGTH) throw new VignetteError(`a search is at most ${MAX_SEARCH_LENGTH} characters`, "BAD_USER_INPUT");
+    const conversation = opts.in === undefined ? undefined : await this.conversationKeyOf(opts.in);
+    return this.store.search({ text, conversation, limit: pageLimit(opts.limit) });
   }
 
   // ---- receiving ---------------------------------------------------------------------------------------------
@@ -470,21 +540,21 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
     if (this.closed) return;
     switch (ev.__typename) {
       case "EnvelopeEvent":
-        return this.handleEnvelope(ev);
+        return receiveEnvelope(this.receiving, ev);
       case "LiveEnvelopeEvent":
         return this.handleLive(ev);
       case "ReceiptEvent": {
         // One event may stand for several messages (receipts of one batch are coalesced): the app gets one each.
         const field = ev.kind === "READ" ? "readAt" : "deliveredAt";
         for (const messageId of ev.messageIds) {
-          await this.store.update(messageId, { [field]: ev.at });
+          await this.store.receipt(messageId, { [field]: ev.at });
           await this.emit("receipt", { messageId, conversationId: ev.conversationId, userId: ev.userId, kind: ev.kind, at: ev.at });
         }
         return this.ack(ev.id);
       }
       case "MessageDeletedEvent":
         await this.store.remove(ev.messageId);
-        this.clearExpiry(ev.messageId);
+        this.expiry.clear(ev.messageId);
         await this.emit("deleted", { messageId: ev.messageId, conversationId: ev.conversationId, byUserId: ev.deletedByUserId });
         return this.ack(ev.id);
       case "DeviceListChangedEvent":
@@ -510,86 +580,13 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
     }
   }
 
-  private async handleEnvelope(ev: EnvelopeEvent): Promise<void> {
-    const env = ev.envelope;
-    if (await this.store.isSeen(env.id)) return this.ack(ev.id);
-    const from = { userId: env.senderUserId, deviceId: env.senderDeviceId };
-    let plaintext = await this.store.pending(env.id);
-    if (!plaintext) {
-      try {
-        // The ratchet step and the used pre-key reach disk only after the plaintext did: a crash in between
-        // leaves the plaintext to hand over on redelivery, never a spent message key and nothing to show.
-        plaintext = await this.decryptStaged(from, env.type, env.body, (p) => this.store.setPending(env.id, p));
-      } catch (err) {
-        return this.dropUndecryptable(ev.id, env.id, from, err);
-      }
-    }
-    let content;
-    try {
-      content = decodeContent(plaintext);
-    } catch (err) {
-      await this.store.clearPending(env.id);
-      return this.dropUndecryptable(ev.id, env.id, from, err);
-    }
-    const isSync = from.userId === this.userId;
-    // Call signaling is live-only: a queued copy (another client's doing) is stale by definition and dropped.
-    if (content.body.kind === "call") {
-      await this.store.markSeen(env.id);
-      await this.store.clearPending(env.id);
-      return this.ack(ev.id);
-    }
-    const peerUserId = isSync ? (content.sentTo ?? this.userId) : from.userId;
-    await this.store.learnConversation(peerUserId, env.conversationId);
-    const msg: ReceivedMessage = {
-      envelopeId: env.id,
-      isSync,
-      messageId: env.messageId,
-      conversationId: env.conversationId,
-      peerUserId,
-      direction: isSync ? "out" : "in",
-      from,
-      sentAt: content.sentAt,
-      serverTimestamp: env.serverTimestamp,
-      body: content.body,
-      expiresAt: env.expiresAt ?? null,
-    };
-    const expired = msg.expiresAt !== null && Date.parse(msg.expiresAt) <= Date.now();
-    if (!expired) {
-      const { envelopeId: _e, isSync: _s, ...stored } = msg;
-      await this.store.put(stored);
-      // The app's handlers run before the acknowledgement: if one throws, the envelope stays queued and comes back.
-      await this.emit("message", msg);
-      this.scheduleExpiry(stored);
-    }
-    await this.store.markSeen(env.id);
-    await this.store.clearPending(env.id);
-    await this.ack(ev.id);
-  }
-
-  /** Decrypts; the ratchet step reaches disk only after `beforeCommit` (if any) saved the plaintext. */
-  private decryptStaged(from: Address, type: number, body: string, beforeCommit?: (p: Uint8Array<ArrayBuffer>) => Promise<void>) {
-    return this.crypto.run(async () => {
-      const staged = this.directory.signalKv;
-      staged.begin();
-      try {
-        const p = await this.signal.decrypt(this.self, from, type, body);
-        await beforeCommit?.(p);
-        await staged.commit();
-        return p;
-      } catch (err) {
-        staged.rollback();
-        throw err;
-      }
-    });
-  }
-
   /** A live-only envelope: decrypted and handed to the call machine; never stored, never acknowledged. */
   private async handleLive(ev: LiveEnvelopeEvent): Promise<void> {
     const env = ev.envelope;
     const from = { userId: env.senderUserId, deviceId: env.senderDeviceId };
     let content;
     try {
-      content = decodeContent(await this.decryptStaged(from, env.type, env.body));
+      content = decodeContent(await this.decryptLive(from, env.type, env.body));
     } catch (err) {
       return this.emit("undecryptable", { envelopeId: env.id, from, reason: (err as Error)?.message ?? String(err) });
     }
@@ -597,12 +594,21 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
     if (content.body.kind === "call") await this.calls.receive(from, content.body.signal, content.sentTo);
   }
 
-  private async dropUndecryptable(eventId: string, envelopeId: string, from: Address, err: unknown) {
-    // An envelope that cannot be decrypted never will be (e.g. sealed to an identity this device replaced):
-    // report it and let it go rather than block the queue behind it.
-    await this.emit("undecryptable", { envelopeId, from, reason: (err as Error)?.message ?? String(err) });
-    await this.store.markSeen(envelopeId);
-    await this.ack(eventId);
+  /** Decrypts a live envelope; its ratchet step is committed to the store in one transaction. */
+  private decryptLive(from: Address, type: number, body: string) {
+    return this.crypto.run(async () => {
+      const staged = this.directory.signalKv;
+      staged.begin();
+      let p;
+      try {
+        p = await this.signal.decrypt(this.self, from, type, body);
+      } catch (err) {
+        staged.rollback();
+        throw err;
+      }
+      await this.store.apply({ kv: staged.take() });
+      return p;
+    });
   }
 
   /** Queued, not awaited: the next item is handled while this one's acknowledgement is in flight (batched). */
@@ -610,34 +616,9 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
     void this.acks.add(id);
   }
 
-  // ---- self-destruct -----------------------------------------------------------------------------------------
-
-  private scheduleExpiry(m: StoredMessage) {
-    if (!m.expiresAt || this.closed) return;
-    this.clearExpiry(m.messageId);
-    const delay = Math.max(0, Date.parse(m.expiresAt) - Date.now());
-    const t = setTimeout(() => void this.expire(m), Math.min(delay, 2 ** 31 - 1));
-    t.unref();
-    this.expiryTimers.set(m.messageId, t);
-  }
-
-  private clearExpiry(messageId: string) {
-    const t = this.expiryTimers.get(messageId);
-    if (t) clearTimeout(t);
-    this.expiryTimers.delete(messageId);
-  }
-
-  private async expire(m: StoredMessage) {
-    this.expiryTimers.delete(m.messageId);
-    if (Date.parse(m.expiresAt!) > Date.now()) return this.scheduleExpiry(m);
-    if (await this.store.remove(m.messageId)) this.notify("expired", { messageId: m.messageId, peerUserId: m.peerUserId }, (e) => this.fail(e));
-  }
-
-  /** Removes what expired while the client was closed, and arms timers for the rest. */
-  private async sweepExpired() {
-    for (const m of await this.store.list()) {
-      if (m.expiresAt) this.scheduleExpiry(m);
-    }
+  /** Arms self-destruct timers from the store (what expired while closed goes at once). */
+  private sweepExpired() {
+    return this.expiry.sweep();
   }
 
   private fail(err: unknown) {
@@ -649,12 +630,23 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
     this.closed = true;
     this.calls.close();
     for (const stop of this.stops.splice(0)) stop();
-    for (const t of this.expiryTimers.values()) clearTimeout(t);
-    this.expiryTimers.clear();
+    this.expiry.stop();
     await this.keys.stop();
     await this.inbox.run(async () => {});
     await this.acks.flush();
     await this.ws?.dispose();
     this.ws = null;
+    await this.crypto.run(() => this.directory.close());
   }
 }
+
+/** A body the receiving SDK would refuse is refused here, as bad input. */
+function outgoing(body: SendableBody): SendableBody {
+  try {
+    return checkOutgoing(body);
+  } catch (err) {
+    throw new VignetteError((err as Error).message, "BAD_USER_INPUT");
+  }
+}
+
+const pageLimit = (n: number | undefined) => Math.max(1, Math.min(MAX_PAGE, Math.floor(n ?? DEFAULT_PAGE)));

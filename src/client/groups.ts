@@ -20,7 +20,7 @@ import {
 } from "./generated/graphql.ts";
 import { MlsGroupManager, type GroupEventData, type GroupUpdate } from "./mls/groups.ts";
 import { unb64 } from "./base64.ts";
-import type { MessageStore, StoredMessage } from "./message-store.ts";
+import type { MessageRecord, MessageStore, StoredMessage } from "./message-store.ts";
 import type { KeyValueStore } from "./signal/kv.ts";
 import type { HttpTransport } from "./transport.ts";
 import { VignetteError, wrap } from "./errors.ts";
@@ -50,7 +50,7 @@ export interface GroupMemberInfo {
   joinedAt: string;
 }
 
-export interface ReceivedGroupMessage extends StoredMessage {
+export interface ReceivedGroupMessage extends MessageRecord {
   groupId: string;
   eventId: string;
   /** Sent by this account from another of its devices. */
@@ -81,7 +81,7 @@ export interface GroupsHost {
   resolveUser(who: string): Promise<string>;
   emit<K extends keyof GroupEvents>(event: K, value: GroupEvents[K]): Promise<void>;
   /** A message was stored: arm its self-destruct timer (or, when gone, disarm it). */
-  stored(m: StoredMessage): void;
+  stored(m: MessageRecord): void;
   unstored(messageId: string): void;
   fail(err: unknown): void;
   ack(id: string): Promise<void>;
@@ -143,7 +143,7 @@ export class Groups {
     // Added while this device was not listening: its welcome is still queued.
     if (!(await this.mls.state(groupId))) await wrap(() => this.mls.sync(groupId));
     const r = await wrap(() => this.mls.post(groupId, plaintext));
-    const stored: StoredMessage = {
+    const stored: MessageRecord = {
       messageId: r.messageId,
       conversationId: groupId,
       peerUserId: groupId,
@@ -430,7 +430,7 @@ function expiry(serverTimestamp: string, seconds?: number): string | null {
   return seconds ? new Date(Date.parse(serverTimestamp) + seconds * 1000).toISOString() : null;
 }
 
-function stripped(m: ReceivedGroupMessage): StoredMessage {
+function stripped(m: ReceivedGroupMessage): MessageRecord {
   const { eventId: _e, isSync: _s, ...stored } = m;
   return stored;
 }

@@ -1,100 +1,60 @@
-// The device's local view of its conversations, kept in the account directory: messages (in and out), which
-// envelopes the app has already been given (so a redelivered envelope is acknowledged, not shown twice), the
-// plaintext of an envelope decrypted but not yet handed over (a Signal message key works once, so a crash between
-// decrypting and acknowledging must not lose it), and conversation ids learnt from the server.
-import type { MessageBody } from "./content.ts";
-import type { KeyValueStore } from "./signal/kv.ts";
-import { Mutex } from "./emitter.ts";
+// The device's local view of its conversations, over the account store: messages (in and out) with reactions, edits
+// and tallies folded in, which envelopes the app has already been given (so a redelivered envelope is acknowledged,
+// not shown twice), the plaintext of an envelope decrypted but not yet handed over (a Signal message key works once,
+// so a crash between decrypting and acknowledging must not lose it), and conversation ids learnt from the server.
+import type { AccountStore, ApplyOptions, MessageRecord, PageQuery, SearchQuery, StoredMessage, WriteBatch } from "./store/types.ts";
 
-export interface StoredMessage {
-  messageId: string;
-  conversationId: string | null;
-  /** The other party (your own user id for a note to self; the group's id for a group message). */
-  peerUserId: string;
-  /** Set for a group message. */
-  groupId?: string;
-  direction: "in" | "out";
-  from: { userId: string; deviceId: number };
-  sentAt: number;
-  serverTimestamp: string;
-  body: MessageBody;
-  /** When this copy self-destructs (ISO), if it does. */
-  expiresAt: string | null;
-  readAt?: string;
-  deliveredAt?: string;
-}
-
-const json = (v: unknown) => new Uint8Array(Buffer.from(JSON.stringify(v), "utf8"));
-const parse = <T>(b: Uint8Array | undefined): T | undefined => (b ? (JSON.parse(Buffer.from(b).toString("utf8")) as T) : undefined);
-const ONE = new Uint8Array([1]);
+export type { MessageRecord, StoredMessage, WriteBatch };
 
 export class MessageStore {
-  // update is read-modify-write: a receipt arriving while the app deletes the message must not bring it back.
-  private edits = new Mutex();
-  constructor(private kv: KeyValueStore) {}
+  constructor(private store: AccountStore) {}
 
-  async put(m: StoredMessage): Promise<void> {
-    await this.kv.set(`msg/${m.messageId}`, json(m));
+  /** Applies one atomic change. */
+  apply(batch: WriteBatch, opts?: ApplyOptions): Promise<void> {
+    return this.store.apply(batch, opts);
   }
-  async get(messageId: string): Promise<StoredMessage | undefined> {
-    return parse<StoredMessage>(await this.kv.get(`msg/${messageId}`));
+  put(m: MessageRecord): Promise<void> {
+    return this.store.apply({ messages: [m] });
   }
-  async update(messageId: string, patch: Partial<StoredMessage>): Promise<StoredMessage | undefined> {
-    return this.edits.run(async () => {
-      const m = await this.get(messageId);
-      if (!m) return undefined;
-      const next = { ...m, ...patch };
-      await this.put(next);
-      return next;
-    });
+  get(messageId: string): Promise<StoredMessage | undefined> {
+    return this.store.getMessage(messageId);
   }
-  /** Removes a message; true when there was one. */
+  receipt(messageId: string, at: { readAt?: string; deliveredAt?: string }): Promise<void> {
+    return this.store.apply({ receipts: [{ messageId, ...at }] });
+  }
+  /** Removes a message and what was folded into it; true when there was one. */
   async remove(messageId: string): Promise<boolean> {
-    return this.edits.run(async () => {
-      const had = (await this.kv.get(`msg/${messageId}`)) !== undefined;
-      await this.kv.delete(`msg/${messageId}`);
-      return had;
-    });
+    const had = (await this.store.getMessage(messageId)) !== undefined;
+    if (had) await this.store.apply({ remove: [messageId] });
+    return had;
   }
-  /** Messages, oldest first, optionally of one peer. */
-  async list(peerUserId?: string): Promise<StoredMessage[]> {
-    const out: StoredMessage[] = [];
-    for (const k of await this.kv.list("msg/")) {
-      const m = parse<StoredMessage>(await this.kv.get(k));
-      if (m && (!peerUserId || m.peerUserId === peerUserId)) out.push(m);
-    }
-    return out.sort((a, b) => a.serverTimestamp.localeCompare(b.serverTimestamp) || a.sentAt - b.sentAt);
+  /** Newest first. */
+  page(q: PageQuery): Promise<StoredMessage[]> {
+    return this.store.messages(q);
   }
-
-  async isSeen(eventId: string): Promise<boolean> {
-    return (await this.kv.get(`seen/${eventId}`)) !== undefined;
+  /** Every message of one conversation (or all), oldest first. */
+  async list(conversation?: string): Promise<StoredMessage[]> {
+    return (await this.store.messages({ conversation, limit: -1 })).reverse();
   }
-  async markSeen(eventId: string): Promise<void> {
-    await this.kv.set(`seen/${eventId}`, ONE);
+  search(q: SearchQuery): Promise<StoredMessage[]> {
+    return this.store.search(q);
   }
-
-  async pending(envelopeId: string): Promise<Uint8Array<ArrayBuffer> | undefined> {
-    return this.kv.get(`pending/${envelopeId}`);
+  expiring() {
+    return this.store.expiring();
   }
-  async setPending(envelopeId: string, plaintext: Uint8Array<ArrayBuffer>): Promise<void> {
-    await this.kv.set(`pending/${envelopeId}`, plaintext);
+  isSeen(envelopeId: string): Promise<boolean> {
+    return this.store.isSeen(envelopeId);
   }
-  async clearPending(envelopeId: string): Promise<void> {
-    await this.kv.delete(`pending/${envelopeId}`);
+  pending(envelopeId: string) {
+    return this.store.pending(envelopeId);
   }
-
-  async conversationWith(peerUserId: string): Promise<string | undefined> {
-    const b = await this.kv.get(`conv/${peerUserId}`);
-    return b ? Buffer.from(b).toString("utf8") : undefined;
+  conversationWith(peerUserId: string) {
+    return this.store.conversationWith(peerUserId);
+  }
+  peerOf(conversationId: string) {
+    return this.store.peerOf(conversationId);
   }
   async learnConversation(peerUserId: string, conversationId: string): Promise<void> {
-    if ((await this.conversationWith(peerUserId)) !== conversationId) {
-      await this.kv.set(`conv/${peerUserId}`, new Uint8Array(Buffer.from(conversationId, "utf8")));
-      await this.kv.set(`convpeer/${conversationId}`, new Uint8Array(Buffer.from(peerUserId, "utf8")));
-    }
-  }
-  async peerOf(conversationId: string): Promise<string | undefined> {
-    const b = await this.kv.get(`convpeer/${conversationId}`);
-    return b ? Buffer.from(b).toString("utf8") : undefined;
+    if ((await this.conversationWith(peerUserId)) !== conversationId) await this.store.apply({ conversations: [{ peerUserId, conversationId }] });
   }
 }

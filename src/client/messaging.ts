@@ -2,7 +2,7 @@
 // with Signal-Server's device-set protocol: on MISMATCHED_DEVICES / STALE_DEVICES the device lists are refetched,
 // stale sessions dropped, and the send retried (bounded) under the same clientMessageId so it stays idempotent.
 import { randomUUID } from "node:crypto";
-import { encodeContent, serverMessageType, type Content, type MessageBody } from "./content.ts";
+import { encodeContent, serverMessageType, type Content, type ReplyRef, type SendableBody } from "./content.ts";
 import { ClaimPreKeyBundlesDocument, DevicesDocument, SendMessageDocument, type MessageType } from "./generated/graphql.ts";
 import type { Mutex } from "./emitter.ts";
 import { VignetteError } from "./errors.ts";
@@ -84,13 +84,18 @@ export class Sender {
   /** Sends one message; resolves once the server committed it (online: once it was handed to connected devices). */
   async send(
     recipientUserId: string,
-    body: MessageBody,
-    opts: { expiresInSeconds?: number; clientMessageId?: string; online?: boolean } = {},
+    body: SendableBody,
+    opts: { expiresInSeconds?: number; clientMessageId?: string; replyTo?: ReplyRef; online?: boolean } = {},
   ): Promise<SendResult> {
     const clientMessageId = opts.clientMessageId ?? randomUUID();
     const sentAt = Date.now();
     const noteToSelf = recipientUserId === this.self.userId;
-    const content: Omit<Content, "v"> = { sentAt, body, ...(opts.expiresInSeconds ? { expiresInSeconds: opts.expiresInSeconds } : {}) };
+    const content: Omit<Content, "v"> = {
+      sentAt,
+      body,
+      ...(opts.expiresInSeconds ? { expiresInSeconds: opts.expiresInSeconds } : {}),
+      ...(opts.replyTo ? { replyTo: opts.replyTo } : {}),
+    };
     const sync = encodeContent({ ...content, sentTo: recipientUserId });
     const direct = noteToSelf ? sync : encodeContent(content);
 
@@ -106,7 +111,7 @@ export class Sender {
           input: {
             recipientUserId,
             clientMessageId,
-            messageType: serverMessageType[body.kind] as MessageType,
+            messageType: (serverMessageType[body.kind] ?? "OTHER") as MessageType,
             expiresInSeconds: opts.expiresInSeconds ?? null,
             envelopes,
             syncEnvelopes,

@@ -29,7 +29,7 @@ describe("vignette CLI", () => {
     expect(ra.stdout).toContain(`registered ${alice}`);
     const rb = await finished(["--server", server.url, "--dir", bobDir, "register", bob]);
     expect(rb.code, rb.stderr).toBe(0);
-    expect((await stat(path.join(bobDir, "account.json"))).mode & 0o777).toBe(0o600);
+    expect((await stat(path.join(bobDir, "account.db"))).mode & 0o777).toBe(0o600);
 
     const listen = vignette(["--dir", bobDir, "listen"]);
     running.push(listen);

@@ -4,7 +4,7 @@
 // deletion, self-destruct, pre-key upkeep; then nothing of it may be readable in the database.
 import { IdentityKeyPair, KyberPreKeyRecord, PreKeyRecord, SignedPreKeyRecord } from "@signalapp/libsignal-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { VignetteClient } from "vignette-messaging/client";
+import { AccountDirectory, VignetteClient } from "vignette-messaging/client";
 import { ClaimPreKeyBundlesDocument, PreKeyStatusDocument } from "../../src/client/generated/graphql.ts";
 import { uniqueUsername } from "../helpers/accounts.ts";
 import { scanDatabase } from "../helpers/scan.ts";
@@ -74,8 +74,8 @@ describe("VignetteClient end to end", () => {
     await alice.noteToSelf(say("note to self: buy oat milk"));
     await waitFor(() => r(alice2).messages.some((m) => m.body.kind === "noteToSelf"), "alice2 gets the note");
     expect(r(alice2).messages.find((m) => m.body.kind === "noteToSelf")).toMatchObject({ peerUserId: alice.userId, isSync: true });
-    // The local history holds both directions on every device.
-    expect((await bob.messages(alice.username!)).map((m) => m.direction)).toEqual(["in", "out"]);
+    // The local history holds both directions on every device, newest first.
+    expect((await bob.messages(alice.username!)).map((m) => m.direction)).toEqual(["out", "in"]);
   });
 
   it("message kinds beyond text travel inside the encryption", async () => {
@@ -256,12 +256,15 @@ describe("VignetteClient end to end", () => {
   it("the database holds none of the plaintexts and none of the clients' private keys", async () => {
     const secrets: { label: string; bytes: Uint8Array }[] = plaintexts.map((t) => ({ label: `plaintext "${t}"`, bytes: Buffer.from(t, "utf8") }));
     for (const c of clients) {
-      const kv = c.directory.kv;
+      // Closed clients closed their database too: read each directory through a connection of its own.
+      const directory = await AccountDirectory.open(c.directory.dir);
+      const kv = directory.kv;
       const id = IdentityKeyPair.deserialize((await kv.get("self/identity"))!);
       secrets.push({ label: `identity private key of ${c.userId}.${c.deviceId}`, bytes: id.privateKey.serialize() });
       for (const k of await kv.list("prekey/")) secrets.push({ label: k, bytes: PreKeyRecord.deserialize((await kv.get(k))!).privateKey().serialize() });
       for (const k of await kv.list("signed/")) secrets.push({ label: k, bytes: SignedPreKeyRecord.deserialize((await kv.get(k))!).privateKey().serialize() });
       for (const k of await kv.list("kyber/")) secrets.push({ label: k, bytes: KyberPreKeyRecord.deserialize((await kv.get(k))!).secretKey().serialize() });
+      await directory.close();
     }
     expect(secrets.length).toBeGreaterThan(500);
     const { found, columnsScanned, tables } = await scanDatabase(server, secrets);

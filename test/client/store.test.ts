@@ -1,12 +1,10 @@
 // The account directory's durability and the content envelope's framing, without a server.
-import { spawn } from "node:child_process";
 import { readdir, stat } from "node:fs/promises";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { FileKeyValueStore } from "../../src/client/account-store.ts";
 import { ContentError, PAD_BLOCK, type MessageBody, decodeContent, encodeContent, pad, unpad } from "../../src/client/content.ts";
-import { removeTempDirs, tempDir } from "../helpers/sdk.ts";
-import { sleep } from "../helpers/wait.ts";
+import { killWhileRunning, removeTempDirs, tempDir } from "../helpers/sdk.ts";
 
 afterAll(removeTempDirs);
 
@@ -35,14 +33,7 @@ describe("FileKeyValueStore", () => {
         for (const k of ["a", "b", "c"]) await kv.set(k, new Uint8Array(256 * 1024).fill(round % 256));
         if (round === 3) process.stdout.write("ready\\n");
       }`;
-    const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", writer], { stdio: ["ignore", "pipe", "inherit"] });
-    await new Promise<void>((resolve, reject) => {
-      const t = setTimeout(() => reject(new Error("writer did not start")), 30_000);
-      child.stdout!.on("data", () => (clearTimeout(t), resolve()));
-    });
-    await sleep(150);
-    child.kill("SIGKILL");
-    await new Promise((r) => child.once("exit", r));
+    await killWhileRunning(writer, 150);
 
     const kv = await FileKeyValueStore.open(dir);
     for (const k of ["a", "b", "c"]) {

@@ -59,9 +59,10 @@ describe("group messages across a crash", () => {
       await new Promise((r) => setTimeout(r, 300));
       expect(texts()).toEqual(["first, handled when the app crashes", "second, after the crash"]);
       expect(got.events.error ?? []).toEqual([]);
+      // messages() pages newest first.
       expect((await back.messages(groupId)).map((m) => (m.body.kind === "text" ? m.body.text : "?"))).toEqual([
-        "first, handled when the app crashes",
         "second, after the crash",
+        "first, handled when the app crashes",
       ]);
     } finally {
       await back.close();

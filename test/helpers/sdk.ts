@@ -1,4 +1,5 @@
 // Real SDK clients for tests: each in its own temporary account directory, with everything it receives recorded.
+import { spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -46,3 +47,19 @@ export function record(client: VignetteClient): Recorded {
 }
 
 export const texts = (r: Recorded) => r.messages.map((m) => (m.body.kind === "text" ? m.body.text : `[${m.body.kind}]`));
+
+/** Runs an ES module script (tsx) that prints a line once it is busy, lets it go on for ms, then SIGKILLs it. */
+export async function killWhileRunning(script: string, ms: number): Promise<void> {
+  const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], { stdio: ["ignore", "pipe", "inherit"] });
+  const exited = new Promise((r) => child.once("exit", r));
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error("the script did not start")), 30_000);
+      child.stdout!.on("data", () => (clearTimeout(t), resolve()));
+    });
+    await new Promise((r) => setTimeout(r, ms));
+  } finally {
+    child.kill("SIGKILL");
+    await exited;
+  }
+}

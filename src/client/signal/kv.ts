@@ -1,11 +1,15 @@
-// The small key-value interface the Signal stores are written against, so the same stores run in memory (tests)
-// or persisted to disk (the SDK's account directory).
+// The small key-value interface the Signal stores (and the MLS group manager) are written against, so the same stores
+// run in memory (tests) or persisted (the SDK's account database).
+export type KvWrite = { key: string; value: Uint8Array<ArrayBuffer> | null };
+
 export interface KeyValueStore {
   get(key: string): Promise<Uint8Array<ArrayBuffer> | undefined>;
   set(key: string, value: Uint8Array<ArrayBuffer>): Promise<void>;
   delete(key: string): Promise<void>;
   /** Every key that starts with prefix, in no particular order. */
   list(prefix: string): Promise<string[]>;
+  /** Several writes at once, atomically where the store can (null deletes). */
+  apply?(batch: { kv: KvWrite[] }): Promise<void>;
 }
 
 export class MemoryKeyValueStore implements KeyValueStore {
@@ -39,10 +43,20 @@ export class StagedKeyValueStore implements KeyValueStore {
     this.staged = new Map();
   }
 
-  async commit(): Promise<void> {
-    const writes = this.staged;
+  /**
+   * Ends the staged operation and hands its writes over, for the caller to apply in one transaction with what depends
+   * on them (the received message). Reads see the inner store again, so apply before releasing the caller's lock.
+   */
+  take(): KvWrite[] {
+    const writes = [...(this.staged ?? [])].map(([key, value]) => ({ key, value }));
     this.staged = null;
-    for (const [k, v] of writes ?? []) await (v ? this.inner.set(k, v) : this.inner.delete(k));
+    return writes;
+  }
+
+  async commit(): Promise<void> {
+    const kv = this.take();
+    if (this.inner.apply) return this.inner.apply({ kv });
+    for (const { key, value } of kv) await (value ? this.inner.set(key, value) : this.inner.delete(key));
   }
 
   rollback(): void {
