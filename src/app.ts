@@ -123,7 +123,9 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   const presenceStore = config.redis
     ? createRedisPresenceStore(config.redis.url, config.redis.prefix)
     : createMemoryPresenceStore();
-  const services = createServices({ prisma: db.prisma, sql: db.sql, bus, config, logger }, presenceStore);
+  const metrics = createMetrics();
+  const observeBatch = (batch: string, size: number) => metrics.batchSize.observe({ batch }, size);
+  const services = createServices({ prisma: db.prisma, sql: db.sql, bus, config, logger, observeBatch }, presenceStore);
   services.realtime.start();
   services.push.start();
   const stopSweeper = startSweeper(services, config.messaging.sweepIntervalMs, logger);
@@ -133,7 +135,6 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     : createMemoryRateLimiter();
   await limiter.ready();
 
-  const metrics = createMetrics();
   const yoga = createYoga<ServerContext, Context>({
     schema,
     plugins: [

@@ -11,6 +11,8 @@ export interface ServiceDeps {
   bus: Bus;
   config: Config;
   logger: Logger;
+  /** Where batchers report their batch sizes (the metrics registry); absent in tools that need none. */
+  observeBatch?: (batch: string, size: number) => void;
 }
 
 /** The authenticated caller. It only ever comes from a verified device token. */

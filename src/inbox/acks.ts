@@ -23,6 +23,7 @@ export function createAckBatcher(opts: {
   retentionExpiry: (from: Date) => Date;
   /** Told after commit what the batch queued, to publish live. */
   queued: (items: InboxItem[]) => void;
+  onBatch?: (size: number) => void;
 }) {
   const text = ackStatement(opts.followUp);
 
@@ -48,6 +49,6 @@ export function createAckBatcher(opts: {
     }
   }
 
-  const batcher = new Batcher<AckRequest, number>(run, { maxBatch: 128, maxConcurrent: opts.maxConcurrent });
+  const batcher = new Batcher<AckRequest, number>(run, { maxBatch: 128, maxConcurrent: opts.maxConcurrent, onBatch: opts.onBatch });
   return { submit: (req: AckRequest) => batcher.submit(req) };
 }

@@ -129,6 +129,7 @@ export function createInboxService(
     maxConcurrent: config.database.kind === "postgres" ? Math.max(1, Math.floor(config.database.poolSize / 4)) : 1,
     retentionExpiry: (from) => queue.retentionExpiry(from),
     queued: (items) => queue.publish(items.map((r) => ({ userId: r.userId, deviceId: r.deviceId, event: shape(r) }))),
+    onBatch: (n) => deps.observeBatch?.("acks", n),
   });
   const streamDeps: InboxStreamDeps = {
     bus,

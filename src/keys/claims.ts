@@ -109,7 +109,7 @@ LEFT JOIN ec ON ec.user_id = d.user_id AND ec.device_id = d.device_id AND ec.ran
 LEFT JOIN ky ON ky.user_id = d.user_id AND ky.device_id = d.device_id AND ky.rank = d.rank
 ORDER BY d.n, d.device_id`;
 
-export function createPreKeyClaims({ sql, config }: ServiceDeps, preKeysLow: PreKeysLowHook) {
+export function createPreKeyClaims({ sql, config, observeBatch }: ServiceDeps, preKeysLow: PreKeysLowHook) {
   async function claimBatch(claims: Claim[]): Promise<Settled<PreKeyBundle[]>[]> {
     const rows = await sql<ClaimRow>(CLAIM, [claims.map((c) => c.userId), claims.map((c) => c.deviceId)]);
     const byClaim = claims.map((): ClaimRow[] => []);
@@ -162,6 +162,7 @@ export function createPreKeyClaims({ sql, config }: ServiceDeps, preKeysLow: Pre
   const batches = new Batcher<Claim, PreKeyBundle[]>(claimBatch, {
     maxBatch: 100,
     maxConcurrent: config.database.kind === "postgres" ? Math.max(1, Math.floor(config.database.poolSize / 4)) : 1,
+    onBatch: (n) => observeBatch?.("preKeyClaims", n),
   });
 
   /** One bundle per active device of the user (or the one device asked for). */

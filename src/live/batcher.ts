@@ -13,7 +13,12 @@ export class Batcher<I, O> {
   constructor(
     /** Writes one batch; answers one result per item, in order. A throw fails every item of the batch. */
     private readonly run: (items: I[]) => Promise<Settled<O>[]>,
-    private readonly opts: { maxBatch: number; maxConcurrent: number },
+    private readonly opts: {
+      maxBatch: number;
+      maxConcurrent: number;
+      /** Told each batch's size as it starts (metrics). */
+      onBatch?: (size: number) => void;
+    },
   ) {}
 
   submit(item: I): Promise<O> {
@@ -33,6 +38,7 @@ export class Batcher<I, O> {
   private pump(): void {
     while (this.running < this.opts.maxConcurrent && this.queue.length > 0) {
       const batch = this.queue.splice(0, this.opts.maxBatch);
+      this.opts.onBatch?.(batch.length);
       this.running++;
       this.run(batch.map((b) => b.item))
         .then(

@@ -80,6 +80,9 @@ describe("metrics", () => {
       expect(moved('vignette_mutations_total{field="ackEnvelopes"}')).toBe(1);
       expect(moved('vignette_graphql_errors_total{code="RATE_LIMITED"}')).toBe(1);
       expect(moved('vignette_attachments{state="uploading"}')).toBe(1);
+      // One send and one acknowledgement: each went through its batcher as a batch of one.
+      expect(moved('vignette_batch_size_count{batch="sends"}')).toBe(1);
+      expect(moved('vignette_batch_size_count{batch="acks"}')).toBe(1);
       expect(moved('vignette_attachments{state="bytes"}')).toBe(4096);
       expect(after).toMatch(/^vignette_push\{state="pending"\} \d/m);
       expect(moved('graphql_envelop_request_duration_count{operationName="SendMessage",operationType="mutation"}')).toBe(1);
