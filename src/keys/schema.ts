@@ -20,6 +20,25 @@ export const SignedPreKeyInput = builder.inputType("SignedPreKeyInput", {
   }),
 });
 
+/** The one-time key lists registration and top-ups both take, with the same bounds. */
+type Types = typeof builder extends PothosSchemaTypes.SchemaBuilder<infer T> ? T : never;
+function oneTimeKeyFields(t: PothosSchemaTypes.InputFieldBuilder<Types, "InputObject">) {
+  return {
+    oneTimePreKeys: t.field({
+      type: [PreKeyInput],
+      required: false,
+      description: `One-time EC pre-keys, at most ${MAX_KEYS_PER_UPLOAD}`,
+      validate: boundedList(MAX_KEYS_PER_UPLOAD).nullish(),
+    }),
+    oneTimeKyberPreKeys: t.field({
+      type: [SignedPreKeyInput],
+      required: false,
+      description: `One-time signed Kyber pre-keys, at most ${MAX_KEYS_PER_UPLOAD}`,
+      validate: boundedList(MAX_KEYS_PER_UPLOAD).nullish(),
+    }),
+  };
+}
+
 export const KeysInput = builder.inputType("KeysInput", {
   description: "Everything a device publishes for PQXDH: identity, signed pre-keys and optional one-time keys.",
   fields: (t) => ({
@@ -31,36 +50,14 @@ export const KeysInput = builder.inputType("KeysInput", {
       required: true,
       description: "The signed Kyber pre-key handed out when no one-time Kyber key is left",
     }),
-    oneTimePreKeys: t.field({
-      type: [PreKeyInput],
-      required: false,
-      description: `One-time EC pre-keys, at most ${MAX_KEYS_PER_UPLOAD}`,
-      validate: boundedList(MAX_KEYS_PER_UPLOAD).nullish(),
-    }),
-    oneTimeKyberPreKeys: t.field({
-      type: [SignedPreKeyInput],
-      required: false,
-      description: `One-time signed Kyber pre-keys, at most ${MAX_KEYS_PER_UPLOAD}`,
-      validate: boundedList(MAX_KEYS_PER_UPLOAD).nullish(),
-    }),
+    ...oneTimeKeyFields(t),
   }),
 });
 
 const UploadPreKeysInput = builder.inputType("UploadPreKeysInput", {
   description: "More one-time keys for the calling device (added to what it has).",
   fields: (t) => ({
-    oneTimePreKeys: t.field({
-      type: [PreKeyInput],
-      required: false,
-      description: `One-time EC pre-keys, at most ${MAX_KEYS_PER_UPLOAD}`,
-      validate: boundedList(MAX_KEYS_PER_UPLOAD).nullish(),
-    }),
-    oneTimeKyberPreKeys: t.field({
-      type: [SignedPreKeyInput],
-      required: false,
-      description: `One-time signed Kyber pre-keys, at most ${MAX_KEYS_PER_UPLOAD}`,
-      validate: boundedList(MAX_KEYS_PER_UPLOAD).nullish(),
-    }),
+    ...oneTimeKeyFields(t),
   }),
 });
 
