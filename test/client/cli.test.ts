@@ -1,24 +1,14 @@
 // Two real `vignette` CLI processes against a real server: register both, one listens, the other sends.
 import { stat } from "node:fs/promises";
 import path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { uniqueUsername } from "../helpers/accounts.ts";
-import { startServer, type TestServer } from "../helpers/server.ts";
-import { removeTempDirs, tempDir } from "../helpers/sdk.ts";
+import { tempDir } from "../helpers/sdk.ts";
 import { waitFor } from "../helpers/wait.ts";
-import { finished, vignette, type Run } from "../helpers/cli.ts";
+import { finished, useCliServer, vignette } from "../helpers/cli.ts";
 
 describe("vignette CLI", () => {
-  let server: TestServer;
-  const running: Run[] = [];
-  beforeAll(async () => {
-    server = await startServer();
-  });
-  afterAll(async () => {
-    for (const r of running) if (r.child.exitCode === null) r.child.kill("SIGKILL");
-    await server?.close();
-    await removeTempDirs();
-  });
+  const { server, running } = useCliServer();
 
   // Every step spawns a Node process (tsx + libsignal load): allow for a loaded machine, still bounded.
   it("two CLI processes exchange a message: register, listen, send, chat", { timeout: 240_000 }, async () => {

@@ -1,23 +1,13 @@
 // Two real `vignette` processes and groups: one creates a group and sends, the other listens and sees the group's
 // name with each message, then chats into the group with `chat --group`.
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { uniqueUsername } from "../helpers/accounts.ts";
-import { finished, vignette, type Run } from "../helpers/cli.ts";
-import { startServer, type TestServer } from "../helpers/server.ts";
-import { removeTempDirs, tempDir } from "../helpers/sdk.ts";
+import { finished, useCliServer, vignette } from "../helpers/cli.ts";
+import { tempDir } from "../helpers/sdk.ts";
 import { waitFor } from "../helpers/wait.ts";
 
 describe("vignette group commands", () => {
-  let server: TestServer;
-  const running: Run[] = [];
-  beforeAll(async () => {
-    server = await startServer();
-  });
-  afterAll(async () => {
-    for (const r of running) if (r.child.exitCode === null) r.child.kill("SIGKILL");
-    await server?.close();
-    await removeTempDirs();
-  });
+  const { server, running } = useCliServer();
 
   it("group create, send, listen, list, members, chat --group", { timeout: 300_000 }, async () => {
     const [aliceDir, bobDir] = [await tempDir("vg-cli-"), await tempDir("vg-cli-")];

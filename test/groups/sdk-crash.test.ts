@@ -1,24 +1,14 @@
 // A group member's process killed with SIGKILL inside its groupMessage handler: the event was never acknowledged, and
 // after the account is reopened the app gets that message again, exactly once, from the outcome the SDK stored before
 // handing it over (the MLS ratchet had already moved past it), followed by what was sent meanwhile.
-import { spawn } from "node:child_process";
-import path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { VignetteClient } from "vignette-messaging/client";
 import { uniqueUsername } from "../helpers/accounts.ts";
-import { startServer, type TestServer } from "../helpers/server.ts";
-import { record, removeTempDirs, tempDir } from "../helpers/sdk.ts";
+import { record, startHangingApp, tempDir, useSdkServer } from "../helpers/sdk.ts";
 import { waitFor } from "../helpers/wait.ts";
 
 describe("group messages across a crash", () => {
-  let server: TestServer;
-  beforeAll(async () => {
-    server = await startServer();
-  });
-  afterAll(async () => {
-    await server?.close();
-    await removeTempDirs();
-  });
+  const server = useSdkServer();
 
   it("a member killed inside the group message handler gets that message once more after restart", async () => {
     const alice = await VignetteClient.register({ server: server.url, dir: await tempDir(), username: uniqueUsername("alice") });
@@ -30,23 +20,12 @@ describe("group messages across a crash", () => {
     await waitFor(() => (joinedRec.events.groupChanged ?? []).some((e) => e.kind === "joined"), "bob joins");
     await bob.close();
 
-    const app = `
-      const { VignetteClient } = await import(${JSON.stringify(path.resolve("src/client/index.ts"))});
-      const c = await VignetteClient.open(${JSON.stringify(bobDir)});
-      c.on("groupMessage", async (m) => { process.stdout.write("got " + m.body.text + "\\n"); await new Promise(() => {}); });
-      await c.start();
-      process.stdout.write("started\\n");`;
-    const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", app], { stdio: ["ignore", "pipe", "inherit"] });
-    let out = "";
-    child.stdout!.on("data", (c: Buffer) => (out += c.toString()));
-    const exited = new Promise((r) => child.once("exit", r));
+    const app = await startHangingApp(bobDir, "groupMessage", '"got " + e.body.text');
     try {
-      await waitFor(() => out.includes("started"), "bob's process started", 45_000);
       await alice.groups.send(groupId, "first, handled when the app crashes");
-      await waitFor(() => out.includes("got first"), "the app received it", 20_000);
+      await app.printed("got first", "the app received it");
     } finally {
-      child.kill("SIGKILL");
-      await exited;
+      await app.kill();
     }
 
     await alice.groups.send(groupId, "second, after the crash");

@@ -2,6 +2,9 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import os from "node:os";
 import { fileURLToPath } from "node:url";
+import { afterAll } from "vitest";
+import type { TestServer } from "./server.ts";
+import { useSdkServer } from "./sdk.ts";
 
 const BIN = fileURLToPath(new URL("../../bin/vignette.mjs", import.meta.url));
 
@@ -27,4 +30,14 @@ export async function finished(args: string[]): Promise<{ code: number | null; s
   const code = await run.exited;
   clearTimeout(timer);
   return { code, stdout: run.stdout, stderr: run.stderr };
+}
+
+/** A server for the enclosing describe block, and a list of the CLI processes started against it, killed after it. */
+export function useCliServer(): { server: TestServer; running: Run[] } {
+  const server = useSdkServer();
+  const running: Run[] = [];
+  afterAll(() => {
+    for (const r of running) if (r.child.exitCode === null) r.child.kill("SIGKILL");
+  });
+  return { server, running };
 }

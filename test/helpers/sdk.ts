@@ -3,7 +3,11 @@ import { spawn } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
+import { afterAll } from "vitest";
 import { VignetteClient, type ClientEvents, type ReceivedMessage } from "vignette-messaging/client";
+import { useServer } from "./fixture.ts";
+import type { TestServer } from "./server.ts";
+import { waitFor } from "./wait.ts";
 
 export interface Recorded {
   messages: ReceivedMessage[];
@@ -62,4 +66,48 @@ export async function killWhileRunning(script: string, ms: number): Promise<void
     child.kill("SIGKILL");
     await exited;
   }
+}
+
+/** A server for the enclosing describe block; the SDK account directories made meanwhile are removed after it. */
+export function useSdkServer(env: Record<string, string> = {}): TestServer {
+  const server = useServer(env);
+  afterAll(removeTempDirs);
+  return server;
+}
+
+export interface HangingApp {
+  /** Resolves once the app printed a line containing text. */
+  printed(text: string, what: string): Promise<void>;
+  kill(): Promise<void>;
+}
+
+/**
+ * An app in its own process on the account in dir: for each `event` it prints the line the JavaScript expression
+ * `line` (of the handler's argument `e`) makes, then never returns from the handler, as an app busy when it is killed.
+ */
+export async function startHangingApp(dir: string, event: keyof ClientEvents | "message", line: string): Promise<HangingApp> {
+  const script = `
+    const { VignetteClient } = await import(${JSON.stringify(path.resolve("src/client/index.ts"))});
+    const c = await VignetteClient.open(${JSON.stringify(dir)});
+    c.on(${JSON.stringify(event)}, async (e) => { process.stdout.write(${line} + "\\n"); await new Promise(() => {}); });
+    await c.start();
+    process.stdout.write("started\\n");`;
+  const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", script], { stdio: ["ignore", "pipe", "inherit"] });
+  let out = "";
+  child.stdout!.on("data", (c: Buffer) => (out += c.toString()));
+  const exited = new Promise((r) => child.once("exit", r));
+  const app: HangingApp = {
+    printed: (text, what) => waitFor(() => out.includes(text), what, 45_000).then(() => undefined),
+    kill: async () => {
+      child.kill("SIGKILL");
+      await exited;
+    },
+  };
+  try {
+    await app.printed("started", "the app's process started");
+  } catch (e) {
+    await app.kill();
+    throw e;
+  }
+  return app;
 }

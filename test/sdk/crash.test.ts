@@ -1,24 +1,14 @@
 // Killed between decryption and acknowledgement: a client process SIGKILLed while the app handles a reaction (its
 // ratchet step, plaintext and folded reaction already committed) gets that reaction once more after restart, and
 // the stored message shows it once; a text queued behind it arrives too.
-import path from "node:path";
-import { spawn } from "node:child_process";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { VignetteClient, type ReactionEvent } from "vignette-messaging/client";
 import { uniqueUsername } from "../helpers/accounts.ts";
-import { startServer, type TestServer } from "../helpers/server.ts";
-import { record, removeTempDirs, tempDir, texts } from "../helpers/sdk.ts";
+import { record, startHangingApp, tempDir, texts, useSdkServer } from "../helpers/sdk.ts";
 import { waitFor } from "../helpers/wait.ts";
 
 describe("a reaction across a crash", () => {
-  let server: TestServer;
-  beforeAll(async () => {
-    server = await startServer();
-  });
-  afterAll(async () => {
-    await server?.close();
-    await removeTempDirs();
-  });
+  const server = useSdkServer();
 
   it("is handed over once more after the restart and folded in once", async () => {
     const alice = await VignetteClient.register({ server: server.url, dir: await tempDir(), username: uniqueUsername("alice") });
@@ -30,23 +20,12 @@ describe("a reaction across a crash", () => {
     await waitFor(() => texts(got).includes("react to this"), "bob has the message");
     await bob.close();
 
-    const app = `
-      const { VignetteClient } = await import(${JSON.stringify(path.resolve("src/client/index.ts"))});
-      const c = await VignetteClient.open(${JSON.stringify(bobDir)});
-      c.on("reaction", async (r) => { process.stdout.write("reaction " + r.emoji + "\\n"); await new Promise(() => {}); });
-      await c.start();
-      process.stdout.write("started\\n");`;
-    const child = spawn(process.execPath, ["--import", "tsx", "--input-type=module", "-e", app], { stdio: ["ignore", "pipe", "inherit"] });
-    let out = "";
-    child.stdout!.on("data", (c: Buffer) => (out += c.toString()));
-    const exited = new Promise((r) => child.once("exit", r));
+    const app = await startHangingApp(bobDir, "reaction", '"reaction " + e.emoji');
     try {
-      await waitFor(() => out.includes("started"), "bob's process started", 45_000);
       await alice.react(sent.messageId, "🔥");
-      await waitFor(() => out.includes("reaction 🔥"), "the app got the reaction", 20_000);
+      await app.printed("reaction 🔥", "the app got the reaction");
     } finally {
-      child.kill("SIGKILL");
-      await exited;
+      await app.kill();
     }
     await alice.send(bob.userId, "after the crash");
 

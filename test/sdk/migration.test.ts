@@ -3,7 +3,7 @@
 // real server: an account made in the old format keeps its sessions (both directions work without new key claims).
 import { readdir, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, describe, expect, it } from "vitest";
 import { AccountDirectory, VignetteClient } from "vignette-messaging/client";
 import { PreKeyStatusDocument } from "../../src/client/generated/graphql.ts";
 import { FileKeyValueStore } from "../../src/client/store/legacy-files.ts";
@@ -11,8 +11,7 @@ import { SqliteAccountStore } from "../../src/client/store/sqlite-store.ts";
 import type { MessageRecord } from "../../src/client/store/types.ts";
 import { uniqueUsername } from "../helpers/accounts.ts";
 import { addFileStoreEntries, fileStoreAccount } from "../helpers/file-store-account.ts";
-import { startServer, type TestServer } from "../helpers/server.ts";
-import { record, removeTempDirs, tempDir, texts } from "../helpers/sdk.ts";
+import { record, removeTempDirs, tempDir, texts, useSdkServer } from "../helpers/sdk.ts";
 import { waitFor } from "../helpers/wait.ts";
 
 const PEER = "00000000-0000-4000-8000-00000000000a";
@@ -97,14 +96,7 @@ describe("migration from the file store", () => {
 });
 
 describe("an account made by the file-store SDK, opened by this one", () => {
-  let server: TestServer;
-  beforeAll(async () => {
-    server = await startServer();
-  });
-  afterAll(async () => {
-    await server?.close();
-    await removeTempDirs();
-  });
+  const server = useSdkServer();
 
   it("keeps its history and its sessions: both directions work on without new pre-key claims", async () => {
     const alice = await VignetteClient.register({ server: server.url, dir: await tempDir(), username: uniqueUsername("alice") });
