@@ -1,7 +1,9 @@
 // The CLI's file helpers: which message kind and content type a path gets, the terminal progress bar, and where
 // `listen` saves a received attachment.
+import { mkdir } from "node:fs/promises";
 import path from "node:path";
-import type { AttachmentKind } from "./content.ts";
+import type { VignetteClient } from "./client.ts";
+import { ATTACHMENT_KINDS, type AttachmentKind, type MessageBody, type Sendable } from "./content.ts";
 
 const TYPES: Record<string, [AttachmentKind, string]> = {
   ".png": ["image", "image/png"],
@@ -63,4 +65,31 @@ export function progressBar(stream: NodeJS.WriteStream) {
 export function savePath(accountDir: string, messageId: string, fileName: string | undefined, kind: AttachmentKind): string {
   const base = path.basename(fileName ?? "").replace(/[^\w.-]+/g, "_").replace(/^\.+/, "").slice(0, 100) || kind;
   return path.join(accountDir, "attachments", `${messageId.slice(0, 8)}-${base}`);
+}
+
+/** Encrypts and uploads a file with a progress bar on stderr: the message body that carries it, and its size. */
+export async function fileMessage(c: VignetteClient, file: string, caption?: string): Promise<{ body: Sendable; kind: AttachmentKind; size: number }> {
+  const { kind, contentType } = kindOf(file);
+  const bar = progressBar(process.stderr);
+  const attachment = await c.attachments.upload(file, {
+    contentType,
+    fileName: path.basename(file),
+    onProgress: (p) => bar.update(p.bytesSent, p.bytesTotal),
+  });
+  bar.done();
+  return { body: { kind, attachment, ...(caption ? { caption } : {}) }, kind, size: attachment.size };
+}
+
+/** Saves a received message's attachment (1:1 or group) under the account directory and says where, or why not. */
+export async function saveAttachment(c: VignetteClient, accountDir: string, m: { messageId: string; body: MessageBody }, out: (line: string) => void) {
+  const body = m.body;
+  if (!(ATTACHMENT_KINDS as readonly string[]).includes(body.kind) || !("attachment" in body)) return;
+  const to = savePath(accountDir, m.messageId, body.attachment.fileName, body.kind as AttachmentKind);
+  await mkdir(path.dirname(to), { recursive: true, mode: 0o700 });
+  try {
+    out(`  saved ${await c.attachments.download(body.attachment, { to })}`);
+  } catch (e) {
+    // The message itself arrived; only its attachment could not be had (expired, tampered, unreachable).
+    out(`  attachment not saved: ${(e as Error).message}`);
+  }
 }

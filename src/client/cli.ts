@@ -5,9 +5,8 @@ import path from "node:path";
 import readline from "node:readline";
 import { parseArgs } from "node:util";
 import { DEFAULT_SERVER, VignetteClient, VignetteError, type ReceivedMessage } from "./client.ts";
-import { mkdir } from "node:fs/promises";
-import { ATTACHMENT_KINDS, type MessageBody } from "./content.ts";
-import { kindOf, progressBar, savePath } from "./cli-files.ts";
+import type { MessageBody } from "./content.ts";
+import { fileMessage, saveAttachment } from "./cli-files.ts";
 import { formatGroupMessage, GROUP_USAGE, groupCommand, groupNames, GroupUsageError } from "./cli-groups.ts";
 
 const USAGE = `usage: vignette [--dir DIR] [--server URL] <command>
@@ -19,6 +18,7 @@ const USAGE = `usage: vignette [--dir DIR] [--server URL] <command>
   devices remove <deviceId>             deactivate one of them
   send <username> <text...> [--expires SECONDS]
   send-file <username> <path> [--caption TEXT]   encrypted attachment (image, video, voice or file by extension)
+  send-file --group <group> <path> [--caption TEXT]   the same into a group
   listen                                print incoming messages (groups too) until Ctrl-C; attachments saved under DIR/attachments
   chat <username>                       interactive conversation (/quit to leave)
   safety <username>                     safety numbers to compare out of band
@@ -178,20 +178,14 @@ export async function main(argv: string[]): Promise<void> {
       return;
     }
     case "send-file": {
-      if (rest.length !== 2) throw new UsageError("send-file takes a username and a path");
-      const file = path.resolve(rest[1]);
-      const { kind, contentType } = kindOf(file);
+      const inGroup = values.group !== undefined;
+      if (rest.length !== (inGroup ? 1 : 2)) throw new UsageError("send-file takes a username and a path, or --group GROUP and a path");
       const c = await open();
       try {
-        const bar = progressBar(process.stderr);
-        const attachment = await c.attachments.upload(file, {
-          contentType,
-          fileName: path.basename(file),
-          onProgress: (p) => bar.update(p.bytesSent, p.bytesTotal),
-        });
-        bar.done();
-        const r = await c.send(rest[0], { kind, attachment, ...(values.caption ? { caption: values.caption } : {}) });
-        out(`sent ${r.messageId} (${kind}, ${attachment.size} bytes)`);
+        const to = inGroup ? (await c.groups.find(values.group!)).id : rest[0];
+        const file = await fileMessage(c, path.resolve(rest[rest.length - 1]), values.caption);
+        const r = inGroup ? await c.groups.send(to, file.body) : await c.send(to, file.body);
+        out(`sent ${r.messageId} (${file.kind}, ${file.size} bytes)`);
       } finally {
         await c.close();
       }
@@ -202,19 +196,13 @@ export async function main(argv: string[]): Promise<void> {
       reportErrors(c);
       c.on("message", async (m) => {
         out(await formatMessage(c, m));
-        const body = m.body;
-        if (!(ATTACHMENT_KINDS as readonly string[]).includes(body.kind) || !("attachment" in body)) return;
-        const to = savePath(dir, m.messageId, body.attachment.fileName, body.kind as (typeof ATTACHMENT_KINDS)[number]);
-        await mkdir(path.dirname(to), { recursive: true, mode: 0o700 });
-        try {
-          out(`  saved ${await c.attachments.download(body.attachment, { to })}`);
-        } catch (e) {
-          // The message itself arrived; only its attachment could not be had (expired, tampered, unreachable).
-          out(`  attachment not saved: ${(e as Error).message}`);
-        }
+        await saveAttachment(c, dir, m, out);
       });
       const nameOf = groupNames(c);
-      c.on("groupMessage", async (m) => out(await formatGroupMessage(c, m, await nameOf(m.groupId), describe)));
+      c.on("groupMessage", async (m) => {
+        out(await formatGroupMessage(c, m, await nameOf(m.groupId), describe));
+        await saveAttachment(c, dir, m, out);
+      });
       c.on("groupChanged", async (e) => out(`(#${await nameOf(e.groupId)}: ${e.kind})`));
       c.on("deleted", (d) => out(`(message ${d.messageId} deleted)`));
       c.on("expired", (e) => out(`(message ${e.messageId} expired)`));

@@ -1,29 +1,15 @@
 // `vignette send-file` and `listen` as real processes: the file arrives encrypted, is saved under the recipient's
 // account directory byte-equal, and the path is printed. Plus the CLI's pure file helpers.
-import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { readFile, writeFile } from "node:fs/promises";
-import os from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { kindOf, progressLine, savePath } from "../../src/client/cli-files.ts";
 import { uniqueUsername } from "../helpers/accounts.ts";
 import { startAttachmentServer, type AttachmentServer } from "../helpers/attachments.ts";
+import { finished, vignette } from "../helpers/cli.ts";
 import { removeTempDirs, tempDir } from "../helpers/sdk.ts";
 import { waitFor } from "../helpers/wait.ts";
-
-const BIN = fileURLToPath(new URL("../../bin/vignette.mjs", import.meta.url));
-
-function vignette(args: string[]) {
-  const child = spawn(process.execPath, [BIN, ...args], { stdio: ["ignore", "pipe", "pipe"], cwd: os.tmpdir() });
-  const run = { child, stdout: "", stderr: "", exited: new Promise<number | null>((r) => child.once("exit", (code) => r(code))) };
-  child.stdout.on("data", (c: Buffer) => (run.stdout += c.toString()));
-  child.stderr.on("data", (c: Buffer) => (run.stderr += c.toString()));
-  const timer = setTimeout(() => child.kill("SIGKILL"), 90_000);
-  void run.exited.then(() => clearTimeout(timer));
-  return run;
-}
 
 describe("CLI file helpers", () => {
   it("picks the kind and type from the extension", () => {
@@ -64,8 +50,8 @@ describe("vignette send-file and listen", () => {
     const [aliceDir, bobDir, srcDir] = [await tempDir("vg-cli-"), await tempDir("vg-cli-"), await tempDir("vg-cli-")];
     const [alice, bob] = [uniqueUsername("alice"), uniqueUsername("bob")];
     for (const [dir, name] of [[aliceDir, alice], [bobDir, bob]]) {
-      const r = vignette(["--server", server.url, "--dir", dir, "register", name]);
-      expect(await r.exited, r.stderr).toBe(0);
+      const r = await finished(["--server", server.url, "--dir", dir, "register", name]);
+      expect(r.code, r.stderr).toBe(0);
     }
     const listen = vignette(["--dir", bobDir, "listen"]);
     try {
@@ -73,11 +59,40 @@ describe("vignette send-file and listen", () => {
       const file = path.join(srcDir, "holiday photo.jpg");
       const bytes = randomBytes(3 * 1024 * 1024 + 5);
       await writeFile(file, bytes);
-      const send = vignette(["--dir", aliceDir, "send-file", bob, file, "--caption", "from the beach"]);
-      expect(await send.exited, send.stderr).toBe(0);
+      const send = await finished(["--dir", aliceDir, "send-file", bob, file, "--caption", "from the beach"]);
+      expect(send.code, send.stderr).toBe(0);
       expect(send.stdout).toMatch(/^sent [0-9a-f-]{36} \(image, 3145733 bytes\)/m);
       const saved = await waitFor(() => /saved (\S.*)$/m.exec(listen.stdout)?.[1], "the saved path", 60_000);
       expect(listen.stdout).toContain("[image holiday photo.jpg, 3145733 bytes] from the beach");
+      expect(path.dirname(saved)).toBe(path.join(bobDir, "attachments"));
+      expect((await readFile(saved)).equals(bytes)).toBe(true);
+    } finally {
+      listen.child.kill("SIGTERM");
+      await listen.exited;
+    }
+  });
+
+  it("sends a file into a group: a member's listen saves it under its account directory, byte-equal", { timeout: 300_000 }, async () => {
+    const [aliceDir, bobDir, srcDir] = [await tempDir("vg-cli-"), await tempDir("vg-cli-"), await tempDir("vg-cli-")];
+    const [alice, bob, group] = [uniqueUsername("alice"), uniqueUsername("bob"), uniqueUsername("trip")];
+    for (const [dir, name] of [[aliceDir, alice], [bobDir, bob]]) {
+      const r = await finished(["--server", server.url, "--dir", dir, "register", name]);
+      expect(r.code, r.stderr).toBe(0);
+    }
+    const listen = vignette(["--dir", bobDir, "listen"]);
+    try {
+      await waitFor(() => listen.stdout.includes("listening as"), "bob listening", 60_000);
+      const created = await finished(["--dir", aliceDir, "group", "create", group, bob]);
+      expect(created.code, created.stderr).toBe(0);
+      await waitFor(() => listen.stdout.includes(`#${group}: joined`), "bob joined the group", 60_000);
+      const file = path.join(srcDir, "route.pdf");
+      const bytes = randomBytes(700 * 1024 + 3);
+      await writeFile(file, bytes);
+      const send = await finished(["--dir", aliceDir, "send-file", "--group", group, file, "--caption", "the route"]);
+      expect(send.code, send.stderr).toBe(0);
+      expect(send.stdout).toMatch(/^sent g:[0-9a-f-]{36}:\d+ \(file, 716803 bytes\)/m);
+      const saved = await waitFor(() => /saved (\S.*)$/m.exec(listen.stdout)?.[1], "the saved path", 60_000);
+      expect(listen.stdout).toContain(`#${group} ${alice}: [file route.pdf, 716803 bytes] the route`);
       expect(path.dirname(saved)).toBe(path.join(bobDir, "attachments"));
       expect((await readFile(saved)).equals(bytes)).toBe(true);
     } finally {
