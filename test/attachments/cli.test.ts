@@ -46,7 +46,8 @@ describe("vignette send-file and listen", () => {
     await removeTempDirs();
   });
 
-  it("sends a file that listen saves under the account directory, byte-equal, printing the path", { timeout: 240_000 }, async () => {
+  /** Two CLI accounts, bob's `listen` running, and a folder for the files to send. */
+  async function aliceAndListeningBob() {
     const [aliceDir, bobDir, srcDir] = [await tempDir("vg-cli-"), await tempDir("vg-cli-"), await tempDir("vg-cli-")];
     const [alice, bob] = [uniqueUsername("alice"), uniqueUsername("bob")];
     for (const [dir, name] of [[aliceDir, alice], [bobDir, bob]]) {
@@ -54,8 +55,16 @@ describe("vignette send-file and listen", () => {
       expect(r.code, r.stderr).toBe(0);
     }
     const listen = vignette(["--dir", bobDir, "listen"]);
+    await waitFor(() => listen.stdout.includes("listening as"), "bob listening", 60_000).catch((e) => {
+      listen.child.kill("SIGKILL");
+      throw e;
+    });
+    return { alice, bob, aliceDir, bobDir, srcDir, listen };
+  }
+
+  it("sends a file that listen saves under the account directory, byte-equal, printing the path", { timeout: 240_000 }, async () => {
+    const { alice, bob, aliceDir, bobDir, srcDir, listen } = await aliceAndListeningBob();
     try {
-      await waitFor(() => listen.stdout.includes("listening as"), "bob listening", 60_000);
       const file = path.join(srcDir, "holiday photo.jpg");
       const bytes = randomBytes(3 * 1024 * 1024 + 5);
       await writeFile(file, bytes);
@@ -73,15 +82,9 @@ describe("vignette send-file and listen", () => {
   });
 
   it("sends a file into a group: a member's listen saves it under its account directory, byte-equal", { timeout: 300_000 }, async () => {
-    const [aliceDir, bobDir, srcDir] = [await tempDir("vg-cli-"), await tempDir("vg-cli-"), await tempDir("vg-cli-")];
-    const [alice, bob, group] = [uniqueUsername("alice"), uniqueUsername("bob"), uniqueUsername("trip")];
-    for (const [dir, name] of [[aliceDir, alice], [bobDir, bob]]) {
-      const r = await finished(["--server", server.url, "--dir", dir, "register", name]);
-      expect(r.code, r.stderr).toBe(0);
-    }
-    const listen = vignette(["--dir", bobDir, "listen"]);
+    const { alice, bob, aliceDir, bobDir, srcDir, listen } = await aliceAndListeningBob();
+    const group = uniqueUsername("trip");
     try {
-      await waitFor(() => listen.stdout.includes("listening as"), "bob listening", 60_000);
       const created = await finished(["--dir", aliceDir, "group", "create", group, bob]);
       expect(created.code, created.stderr).toBe(0);
       await waitFor(() => listen.stdout.includes(`#${group}: joined`), "bob joined the group", 60_000);
