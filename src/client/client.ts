@@ -65,6 +65,9 @@ type LiveEnvelopeEvent = Extract<InboxEvent, { __typename: "LiveEnvelopeEvent" }
 
 export type { Sendable };
 
+/** What react, edit, vote and rsvp answer, for 1:1 and group messages alike. */
+export type SentAction = Pick<SendResult, "messageId" | "serverTimestamp" | "sentAt">;
+
 /** Bounds of history reads: a page, and a search query. */
 export const DEFAULT_PAGE = 50;
 export const MAX_PAGE = 1000;
@@ -369,33 +372,32 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
   // ---- reactions, edits, votes, RSVPs: sent in the conversation of the message they change ---------------------
 
   /** Reacts to a message with one emoji (replacing this account's earlier one); null takes the reaction back. */
-  react(messageId: string, emoji: string | null): Promise<SendResult> {
+  react(messageId: string, emoji: string | null): Promise<SentAction> {
     return this.sendAction({ kind: "reaction", messageId, emoji });
   }
 
   /** Replaces the text of a message this account sent, within 24 hours; everyone keeps the edit history. */
-  edit(messageId: string, text: string): Promise<SendResult> {
+  edit(messageId: string, text: string): Promise<SentAction> {
     return this.sendAction({ kind: "edit", messageId, text });
   }
 
   /** Votes in a poll (option indices; one unless the poll allows several); [] takes the vote back. */
-  vote(pollId: string, choices: number | number[]): Promise<SendResult> {
+  vote(pollId: string, choices: number | number[]): Promise<SentAction> {
     const list = Array.isArray(choices) ? choices : [choices];
     return this.sendAction({ kind: "vote", pollId, choices: [...new Set(list)].sort((a, b) => a - b) });
   }
 
   /** Answers an event's invitation. */
-  rsvp(eventId: string, answer: RsvpAnswer): Promise<SendResult> {
+  rsvp(eventId: string, answer: RsvpAnswer): Promise<SentAction> {
     return this.sendAction({ kind: "rsvp", eventId, answer });
   }
 
-  private async sendAction(body: ActionBody): Promise<SendResult> {
+  private async sendAction(body: ActionBody): Promise<SentAction> {
     outgoing(body);
-    return sendAction(this.store, this.self, body, (target) => {
-      // Group conversations send through client.groups (MLS), not through Signal 1:1 envelopes.
-      if (target.groupId) throw new VignetteError("actions on group messages go through the group", "NOT_SUPPORTED");
-      return wrap(() => this.sender.send(target.peerUserId, body));
-    });
+    return sendAction(this.store, this.self, body, (target) =>
+      // Group conversations send through the group (MLS), not through Signal 1:1 envelopes.
+      target.groupId ? this.groups.postAction(target.groupId, body) : wrap(() => this.sender.send(target.peerUserId, body)),
+    );
   }
 
   /** Read receipts for messages (1:1 and group ones alike) to their senders. */

@@ -107,13 +107,13 @@ export interface ActionChanges {
 /** A received action: its rows and event, or null when it is refused (it is then acknowledged and dropped). */
 export async function receivedAction(store: MessageStore, ctx: ActionContext, b: ActionBody): Promise<ActionChanges | null> {
   if (refusal(await store.get(targetOf(b)), ctx, b)) return null;
-  return {
-    batch: rows(ctx, b),
-    event: async () => {
-      const m = await store.get(targetOf(b));
-      return m ? eventOf(ctx, b, m) : null;
-    },
-  };
+  return { batch: rows(ctx, b), event: () => actionEvent(store, ctx, b) };
+}
+
+/** The app's event for an action already stored (null if its message went away meanwhile). */
+export async function actionEvent(store: MessageStore, ctx: ActionContext, b: ActionBody): Promise<ActionEvent | null> {
+  const m = await store.get(targetOf(b));
+  return m ? eventOf(ctx, b, m) : null;
 }
 
 /** Sends this device's own action with send (to the target's conversation) and folds it in locally. */

@@ -1,11 +1,11 @@
 // client.groups: MLS groups as an app uses them. Members are named by username or user id and every active device of
 // every member is in the group: the SDK adds its own account's newly linked devices (the existing device that made
 // the link token is online by construction) and any member's SDK removes leaves of deactivated devices and of users
-// who left. Group events arrive through the client's inbox pipeline and are handed to the app at least once: what an
-// event meant is persisted before it is marked processed, handed over, and only then acknowledged.
+// who left. Group events arrive through the client's inbox pipeline and are handed to the app at least once
+// (group-inbox.ts).
 import type { Proposal } from "ts-mls";
 import { decodeMlsMessage } from "ts-mls";
-import { decodeContent, encodeContent, type MessageBody, type Sendable } from "./content.ts";
+import { encodeContent, type ActionBody, type Content, type MessageBody, type Sendable } from "./content.ts";
 import {
   ClaimKeyPackagesDocument,
   DeleteGroupMessageDocument,
@@ -18,11 +18,10 @@ import {
   SetGroupRoleDocument,
   UpdateGroupDocument,
 } from "./generated/graphql.ts";
-import { MlsGroupManager, type GroupEventData, type GroupUpdate } from "./mls/groups.ts";
+import { expiry, GroupInbox, type GroupsHost } from "./group-inbox.ts";
+import { MlsGroupManager, type GroupEventData } from "./mls/groups.ts";
 import { unb64 } from "./base64.ts";
-import type { MessageRecord, MessageStore, StoredMessage } from "./message-store.ts";
-import type { KeyValueStore } from "./signal/kv.ts";
-import type { HttpTransport } from "./transport.ts";
+import type { MessageRecord, StoredMessage } from "./message-store.ts";
 import { VignetteError, wrap } from "./errors.ts";
 
 /** Key packages a device keeps on the server (one is claimed per group that adds it). */
@@ -50,62 +49,28 @@ export interface GroupMemberInfo {
   joinedAt: string;
 }
 
-export interface ReceivedGroupMessage extends MessageRecord {
-  groupId: string;
-  eventId: string;
-  /** Sent by this account from another of its devices. */
-  isSync: boolean;
-}
-
-export type GroupChangeKind = "joined" | "membersChanged" | "left" | "removed" | "infoChanged";
-
-export interface GroupChangedEvent {
-  groupId: string;
-  kind: GroupChangeKind;
-  epoch: number;
-  byUserId: string | null;
-}
-
-export interface GroupEvents {
-  groupMessage: ReceivedGroupMessage;
-  groupChanged: GroupChangedEvent;
-  deleted: { messageId: string; conversationId: string; byUserId: string };
-}
-
-/** What the client lends the groups: its identity, stores, transport and event emitter. */
-export interface GroupsHost {
-  self: { userId: string; deviceId: number };
-  kv: KeyValueStore;
-  http: HttpTransport;
-  store: MessageStore;
-  resolveUser(who: string): Promise<string>;
-  emit<K extends keyof GroupEvents>(event: K, value: GroupEvents[K]): Promise<void>;
-  /** A message was stored: arm its self-destruct timer (or, when gone, disarm it). */
-  stored(m: MessageRecord): void;
-  unstored(messageId: string): void;
-  fail(err: unknown): void;
-  ack(id: string): Promise<void>;
-}
-
-/** What one processed event means for the app, persisted until the app has been given it. */
-interface Outcome {
-  message?: ReceivedGroupMessage;
-  change?: GroupChangedEvent;
-  deleted?: GroupEvents["deleted"];
-}
-
-const json = (v: unknown) => new Uint8Array(Buffer.from(JSON.stringify(v), "utf8"));
-const outcomeKey = (eventId: string) => `gout/${eventId}`;
+export type { GroupChangedEvent, GroupChangeKind, GroupEvents, GroupsHost, ReceivedGroupMessage } from "./group-inbox.ts";
 
 export class Groups {
   readonly mls: MlsGroupManager;
   private readonly timers = new Map<string, number | null>();
+  private readonly inbox: GroupInbox;
 
   constructor(private readonly host: GroupsHost) {
     this.mls = new MlsGroupManager(host.kv, host.http, host.self, {
       ackOnSync: false,
-      onProcessed: (u) => this.record(u),
+      onProcessed: (u) => this.inbox.record(u),
     });
+    this.inbox = new GroupInbox(host, this.mls, {
+      get: (groupId) => this.get(groupId),
+      infoChanged: (groupId) => void this.timers.delete(groupId),
+      removeDeparted: (groupId) => this.removeDeparted(groupId),
+    });
+  }
+
+  /** One group event from the inbox (see GroupInbox). */
+  handle(event: GroupEventData): Promise<void> {
+    return this.inbox.handle(event);
   }
 
   // ---- the app's calls ---------------------------------------------------------------------------------------
@@ -139,10 +104,7 @@ export class Groups {
     const body: MessageBody = typeof message === "string" ? { kind: "text", text: message } : message;
     if (opts.expiresInSeconds === undefined) opts = { expiresInSeconds: (await this.defaultTimer(groupId)) ?? undefined };
     const sentAt = Date.now();
-    const plaintext = encodeContent({ sentAt, body, ...(opts.expiresInSeconds ? { expiresInSeconds: opts.expiresInSeconds } : {}) });
-    // Added while this device was not listening: its welcome is still queued.
-    if (!(await this.mls.state(groupId))) await wrap(() => this.mls.sync(groupId));
-    const r = await wrap(() => this.mls.post(groupId, plaintext));
+    const r = await this.post(groupId, { sentAt, body, ...(opts.expiresInSeconds ? { expiresInSeconds: opts.expiresInSeconds } : {}) });
     const stored: MessageRecord = {
       messageId: r.messageId,
       conversationId: groupId,
@@ -158,6 +120,18 @@ export class Groups {
     await this.host.store.put(stored);
     this.host.stored(stored);
     return { messageId: r.messageId, serverTimestamp: r.serverTimestamp, sentAt };
+  }
+
+  /** Sends a reaction, edit, vote or RSVP on a group message (client.react and the like, which fold it in here). */
+  async postAction(groupId: string, body: ActionBody) {
+    const sentAt = Date.now();
+    return { ...(await this.post(groupId, { sentAt, body })), sentAt };
+  }
+
+  private async post(groupId: string, content: Omit<Content, "v">) {
+    // Added while this device was not listening: its welcome is still queued.
+    if (!(await this.mls.state(groupId))) await wrap(() => this.mls.sync(groupId));
+    return wrap(() => this.mls.post(groupId, encodeContent(content)));
   }
 
   async list(): Promise<GroupSummary[]> {
@@ -324,100 +298,6 @@ export class Groups {
       return proposals.length ? { proposals, removeUserIds: still } : null;
     });
   }
-
-  // ---- receiving ---------------------------------------------------------------------------------------------
-
-  /**
-   * One group event from the inbox: processed (unless it was already), handed to the app, then acknowledged. A crash
-   * after processing leaves its outcome stored, so the redelivered event hands it over again instead of being lost.
-   */
-  async handle(event: GroupEventData): Promise<void> {
-    let outcome = await this.outcome(event.id);
-    if (!outcome) {
-      try {
-        await this.mls.handle(event);
-      } catch (err) {
-        // An event this device cannot process never will be; report it rather than block the queue behind it.
-        this.host.fail(new VignetteError(`group event ${event.id} could not be processed: ${(err as Error).message}`));
-      }
-      outcome = await this.outcome(event.id);
-    }
-    const m = outcome?.message;
-    if (m && m.expiresAt && Date.parse(m.expiresAt) <= Date.now()) await this.host.store.remove(m.messageId);
-    else if (m) {
-      await this.host.emit("groupMessage", m);
-      this.host.stored(m);
-    }
-    if (outcome?.change) await this.host.emit("groupChanged", outcome.change);
-    if (outcome?.deleted) {
-      await this.host.store.remove(outcome.deleted.messageId);
-      this.host.unstored(outcome.deleted.messageId);
-      await this.host.emit("deleted", outcome.deleted);
-    }
-    await this.host.kv.delete(outcomeKey(event.id));
-    await this.host.ack(event.id);
-    if (outcome?.change?.kind === "membersChanged" && outcome.change.byUserId !== this.host.self.userId) {
-      void this.removeDeparted(event.groupId).catch(() => {});
-    }
-  }
-
-  private async outcome(eventId: string): Promise<Outcome | null> {
-    const raw = await this.host.kv.get(outcomeKey(eventId));
-    return raw ? (JSON.parse(Buffer.from(raw).toString("utf8")) as Outcome) : null;
-  }
-
-  /** Runs inside the group manager, before the event is marked processed: stores what the event means. */
-  private async record(u: GroupUpdate): Promise<void> {
-    const outcome: Outcome = {};
-    const change = (kind: GroupChangeKind): GroupChangedEvent => ({ groupId: u.groupId, kind, epoch: u.epoch, byUserId: u.senderUserId });
-    if (u.kind === "APPLICATION" && u.plaintext) {
-      const m = this.toMessage(u);
-      if (m) {
-        await this.host.store.put(stripped(m));
-        outcome.message = m;
-      }
-    } else if (u.kind === "WELCOME" && u.joined) outcome.change = change("joined");
-    else if (u.kind === "COMMIT" && u.removed) outcome.change = change("removed");
-    else if (u.kind === "INFO_CHANGED") {
-      this.timers.delete(u.groupId);
-      outcome.change = change("infoChanged");
-    } else if (u.kind === "MESSAGE_DELETED" && u.refersTo) {
-      outcome.deleted = { messageId: u.refersTo, conversationId: u.groupId, byUserId: u.senderUserId ?? "" };
-    }
-    else if (u.kind === "MEMBERS_CHANGED") {
-      // This account leaving ends its devices' view of the group with this event.
-      const left = u.senderUserId === this.host.self.userId && !(await this.get(u.groupId).catch(() => null));
-      if (left) await this.host.kv.delete(`mls:group:${u.groupId}`);
-      outcome.change = change(left ? "left" : "membersChanged");
-    }
-    if (outcome.message || outcome.change || outcome.deleted) await this.host.kv.set(outcomeKey(u.eventId), json(outcome));
-  }
-
-  private toMessage(u: GroupUpdate): ReceivedGroupMessage | null {
-    let content;
-    try {
-      content = decodeContent(u.plaintext!);
-    } catch {
-      return null;
-    }
-    const serverTimestamp = u.serverTimestamp ?? new Date().toISOString();
-    const from = { userId: u.senderUserId ?? "", deviceId: u.senderDeviceId ?? 0 };
-    const isSync = from.userId === this.host.self.userId;
-    return {
-      eventId: u.eventId,
-      isSync,
-      messageId: u.eventId,
-      groupId: u.groupId,
-      conversationId: u.groupId,
-      peerUserId: u.groupId,
-      direction: isSync ? "out" : "in",
-      from,
-      sentAt: content.sentAt,
-      serverTimestamp,
-      body: content.body,
-      expiresAt: expiry(serverTimestamp, content.expiresInSeconds),
-    };
-  }
 }
 
 function summary(g: { id: string; name?: string | null; description?: string | null; epoch: number; memberCount: number; expiresInSeconds?: number | null }): GroupSummary {
@@ -426,11 +306,3 @@ function summary(g: { id: string; name?: string | null; description?: string | n
 
 const receipt = (r: { userId: string; at: string }) => ({ userId: r.userId, at: String(r.at) });
 
-function expiry(serverTimestamp: string, seconds?: number): string | null {
-  return seconds ? new Date(Date.parse(serverTimestamp) + seconds * 1000).toISOString() : null;
-}
-
-function stripped(m: ReceivedGroupMessage): MessageRecord {
-  const { eventId: _e, isSync: _s, ...stored } = m;
-  return stored;
-}

@@ -1,6 +1,6 @@
 // The SDK's public surface: `import { VignetteClient } from "vignette-messaging/client"`.
 export { VignetteClient, VignetteError, DEFAULT_SERVER } from "./client.ts";
-export type { ClientEvents, ClientOptions, ReceivedMessage, Sendable } from "./client.ts";
+export type { ClientEvents, ClientOptions, ReceivedMessage, Sendable, SentAction } from "./client.ts";
 export type { MessageBody, MessageKind, Content, ReplyRef, RsvpAnswer, SendableBody, AttachmentKind } from "./content.ts";
 export type { ReactionEvent, EditEvent, VoteEvent, RsvpEvent } from "./conversation.ts";
 export type { StoredMessage, MessageRecord, Reaction, Tally, AccountStore, WriteBatch } from "./store/types.ts";
