@@ -121,7 +121,7 @@ export function createGroupsService(
 
   async function isMember(userId: string, groupId: string): Promise<boolean> {
     if (!isGroupId(groupId)) return false;
-    return (await store.memberRole(deps.prisma, groupId.toLowerCase(), userId)) !== null;
+    return (await store.memberRole(deps.prisma, groupId, userId)) !== null;
   }
 
   async function get(actor: Actor, groupId: string): Promise<GroupInfoView | null> {
@@ -377,7 +377,7 @@ export function createGroupsService(
   /** Deletes a group message here (nothing to do on the server) or, by its sender within the window, for everyone. */
   async function deleteMessage(actor: Actor, messageId: string, forEveryone: boolean): Promise<boolean> {
     if (!forEveryone) return true;
-    const p = parseGroupEventId(messageId.toLowerCase());
+    const p = parseGroupEventId(messageId);
     const m = p ? await store.message(p.groupId, p.seq) : null;
     if (!p || !m || m.kind !== "APPLICATION" || m.refersTo === DELETED) throw notFound("no such message");
     checkDeleteForEveryone(m, actor, config.messaging.deleteForEveryoneWindowSeconds);

@@ -2,6 +2,7 @@
 // stale devices), self-destruct and delete-for-everyone times, status, and cursors. No database, no bus.
 import { AppError, badInput, forbidden, notFound } from "../errors.ts";
 import type { Actor } from "../deps.ts";
+import { canonicalUuid, parseEpochMillis, parseInt64 } from "../ids.ts";
 
 export const MESSAGE_TYPES = [
   "TEXT", "MEDIA", "VOICE", "FILE", "LOCATION", "CONTACT", "POLL", "EVENT", "CALL",
@@ -94,8 +95,9 @@ export interface SendRequest {
 
 /** A message connection cursor: the message's sequence number in its conversation or group. */
 export function cursorSeq(cursor: string): bigint {
-  if (!/^[0-9]{1,19}$/.test(cursor)) throw badInput("invalid cursor");
-  return BigInt(cursor);
+  const v = parseInt64(cursor);
+  if (v === null) throw badInput("invalid cursor");
+  return v;
 }
 
 export const statusOf = (m: Pick<MessageInfo, "deliveredAt" | "readAt">): MessageStatus =>
@@ -170,7 +172,7 @@ export function prepareSend(actor: Actor, input: SendMessageInput, limits: Envel
   const sync = input.syncEnvelopes ?? [];
   checkEnvelopes(envelopes, "envelopes", limits);
   checkEnvelopes(sync, "syncEnvelopes", limits);
-  const recipient = input.recipientUserId.toLowerCase();
+  const recipient = input.recipientUserId;
   return { actor, recipient, clientMessageId, messageType: input.messageType, ttl, envelopes, sync, online: !!input.online };
 }
 
@@ -210,7 +212,9 @@ export function checkDeleteForEveryone(
 export const conversationCursor = (c: ConversationInfo) => `${c.lastMessageAt.getTime()}_${c.id}`;
 
 export function parseConversationCursor(cursor: string): { at: Date; id: string } {
-  const m = /^(\d{1,16})_([0-9a-f-]{36})$/.exec(cursor);
-  if (!m) throw badInput("invalid cursor");
-  return { at: new Date(Number(m[1])), id: m[2] };
+  const m = /^(\d{1,16})_(.{36})$/.exec(cursor);
+  const at = m && parseEpochMillis(m[1]);
+  const id = m && canonicalUuid(m[2]);
+  if (!at || !id) throw badInput("invalid cursor");
+  return { at, id };
 }

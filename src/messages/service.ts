@@ -171,7 +171,7 @@ export function createMessagesService(deps: ServiceDeps, ports: { queue: InboxQu
   async function markRead(actor: Actor, messageIds: string[]): Promise<number> {
     if (messageIds.length > MAX_MESSAGE_IDS) throw badInput(`at most ${MAX_MESSAGE_IDS} message ids per call`);
     if (messageIds.length === 0 || !(await store.readReceiptsEnabled(actor.userId))) return 0;
-    const ids = [...new Set(messageIds.map((m) => m.toLowerCase()))];
+    const ids = [...new Set(messageIds)];
     const at = new Date();
     const { count, deliveries } = await deps.prisma.$transaction(async (tx) => {
       const changed = await store.markRead(tx, actor.userId, ids, at);
@@ -183,7 +183,7 @@ export function createMessagesService(deps: ServiceDeps, ports: { queue: InboxQu
 
   async function deleteMessage(actor: Actor, messageId: string, forEveryone: boolean): Promise<boolean> {
     const now = new Date();
-    const m = await store.findVisible(actor, messageId.toLowerCase(), now);
+    const m = await store.findVisible(actor, messageId, now);
     if (!m) throw notFound("no such message");
     if (!forEveryone) {
       await store.hide(m.id, actor.userId);
@@ -239,19 +239,19 @@ export function createMessagesService(deps: ServiceDeps, ports: { queue: InboxQu
   }
 
   async function conversationFor(actor: Actor, conversationId: string): Promise<ConversationInfo> {
-    const c = await store.conversationOf(actor.userId, conversationId.toLowerCase());
+    const c = await store.conversationOf(actor.userId, conversationId);
     if (!c) throw notFound("no such conversation");
     return c;
   }
 
   /** Whether the user takes part in the conversation, or is a member of the group with that id. */
   async function isParticipant(userId: string, conversationId: string): Promise<boolean> {
-    return !!(await store.conversationOf(userId, conversationId.toLowerCase())) || (await groups.isMember(userId, conversationId));
+    return !!(await store.conversationOf(userId, conversationId)) || (await groups.isMember(userId, conversationId));
   }
 
   /** The users among `others` who share a conversation with `userId` (themselves included). */
   async function contactsAmong(userId: string, others: string[]): Promise<Set<string>> {
-    const ids = [...new Set(others.map((o) => o.toLowerCase()))];
+    const ids = [...new Set(others)];
     const out = new Set<string>(ids.includes(userId) ? [userId] : []);
     for (const u of await store.contactsAmong(userId, ids)) out.add(u);
     return out;
@@ -267,7 +267,7 @@ export function createMessagesService(deps: ServiceDeps, ports: { queue: InboxQu
    * the group's history as the device may see it.
    */
   async function messages(actor: Actor, conversationId: string, page: Page): Promise<MessageInfo[]> {
-    if (await groups.isMember(actor.userId, conversationId)) return groups.history(actor, conversationId.toLowerCase(), page);
+    if (await groups.isMember(actor.userId, conversationId)) return groups.history(actor, conversationId, page);
     const c = await conversationFor(actor, conversationId);
     return store.messages(actor.userId, c.id, page, new Date());
   }

@@ -68,7 +68,8 @@ describe("device-set checks", () => {
       { userId: A, deviceId: 1, registrationId: 10 },
       { userId: A, deviceId: 2, registrationId: 20 },
     ];
-    const req = send({ recipientUserId: A.toUpperCase(), envelopes: [env(2)] });
+    // Ids reach the rules in their canonical spelling (the GraphQL edge lowercases them: test/graphql/canonical-ids).
+    const req = send({ recipientUserId: A, envelopes: [env(2)] });
     expect(req.recipient).toBe(A);
     expect(refusal(() => checkRecipients(req, own))).toBeNull();
     expect(refusal(() => checkRecipients({ ...req, sync: [env(2)] }, own))?.code).toBe("MISMATCHED_DEVICES");
