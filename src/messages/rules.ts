@@ -1,6 +1,7 @@
 // The rules of 1:1 messaging as pure functions: input bounds, Signal-Server's device-set checks (missing, extra and
 // stale devices), self-destruct and delete-for-everyone times, status, and cursors. No database, no bus.
-import { AppError, badInput, forbidden, notFound } from "../errors.ts";
+import { createHash } from "node:crypto";
+import { AppError, badInput, conflict, forbidden, notFound } from "../errors.ts";
 import type { Actor } from "../deps.ts";
 import { canonicalUuid, parseEpochMillis, parseInt64 } from "../ids.ts";
 
@@ -91,6 +92,26 @@ export interface SendRequest {
   sync: EnvelopeInput[];
   /** Live only: nothing stored (see SendMessageInput.online). */
   online: boolean;
+}
+
+/**
+ * What a send asked for, as a digest: the same clientMessageId must mean the same send. Envelopes are taken in
+ * device order, so a retry that lists them in another order is still the same send.
+ */
+export function sendDigest(req: SendRequest): Buffer {
+  const h = createHash("sha256");
+  const envelopes = (list: EnvelopeInput[]) =>
+    [...list].sort((a, b) => a.deviceId - b.deviceId).map((e) => [e.deviceId, e.registrationId, e.type, Buffer.from(e.body).toString("base64")]);
+  h.update(JSON.stringify([req.recipient, req.messageType, req.ttl, envelopes(req.envelopes), envelopes(req.sync)]));
+  return h.digest();
+}
+
+/** A retry's answer: the first send's, unless the retry asks for something else under the same id. */
+export function replayAnswer(req: SendRequest, first: SendResult & { digest: Uint8Array | null }): SendResult {
+  if (first.digest && !Buffer.from(first.digest).equals(sendDigest(req))) {
+    throw conflict("that clientMessageId was already used for another message", { messageId: first.messageId });
+  }
+  return { messageId: first.messageId, serverTimestamp: first.serverTimestamp };
 }
 
 /** A message connection cursor: the message's sequence number in its conversation or group. */

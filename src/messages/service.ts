@@ -13,7 +13,9 @@ import {
   conversationCursor,
   pair,
   prepareSend,
+  replayAnswer,
   selfDestructAt,
+  sendDigest,
   type ConversationInfo,
   type MessageInfo,
   type Page,
@@ -21,7 +23,7 @@ import {
   type SendRequest,
   type SendResult,
 } from "./rules.ts";
-import { createMessagesStore, deliveredOnAck, sentKey, type ChangedMessage, type NewMessage } from "./store.ts";
+import { createMessagesStore, deliveredOnAck, sentKey, type ChangedMessage, type NewMessage, type StoredSend } from "./store.ts";
 
 export * from "./rules.ts";
 
@@ -57,6 +59,7 @@ export function createMessagesService(deps: ServiceDeps, ports: { queue: InboxQu
         clientMessageId: req.clientMessageId,
         messageType: req.messageType,
         expiresAt,
+        digest: sendDigest(req),
       });
       const retention = { selfDestruct: expiresAt !== null, expiresAt: expiresAt ?? queue.retentionExpiry(now) };
       for (const c of copiesOf(req, messageId)) copies.push({ ...c, ...retention, urgent: req.messageType === "CALL" });
@@ -74,8 +77,8 @@ export function createMessagesService(deps: ServiceDeps, ports: { queue: InboxQu
     const writes: { req: SendRequest; messageId: string; i: number }[] = [];
     reqs.forEach((req, i) => {
       const first = stored.get(keyOf(req));
-      if (first) return void (out[i] = { ok: true, value: first });
       try {
+        if (first) return void (out[i] = { ok: true, value: replayAnswer(req, first) });
         const own = req.recipient === req.actor.userId ? [] : (devices.get(req.actor.userId) ?? []);
         checkRecipients(req, [...(devices.get(req.recipient) ?? []), ...own]);
         writes.push({ req, messageId: randomUUID(), i });
@@ -98,13 +101,13 @@ export function createMessagesService(deps: ServiceDeps, ports: { queue: InboxQu
     queue.publish(queue.envelopes.deliveries(copies, result.written, now));
     // Not stored: the same send (a retry, or twice in this batch) was stored first, and its answer is the answer.
     const lost = writes.filter((w) => !result.conversationOf.has(w.messageId));
-    const firsts = lost.length > 0 ? (await store.readForSends([], lost.map((w) => sentOf(w.req)))).stored : new Map<string, SendResult>();
+    const firsts = lost.length > 0 ? (await store.readForSends([], lost.map((w) => sentOf(w.req)))).stored : new Map<string, StoredSend>();
     for (const w of writes) {
       const first = firsts.get(keyOf(w.req));
       out[w.i] = result.conversationOf.has(w.messageId)
         ? { ok: true, value: { messageId: w.messageId, serverTimestamp: now } }
         : first
-          ? { ok: true, value: first }
+          ? settle(() => replayAnswer(w.req, first))
           : { ok: false, error: new Error("a send was neither stored nor found stored") };
     }
     return out;
@@ -311,3 +314,11 @@ function copiesOf(req: SendRequest, messageId: string): LiveCopy[] {
 }
 
 const sentOf = (r: SendRequest) => ({ userId: r.actor.userId, deviceId: r.actor.deviceId, clientMessageId: r.clientMessageId });
+
+function settle<T>(answer: () => T): Settled<T> {
+  try {
+    return { ok: true, value: answer() };
+  } catch (error) {
+    return { ok: false, error };
+  }
+}
