@@ -348,8 +348,8 @@ builder.mutationFields((t) => ({
     resolve: (_root, { messageId, forEveryone }, ctx) => ctx.services.groups.deleteMessage(ctx.actor, String(messageId), forEveryone),
   }),
   ackGroupEvents: t.withAuth({ device: true }).int({
-    description: "Acknowledges group events (ackEnvelopes does the same for ids of any kind).",
-    args: { ids: t.arg.idList({ required: true, validate: z.array(z.string().max(64)).max(1000), description: "Group event ids, at most 1000" }) },
+    description: "Acknowledges group events (ackEnvelopes does the same for ids of any kind). BAD_USER_INPUT for an id that is not a group event id.",
+    args: { ids: t.arg.idList({ required: true, validate: z.array(groupMessageId).max(1000), description: "Group event ids, at most 1000" }) },
     resolve: (_root, { ids }, ctx) => ctx.services.groups.ack(ctx.actor, ids.map(String)),
   }),
 }));

@@ -354,16 +354,17 @@ export function createGroupsService(
     return store.pending(device, { ...opts, limit: opts.limit ?? 500 });
   }
 
-  /** Moves this device's cursors; ids are those of GroupEvent. Returns how many ids were valid. */
+  /** Moves this device's cursors; ids are those of GroupEvent. Returns how many ids it was given (all valid, or it throws). */
   async function ack(device: Actor, ids: string[]): Promise<number> {
     const top = new Map<string, bigint>();
-    let valid = 0;
+    // Every id is read before any cursor moves: a malformed one (through ackEnvelopes, which routes "g:" ids here
+    // unchecked) refuses the whole call instead of reaching the database.
     for (const id of ids) {
       const parsed = parseGroupEventId(id);
-      if (!parsed) continue;
-      valid++;
+      if (!parsed) throw badInput("group event ids look like g:<groupId>:<seq>");
       if ((top.get(parsed.groupId) ?? -1n) < parsed.seq) top.set(parsed.groupId, parsed.seq);
     }
+    const valid = ids.length;
     const moved = new Map<string, { from: bigint; to: bigint }>();
     for (const [groupId, seq] of top) {
       const r = await store.advanceCursor(device, groupId, seq);
