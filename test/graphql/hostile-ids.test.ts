@@ -34,7 +34,7 @@ const HOSTILE_IDS = [
   `g:${randomUUID()}:-1`,
   "live:" + DASHES,
 ];
-const HOSTILE_CURSORS = ["9999999999999999", `9999999999999999_${randomUUID()}`, `1_${DASHES}`, "99999999999999999999", "-1"];
+const HOSTILE_CURSORS = ["9999999999999999", "9223372036854775808", `9999999999999999_${randomUUID()}`, `1_${DASHES}`, "99999999999999999999", "-1"];
 const HOSTILE_INTS = [-1, 2 ** 31 - 1, -(2 ** 31)];
 
 // ID fields whose value is an opaque string the server only compares (any 1-64 characters is a valid one).
