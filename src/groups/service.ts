@@ -354,20 +354,24 @@ export function createGroupsService(
     return store.pending(device, { ...opts, limit: opts.limit ?? 500 });
   }
 
-  /** Moves this device's cursors; ids are those of GroupEvent. Returns how many ids it was given (all valid, or it throws). */
+  /** Moves this device's cursors; ids are those of GroupEvent. Returns how many ids named a group of this device's. */
   async function ack(device: Actor, ids: string[]): Promise<number> {
     const top = new Map<string, bigint>();
+    const perGroup = new Map<string, number>();
     // Every id is read before any cursor moves: a malformed one (through ackEnvelopes, which routes "g:" ids here
     // unchecked) refuses the whole call instead of reaching the database.
     for (const id of ids) {
       const parsed = parseGroupEventId(id);
       if (!parsed) throw badInput("group event ids look like g:<groupId>:<seq>");
       if ((top.get(parsed.groupId) ?? -1n) < parsed.seq) top.set(parsed.groupId, parsed.seq);
+      perGroup.set(parsed.groupId, (perGroup.get(parsed.groupId) ?? 0) + 1);
     }
-    const valid = ids.length;
+    let valid = 0;
     const moved = new Map<string, { from: bigint; to: bigint }>();
     for (const [groupId, seq] of top) {
       const r = await store.advanceCursor(device, groupId, seq);
+      // Another group's ids count for nothing: the answer cannot tell a stranger which groups exist.
+      if (r) valid += perGroup.get(groupId)!;
       if (r && r.to > r.from) moved.set(groupId, r);
     }
     // Receipts are a courtesy to the senders: a failure there must not fail the acknowledgement.
