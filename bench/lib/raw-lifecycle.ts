@@ -51,7 +51,7 @@ export async function rawLifecycle(
           const written = await run(c, "send", WRITE_SENDS, [
             now, uniq.map(() => randomUUID()), uniq.map((x) => x[0]), uniq.map((x) => x[1]),
             ids, ab.map((x) => x[0]), ab.map((x) => x[1]), sends.map((p) => p.sender), sends.map(() => 1),
-            sends.map((p) => p.recipient), ids, sends.map(() => "TEXT"), sends.map(() => null),
+            sends.map((p) => p.recipient), ids, sends.map(() => "TEXT"), sends.map(() => null), sends.map(() => null),
             sends.map((p) => p.recipient), sends.map(() => 1), ids, sends.map(() => 1), sends.map(() => body),
             sends.map(() => null), sends.map(() => exp),
           ]);

@@ -105,7 +105,8 @@ builder.mutationFields((t) => ({
   }),
   createDeviceLink: t.withAuth({ device: true }).field({
     type: DeviceLink,
-    description: "A one-time token for adding a device to your account (valid DEVICE_LINK_TTL_SECONDS).",
+    description:
+      "A one-time token for adding a device to your account (valid DEVICE_LINK_TTL_SECONDS). Only the primary device (device 1) may ask: FORBIDDEN from any other.",
     resolve: (_root, _args, ctx) => ctx.services.devices.createLink(ctx.actor),
   }),
   linkDevice: t.field({
@@ -121,8 +122,9 @@ builder.mutationFields((t) => ({
     resolve: (_root, { keys }, ctx) => ctx.services.devices.resetKeys(ctx.actor, keys),
   }),
   deactivateDevice: t.withAuth({ device: true }).boolean({
-    description: "Deactivates one of your own devices and removes its keys. False if it already was.",
-    args: { deviceId: t.arg.int({ required: true, validate: deviceIdArg, description: "One of your devices" }) },
+    description:
+      "Deactivates one of your own devices and removes its keys. False if it already was. Any device may deactivate itself; only the primary device (device 1) deactivates others (FORBIDDEN otherwise).",
+    args: { deviceId: t.arg.int({ required: true, validate: deviceIdArg, description: "The calling device, or (from the primary) one of your devices" }) },
     resolve: (_root, { deviceId }, ctx) => ctx.services.devices.deactivate(ctx.actor, deviceId),
   }),
 }));

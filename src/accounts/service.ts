@@ -2,11 +2,12 @@
 // device token, listing and deactivation. A device id is never reused within an account.
 import { randomUUID } from "node:crypto";
 import { channels, type ControlEvent } from "../live/channels.ts";
-import { AppError, badInput, conflict, notFound, isUniqueViolation } from "../errors.ts";
+import { AppError, badInput, conflict, forbidden, notFound, isUniqueViolation } from "../errors.ts";
 import type { Actor, ServiceDeps } from "../deps.ts";
 import { bytes } from "../bytes.ts";
 import type { DeviceKeys, KeysService } from "../keys/service.ts";
 import { hashSecret, newSecret } from "./tokens.ts";
+import { isPrimary, mayDeactivate, PRIMARY_DEVICE_ID } from "./rules.ts";
 
 export const USERNAME_PATTERN = /^[a-z0-9_.]{3,32}$/;
 export const MAX_DEVICE_NAME = 64;
@@ -81,14 +82,14 @@ export function createDevicesService(
     try {
       await prisma.$transaction(async (tx) => {
         await tx.user.create({ data: { id: userId, username } });
-        await tx.device.create({ data: deviceRow(userId, 1, name, hashSecret(token), input.keys) });
-        await keys.storeOneTimeKeys(tx, { userId, deviceId: 1 }, input.keys);
+        await tx.device.create({ data: deviceRow(userId, PRIMARY_DEVICE_ID, name, hashSecret(token), input.keys) });
+        await keys.storeOneTimeKeys(tx, { userId, deviceId: PRIMARY_DEVICE_ID }, input.keys);
       });
     } catch (err) {
       if (isUniqueViolation(err)) throw conflict("that username is taken");
       throw err;
     }
-    return { userId, deviceId: 1, token };
+    return { userId, deviceId: PRIMARY_DEVICE_ID, token };
   }
 
   /** Resolves a bearer token to its device; null for an unknown token or a deactivated device. */
@@ -102,6 +103,7 @@ export function createDevicesService(
   }
 
   async function createLink(actor: Actor): Promise<{ token: string; expiresAt: Date }> {
+    if (!isPrimary(actor)) throw forbidden(`only the primary device (device ${PRIMARY_DEVICE_ID}) links new devices`);
     const token = newSecret("vgl");
     const expiresAt = new Date(Date.now() + config.deviceLinkTtlSeconds * 1000);
     await prisma.deviceLink.create({ data: { tokenHash: hashSecret(token), userId: actor.userId, expiresAt } });
@@ -141,6 +143,9 @@ export function createDevicesService(
   }
 
   async function deactivate(actor: Actor, deviceId: number): Promise<boolean> {
+    if (!mayDeactivate(actor, deviceId)) {
+      throw forbidden(`a linked device may deactivate only itself; the primary device (device ${PRIMARY_DEVICE_ID}) removes others`);
+    }
     const target = await prisma.device.findUnique({
       where: { userId_deviceId: { userId: actor.userId, deviceId } },
       select: { active: true },

@@ -12,10 +12,10 @@ import { formatGroupMessage, GROUP_USAGE, groupCommand, groupNames, GroupUsageEr
 const USAGE = `usage: vignette [--dir DIR] [--server URL] <command>
 
   register <username> [--name DEVICE]   create an account (on --server, default ${DEFAULT_SERVER})
-  link                                  on an existing device: print a one-time link token
+  link                                  on the primary device (device 1): print a one-time link token
   link <token> [--name DEVICE]          on a new device (its own --dir): join the account
   devices                               list this account's devices
-  devices remove <deviceId>             deactivate one of them
+  devices remove <deviceId>             deactivate one of them (a linked device: only itself)
   send <username> <text...> [--expires SECONDS]
   send-file <username> <path> [--caption TEXT]   encrypted attachment (image, video, voice or file by extension)
   send-file --group <group> <path> [--caption TEXT]   the same into a group

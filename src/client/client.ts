@@ -73,6 +73,9 @@ export const DEFAULT_PAGE = 50;
 export const MAX_PAGE = 1000;
 export const MAX_SEARCH_LENGTH = 1000;
 
+const PRIMARY_DEVICE = 1;
+const notPrimary = (what: string) =>
+  new VignetteError(`only the primary device (device ${PRIMARY_DEVICE}) may ${what}; this is a linked device`, "FORBIDDEN");
 const isGroupMessageId = (id: string) => id.startsWith("g:");
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -234,8 +237,10 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
     return client;
   }
 
-  /** A one-time token for `link` on a new device. */
+  /** A one-time token for `link` on a new device. Only the primary device (device 1) may link others. */
   async createLinkToken(): Promise<{ token: string; expiresAt: string }> {
+    // The server refuses too; saying so here names the device to use instead of a bare FORBIDDEN.
+    if (this.deviceId !== PRIMARY_DEVICE) throw notPrimary("link new devices");
     return wrap(async () => (await this.http.request(CreateDeviceLinkDocument)).createDeviceLink);
   }
 
@@ -243,7 +248,9 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
     return wrap(async () => (await this.http.request(DevicesDocument, { userId })).devices);
   }
 
+  /** Any device may deactivate itself; only the primary device (device 1) deactivates others. */
   async deactivateDevice(deviceId: number): Promise<boolean> {
+    if (deviceId !== this.deviceId && this.deviceId !== PRIMARY_DEVICE) throw notPrimary("deactivate other devices");
     const done = await wrap(async () => (await this.http.request(DeactivateDeviceDocument, { deviceId })).deactivateDevice);
     this.sender.forgetDevices(this.userId);
     if (deviceId === this.deviceId) await this.close();

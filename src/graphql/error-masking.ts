@@ -3,7 +3,7 @@
 // else is masked, and logged here without the operation's variables.
 import { GraphQLError } from "graphql";
 import { AppError, isUnavailable } from "../errors.ts";
-import type { Logger } from "../logger.ts";
+import { loggableError, scrubText, type Logger } from "../logger.ts";
 
 export function createErrorMasker(logger: Logger) {
   return (error: unknown, message: string): GraphQLError => {
@@ -26,20 +26,16 @@ export function createErrorMasker(logger: Logger) {
     }
     if (isUnavailable(original)) {
       // Retryable: the database is away. Sends are idempotent on clientMessageId, so a retry cannot double them.
-      logger.warn({ err: (original as Error)?.message }, "database unavailable");
+      logger.warn({ err: scrubText((original as Error)?.message) }, "database unavailable");
       return new GraphQLError("the service is temporarily unavailable; retry", {
         path: error instanceof GraphQLError ? error.path : undefined,
         extensions: { code: "UNAVAILABLE", retryable: true },
       });
     }
-    logger.error({ err: serialiseError(original) }, "unexpected error in a resolver");
+    logger.error({ err: loggableError(original) }, "unexpected error in a resolver");
     return new GraphQLError(message, {
       path: error instanceof GraphQLError ? error.path : undefined,
       extensions: { code: "INTERNAL_SERVER_ERROR" },
     });
   };
-}
-
-function serialiseError(e: unknown) {
-  return e instanceof Error ? { name: e.name, message: e.message, stack: e.stack } : { value: String(e) };
 }

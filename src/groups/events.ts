@@ -1,5 +1,6 @@
 // The group events members receive (live, on replay and through the inbox), shaped once per group, not per member.
 import { base64 } from "../bytes.ts";
+import { canonicalUuid, parseInt64 } from "../ids.ts";
 
 export type GroupEventKind = "COMMIT" | "WELCOME" | "APPLICATION" | "MEMBERS_CHANGED" | "INFO_CHANGED" | "MESSAGE_DELETED";
 
@@ -27,7 +28,7 @@ export interface GroupEventPayload {
 
 // Group event ids travel through ackEnvelopes beside the inbox's decimal ids, so they carry their own mark.
 const EVENT_ID_PREFIX = "g:";
-const EVENT_ID = /^g:([0-9a-f-]{36}):(\d{1,18})$/;
+const EVENT_ID = /^g:(.{36}):(\d{1,19})$/;
 
 export const groupEventId = (groupId: string, seq: bigint | number) => `${EVENT_ID_PREFIX}${groupId}:${seq}`;
 
@@ -37,7 +38,9 @@ export const isGroupEventId = (id: string) => id.startsWith(EVENT_ID_PREFIX);
 /** The group and sequence number of a group event id; null when it is not a well-formed one. */
 export function parseGroupEventId(id: string): { groupId: string; seq: bigint } | null {
   const m = EVENT_ID.exec(id);
-  return m ? { groupId: m[1], seq: BigInt(m[2]) } : null;
+  const groupId = m && canonicalUuid(m[1]);
+  const seq = m && parseInt64(m[2]);
+  return groupId && seq !== null ? { groupId, seq } : null;
 }
 
 export function groupEvent(

@@ -65,7 +65,7 @@ export function createGroupReceipts(deps: ServiceDeps, inbox: Pick<InboxQueue, "
     if (messageIds.length > MAX_GROUP_RECEIPT_IDS) throw badInput(`at most ${MAX_GROUP_RECEIPT_IDS} message ids per call`);
     const byGroup = new Map<string, bigint[]>();
     for (const id of messageIds) {
-      const p = parseGroupEventId(id.toLowerCase());
+      const p = parseGroupEventId(id);
       if (p) (byGroup.get(p.groupId) ?? byGroup.set(p.groupId, []).get(p.groupId)!).push(p.seq);
     }
     const at = new Date();
@@ -90,7 +90,7 @@ export function createGroupReceipts(deps: ServiceDeps, inbox: Pick<InboxQueue, "
 
   /** Who has a group message (any device acknowledged it) and who read it; the sender only. */
   async function status(actor: Actor, messageId: string) {
-    const p = parseGroupEventId(messageId.toLowerCase());
+    const p = parseGroupEventId(messageId);
     if (!p) throw notFound("no such message");
     const m = await prisma.groupMessage.findUnique({ where: { groupId_seq: { groupId: p.groupId, seq: p.seq } } });
     if (!m || m.senderUserId !== actor.userId || m.kind !== "APPLICATION") throw notFound("no such message");

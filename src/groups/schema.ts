@@ -7,11 +7,16 @@ import { MAX_KEY_PACKAGES_PER_UPLOAD } from "./key-packages.ts";
 import { MAX_GROUP_RECEIPT_IDS } from "./receipts.ts";
 import { builder } from "../graphql/builder.ts";
 import { SendMessagePayload } from "../messages/schema.ts";
+import { groupEventId, parseGroupEventId } from "./events.ts";
 import { boundedList, shortText, uuid } from "../graphql/validation.ts";
 
 // A commit adding 1,500 members names 1,500 users; nothing needs more in one call.
 const MAX_USERS_PER_CALL = 2000;
-const groupMessageId = z.string().regex(/^g:[0-9a-fA-F-]{36}:\d{1,18}$/, { message: "must be a group message id" });
+// Checked and re-spelled canonically here; the services parse it again with the same reader.
+const groupMessageId = z.string().max(64).transform((s, ctx) => {
+  const p = parseGroupEventId(s);
+  return p ? groupEventId(p.groupId, p.seq) : (ctx.addIssue({ code: "custom", message: "must be a group message id" }), z.NEVER);
+});
 // A year: timers beyond that are no timers.
 const MAX_TIMER_SECONDS = 365 * 24 * 3600;
 const userIdList = z.array(uuid).max(MAX_USERS_PER_CALL, { message: `must have at most ${MAX_USERS_PER_CALL} items` });
@@ -271,7 +276,7 @@ builder.mutationFields((t) => ({
       ctx.services.keyPackages.claim(
         ctx.actor,
         userIds.map(String),
-        devices?.map((d) => ({ userId: String(d.userId).toLowerCase(), deviceId: d.deviceId })),
+        devices?.map((d) => ({ userId: String(d.userId), deviceId: d.deviceId })),
       ),
   }),
   createGroup: t.withAuth({ device: true }).field({
@@ -343,8 +348,8 @@ builder.mutationFields((t) => ({
     resolve: (_root, { messageId, forEveryone }, ctx) => ctx.services.groups.deleteMessage(ctx.actor, String(messageId), forEveryone),
   }),
   ackGroupEvents: t.withAuth({ device: true }).int({
-    description: "Acknowledges group events (ackEnvelopes does the same for ids of any kind).",
-    args: { ids: t.arg.idList({ required: true, validate: z.array(z.string().max(64)).max(1000), description: "Group event ids, at most 1000" }) },
+    description: "Acknowledges group events (ackEnvelopes does the same for ids of any kind). BAD_USER_INPUT for an id that is not a group event id.",
+    args: { ids: t.arg.idList({ required: true, validate: z.array(groupMessageId).max(1000), description: "Group event ids, at most 1000" }) },
     resolve: (_root, { ids }, ctx) => ctx.services.groups.ack(ctx.actor, ids.map(String)),
   }),
 }));

@@ -121,7 +121,7 @@ export function createGroupsService(
 
   async function isMember(userId: string, groupId: string): Promise<boolean> {
     if (!isGroupId(groupId)) return false;
-    return (await store.memberRole(deps.prisma, groupId.toLowerCase(), userId)) !== null;
+    return (await store.memberRole(deps.prisma, groupId, userId)) !== null;
   }
 
   async function get(actor: Actor, groupId: string): Promise<GroupInfoView | null> {
@@ -354,19 +354,24 @@ export function createGroupsService(
     return store.pending(device, { ...opts, limit: opts.limit ?? 500 });
   }
 
-  /** Moves this device's cursors; ids are those of GroupEvent. Returns how many ids were valid. */
+  /** Moves this device's cursors; ids are those of GroupEvent. Returns how many ids named a group of this device's. */
   async function ack(device: Actor, ids: string[]): Promise<number> {
     const top = new Map<string, bigint>();
-    let valid = 0;
+    const perGroup = new Map<string, number>();
+    // Every id is read before any cursor moves: a malformed one (through ackEnvelopes, which routes "g:" ids here
+    // unchecked) refuses the whole call instead of reaching the database.
     for (const id of ids) {
       const parsed = parseGroupEventId(id);
-      if (!parsed) continue;
-      valid++;
+      if (!parsed) throw badInput("group event ids look like g:<groupId>:<seq>");
       if ((top.get(parsed.groupId) ?? -1n) < parsed.seq) top.set(parsed.groupId, parsed.seq);
+      perGroup.set(parsed.groupId, (perGroup.get(parsed.groupId) ?? 0) + 1);
     }
+    let valid = 0;
     const moved = new Map<string, { from: bigint; to: bigint }>();
     for (const [groupId, seq] of top) {
       const r = await store.advanceCursor(device, groupId, seq);
+      // Another group's ids count for nothing: the answer cannot tell a stranger which groups exist.
+      if (r) valid += perGroup.get(groupId)!;
       if (r && r.to > r.from) moved.set(groupId, r);
     }
     // Receipts are a courtesy to the senders: a failure there must not fail the acknowledgement.
@@ -377,7 +382,7 @@ export function createGroupsService(
   /** Deletes a group message here (nothing to do on the server) or, by its sender within the window, for everyone. */
   async function deleteMessage(actor: Actor, messageId: string, forEveryone: boolean): Promise<boolean> {
     if (!forEveryone) return true;
-    const p = parseGroupEventId(messageId.toLowerCase());
+    const p = parseGroupEventId(messageId);
     const m = p ? await store.message(p.groupId, p.seq) : null;
     if (!p || !m || m.kind !== "APPLICATION" || m.refersTo === DELETED) throw notFound("no such message");
     checkDeleteForEveryone(m, actor, config.messaging.deleteForEveryoneWindowSeconds);

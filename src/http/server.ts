@@ -6,7 +6,7 @@ import { GraphQLError, type ExecutionArgs } from "graphql";
 import type { YogaServerInstance } from "graphql-yoga";
 import { WebSocketServer, type WebSocket } from "ws";
 import type { Config } from "../config.ts";
-import type { Logger } from "../logger.ts";
+import { loggableError, type Logger } from "../logger.ts";
 import type { Actor } from "../deps.ts";
 import { bearerToken, clientAddress } from "./auth.ts";
 import { metricsTokenMatches, writeMetrics } from "../metrics/http.ts";
@@ -72,7 +72,11 @@ export function startHttp(deps: HttpDeps, port: number, host: string): Promise<R
     if (path === "/readyz") {
       deps.ready().then(
         () => sendJson(res, 200, { status: "ready" }),
-        (err: Error) => sendJson(res, 503, { status: "unavailable", reason: err.message }),
+        (err: Error) => {
+          // The raw error can name hosts, users and driver internals: it goes to the log, the caller gets a word.
+          logger.warn({ err: loggableError(err) }, "not ready");
+          sendJson(res, 503, { status: "unavailable", reason: "a backing service is unreachable" });
+        },
       );
       return;
     }

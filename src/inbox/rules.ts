@@ -1,5 +1,6 @@
 // The inbox's pure rules: queue item ids, how long an item is kept, and which acknowledged ids are whose.
 import { badInput } from "../errors.ts";
+import { parseInt64 } from "../ids.ts";
 
 export const MAX_ACK_IDS = 1000;
 /** Ids of live-only envelopes (never queued) start with this; acknowledging one does nothing. */
@@ -7,8 +8,9 @@ export const LIVE_ID_PREFIX = "live:";
 
 /** A queue item id as the client gives it back (decimal, as the inbox hands it out). */
 export function parseItemId(id: string): bigint {
-  if (!/^[0-9]{1,19}$/.test(id)) throw badInput("queue item ids are decimal integers");
-  return BigInt(id);
+  const v = parseInt64(id);
+  if (v === null) throw badInput("queue item ids are decimal integers (64-bit)");
+  return v;
 }
 
 /** When an item queued at `from` is dropped unacknowledged (the queue's retention bound). */

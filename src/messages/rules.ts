@@ -1,7 +1,9 @@
 // The rules of 1:1 messaging as pure functions: input bounds, Signal-Server's device-set checks (missing, extra and
 // stale devices), self-destruct and delete-for-everyone times, status, and cursors. No database, no bus.
-import { AppError, badInput, forbidden, notFound } from "../errors.ts";
+import { createHash } from "node:crypto";
+import { AppError, badInput, conflict, forbidden, notFound } from "../errors.ts";
 import type { Actor } from "../deps.ts";
+import { canonicalUuid, parseEpochMillis, parseInt64 } from "../ids.ts";
 
 export const MESSAGE_TYPES = [
   "TEXT", "MEDIA", "VOICE", "FILE", "LOCATION", "CONTACT", "POLL", "EVENT", "CALL",
@@ -92,10 +94,31 @@ export interface SendRequest {
   online: boolean;
 }
 
+/**
+ * What a send asked for, as a digest: the same clientMessageId must mean the same send. Envelopes are taken in
+ * device order, so a retry that lists them in another order is still the same send.
+ */
+export function sendDigest(req: SendRequest): Buffer {
+  const h = createHash("sha256");
+  const envelopes = (list: EnvelopeInput[]) =>
+    [...list].sort((a, b) => a.deviceId - b.deviceId).map((e) => [e.deviceId, e.registrationId, e.type, Buffer.from(e.body).toString("base64")]);
+  h.update(JSON.stringify([req.recipient, req.messageType, req.ttl, envelopes(req.envelopes), envelopes(req.sync)]));
+  return h.digest();
+}
+
+/** A retry's answer: the first send's, unless the retry asks for something else under the same id. */
+export function replayAnswer(req: SendRequest, first: SendResult & { digest: Uint8Array | null }): SendResult {
+  if (first.digest && !Buffer.from(first.digest).equals(sendDigest(req))) {
+    throw conflict("that clientMessageId was already used for another message", { messageId: first.messageId });
+  }
+  return { messageId: first.messageId, serverTimestamp: first.serverTimestamp };
+}
+
 /** A message connection cursor: the message's sequence number in its conversation or group. */
 export function cursorSeq(cursor: string): bigint {
-  if (!/^[0-9]{1,19}$/.test(cursor)) throw badInput("invalid cursor");
-  return BigInt(cursor);
+  const v = parseInt64(cursor);
+  if (v === null) throw badInput("invalid cursor");
+  return v;
 }
 
 export const statusOf = (m: Pick<MessageInfo, "deliveredAt" | "readAt">): MessageStatus =>
@@ -170,7 +193,7 @@ export function prepareSend(actor: Actor, input: SendMessageInput, limits: Envel
   const sync = input.syncEnvelopes ?? [];
   checkEnvelopes(envelopes, "envelopes", limits);
   checkEnvelopes(sync, "syncEnvelopes", limits);
-  const recipient = input.recipientUserId.toLowerCase();
+  const recipient = input.recipientUserId;
   return { actor, recipient, clientMessageId, messageType: input.messageType, ttl, envelopes, sync, online: !!input.online };
 }
 
@@ -210,7 +233,9 @@ export function checkDeleteForEveryone(
 export const conversationCursor = (c: ConversationInfo) => `${c.lastMessageAt.getTime()}_${c.id}`;
 
 export function parseConversationCursor(cursor: string): { at: Date; id: string } {
-  const m = /^(\d{1,16})_([0-9a-f-]{36})$/.exec(cursor);
-  if (!m) throw badInput("invalid cursor");
-  return { at: new Date(Number(m[1])), id: m[2] };
+  const m = /^(\d{1,16})_(.{36})$/.exec(cursor);
+  const at = m && parseEpochMillis(m[1]);
+  const id = m && canonicalUuid(m[2]);
+  if (!at || !id) throw badInput("invalid cursor");
+  return { at, id };
 }

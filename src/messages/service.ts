@@ -13,7 +13,9 @@ import {
   conversationCursor,
   pair,
   prepareSend,
+  replayAnswer,
   selfDestructAt,
+  sendDigest,
   type ConversationInfo,
   type MessageInfo,
   type Page,
@@ -21,7 +23,7 @@ import {
   type SendRequest,
   type SendResult,
 } from "./rules.ts";
-import { createMessagesStore, deliveredOnAck, sentKey, type ChangedMessage, type NewMessage } from "./store.ts";
+import { createMessagesStore, deliveredOnAck, sentKey, type ChangedMessage, type NewMessage, type StoredSend } from "./store.ts";
 
 export * from "./rules.ts";
 
@@ -57,6 +59,7 @@ export function createMessagesService(deps: ServiceDeps, ports: { queue: InboxQu
         clientMessageId: req.clientMessageId,
         messageType: req.messageType,
         expiresAt,
+        digest: sendDigest(req),
       });
       const retention = { selfDestruct: expiresAt !== null, expiresAt: expiresAt ?? queue.retentionExpiry(now) };
       for (const c of copiesOf(req, messageId)) copies.push({ ...c, ...retention, urgent: req.messageType === "CALL" });
@@ -74,8 +77,8 @@ export function createMessagesService(deps: ServiceDeps, ports: { queue: InboxQu
     const writes: { req: SendRequest; messageId: string; i: number }[] = [];
     reqs.forEach((req, i) => {
       const first = stored.get(keyOf(req));
-      if (first) return void (out[i] = { ok: true, value: first });
       try {
+        if (first) return void (out[i] = { ok: true, value: replayAnswer(req, first) });
         const own = req.recipient === req.actor.userId ? [] : (devices.get(req.actor.userId) ?? []);
         checkRecipients(req, [...(devices.get(req.recipient) ?? []), ...own]);
         writes.push({ req, messageId: randomUUID(), i });
@@ -98,13 +101,13 @@ export function createMessagesService(deps: ServiceDeps, ports: { queue: InboxQu
     queue.publish(queue.envelopes.deliveries(copies, result.written, now));
     // Not stored: the same send (a retry, or twice in this batch) was stored first, and its answer is the answer.
     const lost = writes.filter((w) => !result.conversationOf.has(w.messageId));
-    const firsts = lost.length > 0 ? (await store.readForSends([], lost.map((w) => sentOf(w.req)))).stored : new Map<string, SendResult>();
+    const firsts = lost.length > 0 ? (await store.readForSends([], lost.map((w) => sentOf(w.req)))).stored : new Map<string, StoredSend>();
     for (const w of writes) {
       const first = firsts.get(keyOf(w.req));
       out[w.i] = result.conversationOf.has(w.messageId)
         ? { ok: true, value: { messageId: w.messageId, serverTimestamp: now } }
         : first
-          ? { ok: true, value: first }
+          ? settle(() => replayAnswer(w.req, first))
           : { ok: false, error: new Error("a send was neither stored nor found stored") };
     }
     return out;
@@ -171,7 +174,7 @@ export function createMessagesService(deps: ServiceDeps, ports: { queue: InboxQu
   async function markRead(actor: Actor, messageIds: string[]): Promise<number> {
     if (messageIds.length > MAX_MESSAGE_IDS) throw badInput(`at most ${MAX_MESSAGE_IDS} message ids per call`);
     if (messageIds.length === 0 || !(await store.readReceiptsEnabled(actor.userId))) return 0;
-    const ids = [...new Set(messageIds.map((m) => m.toLowerCase()))];
+    const ids = [...new Set(messageIds)];
     const at = new Date();
     const { count, deliveries } = await deps.prisma.$transaction(async (tx) => {
       const changed = await store.markRead(tx, actor.userId, ids, at);
@@ -183,7 +186,7 @@ export function createMessagesService(deps: ServiceDeps, ports: { queue: InboxQu
 
   async function deleteMessage(actor: Actor, messageId: string, forEveryone: boolean): Promise<boolean> {
     const now = new Date();
-    const m = await store.findVisible(actor, messageId.toLowerCase(), now);
+    const m = await store.findVisible(actor, messageId, now);
     if (!m) throw notFound("no such message");
     if (!forEveryone) {
       await store.hide(m.id, actor.userId);
@@ -239,19 +242,19 @@ export function createMessagesService(deps: ServiceDeps, ports: { queue: InboxQu
   }
 
   async function conversationFor(actor: Actor, conversationId: string): Promise<ConversationInfo> {
-    const c = await store.conversationOf(actor.userId, conversationId.toLowerCase());
+    const c = await store.conversationOf(actor.userId, conversationId);
     if (!c) throw notFound("no such conversation");
     return c;
   }
 
   /** Whether the user takes part in the conversation, or is a member of the group with that id. */
   async function isParticipant(userId: string, conversationId: string): Promise<boolean> {
-    return !!(await store.conversationOf(userId, conversationId.toLowerCase())) || (await groups.isMember(userId, conversationId));
+    return !!(await store.conversationOf(userId, conversationId)) || (await groups.isMember(userId, conversationId));
   }
 
   /** The users among `others` who share a conversation with `userId` (themselves included). */
   async function contactsAmong(userId: string, others: string[]): Promise<Set<string>> {
-    const ids = [...new Set(others.map((o) => o.toLowerCase()))];
+    const ids = [...new Set(others)];
     const out = new Set<string>(ids.includes(userId) ? [userId] : []);
     for (const u of await store.contactsAmong(userId, ids)) out.add(u);
     return out;
@@ -267,7 +270,7 @@ export function createMessagesService(deps: ServiceDeps, ports: { queue: InboxQu
    * the group's history as the device may see it.
    */
   async function messages(actor: Actor, conversationId: string, page: Page): Promise<MessageInfo[]> {
-    if (await groups.isMember(actor.userId, conversationId)) return groups.history(actor, conversationId.toLowerCase(), page);
+    if (await groups.isMember(actor.userId, conversationId)) return groups.history(actor, conversationId, page);
     const c = await conversationFor(actor, conversationId);
     return store.messages(actor.userId, c.id, page, new Date());
   }
@@ -311,3 +314,11 @@ function copiesOf(req: SendRequest, messageId: string): LiveCopy[] {
 }
 
 const sentOf = (r: SendRequest) => ({ userId: r.actor.userId, deviceId: r.actor.deviceId, clientMessageId: r.clientMessageId });
+
+function settle<T>(answer: () => T): Settled<T> {
+  try {
+    return { ok: true, value: answer() };
+  } catch (error) {
+    return { ok: false, error };
+  }
+}

@@ -20,6 +20,8 @@ export interface NewMessage {
   clientMessageId: string;
   messageType: string;
   expiresAt: Date | null;
+  /** sendDigest of the request (compared when the same clientMessageId comes again). */
+  digest: Uint8Array;
 }
 
 /** A message whose status changed, to tell its sender's devices. */
@@ -31,6 +33,8 @@ export interface ChangedMessage {
 }
 
 type SentKey = { userId: string; deviceId: number; clientMessageId: string };
+/** A send already stored under a client message id: its answer, and what it asked for (null before 0005). */
+export type StoredSend = SendResult & { digest: Uint8Array | null };
 export const sentKey = (k: SentKey) => `${k.userId}|${k.deviceId}|${k.clientMessageId}`;
 
 export function createMessagesStore(deps: Pick<ServiceDeps, "prisma" | "sql">, envelopes: InboxQueue["envelopes"]) {
@@ -50,24 +54,26 @@ export function createMessagesStore(deps: Pick<ServiceDeps, "prisma" | "sql">, e
       message_id: string | null;
       created_ms: number | null;
       client_message_id: string | null;
+      digest: string | null;
     }>(
       `SELECT 'device' AS row_kind, user_id::text AS user_id, device_id, registration_id, NULL::text AS message_id,
-              NULL::float8 AS created_ms, NULL::text AS client_message_id
+              NULL::float8 AS created_ms, NULL::text AS client_message_id, NULL::text AS digest
        FROM devices WHERE user_id = ANY($1::uuid[]) AND active
        UNION ALL
        SELECT 'message', m.sender_user_id::text, m.sender_device_id, NULL, m.id::text,
-              extract(epoch FROM m.created_at)::float8 * 1000, m.client_message_id
+              extract(epoch FROM m.created_at)::float8 * 1000, m.client_message_id, encode(m.send_digest, 'hex')
        FROM unnest($2::uuid[], $3::int[], $4::text[]) AS k(user_id, device_id, client_message_id)
        JOIN messages m ON m.sender_user_id = k.user_id AND m.sender_device_id = k.device_id
          AND m.client_message_id = k.client_message_id`,
       [[...new Set(userIds)], sent.map((s) => s.userId), sent.map((s) => s.deviceId), sent.map((s) => s.clientMessageId)],
     );
     const devices = new Map<string, ActiveDevice[]>();
-    const stored = new Map<string, SendResult>();
+    const stored = new Map<string, StoredSend>();
     for (const r of rows) {
       if (r.row_kind === "message") {
         const key = sentKey({ userId: r.user_id, deviceId: r.device_id, clientMessageId: r.client_message_id! });
-        stored.set(key, { messageId: r.message_id!, serverTimestamp: new Date(Math.round(Number(r.created_ms))) });
+        const digest = r.digest ? Buffer.from(r.digest, "hex") : null;
+        stored.set(key, { messageId: r.message_id!, serverTimestamp: new Date(Math.round(Number(r.created_ms))), digest });
       } else {
         const device = { userId: r.user_id, deviceId: r.device_id, registrationId: r.registration_id! };
         devices.set(r.user_id, [...(devices.get(r.user_id) ?? []), device]);
@@ -111,6 +117,7 @@ export function createMessagesStore(deps: Pick<ServiceDeps, "prisma" | "sql">, e
       messages.map((m) => m.clientMessageId),
       messages.map((m) => m.messageType),
       messages.map((m) => m.expiresAt?.toISOString() ?? null),
+      messages.map((m) => Buffer.from(m.digest).toString("hex")),
       ...envelopes.params(copies),
     ]);
     const conversationOf = new Map<string, string>();
@@ -301,18 +308,18 @@ WITH conv AS (
   RETURNING c.id, c.user_a, c.user_b
 ), msg AS (
   INSERT INTO messages (id, conversation_id, sender_user_id, sender_device_id, recipient_user_id, client_message_id,
-                        message_type, created_at, expires_at)
+                        message_type, created_at, expires_at, send_digest)
   SELECT k.id, conv.id, k.sender_user_id, k.sender_device_id, k.recipient_user_id, k.client_message_id,
-         k.message_type, $1::timestamptz, k.expires_at
+         k.message_type, $1::timestamptz, k.expires_at, decode(k.digest, 'hex')
   FROM unnest($5::uuid[], $6::uuid[], $7::uuid[], $8::uuid[], $9::int[], $10::uuid[], $11::text[], $12::text[],
-              $13::timestamptz[])
+              $13::timestamptz[], $14::text[])
     WITH ORDINALITY AS k(id, user_a, user_b, sender_user_id, sender_device_id, recipient_user_id, client_message_id,
-                         message_type, expires_at, n)
+                         message_type, expires_at, digest, n)
   JOIN conv ON conv.user_a = k.user_a AND conv.user_b = k.user_b
   ORDER BY k.n
   ON CONFLICT (sender_user_id, sender_device_id, client_message_id) DO NOTHING
   RETURNING id, conversation_id, sender_user_id, sender_device_id
-), ${envelopes.cte("msg", "$1::timestamptz", 14)}
+), ${envelopes.cte("msg", "$1::timestamptz", 15)}
 SELECT 'message' AS row_kind, id::text AS id, id::text AS message_id, conversation_id::text AS conversation_id,
        NULL::text AS user_id, NULL::int AS device_id FROM msg
 UNION ALL

@@ -54,7 +54,7 @@ export function createRealtimeService(deps: ServiceDeps, messages: Participants,
   async function setTyping(actor: Actor, conversationId: string, isTyping: boolean): Promise<boolean> {
     await requireParticipant(actor, conversationId);
     const event: TypingPayload = {
-      conversationId: conversationId.toLowerCase(),
+      conversationId,
       userId: actor.userId,
       deviceId: actor.deviceId,
       isTyping,
@@ -72,7 +72,7 @@ export function createRealtimeService(deps: ServiceDeps, messages: Participants,
       clearTimeout(lapses.get(k));
       lapses.delete(k);
     };
-    const unsubscribe = await bus.subscribe<TypingPayload>(channels.conversation(conversationId.toLowerCase()), (e) => {
+    const unsubscribe = await bus.subscribe<TypingPayload>(channels.conversation(conversationId), (e) => {
       if (e.userId === actor.userId && e.deviceId === actor.deviceId) return;
       const k = `${e.userId}:${e.deviceId}`;
       clear(k);

@@ -91,15 +91,47 @@ describe("authentication and devices", () => {
   it("deactivateDevice names only the caller's own devices: another account's device cannot be reached", async () => {
     const alice = await registerDevice(server.url);
     const mallory = await registerDevice(server.url);
-    const malloryPhone = await linkNewDevice(server.url, mallory);
-    const missing = await malloryPhone.http.execute(DeactivateDeviceDocument, { deviceId: 3 });
+    await linkNewDevice(server.url, mallory);
+    // Mallory's primary names a device id Alice has but Mallory does not: her own account only.
+    const missing = await mallory.http.execute(DeactivateDeviceDocument, { deviceId: 3 });
     expect(missing.errors?.[0].extensions?.code).toBe("NOT_FOUND");
-    // Device 1 from Mallory's token is Mallory's device 1, never Alice's.
-    const own = await malloryPhone.http.request(DeactivateDeviceDocument, { deviceId: 1 });
-    expect(own.deactivateDevice).toBe(true);
     expect((await alice.http.request(MeDocument)).me).toMatchObject({ userId: alice.userId, deviceId: 1 });
     const { preKeyStatus } = await alice.http.request(PreKeyStatusDocument);
     expect(preKeyStatus.oneTimePreKeys).toBe(5);
-    expect((await mallory.http.execute(MeDocument)).errors?.[0].extensions?.code).toBe("UNAUTHENTICATED");
+  });
+
+  describe("primary-device authority: a stolen linked device cannot take the account", () => {
+    it("a linked device cannot deactivate device 1 or a sibling, nor create a link token: FORBIDDEN, nothing changes", async () => {
+      const alice = await registerDevice(server.url);
+      const laptop = await linkNewDevice(server.url, alice);
+      const tablet = await linkNewDevice(server.url, alice);
+      for (const deviceId of [1, tablet.deviceId, 9]) {
+        const r = await laptop.http.execute(DeactivateDeviceDocument, { deviceId });
+        expect(r.errors?.[0].extensions?.code, `device ${deviceId}`).toBe("FORBIDDEN");
+        expect(r.data?.deactivateDevice ?? null).toBeNull();
+      }
+      const link = await laptop.http.execute(CreateDeviceLinkDocument);
+      expect(link.errors?.[0].extensions?.code).toBe("FORBIDDEN");
+      expect(link.data?.createDeviceLink ?? null).toBeNull();
+      // Every device still works and is still listed; no link row was written.
+      for (const d of [alice, laptop, tablet]) expect((await d.http.request(MeDocument)).me.deviceId).toBe(d.deviceId);
+      const { devices } = await alice.http.request(DevicesDocument, { userId: alice.userId });
+      expect(devices.map((d) => d.deviceId)).toEqual([1, laptop.deviceId, tablet.deviceId]);
+      expect(await server.app.prisma.deviceLink.count({ where: { userId: alice.userId } })).toBe(2);
+    });
+
+    it("a linked device deactivates itself; the primary deactivates a linked device and keeps linking", async () => {
+      const alice = await registerDevice(server.url);
+      const laptop = await linkNewDevice(server.url, alice);
+      const tablet = await linkNewDevice(server.url, alice);
+      expect((await laptop.http.request(DeactivateDeviceDocument, { deviceId: laptop.deviceId })).deactivateDevice).toBe(true);
+      expect((await laptop.http.execute(MeDocument)).errors?.[0].extensions?.code).toBe("UNAUTHENTICATED");
+      expect((await alice.http.request(DeactivateDeviceDocument, { deviceId: tablet.deviceId })).deactivateDevice).toBe(true);
+      expect((await tablet.http.execute(MeDocument)).errors?.[0].extensions?.code).toBe("UNAUTHENTICATED");
+      const next = await linkNewDevice(server.url, alice);
+      expect(next.deviceId).toBe(4);
+      const { devices } = await alice.http.request(DevicesDocument, { userId: alice.userId });
+      expect(devices.map((d) => d.deviceId)).toEqual([1, 4]);
+    });
   });
 });

@@ -10,6 +10,7 @@ import { printSchemaFile } from "../../src/graphql/print.ts";
 import { registerDevice } from "../helpers/accounts.ts";
 import { createTestDatabase, sqlClient, usingPostgres } from "../helpers/database.ts";
 import { baseEnv, busPrefix, spawnNode, startServer } from "../helpers/server.ts";
+import { pgProxy } from "../faults/helpers.ts";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 
@@ -48,6 +49,30 @@ describe("the service", () => {
       expect(big.status).toBe(413);
     } finally {
       await server.close();
+    }
+  });
+
+  it.skipIf(!usingPostgres)("/readyz names no raw error when the database is away: 503 with a generic reason", async () => {
+    const db = await createTestDatabase();
+    const real = new URL(db.url!);
+    const proxy = await pgProxy({ host: real.hostname, port: Number(real.port || 5432) });
+    const viaProxy = new URL(db.url!);
+    viaProxy.port = String(proxy.port);
+    const server = await startServer({ DATABASE_URL: viaProxy.toString() }, { db: { ...db, env: { DATABASE_URL: viaProxy.toString() } } });
+    try {
+      const readyz = server.url.replace(/\/graphql$/, "/readyz");
+      expect((await fetch(readyz)).status).toBe(200);
+      await proxy.cut();
+      const down = await fetch(readyz);
+      expect(down.status).toBe(503);
+      const body = await down.text();
+      expect(JSON.parse(body)).toEqual({ status: "unavailable", reason: "a backing service is unreachable" });
+      expect(body).not.toMatch(/ECONN|127\.0\.0\.1|terminated|postgres|vg_test/i);
+    } finally {
+      await proxy.restore();
+      await server.close();
+      await proxy.close();
+      await db.drop();
     }
   });
 

@@ -153,6 +153,9 @@ describe("VignetteClient end to end", () => {
     await bob3.send(carol.userId, say("bob3 answers carol"));
     await started(carol);
     await waitFor(() => texts(r(carol)).includes("bob3 answers carol"), "carol hears bob's linked device");
+    // A linked device neither links nor removes others (the SDK says so before the server would).
+    await expect(bob3.createLinkToken()).rejects.toMatchObject({ code: "FORBIDDEN", message: expect.stringMatching(/primary device/) });
+    await expect(bob3.deactivateDevice(1)).rejects.toMatchObject({ code: "FORBIDDEN" });
     await bob3.deactivateDevice(bob3.deviceId);
     expect((await bob.devices()).map((d) => d.deviceId)).toEqual([1, 2]);
   });

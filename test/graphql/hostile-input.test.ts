@@ -12,7 +12,9 @@ import { openWs, queryText } from "../../src/client/transport.ts";
 import { schema } from "../../src/graphql/index.ts";
 import { linkNewDevice, registerDevice, uniqueUsername, type TestDevice } from "../helpers/accounts.ts";
 import { postRaw } from "../helpers/graphql.ts";
-import { mlsMember, type MlsMember } from "../helpers/groups.ts";
+import { EventFeed, mlsMember, type MlsMember } from "../helpers/groups.ts";
+import { collect } from "../helpers/live.ts";
+import { MlsGroupManager } from "../../src/client/mls/groups.ts";
 import { sendOpaque } from "../helpers/messaging.ts";
 import { startServer, type TestServer } from "../helpers/server.ts";
 import { openSnapshotter, type Snapshot } from "../helpers/snapshot.ts";
@@ -46,6 +48,7 @@ describe("hostile input and authorization", () => {
   let groupId: string;
   let commit: Awaited<ReturnType<MlsMember["mls"]["prepareCommit"]>>;
   let keyPackage: string;
+  let memberEventId: string;
   let freshKeys: Awaited<ReturnType<SignalDevice["registrationKeys"]>>;
   let malloryKeys: { signed: { keyId: number; publicKey: string; signature: string }; kyber: { keyId: number; publicKey: string; signature: string } };
 
@@ -81,6 +84,9 @@ describe("hostile input and authorization", () => {
     groupId = await owner.mls.createGroup({ name: "private", memberUserIds: [member.userId] });
     commit = await owner.mls.prepareCommit(groupId, { proposals: [] });
     keyPackage = Buffer.from((await owner.mls.keyPackages.generate()).encoded).toString("base64");
+    // A real event of that group, unacknowledged by its member: what another user's ackGroupEvents names.
+    const { pendingGroupEvents } = await member.http.request(ops.PendingGroupEventsDocument, { groupId });
+    memberEventId = pendingGroupEvents[0].id;
   }, 180_000); // a dozen registrations with real keys and an MLS group, on a loaded machine
   afterAll(async () => {
     await snap?.close();
@@ -181,7 +187,10 @@ describe("hostile input and authorization", () => {
     { name: "read receipts: a string for a Boolean", as: A, op: ops.SetReadReceiptsDocument, vars: () => ({ enabled: "yes" }), expect: "BAD_USER_INPUT" },
     // queries
     { name: "messages: a conversation the caller is not in", as: M, op: ops.MessagesDocument, vars: () => ({ conversationId }), expect: ["FORBIDDEN", "NOT_FOUND"] },
-    { name: "messages: first = 1e9", as: A, op: ops.MessagesDocument, vars: () => ({ conversationId, first: -5 }), expect: "BAD_USER_INPUT" },
+    { name: "messages: first = -5", as: A, op: ops.MessagesDocument, vars: () => ({ conversationId, first: -5 }), expect: "BAD_USER_INPUT" },
+    // Within Int, so GraphQL takes it; the connection clamps it to its page maximum (200) and answers one page.
+    { name: "messages: first = 1e9", as: A, op: `query($c: ID!, $f: Int) { messages(conversationId: $c, first: $f) { edges { node { id } } } }`, vars: () => ({ c: conversationId, f: 1e9 }), expect: { data: { messages: { edges: [{ node: { id: sent.messageId } }] } } } },
+    { name: "messages: first past Int", as: A, op: ops.MessagesDocument, vars: () => ({ conversationId, first: 2 ** 40 }), expect: "BAD_USER_INPUT" },
     { name: "inbox: after not a queue id", as: A, op: ops.PollInboxDocument, vars: () => ({ after: "zzz" }), expect: "BAD_USER_INPUT" },
     { name: "presence: 10,000 user ids", as: A, op: ops.PresenceDocument, vars: () => ({ userIds: Array.from({ length: 10_000 }, () => randomUUID()) }), expect: "BAD_USER_INPUT" },
     { name: "devices: userId not a UUID", as: A, op: ops.DevicesDocument, vars: () => ({ userId: "1 OR 1=1" }), expect: "BAD_USER_INPUT" },
@@ -279,7 +288,9 @@ describe("hostile input and authorization", () => {
     updateGroup: { op: ops.UpdateGroupDocument, vars: () => ({ input: { groupId, name: "mine now" } }), otherUser: ["FORBIDDEN", "NOT_FOUND"] },
     setGroupRole: { op: ops.SetGroupRoleDocument, vars: () => ({ groupId, userId: mallory.userId, role: "ADMIN" }), otherUser: ["FORBIDDEN", "NOT_FOUND"] },
     leaveGroup: { op: ops.LeaveGroupDocument, vars: () => ({ groupId }), otherUser: ["FORBIDDEN", "NOT_FOUND"] },
-    ackGroupEvents: { op: ops.AckGroupEventsDocument, vars: () => ({ ids: ["1", "2", "3"] }), otherUser: { data: { ackGroupEvents: 0 } } },
+    // A real, unacknowledged event of owner's group: a stranger's acknowledgement of it counts for nothing and moves
+    // no cursor (the member's own acknowledgement of it counts 1: the last test).
+    ackGroupEvents: { op: ops.AckGroupEventsDocument, vars: () => ({ ids: [memberEventId] }), otherUser: { data: { ackGroupEvents: 0 } } },
     groupMessageStatus: { op: ops.GroupMessageStatusDocument, vars: () => ({ messageId: `g:${groupId}:1` }), otherUser: ["FORBIDDEN", "NOT_FOUND"] },
     markGroupRead: { op: ops.MarkGroupReadDocument, vars: () => ({ messageIds: [`g:${groupId}:1`] }), otherUser: [{ data: { markGroupRead: 0 } }, "FORBIDDEN", "NOT_FOUND"] },
     deleteGroupMessage: { op: ops.DeleteGroupMessageDocument, vars: () => ({ messageId: `g:${groupId}:1`, forEveryone: true }), otherUser: ["FORBIDDEN", "NOT_FOUND"] },
@@ -342,6 +353,63 @@ describe("hostile input and authorization", () => {
     expect(await snap.take()).toEqual(before);
   });
 
+  // Subscriptions that take no id (inbox, groupEvents) or filter what they are given (presence) accept a stranger's
+  // subscribe: the cell is that nothing of alice's (or of a group mallory is not in) ever reaches it. Each check ends
+  // on a barrier: an event mallory must get, published after the one she must not, on the same bus.
+  it("other users' subscriptions reveal nothing: presence, inbox, groupEvents", { timeout: 120_000 }, async () => {
+    const sockets: ReturnType<typeof openWs>[] = [];
+    const ws = (token: string) => (sockets.push(openWs(server.url, token, { lazy: false })), sockets.at(-1)!);
+    const feeds: EventFeed[] = [];
+    try {
+      // presence: alice's own change (her other device connects) reaches alice's subscription, then mallory's own
+      // change (a device of hers connects) reaches mallory's.
+      const mallory2 = await linkNewDevice(server.url, mallory);
+      const malloryPresence = collect(ws(mallory.token), ops.PresenceUpdatesDocument, { userIds: [alice.userId, mallory.userId] });
+      await malloryPresence.until((xs) => xs.length >= 1, 15_000, "mallory's own state");
+      const alicePresence = collect(ws(alice.token), ops.PresenceUpdatesDocument, { userIds: [alice.userId] });
+      await alicePresence.until((xs) => xs.length >= 1, 15_000, "alice's own state");
+      const seen = alicePresence.items.length;
+      ws(alice2.token);
+      await alicePresence.until((xs) => xs.length > seen, 15_000, "alice's new socket announced");
+      const mine = malloryPresence.items.length;
+      ws(mallory2.token);
+      await malloryPresence.until((xs) => xs.length > mine, 15_000, "mallory's new socket announced");
+      expect(malloryPresence.items.map((x) => x.presence.userId)).not.toContain(alice.userId);
+
+      // inbox: an envelope for bob, then one for mallory; mallory's stream holds hers only.
+      const malloryInbox = collect(ws(mallory.token), ops.InboxDocument, {});
+      const bobInbox = collect(ws(bob.token), ops.InboxDocument, {});
+      const toBob = await sendOpaque(alice, bob.userId, "for bob only");
+      await bobInbox.until((xs) => xs.some((x) => x.inbox.__typename === "EnvelopeEvent" && x.inbox.envelope.messageId === toBob.messageId), 15_000, "bob's envelope");
+      const toMallory = await sendOpaque(alice, mallory.userId, "for mallory");
+      const envelopes = (xs: typeof malloryInbox.items) => xs.flatMap((x) => (x.inbox.__typename === "EnvelopeEvent" ? [x.inbox.envelope.messageId] : []));
+      await malloryInbox.until((xs) => envelopes(xs).includes(toMallory.messageId), 15_000, "mallory's envelope");
+      expect(envelopes(malloryInbox.items)).toEqual([toMallory.messageId]);
+
+      // groupEvents: owner's group talks (its member sees it), then a group mallory is in talks; mallory sees only that.
+      const malloryMls = new MlsGroupManager(new MemoryKeyValueStore(), mallory.http, mallory.address);
+      await malloryMls.keyPackages.upload(2, true);
+      await new MlsGroupManager(new MemoryKeyValueStore(), mallory2.http, mallory2.address).keyPackages.upload(2, true);
+      const carol = await mlsMember(server.url);
+      const malloryFeed = new EventFeed(server.url, mallory.token);
+      const memberFeed = new EventFeed(server.url, member.token);
+      feeds.push(malloryFeed, memberFeed);
+      const carolGroup = await carol.mls.createGroup({ name: "with mallory", memberUserIds: [mallory.userId] });
+      await malloryFeed.waitFor((es) => es.some((e) => e.groupId === carolGroup), 15_000, "mallory's welcome");
+      await memberFeed.waitFor((es) => es.some((e) => e.groupId === groupId), 15_000, "the member's replay");
+      const secret = await owner.mls.send(groupId, new TextEncoder().encode("members only"));
+      await memberFeed.waitFor((es) => es.some((e) => e.id === secret), 15_000, "the member's live event");
+      const barrier = await carol.mls.send(carolGroup, new TextEncoder().encode("hello mallory"));
+      await malloryFeed.waitFor((es) => es.some((e) => e.id === barrier), 15_000, "mallory's group message");
+      expect(malloryFeed.events.filter((e) => e.groupId !== carolGroup)).toEqual([]);
+
+      // The ackGroupEvents cell's id is real: its member's acknowledgement counts.
+      expect((await member.http.request(ops.AckGroupEventsDocument, { ids: [memberEventId] })).ackGroupEvents).toBe(1);
+    } finally {
+      for (const f of feeds) await f.close();
+      for (const s of sockets) await s.dispose();
+    }
+  });
 });
 
 /**

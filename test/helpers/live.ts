@@ -71,3 +71,27 @@ export function collect<T, V>(
   );
   return c;
 }
+
+/**
+ * One subscription's first answer on an open client: the code of its first error, "data" for an event, "completed"
+ * when it ended without either, "timeout" when nothing came in `ms`.
+ */
+export function subscribeOnce(client: Client, query: string, variables: Record<string, unknown>, ms = 10_000): Promise<string> {
+  return new Promise((resolve) => {
+    let stop = () => {};
+    const done = (answer: string) => {
+      clearTimeout(timer);
+      stop();
+      resolve(answer);
+    };
+    const timer = setTimeout(() => done("timeout"), ms);
+    stop = client.subscribe(
+      { query, variables },
+      {
+        next: (v) => done((v.errors?.[0] as { extensions?: { code?: string } } | undefined)?.extensions?.code ?? "data"),
+        error: (err) => done(Array.isArray(err) ? ((err[0] as { extensions?: { code?: string } }).extensions?.code ?? "?") : `closed ${(err as { code?: number }).code}`),
+        complete: () => done("completed"),
+      },
+    );
+  });
+}

@@ -10,7 +10,9 @@ import {
   pair,
   parseConversationCursor,
   prepareSend,
+  replayAnswer,
   selfDestructAt,
+  sendDigest,
   statusOf,
   MAX_EXPIRES_IN_SECONDS,
   type EnvelopeInput,
@@ -68,7 +70,8 @@ describe("device-set checks", () => {
       { userId: A, deviceId: 1, registrationId: 10 },
       { userId: A, deviceId: 2, registrationId: 20 },
     ];
-    const req = send({ recipientUserId: A.toUpperCase(), envelopes: [env(2)] });
+    // Ids reach the rules in their canonical spelling (the GraphQL edge lowercases them: test/graphql/canonical-ids).
+    const req = send({ recipientUserId: A, envelopes: [env(2)] });
     expect(req.recipient).toBe(A);
     expect(refusal(() => checkRecipients(req, own))).toBeNull();
     expect(refusal(() => checkRecipients({ ...req, sync: [env(2)] }, own))?.code).toBe("MISMATCHED_DEVICES");
@@ -121,5 +124,29 @@ describe("times, status and cursors", () => {
     expect(refusal(() => parseConversationCursor("1_nope"))?.code).toBe("BAD_USER_INPUT");
     expect(cursorSeq("17")).toBe(17n);
     expect(refusal(() => cursorSeq("-1"))?.code).toBe("BAD_USER_INPUT");
+  });
+});
+
+describe("idempotent replays", () => {
+  const first = (digest: Uint8Array | null) => ({ messageId: "m1", serverTimestamp: new Date(0), digest });
+
+  it("the same send, envelopes in any order, gets the first answer; anything else is a CONFLICT", () => {
+    const req = send({ envelopes: [env(1), env(2)] });
+    const digest = sendDigest(req);
+    expect(replayAnswer(send({ envelopes: [env(2), env(1)] }), first(digest))).toEqual({ messageId: "m1", serverTimestamp: new Date(0) });
+    for (const other of [
+      send({ envelopes: [env(1), env(2, 20, new Uint8Array([2]))] }),
+      send({ envelopes: [env(1)] }),
+      send({ envelopes: [env(1), env(2)], syncEnvelopes: [env(3)] }),
+      send({ envelopes: [env(1), env(2)], messageType: "CALL" }),
+      send({ envelopes: [env(1), env(2)], expiresInSeconds: 5 }),
+      send({ envelopes: [env(1), env(2)], recipientUserId: A }),
+    ]) {
+      expect(refusal(() => replayAnswer(other, first(digest)))?.code).toBe("CONFLICT");
+    }
+  });
+
+  it("a message stored before digests were kept answers as before", () => {
+    expect(replayAnswer(send(), first(null)).messageId).toBe("m1");
   });
 });

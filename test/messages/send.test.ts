@@ -124,6 +124,39 @@ describe("sendMessage", () => {
     expect(inbox.filter((e) => e.__typename === "EnvelopeEvent")).toHaveLength(2);
   });
 
+  it("a replay of a clientMessageId with another body, type, timer or recipient is a CONFLICT and stores nothing", async () => {
+    const alice = await registerDevice(server.url);
+    const bob = await registerDevice(server.url);
+    const bob2 = await linkNewDevice(server.url, bob);
+    const carol = await registerDevice(server.url);
+    const input = await opaqueInput(alice, bob.userId, "original");
+    const first = await alice.http.request(SendMessageDocument, { input });
+    const before = await counts();
+    const same = { ...input, clientMessageId: input.clientMessageId };
+    const other = await opaqueInput(alice, bob.userId, "forged");
+    const toCarol = await opaqueInput(alice, carol.userId, "original");
+    const variants = {
+      body: { ...same, envelopes: other.envelopes },
+      "one envelope's body": { ...same, envelopes: [input.envelopes[0], other.envelopes[1]] },
+      "registration id": { ...same, envelopes: input.envelopes.map((e, i) => (i === 0 ? { ...e, registrationId: e.registrationId + 1 } : e)) },
+      type: { ...same, messageType: "MEDIA" as const },
+      timer: { ...same, expiresInSeconds: 60 },
+      recipient: { ...toCarol, clientMessageId: input.clientMessageId },
+    };
+    for (const [what, v] of Object.entries(variants)) {
+      const err = await rejection(alice.http.request(SendMessageDocument, { input: v }));
+      expect(err.code, what).toBe("CONFLICT");
+      expect(err.extensions.messageId, what).toBe(first.sendMessage.messageId);
+    }
+    expect(await counts()).toEqual(before);
+    // The same send, its envelopes listed in another order, is still the same send: the first answer.
+    const reordered = await alice.http.request(SendMessageDocument, { input: { ...same, envelopes: [...input.envelopes].reverse() } });
+    expect(reordered.sendMessage).toEqual(first.sendMessage);
+    expect(await counts()).toEqual(before);
+    const { inbox } = await bob2.http.request(PollInboxDocument, {});
+    expect(inbox.flatMap((e) => (e.__typename === "EnvelopeEvent" ? [unb64(e.envelope.body)] : []))).toEqual([`original@${bob2.deviceId}`]);
+  });
+
   it("Note to Self: envelopes go to your other devices and the message is kept for your history", async () => {
     const me = await registerDevice(server.url);
     const lonely = await sendOpaque(me, me.userId, "note"); // no other device: no envelope, still a message

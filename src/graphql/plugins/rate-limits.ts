@@ -14,6 +14,7 @@ import {
 } from "graphql";
 import type { RateLimitFamily, RateLimits } from "../../config.ts";
 import { AppError } from "../../errors.ts";
+import { canonicalId } from "../../ids.ts";
 import { chargesFor, type Charge, type RateLimiter } from "./rate-limiter.ts";
 import type { Context } from "../builder.ts";
 
@@ -48,9 +49,15 @@ export const QUERY_FAMILIES: Record<string, RateLimitFamily> = {
   turnServers: "turnCredentials",
 };
 
-/** The arguments naming whose keys a claim takes: each requester-target pair is limited on its own. */
+/**
+ * The arguments naming whose keys a claim takes: each requester-target pair is limited on its own, every target of
+ * the list (up to claimKeyPackages' 2,000), once per distinct user in its canonical spelling, so neither a long
+ * list nor an upper-case spelling walks around the counter.
+ */
 const CLAIM_TARGETS: Record<string, string> = { claimPreKeyBundles: "userId", claimKeyPackages: "userIds" };
-const MAX_TARGETS_CHARGED = 100;
+// claimKeyPackages' own bound: a longer list is refused by validation before it claims anything, so it is charged
+// as one call and not as the 200,000 counters an 8 MiB body could name.
+const MAX_TARGETS_CHARGED = 2000;
 
 export function rateLimitPlugin(limiter: RateLimiter, limits: RateLimits): Plugin {
   return {
@@ -70,7 +77,8 @@ export function rateLimitPlugin(limiter: RateLimiter, limits: RateLimits): Plugi
         const extra: Charge[] = [];
         const targetArg = CLAIM_TARGETS[name];
         if (targetArg && device && limits.bundleClaimsPerTarget) {
-          for (const target of argStrings(field, targetArg, variables).slice(0, MAX_TARGETS_CHARGED)) {
+          const targets = argStrings(field, targetArg, variables);
+          for (const target of targets.length <= MAX_TARGETS_CHARGED ? new Set(targets.map(canonicalId)) : []) {
             extra.push({ name: "bundleClaimsPerTarget", subject: `${device}>${target}`, limit: limits.bundleClaimsPerTarget });
           }
         }
