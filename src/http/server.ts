@@ -11,6 +11,7 @@ import type { Actor } from "../deps.ts";
 import { bearerToken, clientAddress } from "./auth.ts";
 import { metricsTokenMatches, writeMetrics } from "../metrics/http.ts";
 import type { Registry } from "prom-client";
+import type { PersistedOperations } from "../graphql/persisted-operations.ts";
 import { serveGraphqlWs, type WsExtra as SocketExtra } from "./graphql-ws.ts";
 import { Interner } from "./interner.ts";
 import { CLOSE_SLOW_CONSUMER, CLOSE_TOO_MANY_CONNECTIONS, CLOSE_UNAVAILABLE, ConnectionRegistry } from "./connections.ts";
@@ -30,6 +31,8 @@ export interface HttpDeps {
   maxRequestBytes: number;
   trustProxy: boolean;
   ws: Config["ws"];
+  /** Documents known by hash: graphql-ws subscribe messages may name one instead of sending its text. */
+  persisted?: PersistedOperations;
   /** Serves everything under /attachments/ (tus uploads, downloads); it authenticates on its own. */
   attachments?: (req: IncomingMessage, res: ServerResponse) => void;
   /** /metrics on this port, for callers presenting this bearer token (otherwise the path does not exist). */
@@ -147,19 +150,23 @@ export function startHttp(deps: HttpDeps, port: number, host: string): Promise<R
         // they share one copy of each text instead of holding their own.
         (params as { query: string }).query = queryTexts.intern(params.query);
         const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped(serverContext);
-        let document;
-        try {
-          document = parse(params.query);
-        } catch (err) {
-          return [err as never];
+        // A known document (by hash) was parsed and validated at start.
+        let document = deps.persisted?.forSubscribe(params) ?? null;
+        if (document instanceof GraphQLError) return [document];
+        if (!document) {
+          try {
+            document = parse(params.query);
+          } catch (err) {
+            return [err as never];
+          }
+          let errors;
+          try {
+            errors = validate(schema, document);
+          } catch (err) {
+            return [err as never]; // armor's limits throw their refusal from inside validation
+          }
+          if (errors.length > 0) return errors;
         }
-        let errors;
-        try {
-          errors = validate(schema, document);
-        } catch (err) {
-          return [err as never]; // armor's limits throw their refusal from inside validation
-        }
-        if (errors.length > 0) return errors;
         return {
           schema,
           operationName: params.operationName,
