@@ -158,6 +158,7 @@ describe("PERSISTED_OPERATIONS=allow-list", () => {
 describe("PERSISTED_OPERATIONS=off", () => {
   const server = useServer({ PERSISTED_OPERATIONS: "off" });
   const alice = useDevice(server, { oneTimeKeys: 5 });
+  afterAll(removeTempDirs);
 
   it("knows no hashes: the SDK's transport sends the text after PERSISTED_QUERY_NOT_FOUND, and keeps doing so", async () => {
     expect((await postRaw(server.url, byHash(me), alice.token)).errors?.[0].extensions?.code).toBe("PERSISTED_QUERY_NOT_FOUND");
@@ -166,6 +167,24 @@ describe("PERSISTED_OPERATIONS=off", () => {
     expect(http.sentAsText.has(MeDocument)).toBe(true);
     expect((await http.request(MeDocument)).me.deviceId).toBe(alice.deviceId);
   });
+
+  it("the SDK still works there: its inbox subscription is refused by hash and taken again as text", async () => {
+    const erin = await VignetteClient.register({ server: server.url, dir: await tempDir(), username: uniqueUsername("erin") });
+    const re = record(erin);
+    try {
+      await erin.start();
+      const { messageId } = await sendOpaque(alice, erin.userId, "to erin, by text");
+      await waitFor(
+        () => re.messages.some((m) => m.messageId === messageId) || re.events.undecryptable?.length,
+        "erin's inbox subscription delivers",
+        60_000,
+      );
+      expect(erin.http.sentAsText.has(InboxDocument)).toBe(true);
+      expect(re.events.error ?? []).toEqual([]);
+    } finally {
+      await erin.close();
+    }
+  }, 120_000);
 });
 
 describe("the persisted-operation list at start", () => {
