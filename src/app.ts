@@ -140,7 +140,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   const yoga = createYoga<ServerContext, Context>({
     schema,
     plugins: [
-      persisted.plugin,
+      ...persisted.plugins,
       ...metricsPlugins(metrics),
       ...armorPlugins(config.armor),
       ...(config.rateLimits ? [rateLimitPlugin(limiter, config.rateLimits)] : []),

@@ -34,14 +34,17 @@ export interface PersistedOperations {
   mode: PersistedOperationsMode;
   /** How many documents the list holds. */
   size: number;
-  /** The Yoga plugin (HTTP; graphql-ws is served outside Yoga's request pipeline and asks forSubscribe). */
-  plugin: Plugin;
+  /** The Yoga plugins (HTTP; graphql-ws is served outside Yoga's request pipeline and asks forSubscribe). */
+  plugins: Plugin[];
   /**
-   * For a graphql-ws subscribe message: the known document its hash names (already validated), a refusal, or null
-   * for a document sent as text that the caller parses and validates as usual.
+   * For a graphql-ws subscribe message: the source to parse for the known document its hash names (the plugins
+   * parse it to that document and skip its validation), a refusal, or null for a document sent as text.
    */
-  forSubscribe(params: { query: string; extensions?: unknown }): DocumentNode | GraphQLError | null;
+  forSubscribe(params: { query: string; extensions?: unknown }): string | GraphQLError | null;
 }
+
+/** What the Yoga plugin puts in place of the text of a persisted operation named by `hash`. */
+const sourceOf = (hash: string) => `__PERSISTED_OPERATION_${hash}__`;
 
 type Extensions = { persistedQuery?: { version?: unknown; sha256Hash?: unknown } } | undefined;
 const hashOf = (extensions: unknown): string | null => {
@@ -74,19 +77,34 @@ export function loadPersistedOperations(
     }
   }
   const lookUp = (hash: string) => documents.get(hash.replace(/^sha256:/, "")) ?? null;
+  // The plugin hands Yoga this source for a known document; parsing goes through envelop as usual (so the timing
+  // metrics label it) but yields the document from the list.
+  const bySource = new Map([...documents].map(([hash, doc]) => [sourceOf(hash), doc]));
+  const known = new WeakSet<DocumentNode>(documents.values());
   return {
     mode,
     size: documents.size,
-    plugin: usePersistedOperations({
-      getPersistedOperation: lookUp,
-      allowArbitraryOperations: mode !== "allow-list",
-      skipDocumentValidation: true,
-      customErrors: { notFound: () => notFound(), persistedQueryOnly: () => required(), keyNotFound: () => missing() },
-    }),
+    plugins: [
+      usePersistedOperations({
+        getPersistedOperation: lookUp,
+        allowArbitraryOperations: mode !== "allow-list",
+        customErrors: { notFound: () => notFound(), persistedQueryOnly: () => required(), keyNotFound: () => missing() },
+      }),
+      {
+        onParse({ params, setParsedDocument }) {
+          const doc = typeof params.source === "string" ? bySource.get(params.source) : undefined;
+          if (doc) setParsedDocument(doc);
+        },
+        onValidate({ params, setResult }) {
+          if (known.has(params.documentAST)) setResult([]);
+        },
+      },
+    ],
     forSubscribe(params) {
       if (params.query) return mode === "allow-list" ? required() : null;
       const hash = hashOf(params.extensions);
-      return hash ? (lookUp(hash) ?? notFound()) : missing();
+      if (!hash) return missing();
+      return lookUp(hash) ? sourceOf(hash.replace(/^sha256:/, "")) : notFound();
     },
   };
 }

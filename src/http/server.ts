@@ -150,23 +150,22 @@ export function startHttp(deps: HttpDeps, port: number, host: string): Promise<R
         // they share one copy of each text instead of holding their own.
         (params as { query: string }).query = queryTexts.intern(params.query);
         const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped(serverContext);
-        // A known document (by hash) was parsed and validated at start.
-        let document = deps.persisted?.forSubscribe(params) ?? null;
-        if (document instanceof GraphQLError) return [document];
-        if (!document) {
-          try {
-            document = parse(params.query);
-          } catch (err) {
-            return [err as never];
-          }
-          let errors;
-          try {
-            errors = validate(schema, document);
-          } catch (err) {
-            return [err as never]; // armor's limits throw their refusal from inside validation
-          }
-          if (errors.length > 0) return errors;
+        // A known document (by hash) parses to the one parsed and validated at start, and skips validation.
+        const persisted = deps.persisted?.forSubscribe(params) ?? null;
+        if (persisted instanceof GraphQLError) return [persisted];
+        let document;
+        try {
+          document = parse(persisted ?? params.query);
+        } catch (err) {
+          return [err as never];
         }
+        let errors;
+        try {
+          errors = validate(schema, document);
+        } catch (err) {
+          return [err as never]; // armor's limits throw their refusal from inside validation
+        }
+        if (errors.length > 0) return errors;
         return {
           schema,
           operationName: params.operationName,

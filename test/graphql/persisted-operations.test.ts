@@ -66,6 +66,10 @@ describe("PERSISTED_OPERATIONS=accept (the default)", () => {
         "the envelope on the persisted inbox subscription",
       );
       expect(got.some((v) => "failed" in (v as object))).toBe(false);
+      // Still parsed through envelop (to the listed document), so the operation timings keep their labels.
+      expect(await server.app.metrics.registry.metrics()).toMatch(
+        /graphql_envelop_phase_execute_count\{operationName="PreKeyStatus",operationType="query"\} [1-9]/,
+      );
     } finally {
       await ws.dispose();
     }
