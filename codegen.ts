@@ -11,7 +11,9 @@ const config: CodegenConfig = {
   generates: {
     "src/client/generated/": {
       preset: "client",
-      presetConfig: { fragmentMasking: false },
+      // persisted-documents.json (hash -> document): the server's list of known operations (PERSISTED_OPERATIONS);
+      // each document carries its hash in `__meta__.hash`, which the SDK sends instead of the text.
+      presetConfig: { fragmentMasking: false, persistedDocuments: { mode: "embedHashInDocument", hashAlgorithm: "sha256" } },
       config: {
         scalars: { Bytes: "string", DateTime: "string" },
         enumsAsTypes: true,

@@ -15,9 +15,8 @@ import { encodeMlsMessage } from "ts-mls/message.js";
 import { AckEnvelopesDocument, SendGroupMessageDocument } from "../src/client/generated/graphql.ts";
 import { AckQueue } from "../src/client/acks.ts";
 import { mlsSuite } from "../src/client/mls/key-packages.ts";
-import { queryText } from "../src/client/transport.ts";
 import { mlsMember, type MlsMember } from "../test/helpers/groups.ts";
-import { connectGql, type GqlSocket } from "./lib/gqlws.ts";
+import { connectGql, operation, type GqlSocket } from "./lib/gqlws.ts";
 import { rawFanout, startRawRelay } from "./lib/raw-relay.ts";
 import { machine, printTable, record } from "./lib/report.ts";
 import { seedDevices, type SeededDevice } from "./lib/seed.ts";
@@ -68,7 +67,7 @@ async function subscribeAll(
   onGroupEvent: (seq: number) => void,
   acks?: { on: boolean; onAcked(seq: number): void; calls: number; failures: number },
 ): Promise<GqlSocket[]> {
-  const ackQuery = queryText(AckEnvelopesDocument);
+  const ackQuery = operation(AckEnvelopesDocument);
   // The inbox with the group members of the union selected (the SDK's Inbox document leaves group events to GroupInbox).
   const inbox = "subscription { inbox { __typename ... on GroupEvent { id groupId seq kind epoch senderUserId senderDeviceId message } } }";
   const sockets: GqlSocket[] = [];
@@ -98,7 +97,7 @@ try {
   const creator = await mlsMember(url, 0);
   const seeded = await seedDevices(url, target.db.url!, BIG - 1 + SMALL - 1);
   const creatorWs = await connectGql(url, creator.token);
-  const sendQuery = queryText(SendGroupMessageDocument);
+  const sendQuery = operation(SendGroupMessageDocument);
 
   // (1) 1,500 members.
   const bigId = await creator.mls.createGroup({ name: "bench big" });

@@ -8,9 +8,8 @@
 import { numberedBody } from "./lib/numbered-body.ts";
 import { randomUUID } from "node:crypto";
 import { SendMessageDocument } from "../src/client/generated/graphql.ts";
-import { queryText } from "../src/client/transport.ts";
 import { CpuMeter } from "./lib/cpu-meter.ts";
-import { connectGql, type GqlSocket } from "./lib/gqlws.ts";
+import { connectGql, operation, type GqlSocket } from "./lib/gqlws.ts";
 import { Lifecycle } from "./lib/lifecycle.ts";
 import { rawBatchedInserts } from "./lib/raw-inserts.ts";
 import { rawLifecycle } from "./lib/raw-lifecycle.ts";
@@ -38,7 +37,7 @@ try {
     receivers.push(await connectGql(target.node.url, devices[PAIRS + i].token));
   }
   const life = new Lifecycle(senders, receivers);
-  const sendQuery = queryText(SendMessageDocument);
+  const sendQuery = operation(SendMessageDocument);
   let nextIdx = 0;
   let pick = 0;
   const sendOne = async (errors: { n: number }, callLatencies: number[]) => {

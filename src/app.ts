@@ -19,6 +19,7 @@ import { createMetrics, type Metrics } from "./metrics/registry.ts";
 import { createErrorMasker } from "./graphql/error-masking.ts";
 import { schema } from "./graphql/index.ts";
 import { rateLimitPlugin } from "./graphql/plugins/rate-limits.ts";
+import { loadPersistedOperations } from "./graphql/persisted-operations.ts";
 import type { ServiceDeps } from "./deps.ts";
 import type { Services } from "./graphql/builder.ts";
 import type { PresenceStore } from "./live/presence-store.ts";
@@ -135,9 +136,11 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     : createMemoryRateLimiter();
   await limiter.ready();
 
+  const persisted = loadPersistedOperations(config.persistedOperations, schema);
   const yoga = createYoga<ServerContext, Context>({
     schema,
     plugins: [
+      ...persisted.plugins,
       ...metricsPlugins(metrics),
       ...armorPlugins(config.armor),
       ...(config.rateLimits ? [rateLimitPlugin(limiter, config.rateLimits)] : []),
@@ -177,6 +180,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       metrics: config.metrics.token ? { registry: metrics.registry, token: config.metrics.token } : undefined,
       trustProxy: config.trustProxy,
       ws: config.ws,
+      persisted,
       attachments,
       onConnected: (actor) => {
         void services.realtime.deviceConnected(actor).catch(presenceTrouble);

@@ -123,6 +123,8 @@ const schema = z.object({
   BUS_PREFIX: z.string().max(64).default("vignette:"),
   GRAPHIQL: boolish.default(true),
   GRAPHQL_JIT: boolish.default(true),
+  // The SDK's operations by hash (src/graphql/persisted-operations.ts); allow-list: nothing else runs.
+  PERSISTED_OPERATIONS: z.enum(["allow-list", "accept", "off"]).default("accept"),
   // Prometheus metrics: on a port of their own (not published with the API), and/or on /metrics behind a token.
   METRICS_PORT: int(0, 65535).optional(),
   METRICS_TOKEN: z.string().min(16, "must be at least 16 characters").max(256).optional(),
@@ -216,6 +218,8 @@ export type Config = {
   graphiql: boolean;
   /** Operations run through graphql-jit's compiled executor (compiled once per document). */
   graphqlJit: boolean;
+  /** Operations known by hash (the SDK's): allow-list runs only those, accept also any text, off knows none. */
+  persistedOperations: "allow-list" | "accept" | "off";
   /** Where /metrics is served: its own port (0 = any free one) and/or the API port behind a bearer token. */
   metrics: { port: number | null; token: string | null };
   logLevel: z.infer<typeof schema>["LOG_LEVEL"];
@@ -345,6 +349,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     redis: e.REDIS_URL ? { url: e.REDIS_URL, prefix: e.BUS_PREFIX } : null,
     graphiql: e.GRAPHIQL,
     graphqlJit: e.GRAPHQL_JIT,
+    persistedOperations: e.PERSISTED_OPERATIONS,
     metrics: { port: e.METRICS_PORT ?? null, token: e.METRICS_TOKEN ?? null },
     logLevel: e.LOG_LEVEL,
     maxDevicesPerUser: e.MAX_DEVICES_PER_USER,

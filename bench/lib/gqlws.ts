@@ -1,16 +1,29 @@
 // A lean graphql-ws (graphql-transport-ws) client for load generation: one `ws` socket, the protocol by hand, no
 // retries. The SDK's graphql-ws client works too, but at 100,000 sockets in the load process its per-client cost
 // would be measured instead of the server's.
+import type { DocumentNode } from "graphql";
 import WebSocket from "ws";
+import { operationPayload } from "../../src/client/transport.ts";
 
 type Next = (payload: { data?: unknown; errors?: unknown[] }) => void;
+
+/** A document's text, or what names it by its persisted hash (the server's list of the SDK's documents). */
+export type Operation = string | { query: string; extensions?: Record<string, unknown> };
+
+/** How the load side sends a generated document: by hash, as the SDK does, or as text with BENCH_PERSISTED=false. */
+export function operation(doc: DocumentNode): Operation {
+  const { query, extensions } = operationPayload(doc, {}, process.env.BENCH_PERSISTED !== "false") as { query: string; extensions?: Record<string, unknown> };
+  return extensions ? { query, extensions } : query;
+}
+const payloadOf = (op: Operation, variables?: Record<string, unknown>) =>
+  typeof op === "string" ? { query: op, variables } : { ...op, variables };
 
 export interface GqlSocket {
   ws: WebSocket;
   /** A query or mutation; resolves with `data`, rejects with the GraphQL errors. */
-  request<T = Record<string, unknown>>(query: string, variables?: Record<string, unknown>): Promise<T>;
+  request<T = Record<string, unknown>>(query: Operation, variables?: Record<string, unknown>): Promise<T>;
   /** A subscription; `onNext` gets every payload. */
-  subscribe(query: string, onNext: Next, variables?: Record<string, unknown>): string;
+  subscribe(query: Operation, onNext: Next, variables?: Record<string, unknown>): string;
   close(): void;
 }
 
@@ -27,7 +40,7 @@ export function connectGql(
   let seq = 0;
   const sock: GqlSocket = {
     ws,
-    request<T>(query: string, variables?: Record<string, unknown>) {
+    request<T>(query: Operation, variables?: Record<string, unknown>) {
       return new Promise<T>((resolve, reject) => {
         const id = String(++seq);
         let result: { data?: unknown; errors?: unknown[] } | undefined;
@@ -39,13 +52,13 @@ export function connectGql(
             else resolve(result?.data as T);
           },
         });
-        ws.send(JSON.stringify({ id, type: "subscribe", payload: { query, variables } }));
+        ws.send(JSON.stringify({ id, type: "subscribe", payload: payloadOf(query, variables) }));
       });
     },
     subscribe(query, onNext, variables) {
       const id = String(++seq);
       handlers.set(id, { next: onNext });
-      ws.send(JSON.stringify({ id, type: "subscribe", payload: { query, variables } }));
+      ws.send(JSON.stringify({ id, type: "subscribe", payload: payloadOf(query, variables) }));
       return id;
     },
     close: () => ws.close(),

@@ -4,9 +4,8 @@
 // as done when the call carrying the receipt's acknowledgement was answered.
 import { AckEnvelopesDocument, InboxDocument } from "../../src/client/generated/graphql.ts";
 import { AckQueue } from "../../src/client/acks.ts";
-import { queryText } from "../../src/client/transport.ts";
 import { envelopeNumber } from "./numbered-body.ts";
-import type { GqlSocket } from "./gqlws.ts";
+import { operation, type GqlSocket } from "./gqlws.ts";
 
 type Ev = { __typename?: string; id?: string; messageId?: string; messageIds?: string[]; kind?: string; envelope?: { messageId: string } };
 
@@ -27,8 +26,8 @@ export class Lifecycle {
   lastCompletion = 0;
 
   constructor(senders: GqlSocket[], receivers: GqlSocket[]) {
-    const inbox = queryText(InboxDocument);
-    const ackQuery = queryText(AckEnvelopesDocument);
+    const inbox = operation(InboxDocument);
+    const ackQuery = operation(AckEnvelopesDocument);
     const queue = (s: GqlSocket) =>
       new AckQueue(
         (ids) => (this.ackCalls++, s.request(ackQuery, { ids })),

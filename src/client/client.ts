@@ -44,7 +44,7 @@ import { SignalDevice } from "./signal/device.ts";
 import { snippetOf } from "./store/fold.ts";
 import type { TypedDocumentNode } from "@graphql-typed-document-node/core";
 import { VignetteError, wrap } from "./errors.ts";
-import { HttpTransport, openWs, queryText, type GraphQLErrorShape } from "./transport.ts";
+import { HttpTransport, isUnknownPersisted, openWs, operationPayload, type GraphQLErrorShape } from "./transport.ts";
 
 export { VignetteError };
 export type { ClientEvents, ReceivedMessage };
@@ -528,8 +528,10 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
     onData: (data: T) => Promise<void> | void,
   ): () => void {
     if (!this.ws) throw new VignetteError("not started: call start() first", "NOT_STARTED");
-    return this.ws.subscribe<T>(
-      { query: queryText(doc), variables },
+    // By hash, as over HTTP; a server that does not know the hash refuses before subscribing, so the text follows.
+    const byHash = !this.http.sentAsText.has(doc);
+    let stop = this.ws.subscribe<T>(
+      operationPayload(doc, variables, byHash),
       {
         next: (r) => {
           if (r.errors?.length) return this.fail(new VignetteError(r.errors.map((e) => e.message).join("; ")));
@@ -537,12 +539,18 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
         },
         error: (err) => {
           if (this.closed) return;
+          if (byHash && Array.isArray(err) && isUnknownPersisted(err as GraphQLErrorShape[])) {
+            this.http.sentAsText.add(doc);
+            stop = this.subscribe(doc, variables, onData);
+            return;
+          }
           const msg = Array.isArray(err) ? (err as GraphQLErrorShape[]).map((e) => e.message).join("; ") : String((err as Error)?.message ?? err);
           this.fail(new VignetteError(`subscription ended: ${msg}`));
         },
         complete: () => {},
       },
     );
+    return () => stop();
   }
 
   private async handleInbox(ev: InboxEvent): Promise<void> {

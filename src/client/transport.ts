@@ -34,13 +34,47 @@ export function queryText(doc: DocumentNode): string {
   return text;
 }
 
+/** The SHA-256 (hex) of a generated document's text: how the server's persisted-operation list names it. */
+export function documentHash(doc: DocumentNode): string | null {
+  const hash = (doc as { __meta__?: { hash?: string } }).__meta__?.hash;
+  return hash ? hash.replace(/^sha256:/, "") : null;
+}
+
+/**
+ * What a request carries for `doc`: its hash when it has one (the server runs the document it parsed and validated
+ * at start, and a server with PERSISTED_OPERATIONS=allow-list runs nothing else), its text otherwise or when
+ * `byHash` is false. graphql-ws requires a `query` string, so it is empty beside a hash.
+ */
+export function operationPayload(doc: DocumentNode, variables: unknown, byHash = true) {
+  const hash = byHash ? documentHash(doc) : null;
+  return hash
+    ? { query: "", variables: (variables ?? {}) as Record<string, unknown>, extensions: { persistedQuery: { version: 1, sha256Hash: hash } } }
+    : { query: queryText(doc), variables: (variables ?? {}) as Record<string, unknown> };
+}
+
+/** The server does not know this hash (an older server, or PERSISTED_OPERATIONS=off): the text is sent instead. */
+export const isUnknownPersisted = (errors: readonly GraphQLErrorShape[] | undefined) =>
+  errors?.[0]?.extensions?.code === "PERSISTED_QUERY_NOT_FOUND";
+
 export class HttpTransport {
+  /** Documents this server did not know by hash: sent as text from then on. */
+  readonly sentAsText = new WeakSet<DocumentNode>();
+
   constructor(
     readonly url: string,
     public token: string | null = null,
   ) {}
 
   async execute<T, V>(doc: TypedDocumentNode<T, V>, variables?: V): Promise<GraphQLResponse<T> & { status: number }> {
+    const byHash = !this.sentAsText.has(doc);
+    const r = await this.post<T>(operationPayload(doc, variables, byHash));
+    // Refused before anything ran, so sending it again cannot run it twice.
+    if (!byHash || !isUnknownPersisted(r.errors)) return r;
+    this.sentAsText.add(doc);
+    return this.post<T>(operationPayload(doc, variables, false));
+  }
+
+  private async post<T>(payload: ReturnType<typeof operationPayload>): Promise<GraphQLResponse<T> & { status: number }> {
     const res = await fetch(this.url, {
       method: "POST",
       headers: {
@@ -48,7 +82,7 @@ export class HttpTransport {
         accept: "application/graphql-response+json, application/json",
         ...(this.token ? { authorization: `Bearer ${this.token}` } : {}),
       },
-      body: JSON.stringify({ query: queryText(doc), variables: variables ?? {} }),
+      body: JSON.stringify(payload.query ? payload : { variables: payload.variables, extensions: payload.extensions }),
     });
     const body = (await res.json()) as GraphQLResponse<T>;
     return { ...body, status: res.status };
@@ -97,11 +131,11 @@ export function openWs(
 }
 
 /** Runs one operation over an open graphql-ws client and resolves with its single result. */
-export function wsRequest<T, V>(client: WsClient, doc: TypedDocumentNode<T, V>, variables?: V): Promise<T> {
+export function wsRequest<T, V>(client: WsClient, doc: TypedDocumentNode<T, V>, variables?: V, byHash = true): Promise<T> {
   return new Promise((resolve, reject) => {
     let result: GraphQLResponse<T> | undefined;
     client.subscribe<T>(
-      { query: queryText(doc), variables: (variables ?? {}) as Record<string, unknown> },
+      operationPayload(doc, variables, byHash),
       {
         next: (value) => (result = value as GraphQLResponse<T>),
         error: (err) =>

@@ -11,6 +11,7 @@ import type { Actor } from "../deps.ts";
 import { bearerToken, clientAddress } from "./auth.ts";
 import { metricsTokenMatches, writeMetrics } from "../metrics/http.ts";
 import type { Registry } from "prom-client";
+import type { PersistedOperations } from "../graphql/persisted-operations.ts";
 import { serveGraphqlWs, type WsExtra as SocketExtra } from "./graphql-ws.ts";
 import { Interner } from "./interner.ts";
 import { CLOSE_SLOW_CONSUMER, CLOSE_TOO_MANY_CONNECTIONS, CLOSE_UNAVAILABLE, ConnectionRegistry } from "./connections.ts";
@@ -30,6 +31,8 @@ export interface HttpDeps {
   maxRequestBytes: number;
   trustProxy: boolean;
   ws: Config["ws"];
+  /** Documents known by hash: graphql-ws subscribe messages may name one instead of sending its text. */
+  persisted?: PersistedOperations;
   /** Serves everything under /attachments/ (tus uploads, downloads); it authenticates on its own. */
   attachments?: (req: IncomingMessage, res: ServerResponse) => void;
   /** /metrics on this port, for callers presenting this bearer token (otherwise the path does not exist). */
@@ -151,9 +154,12 @@ export function startHttp(deps: HttpDeps, port: number, host: string): Promise<R
         // they share one copy of each text instead of holding their own.
         (params as { query: string }).query = queryTexts.intern(params.query);
         const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped(serverContext);
+        // A known document (by hash) parses to the one parsed and validated at start, and skips validation.
+        const persisted = deps.persisted?.forSubscribe(params) ?? null;
+        if (persisted instanceof GraphQLError) return [persisted];
         let document;
         try {
-          document = parse(params.query);
+          document = parse(persisted ?? params.query);
         } catch (err) {
           return [err as never];
         }

@@ -95,7 +95,7 @@ export interface NewInboxItem {
   senderDeviceId?: number | null;
   ciphertextType?: number | null;
   body?: Uint8Array | null;
-  payload?: Record<string, string | number | boolean | null> | null;
+  payload?: Record<string, string | number | boolean | null | string[]> | null;
   createdAt?: Date;
   expiresAt: Date;
 }

@@ -141,22 +141,27 @@ export function createMessagesService(deps: ServiceDeps, ports: { queue: InboxQu
     return { messageId, serverTimestamp: at };
   }
 
-  /** Receipt items for every active device of each message's sender. */
+  /**
+   * One receipt item per device of each sender, listing that sender's messages (the messages of one sender and one
+   * reader are one conversation), as the acknowledgement statement coalesces delivered receipts (receiptWrite).
+   */
   async function receiptItems(tx: Tx, reader: string, kind: "DELIVERED" | "READ", at: Date, changed: ChangedMessage[]) {
-    const items: NewInboxItem[] = [];
-    const devicesBySender = new Map<string, { deviceId: number }[]>();
+    const bySender = new Map<string, ChangedMessage[]>();
     for (const m of changed) {
-      if (!devicesBySender.has(m.senderUserId)) devicesBySender.set(m.senderUserId, await store.activeDevices(tx, [m.senderUserId]));
-      for (const d of devicesBySender.get(m.senderUserId)!) {
-        items.push({
-          userId: m.senderUserId,
-          deviceId: d.deviceId,
-          kind: "receipt",
-          messageId: m.id,
-          conversationId: m.conversationId,
-          payload: { userId: reader, kind, at: at.toISOString() },
-          expiresAt: m.expiresAt ?? queue.retentionExpiry(at),
-        });
+      const ms = bySender.get(m.senderUserId);
+      if (ms) ms.push(m);
+      else bySender.set(m.senderUserId, [m]);
+    }
+    if (bySender.size === 0) return [];
+    const devices = await store.activeDevices(tx, [...bySender.keys()]);
+    const retention = queue.retentionExpiry(at).getTime();
+    const items: NewInboxItem[] = [];
+    for (const [sender, ms] of bySender) {
+      const expiresAt = new Date(Math.max(...ms.map((m) => m.expiresAt?.getTime() ?? retention)));
+      const payload = { userId: reader, kind, at: at.toISOString(), messageIds: ms.map((m) => m.id) };
+      for (const d of devices) {
+        if (d.userId !== sender) continue;
+        items.push({ userId: sender, deviceId: d.deviceId, kind: "receipt", messageId: ms[0].id, conversationId: ms[0].conversationId, payload, expiresAt });
       }
     }
     return items;

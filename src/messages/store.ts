@@ -133,12 +133,17 @@ export function createMessagesStore(deps: Pick<ServiceDeps, "prisma" | "sql">, e
 
   /** Read (and so delivered): the visible ones among these messages addressed to `reader`. */
   async function markRead(tx: Tx, reader: string, ids: string[], at: Date): Promise<ChangedMessage[]> {
+    // In conversation order: a coalesced receipt lists its messages as they were sent.
     return tx.$queryRaw<ChangedMessage[]>`
-      UPDATE messages SET read_at = ${at}, delivered_at = COALESCE(delivered_at, ${at})
-      WHERE id = ANY(${ids}::uuid[]) AND recipient_user_id = ${reader}::uuid AND read_at IS NULL
-        AND deleted_at IS NULL AND (expires_at IS NULL OR expires_at > ${at})
-      RETURNING id::text, conversation_id::text AS "conversationId", sender_user_id::text AS "senderUserId",
-                expires_at AS "expiresAt"`;
+      WITH r AS (
+        UPDATE messages SET read_at = ${at}, delivered_at = COALESCE(delivered_at, ${at})
+        WHERE id = ANY(${ids}::uuid[]) AND recipient_user_id = ${reader}::uuid AND read_at IS NULL
+          AND deleted_at IS NULL AND (expires_at IS NULL OR expires_at > ${at})
+        RETURNING id, seq, conversation_id, sender_user_id, expires_at
+      )
+      SELECT id::text, conversation_id::text AS "conversationId", sender_user_id::text AS "senderUserId",
+             expires_at AS "expiresAt"
+      FROM r ORDER BY seq`;
   }
 
   async function activeDevices(db: Tx | typeof prisma, userIds: string[]) {

@@ -86,9 +86,12 @@ describe("VignetteClient end to end", () => {
   });
 
   it("receipts, typing and presence arrive as events", async () => {
-    const m = r(bob).messages.find((x) => x.body.kind === "poll")!;
-    await bob.markRead([m.messageId]);
-    await waitFor(() => r(alice).events.receipt?.some((e) => e.messageId === m.messageId && e.kind === "READ"), "the read receipt");
+    // Two messages read in one call: the server coalesces them into one receipt, the app still gets one event each.
+    const read = ["location", "poll"].map((k) => r(bob).messages.find((x) => x.body.kind === k)!.messageId);
+    await bob.markRead(read);
+    const reads = () => (r(alice).events.receipt ?? []).filter((e) => e.kind === "READ" && read.includes(e.messageId));
+    await waitFor(() => reads().length === 2, "both read receipts");
+    expect(reads().map((e) => e.messageId).sort()).toEqual([...read].sort());
     const stop = await bob.watchTyping(alice.userId);
     await alice.setTyping(bob.userId, true);
     await waitFor(() => r(bob).events.typing?.some((t) => t.userId === alice.userId && t.isTyping), "the typing event");

@@ -82,6 +82,44 @@ describe("status, receipts, deletion and self-destruct", () => {
     }
   });
 
+  it("one markRead call queues one READ receipt per sender device, listing that sender's messages in order", async () => {
+    const alice = await registerDevice(server.url, { oneTimeKeys: 30 });
+    const alice2 = await linkNewDevice(server.url, alice, 30);
+    const carol = await registerDevice(server.url, { oneTimeKeys: 30 });
+    const bob = await registerDevice(server.url, { oneTimeKeys: 30 });
+    const fromAlice = [];
+    for (let i = 0; i < 3; i++) fromAlice.push((await sendOpaque(alice, bob.userId, `a${i}`)).messageId);
+    const fromCarol = [];
+    for (let i = 0; i < 2; i++) fromCarol.push((await sendOpaque(carol, bob.userId, `c${i}`)).messageId);
+    await ackAll(bob);
+    for (const d of [alice, alice2, carol]) await ackAll(d); // the sync copies and DELIVERED receipts
+    const ws = openWs(server.url, alice.token);
+    try {
+      const live = collect(ws, InboxDocument);
+      expect(await poll(alice)).toEqual([]);
+      // Out of order, with a repeat and one id bob may not mark (alice's own message to carol is not his).
+      const stranger = (await sendOpaque(alice, carol.userId, "not bob's")).messageId;
+      const ids = [fromCarol[1], ...fromAlice.toReversed(), fromCarol[0], fromAlice[0], stranger];
+      expect((await bob.http.request(MarkReadDocument, { messageIds: ids })).markRead).toBe(5);
+      for (const [device, sender, messageIds] of [
+        [alice, alice, fromAlice],
+        [alice2, alice, fromAlice],
+        [carol, carol, fromCarol],
+      ] as const) {
+        const reads = of(await poll(device), "ReceiptEvent").filter((r) => r.kind === "READ");
+        expect(reads, `${sender === alice ? "alice" : "carol"}'s device ${device.deviceId}`).toHaveLength(1);
+        expect(reads[0]).toMatchObject({ userId: bob.userId, messageId: messageIds[0], messageIds });
+      }
+      const got = await live.until((xs) => xs.some((x) => x.inbox.__typename === "ReceiptEvent"));
+      const liveReads = got.filter((x) => x.inbox.__typename === "ReceiptEvent").map((x) => x.inbox);
+      expect(liveReads).toHaveLength(1);
+      expect(liveReads[0]).toMatchObject({ kind: "READ", messageIds: fromAlice });
+      live.stop();
+    } finally {
+      await ws.dispose();
+    }
+  });
+
   it("with read receipts off, reads are neither stored nor sent", async () => {
     const alice = await registerDevice(server.url);
     const bob = await registerDevice(server.url);
