@@ -29,12 +29,13 @@ export type ConsentStore = ReturnType<typeof createConsentStore>;
 export function createConsentStore(deps: Pick<ServiceDeps, "sql">) {
   const { sql } = deps;
 
-  /** Records that each `from` wrote to (and so accepted) its `to`. */
+  /** Records that each `from` wrote to (and so accepted) its `to`; a `to` that is no user is skipped (the send fails). */
   async function addContacts(pairs: { from: string; to: string }[]): Promise<void> {
     if (pairs.length === 0) return;
     await sql(
       `INSERT INTO consent_contacts (user_id, contact_user_id)
-       SELECT * FROM unnest($1::uuid[], $2::uuid[]) ON CONFLICT DO NOTHING`,
+       SELECT p.f, p.t FROM unnest($1::uuid[], $2::uuid[]) AS p(f, t) JOIN users u ON u.id = p.t
+       ON CONFLICT DO NOTHING`,
       [pairs.map((p) => p.from), pairs.map((p) => p.to)],
     );
   }
