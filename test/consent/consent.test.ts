@@ -7,6 +7,7 @@ import {
   AcceptMessageRequestDocument,
   AckEnvelopesDocument,
   BlockUserDocument,
+  ClaimKeyPackagesDocument,
   ConversationsDocument,
   DevicesDocument,
   InboxDocument,
@@ -26,6 +27,7 @@ import { linkNewDevice, registerDevice, type TestDevice } from "../helpers/accou
 import { collect } from "../helpers/live.ts";
 import { refreshUntilSeen, sendOpaque, unb64 } from "../helpers/messaging.ts";
 import { useServer } from "../helpers/fixture.ts";
+import { mlsMember } from "../helpers/groups.ts";
 import { eventually } from "../helpers/wait.ts";
 
 const presenceOf = async (viewer: TestDevice, userId: string) =>
@@ -162,6 +164,20 @@ describe("consent", () => {
     } finally {
       await wsBob.dispose();
     }
+  });
+
+  it("a blocked user cannot invite the blocker to a group: the blocker's key packages are not handed to them", async () => {
+    const bob = await mlsMember(server.url);
+    const mallory = await mlsMember(server.url);
+    const carol = await mlsMember(server.url);
+    await bob.http.request(BlockUserDocument, { userId: mallory.userId });
+    const refused = await mallory.http.execute(ClaimKeyPackagesDocument, { userIds: [carol.userId, bob.userId] });
+    // The answer a user who published no key package gets: nothing tells Mallory she is blocked.
+    expect(refused.errors?.[0]).toMatchObject({ message: `device ${bob.userId}.1 has no key package`, extensions: { code: "NOT_FOUND" } });
+    const claimed = (await carol.http.request(ClaimKeyPackagesDocument, { userIds: [bob.userId] })).claimKeyPackages;
+    expect(claimed.map((k) => k.userId)).toEqual([bob.userId]);
+    await bob.http.request(UnblockUserDocument, { userId: mallory.userId });
+    expect((await mallory.http.request(ClaimKeyPackagesDocument, { userIds: [bob.userId] })).claimKeyPackages).toHaveLength(1);
   });
 
   it("blockUser and acceptMessageRequest refuse bad targets; a report records what the reporter gave, bounded", async () => {
