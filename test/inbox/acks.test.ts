@@ -130,6 +130,7 @@ describe("batched acknowledgements", () => {
   it.skipIf(!usingPostgres)("answers an ack only after its statement committed", async () => {
     const alice = await registerDevice(server.url);
     const bob = await registerDevice(server.url);
+    await accept(bob, alice);
     const { messageId } = await sendOpaque(alice, bob.userId, "held");
     const [item] = await queued(bob, 1);
     const other = await sqlClient(server.db.url!);
