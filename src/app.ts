@@ -35,6 +35,7 @@ import { createRealtimeService } from "./realtime/service.ts";
 import { createPushService } from "./push/service.ts";
 import { resolveVapidKeys } from "./push/vapid.ts";
 import { createCallsService } from "./calls/service.ts";
+import { createConsentService } from "./consent/service.ts";
 import { createMemoryRateLimiter, createRedisRateLimiter } from "./graphql/plugins/rate-limiter.ts";
 import { openDatabase, type Database } from "./db/database.ts";
 import { migrate } from "./db/migrator.ts";
@@ -74,6 +75,7 @@ export function createServices(deps: ServiceDeps, presenceStore: PresenceStore =
   const keyPackages = createKeyPackagesService(deps, {
     keyPackagesLow: queue.keyPackagesLow,
     firstKeyPackages: (userId) => deviceListChanged(userId),
+    blockersOf: (claimer, userIds) => consent.blockersOf(claimer, userIds),
   });
   // Items queued for a device that is away wake it through its push registration; so do group messages.
   const push = createPushService(
@@ -88,7 +90,15 @@ export function createServices(deps: ServiceDeps, presenceStore: PresenceStore =
         .then((ds) => push.wake(ds.filter((d) => d.userId !== sender.userId || d.deviceId !== sender.deviceId).map((d) => ({ ...d, urgent: false }))))
         .catch(report("group wake-up not recorded")),
   });
-  const messages = createMessagesService(deps, { queue, groups });
+  // Consent is asked by messages (each batch of sends), realtime (presence, typing) and key packages (invitations);
+  // it asks back only when called, after everything is built.
+  const consent = createConsentService(deps, {
+    userExists: async (userId) => !!(await devices.userById(userId)),
+    reportable: (actor, messageId) => messages.reportable(actor, messageId),
+    coMembers: (userId) => groups.coMembers(userId),
+    peerOf: (userId, conversationId) => messages.peerOf(userId, conversationId),
+  });
+  const messages = createMessagesService(deps, { queue, groups, consent });
   deviceListChanged = (userId) =>
     void groups
       .coMembers(userId)
@@ -109,11 +119,11 @@ export function createServices(deps: ServiceDeps, presenceStore: PresenceStore =
     acknowledged: messages.envelopesAcknowledged,
     sources: [groups.inboxSource],
   });
-  const realtime = createRealtimeService(deps, messages, presenceStore);
+  const realtime = createRealtimeService(deps, messages, presenceStore, consent);
   // Calls need nothing else: signaling is messages' live-only sends, and TURN credentials come from config.
   const calls = createCallsService(deps);
   const attachments = createAttachmentsService(deps);
-  return { keys, devices, inbox, messages, realtime, groups, keyPackages, calls, push, attachments };
+  return { keys, devices, inbox, messages, realtime, groups, keyPackages, calls, push, attachments, consent };
 }
 
 export async function startApp(config: Config, logger: Logger): Promise<App> {

@@ -10,9 +10,19 @@ export const Device = builder.objectRef<DeviceInfo>("Device").implement({
   fields: (t) => ({
     userId: t.exposeID("userId", { description: "The device's user" }),
     deviceId: t.exposeInt("deviceId", { description: "1 for the device that registered the account; never reused" }),
-    name: t.exposeString("name", { nullable: true, description: "The name its owner gave it" }),
+    // Names and creation times are the account's own business: other users get the ids encryption needs.
+    name: t.string({
+      nullable: true,
+      description: "The name its owner gave it; null unless the device is your account's own",
+      resolve: (d, _args, ctx) => (ctx.actor?.userId === d.userId ? d.name : null),
+    }),
     registrationId: t.exposeInt("registrationId", { description: "libsignal registration id, for envelope addressing" }),
-    createdAt: t.expose("createdAt", { type: "DateTime", description: "When it was registered or linked" }),
+    createdAt: t.field({
+      type: "DateTime",
+      nullable: true,
+      description: "When it was registered or linked; null unless the device is your account's own",
+      resolve: (d, _args, ctx) => (ctx.actor?.userId === d.userId ? d.createdAt : null),
+    }),
   }),
 });
 

@@ -148,7 +148,7 @@ export async function main(argv: string[]): Promise<void> {
           out((await c.deactivateDevice(id)) ? `device ${id} deactivated` : `device ${id} was already inactive`);
         } else if (rest.length === 0) {
           for (const d of await c.devices()) {
-            out(`${d.deviceId}\t${d.name ?? "-"}\t${d.createdAt}${d.deviceId === c.deviceId ? "\t(this device)" : ""}`);
+            out(`${d.deviceId}\t${d.name ?? "-"}\t${d.createdAt ?? "-"}${d.deviceId === c.deviceId ? "\t(this device)" : ""}`);
           }
         } else throw new UsageError("devices takes no argument, or `remove <deviceId>`");
       } finally {

@@ -40,6 +40,7 @@ import { MessageStore, type MessageRecord, type StoredMessage } from "./message-
 import { receiveEnvelope, type ReceiveDeps } from "./receive.ts";
 import { DEFAULT_ROTATION_INTERVAL_MS, ONE_TIME_KEY_TARGET, PreKeyMaintainer } from "./prekeys.ts";
 import { PushClient } from "./push.ts";
+import { Consent } from "./consent.ts";
 import { SignalDevice } from "./signal/device.ts";
 import { snippetOf } from "./store/fold.ts";
 import type { TypedDocumentNode } from "@graphql-typed-document-node/core";
@@ -91,6 +92,8 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
   readonly groups: Groups;
   /** 1:1 call signaling (the app brings WebRTC): offer, answer, decline, ice, hangup, turnServers. */
   readonly calls: Calls;
+  /** Message requests, blocking, reports, presence privacy (also as client.block(), acceptRequest(), ...). */
+  readonly consent: Consent;
   private sender: Sender;
   private crypto = new Mutex();
   private inbox = new Mutex();
@@ -112,6 +115,8 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
     this.http = new HttpTransport(account.server, account.token);
     this.store = new MessageStore(directory.kv);
     this.push = new PushClient(this.http);
+    this.consent = new Consent({ http: this.http, resolveUser: (w) => this.resolveUser(w), emit: (e, v) => this.emit(e, v), fail: (e) => this.fail(e) });
+    this.on("message", (m) => this.consent.seen(m));
     this.attachments = new Attachments(this.http, path.join(directory.dir, "tmp"));
     this.expiry = new ExpiryTimers(this.store, (e) => this.notify("expired", e, (err) => this.fail(err)));
     this.receiving = {
@@ -278,6 +283,12 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
   }
 
   // ---- users and safety numbers ------------------------------------------------------------------------------
+
+  block = (who: string) => this.consent.block(who);
+  unblock = (who: string) => this.consent.unblock(who);
+  acceptRequest = (who: string) => this.consent.accept(who);
+  report = (messageId: string, reason?: string, excerpt?: string) => this.consent.report(messageId, reason, excerpt);
+  requests = () => this.consent.requests();
 
   /** A username or a user id to a user id. */
   async resolveUser(who: string): Promise<string> {

@@ -15,6 +15,8 @@ export interface ReceivedMessage extends StoredMessage {
 
 export interface ClientEvents extends Record<string, unknown>, GroupEvents {
   message: ReceivedMessage;
+  /** A 1:1 message from someone you never wrote to or accepted (also raised as "message"): client.acceptRequest(). */
+  messageRequest: { userId: string; message: ReceivedMessage };
   /** A content kind from a newer client: stored as it came (body.kind "unsupported"), shown in messages(). */
   unsupported: ReceivedMessage;
   reaction: ReactionEvent;

@@ -15,6 +15,7 @@ import type { MessagesService } from "../messages/service.ts";
 import type { RealtimeService } from "../realtime/service.ts";
 import type { PushService } from "../push/service.ts";
 import type { AttachmentsService } from "../attachments/service.ts";
+import type { ConsentService } from "../consent/service.ts";
 import type { CallsService } from "../calls/service.ts";
 
 /** The domains' services as resolvers reach them (built and wired in src/app.ts). */
@@ -29,6 +30,7 @@ export interface Services {
   push: PushService;
   attachments: AttachmentsService;
   calls: CallsService;
+  consent: ConsentService;
 }
 
 export interface Context {

@@ -11,6 +11,7 @@ import "../groups/schema.ts";
 import "../push/schema.ts";
 import "../attachments/schema.ts";
 import "../calls/schema.ts";
+import "../consent/schema.ts";
 
 export const schema = builder.toSchema({ sortSchema: true });
 // Fail at start-up, not on the first request, when a domain file left the schema invalid.

@@ -30,6 +30,8 @@ export function createKeyPackagesService(
     keyPackagesLow(userId: string, deviceId: number, status: KeyPackageStatus): void;
     /** A device published its first key packages: it can be added to groups now. */
     firstKeyPackages?(userId: string, deviceId: number): void;
+    /** Users among these who blocked the claimer: they seem to have no key package, so it cannot add them. */
+    blockersOf?(claimer: string, userIds: string[]): Promise<Set<string>>;
   } = {
     keyPackagesLow: () => {},
   },
@@ -121,6 +123,9 @@ export function createKeyPackagesService(
     const found = new Set(devices.map((d) => d.userId));
     const missing = unique.filter((u) => !found.has(u));
     if (missing.length) throw new AppError("NOT_FOUND", "no active device for some users", { userIds: missing });
+    const blockers = (await hooks.blockersOf?.(actor.userId, unique)) ?? new Set<string>();
+    const d0 = devices.find((d) => blockers.has(d.userId));
+    if (d0) throw new AppError("NOT_FOUND", `device ${d0.userId}.${d0.deviceId} has no key package`, { userId: d0.userId, deviceId: d0.deviceId });
     const claimed = await inTx(async (tx) => {
       const rows = await takeOnePerDevice(tx, actor.userId, devices);
       const byDevice = new Map(rows.map((r) => [`${r.user_id}.${r.device_id}`, r]));

@@ -33,18 +33,29 @@ export interface GroupConversations {
   history(actor: Actor, groupId: string, page: Page): Promise<MessageInfo[]>;
 }
 
+/**
+ * Consent (src/consent/): told of every batch of sends before it is stored; answers the pairs ("from|to") whose
+ * recipient blocked the sender. Those sends are stored and answered as usual, with copies for the sender's own
+ * devices only.
+ */
+export interface SendConsent {
+  sending(pairs: { from: string; to: string }[]): Promise<Set<string>>;
+}
+
 export type MessagesService = ReturnType<typeof createMessagesService>;
 
-export function createMessagesService(deps: ServiceDeps, ports: { queue: InboxQueue; groups: GroupConversations }) {
+export function createMessagesService(deps: ServiceDeps, ports: { queue: InboxQueue; groups: GroupConversations; consent?: SendConsent }) {
   const { config } = deps;
   const { queue, groups } = ports;
+  const consent = ports.consent ?? { sending: async () => new Set<string>() };
+  const pairsOf = (reqs: SendRequest[]) => reqs.map((r) => ({ from: r.actor.userId, to: r.recipient }));
   const limits = config.messaging;
   const envelopeLimits = { maxDevicesPerUser: config.maxDevicesPerUser, maxEnvelopeBytes: limits.maxEnvelopeBytes };
   const store = createMessagesStore(deps, queue.envelopes);
   const keyOf = (r: SendRequest) => sentKey({ userId: r.actor.userId, deviceId: r.actor.deviceId, clientMessageId: r.clientMessageId });
 
   /** The message rows and the envelope copies of accepted sends. */
-  function rowsOf(sends: { req: SendRequest; messageId: string }[], now: Date) {
+  function rowsOf(sends: { req: SendRequest; messageId: string }[], now: Date, blocked: Set<string>) {
     const messages: NewMessage[] = [];
     const copies: EnvelopeCopy[] = [];
     for (const { req, messageId } of sends) {
@@ -62,7 +73,7 @@ export function createMessagesService(deps: ServiceDeps, ports: { queue: InboxQu
         digest: sendDigest(req),
       });
       const retention = { selfDestruct: expiresAt !== null, expiresAt: expiresAt ?? queue.retentionExpiry(now) };
-      for (const c of copiesOf(req, messageId)) copies.push({ ...c, ...retention, urgent: req.messageType === "CALL" });
+      for (const c of copiesOf(req, messageId, blocked)) copies.push({ ...c, ...retention, urgent: req.messageType === "CALL" });
     }
     return { messages, copies };
   }
@@ -73,7 +84,10 @@ export function createMessagesService(deps: ServiceDeps, ports: { queue: InboxQu
    */
   async function sendBatch(reqs: SendRequest[]): Promise<Settled<SendResult>[]> {
     const out: Settled<SendResult>[] = new Array(reqs.length);
-    const { devices, stored } = await store.readForSends(reqs.flatMap((r) => [r.recipient, r.actor.userId]), reqs.map(sentOf));
+    const [{ devices, stored }, blocked] = await Promise.all([
+      store.readForSends(reqs.flatMap((r) => [r.recipient, r.actor.userId]), reqs.map(sentOf)),
+      consent.sending(pairsOf(reqs)),
+    ]);
     const writes: { req: SendRequest; messageId: string; i: number }[] = [];
     reqs.forEach((req, i) => {
       const first = stored.get(keyOf(req));
@@ -88,7 +102,7 @@ export function createMessagesService(deps: ServiceDeps, ports: { queue: InboxQu
     });
     if (writes.length === 0) return out;
     const now = new Date();
-    const { messages, copies } = rowsOf(writes, now);
+    const { messages, copies } = rowsOf(writes, now, blocked);
     let result: Awaited<ReturnType<typeof store.storeSends>>;
     try {
       result = await store.storeSends(messages, copies, now);
@@ -132,12 +146,12 @@ export function createMessagesService(deps: ServiceDeps, ports: { queue: InboxQu
    */
   async function sendLive(req: SendRequest): Promise<SendResult> {
     const { actor, recipient } = req;
-    const { devices } = await store.readForSends([recipient, actor.userId], []);
+    const [{ devices }, blocked] = await Promise.all([store.readForSends([recipient, actor.userId], []), consent.sending(pairsOf([req]))]);
     const own = recipient === actor.userId ? [] : (devices.get(actor.userId) ?? []);
     checkRecipients(req, [...(devices.get(recipient) ?? []), ...own]);
     const at = new Date();
     const messageId = randomUUID();
-    queue.publishLive(copiesOf(req, messageId), at);
+    queue.publishLive(copiesOf(req, messageId, blocked), at);
     return { messageId, serverTimestamp: at };
   }
 
@@ -252,6 +266,18 @@ export function createMessagesService(deps: ServiceDeps, ports: { queue: InboxQu
     return c;
   }
 
+  /** The other user of a 1:1 conversation `userId` takes part in; null for a group or none. */
+  async function peerOf(userId: string, conversationId: string): Promise<string | null> {
+    const c = await store.conversationOf(userId, conversationId.toLowerCase());
+    return c ? (c.userA === userId ? c.userB : c.userA) : null;
+  }
+
+  /** What a report records of a message the actor can see (consent's reportMessage). */
+  async function reportable(actor: Actor, messageId: string) {
+    const m = await store.findVisible(actor, messageId, new Date());
+    return m ? { conversationId: m.conversationId, senderUserId: m.senderUserId } : null;
+  }
+
   /** Whether the user takes part in the conversation, or is a member of the group with that id. */
   async function isParticipant(userId: string, conversationId: string): Promise<boolean> {
     return !!(await store.conversationOf(userId, conversationId)) || (await groups.isMember(userId, conversationId));
@@ -294,6 +320,8 @@ export function createMessagesService(deps: ServiceDeps, ports: { queue: InboxQu
     deviceListChanged,
     envelopesAcknowledged,
     conversationFor,
+    peerOf,
+    reportable,
     isParticipant,
     contactsAmong,
     conversations,
@@ -303,8 +331,11 @@ export function createMessagesService(deps: ServiceDeps, ports: { queue: InboxQu
   };
 }
 
-/** One copy per envelope of a send: to the recipient's devices (in Note to Self, the sender's), sync copies to the sender's. */
-function copiesOf(req: SendRequest, messageId: string): LiveCopy[] {
+/**
+ * One copy per envelope of a send: to the recipient's devices (in Note to Self, the sender's), sync copies to the
+ * sender's. A recipient who blocked the sender gets none.
+ */
+function copiesOf(req: SendRequest, messageId: string, blocked: Set<string>): LiveCopy[] {
   const { actor, recipient } = req;
   const copy = (userId: string, e: SendRequest["envelopes"][number]): LiveCopy => ({
     userId,
@@ -315,7 +346,8 @@ function copiesOf(req: SendRequest, messageId: string): LiveCopy[] {
     ciphertextType: e.type,
     body: e.body,
   });
-  return [...req.envelopes.map((e) => copy(recipient, e)), ...req.sync.map((e) => copy(actor.userId, e))];
+  const toRecipient = blocked.has(`${actor.userId}|${recipient}`) ? [] : req.envelopes.map((e) => copy(recipient, e));
+  return [...toRecipient, ...req.sync.map((e) => copy(actor.userId, e))];
 }
 
 const sentOf = (r: SendRequest) => ({ userId: r.actor.userId, deviceId: r.actor.deviceId, clientMessageId: r.clientMessageId });

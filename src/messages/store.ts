@@ -3,10 +3,11 @@
 // against, and places the inbox's envelope rows (InboxQueue["envelopes"]) in the statement that stores a batch.
 import { randomUUID } from "node:crypto";
 import type { Actor, ServiceDeps, Tx } from "../deps.ts";
-import type { Prisma } from "../generated/prisma/client.ts";
+import { Prisma } from "../generated/prisma/client.ts";
 import type { AckFollowUp, InboxQueue, WrittenEnvelope } from "../inbox/service.ts";
 import type { ActiveDevice, ConversationInfo, MessageInfo, Page, SendResult } from "./rules.ts";
 import { cursorSeq, parseConversationCursor } from "./rules.ts";
+import { acceptedSql } from "../consent/store.ts";
 
 export type MessagesStore = ReturnType<typeof createMessagesStore>;
 
@@ -139,6 +140,7 @@ export function createMessagesStore(deps: Pick<ServiceDeps, "prisma" | "sql">, e
         UPDATE messages SET read_at = ${at}, delivered_at = COALESCE(delivered_at, ${at})
         WHERE id = ANY(${ids}::uuid[]) AND recipient_user_id = ${reader}::uuid AND read_at IS NULL
           AND deleted_at IS NULL AND (expires_at IS NULL OR expires_at > ${at})
+          AND ${Prisma.raw(acceptedSql("recipient_user_id", "sender_user_id"))}
         RETURNING id, seq, conversation_id, sender_user_id, expires_at
       )
       SELECT id::text, conversation_id::text AS "conversationId", sender_user_id::text AS "senderUserId",
@@ -289,7 +291,7 @@ seen AS (
   SELECT m.id FROM messages m
   JOIN (SELECT DISTINCT message_id, user_id FROM acked WHERE kind = 'envelope') a
     ON m.id = a.message_id AND m.recipient_user_id = a.user_id
-  WHERE m.delivered_at IS NULL
+  WHERE m.delivered_at IS NULL AND ${acceptedSql("m.recipient_user_id", "m.sender_user_id")}
   ORDER BY m.id FOR UPDATE OF m
 ), delivered AS (
   UPDATE messages m SET delivered_at = $1::timestamptz FROM seen WHERE m.id = seen.id

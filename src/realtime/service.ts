@@ -31,13 +31,19 @@ export const MAX_PRESENCE_USERS = 100;
 
 export type RealtimeService = ReturnType<typeof createRealtimeService>;
 
-/** Who may see whom: conversation (and group) participants, and the contacts among a list of users. */
+/** Who takes part in a conversation (or group). */
 export interface Participants {
   isParticipant(userId: string, conversationId: string): Promise<boolean>;
-  contactsAmong(userId: string, others: string[]): Promise<Set<string>>;
 }
 
-export function createRealtimeService(deps: ServiceDeps, messages: Participants, store: PresenceStore) {
+/** Consent (src/consent/) decides whose live state reaches whom. */
+export interface LiveConsent {
+  presenceVisible(viewer: string, userIds: string[]): Promise<Set<string>>;
+  typingPasses(actor: Actor, conversationId: string): Promise<boolean>;
+  blockedEitherWay(userId: string): Promise<Set<string>>;
+}
+
+export function createRealtimeService(deps: ServiceDeps, messages: Participants, store: PresenceStore, consent: LiveConsent) {
   const { bus, config, logger } = deps;
   const { typingTtlMs, presenceTtlMs } = config.realtime;
   const nodeId = randomUUID();
@@ -53,6 +59,8 @@ export function createRealtimeService(deps: ServiceDeps, messages: Participants,
 
   async function setTyping(actor: Actor, conversationId: string, isTyping: boolean): Promise<boolean> {
     await requireParticipant(actor, conversationId);
+    // Dropped without telling: typing to someone who blocked the actor, or before the actor accepted them.
+    if (!(await consent.typingPasses(actor, conversationId))) return true;
     const event: TypingPayload = {
       conversationId,
       userId: actor.userId,
@@ -66,6 +74,7 @@ export function createRealtimeService(deps: ServiceDeps, messages: Participants,
 
   async function typingStream(actor: Actor, conversationId: string): Promise<AsyncIterableIterator<TypingPayload>> {
     await requireParticipant(actor, conversationId);
+    const blocked = await consent.blockedEitherWay(actor.userId);
     const feed = new Feed<TypingPayload>(config.messaging.inboxBufferLimit);
     const lapses = new Map<string, NodeJS.Timeout>();
     const clear = (k: string) => {
@@ -73,7 +82,7 @@ export function createRealtimeService(deps: ServiceDeps, messages: Participants,
       lapses.delete(k);
     };
     const unsubscribe = await bus.subscribe<TypingPayload>(channels.conversation(conversationId), (e) => {
-      if (e.userId === actor.userId && e.deviceId === actor.deviceId) return;
+      if ((e.userId === actor.userId && e.deviceId === actor.deviceId) || blocked.has(e.userId)) return;
       const k = `${e.userId}:${e.deviceId}`;
       clear(k);
       if (e.isTyping) {
@@ -157,11 +166,10 @@ export function createRealtimeService(deps: ServiceDeps, messages: Participants,
 
   async function visibleUsers(actor: Actor, userIds: string[]): Promise<string[]> {
     if (userIds.length > MAX_PRESENCE_USERS) throw badInput(`at most ${MAX_PRESENCE_USERS} users`);
-    const visible = await messages.contactsAmong(actor.userId, userIds);
-    return [...visible];
+    return [...(await consent.presenceVisible(actor.userId, userIds))];
   }
 
-  /** Presence of the given users the caller shares a conversation with; others are left out. */
+  /** Presence of the given users the caller may see (consent decides); others are left out. */
   async function presence(actor: Actor, userIds: string[]): Promise<PresencePayload[]> {
     return statuses(await visibleUsers(actor, userIds));
   }

@@ -12,7 +12,7 @@ import { HttpTransport, openWs, wsRequest } from "../../src/client/transport.ts"
 import { linkNewDevice, registerDevice, type TestDevice } from "../helpers/accounts.ts";
 import { createTestDatabase, sqlClient, usingPostgres, usingRedis, type TestDatabase } from "../helpers/database.ts";
 import { collect } from "../helpers/live.ts";
-import { opaqueInput } from "../helpers/messaging.ts";
+import { accept, opaqueInput } from "../helpers/messaging.ts";
 import { baseEnv, busPrefix, spawnNode, type NodeProcess } from "../helpers/server.ts";
 import {
   drainMessageIds,
@@ -56,6 +56,7 @@ async function people(url: string) {
   const alice = await registerDevice(url);
   const bob = await registerDevice(url);
   const bob2 = await linkNewDevice(url, bob);
+  await accept(bob, alice); // alice sees bob's presence (test/consent/)
   const template = await opaqueInput(alice, bob.userId, "t");
   expect(template.envelopes).toHaveLength(2);
   return { alice, bob, bob2, template };

@@ -1,6 +1,7 @@
 // Sending for tests: opaque envelopes addressed to every active device, as a client would build them.
 import { randomUUID } from "node:crypto";
 import {
+  AcceptMessageRequestDocument,
   DevicesDocument,
   SendMessageDocument,
   SetTypingDocument,
@@ -58,4 +59,9 @@ export async function refreshUntilSeen(
     await who.http.request(SetTypingDocument, { conversationId, isTyping: true });
     await sub.until((xs) => xs.length > 0, 300).catch(() => {});
   }
+}
+
+/** `recipient` accepts `sender`'s message requests: without it the sender sees no receipts, typing or presence of it. */
+export async function accept(recipient: TestDevice, sender: TestDevice) {
+  await recipient.http.request(AcceptMessageRequestDocument, { userId: sender.userId });
 }

@@ -42,6 +42,7 @@ export function record(client: VignetteClient): Recorded {
     "error",
     "groupMessage",
     "groupChanged",
+    "messageRequest",
   ];
   client.on("message", (m) => {
     r.messages.push(m);

@@ -8,7 +8,7 @@ import { linkNewDevice, registerDevice, type TestDevice } from "../helpers/accou
 import { sqlClient, usingPostgres } from "../helpers/database.ts";
 import { collect } from "../helpers/live.ts";
 import { sleep } from "../helpers/wait.ts";
-import { sendOpaque } from "../helpers/messaging.ts";
+import { accept, sendOpaque } from "../helpers/messaging.ts";
 import { startServer, type TestServer } from "../helpers/server.ts";
 
 type Ev = InboxSubscription["inbox"];
@@ -44,6 +44,7 @@ describe("batched acknowledgements", () => {
     const alice = await registerDevice(server.url);
     const alice2 = await linkNewDevice(server.url, alice);
     const bob = await registerDevice(server.url);
+    await accept(bob, alice); // receipts go only to senders the recipient accepted (test/consent/)
     const sent: string[] = [];
     for (let i = 0; i < 5; i++) sent.push((await sendOpaque(alice, bob.userId, `m${i}`)).messageId);
     const items = await queued(bob, 5);
@@ -93,6 +94,7 @@ describe("batched acknowledgements", () => {
   it("concurrent acks of overlapping ids from several devices lose and double nothing", async () => {
     const alice = await registerDevice(server.url);
     const bobs = await Promise.all([0, 1, 2].map(() => registerDevice(server.url)));
+    for (const b of bobs) await accept(b, alice);
     const PER = 30;
     const sent: string[] = [];
     for (let i = 0; i < PER; i++) {
@@ -128,6 +130,7 @@ describe("batched acknowledgements", () => {
   it.skipIf(!usingPostgres)("answers an ack only after its statement committed", async () => {
     const alice = await registerDevice(server.url);
     const bob = await registerDevice(server.url);
+    await accept(bob, alice);
     const { messageId } = await sendOpaque(alice, bob.userId, "held");
     const [item] = await queued(bob, 1);
     const other = await sqlClient(server.db.url!);

@@ -15,7 +15,7 @@ import { HttpTransport, openWs, wsRequest } from "../../src/client/transport.ts"
 import { registerDevice, type TestDevice } from "../helpers/accounts.ts";
 import { createTestDatabase, usingPostgres, usingRedis, type TestDatabase } from "../helpers/database.ts";
 import { collect } from "../helpers/live.ts";
-import { refreshUntilSeen, sendOpaque, unb64 } from "../helpers/messaging.ts";
+import { accept, refreshUntilSeen, sendOpaque, unb64 } from "../helpers/messaging.ts";
 import { baseEnv, busPrefix, spawnNode, startServer, type NodeProcess } from "../helpers/server.ts";
 import { sleep } from "../helpers/wait.ts";
 
@@ -43,6 +43,7 @@ describe.skipIf(!usingPostgres || !usingRedis)("two nodes", () => {
   it("a send on node 1 reaches a device subscribed on node 2; receipts, typing and presence cross too", async () => {
     const alice = await registerDevice(node1.url);
     const bob = on(await registerDevice(node1.url), node2);
+    await accept(bob, alice); // receipts and presence only to senders bob accepted (test/consent/)
     await sendOpaque(alice, bob.userId, "first");
     const conversationId = (await alice.http.request(ConversationsDocument, { first: 1 })).conversations.edges[0].node.id;
 
@@ -83,6 +84,7 @@ describe.skipIf(!usingPostgres || !usingRedis)("two nodes", () => {
     const victim = await spawnNode(env);
     const alice = await registerDevice(node1.url);
     const bob = await registerDevice(node1.url);
+    await accept(bob, alice);
     await sendOpaque(alice, bob.userId, "hello");
     const wsAlice = openWs(node1.url, alice.token);
     const wsBob = openWs(victim.url, bob.token);

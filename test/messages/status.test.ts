@@ -16,7 +16,7 @@ import {
 import { openWs } from "../../src/client/transport.ts";
 import { linkNewDevice, registerDevice, type TestDevice } from "../helpers/accounts.ts";
 import { collect } from "../helpers/live.ts";
-import { sendOpaque } from "../helpers/messaging.ts";
+import { accept, sendOpaque } from "../helpers/messaging.ts";
 import { startServer } from "../helpers/server.ts";
 import { useServer } from "../helpers/fixture.ts";
 import { eventually, sleep } from "../helpers/wait.ts";
@@ -46,6 +46,7 @@ describe("status, receipts, deletion and self-destruct", () => {
     const alice = await registerDevice(server.url, { oneTimeKeys: 30 });
     const alice2 = await linkNewDevice(server.url, alice, 30);
     const bob = await registerDevice(server.url, { oneTimeKeys: 30 });
+    await accept(bob, alice); // receipts go only to senders the recipient accepted (test/consent/)
     const ws = openWs(server.url, alice.token);
     try {
       const live = collect(ws, InboxDocument);
@@ -123,6 +124,7 @@ describe("status, receipts, deletion and self-destruct", () => {
   it("with read receipts off, reads are neither stored nor sent", async () => {
     const alice = await registerDevice(server.url);
     const bob = await registerDevice(server.url);
+    await accept(bob, alice);
     expect((await bob.http.request(AccountSettingsDocument)).accountSettings.readReceipts).toBe(true);
     expect((await bob.http.request(SetReadReceiptsDocument, { enabled: false })).setReadReceipts).toBe(false);
     expect((await bob.http.request(AccountSettingsDocument)).accountSettings.readReceipts).toBe(false);

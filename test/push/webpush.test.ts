@@ -105,7 +105,7 @@ describe("Web Push wake-ups", () => {
     await sendOpaque(alice, bob.userId, "while connected");
     await inbox.until((xs) => xs.length >= 101);
     await ws.dispose();
-    await eventually(async () => expect(await server.app.services.realtime.presence(alice, [bob.userId])).toMatchObject([{ online: false }]));
+    await eventually(async () => expect(await server.app.services.realtime.presence(bob, [bob.userId])).toMatchObject([{ online: false }]));
     await sleep(300);
     expect(service.accepted(id)).toHaveLength(1); // nothing while it was connected
 

@@ -11,7 +11,7 @@ import {
 import { openWs, wsRequest } from "../../src/client/transport.ts";
 import { registerDevice } from "../helpers/accounts.ts";
 import { collect } from "../helpers/live.ts";
-import { refreshUntilSeen, sendOpaque } from "../helpers/messaging.ts";
+import { accept, refreshUntilSeen, sendOpaque } from "../helpers/messaging.ts";
 import { useServer } from "../helpers/fixture.ts";
 import { eventually, sleep } from "../helpers/wait.ts";
 
@@ -60,6 +60,7 @@ describe("typing and presence", () => {
     const bob = await registerDevice(server.url);
     const eve = await registerDevice(server.url);
     await sendOpaque(alice, bob.userId, "hi");
+    await accept(bob, alice); // presence only to those the user accepted (test/consent/)
     const wsAlice = openWs(server.url, alice.token);
     try {
       const watch = collect(wsAlice, PresenceUpdatesDocument, { userIds: [bob.userId, eve.userId] });
