@@ -4,30 +4,49 @@
 // rejection and the node exited.
 import { randomBytes } from "node:crypto";
 import { Redis } from "ioredis";
-import { describe, expect, it } from "vitest";
-import { GroupEventsDocument, InboxDocument, MeDocument } from "../../src/client/generated/graphql.ts";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { GroupEventsDocument, InboxDocument, MeDocument, PresenceUpdatesDocument } from "../../src/client/generated/graphql.ts";
 import { openWs } from "../../src/client/transport.ts";
+import { registerDevice } from "../helpers/accounts.ts";
 import { createTestDatabase, usingRedis } from "../helpers/database.ts";
 import { mlsMember } from "../helpers/groups.ts";
 import { collect } from "../helpers/live.ts";
+import { sendOpaque } from "../helpers/messaging.ts";
 import { baseEnv, busPrefix, spawnNode } from "../helpers/server.ts";
 import { waitFor } from "../helpers/wait.ts";
 
 const code = (err: unknown) => (err as { code?: string }).code;
 
+/** A node whose Redis user may use only these channel kinds (Redis channel permissions are allow-lists). */
+async function nodeWithChannels(admin: Redis, kinds: string[]) {
+  const prefix = busPrefix();
+  const user = `vgtest-${randomBytes(4).toString("hex")}`;
+  await admin.call("ACL", "SETUSER", user, "on", ">pw", "~*", "resetchannels", ...kinds.map((c) => `&${prefix}${c}`), "+@all");
+  const redisUrl = new URL(process.env.REDIS_URL!);
+  redisUrl.username = user;
+  redisUrl.password = "pw";
+  const db = await createTestDatabase();
+  const node = await spawnNode(baseEnv(db, { REDIS_URL: redisUrl.toString(), BUS_PREFIX: prefix }));
+  return {
+    node,
+    prefix,
+    allow: (kind: string) => admin.call("ACL", "SETUSER", user, `&${prefix}${kind}`),
+    async stop() {
+      await node.stop();
+      await db.drop();
+      await admin.call("ACL", "DELUSER", user);
+    },
+  };
+}
+
 describe.skipIf(!usingRedis)("a Redis SUBSCRIBE that fails", () => {
+  let admin: Redis;
+  beforeAll(() => void (admin = new Redis(process.env.REDIS_URL!)));
+  afterAll(() => admin.disconnect());
+
   it("ends the stream with UNAVAILABLE, and the node keeps running and serving", async () => {
-    const prefix = busPrefix();
-    const user = `vgtest-${randomBytes(4).toString("hex")}`;
-    const admin = new Redis(process.env.REDIS_URL!);
-    // Channel permissions are allow-lists: every channel kind of ours except `group:*`.
-    const allowed = ["device:*", "group-joins:*", "presence:*", "conversation:*", "control"].map((c) => `&${prefix}${c}`);
-    await admin.call("ACL", "SETUSER", user, "on", ">pw", "~*", "resetchannels", ...allowed, "+@all");
-    const redisUrl = new URL(process.env.REDIS_URL!);
-    redisUrl.username = user;
-    redisUrl.password = "pw";
-    const db = await createTestDatabase();
-    const node = await spawnNode(baseEnv(db, { REDIS_URL: redisUrl.toString(), BUS_PREFIX: prefix }));
+    // Every channel kind of ours except `group:*`.
+    const { node, prefix, stop } = await nodeWithChannels(admin, ["device:*", "group-joins:*", "presence:*", "conversation:*", "control"]);
     try {
       const alice = await mlsMember(node.url, 1);
       const ws = openWs(node.url, alice.token);
@@ -54,10 +73,36 @@ describe.skipIf(!usingRedis)("a Redis SUBSCRIBE that fails", () => {
       expect(node.logs.join("\n")).not.toMatch(/unhandled/i);
       await ws.dispose();
     } finally {
-      await node.stop();
-      await db.drop();
-      await admin.call("ACL", "DELUSER", user);
-      admin.disconnect();
+      await stop();
+    }
+  });
+
+  it("refuses a presence stream one of whose channels is refused, and leaves the channels that did subscribe", async () => {
+    const { node, prefix, allow, stop } = await nodeWithChannels(admin, ["device:*", "group-joins:*", "conversation:*", "control"]);
+    try {
+      const [alice, bob, carol] = [await registerDevice(node.url), await registerDevice(node.url), await registerDevice(node.url)];
+      // Contacts both ways (each wrote to the other), so alice may follow both.
+      for (const [from, to] of [[bob, alice], [alice, bob], [carol, alice], [alice, carol]]) await sendOpaque(from, to.userId, "hi");
+      await allow(`presence:${bob.userId}`); // carol's presence channel stays refused
+      const ws = openWs(node.url, alice.token, { lazy: false });
+      const bobs = `${prefix}presence:${bob.userId}`;
+      const numsub = async () => ((await admin.pubsub("NUMSUB", bobs)) as [string, number])[1];
+      // Control: bob's channel alone subscribes (and is left when the stream stops).
+      const control = collect(ws, PresenceUpdatesDocument, { userIds: [bob.userId] });
+      await control.until((xs) => xs.length > 0, 30_000, "bob's presence");
+      expect(await numsub()).toBe(1);
+      control.stop();
+      await waitFor(async () => (await numsub()) === 0, "bob's channel to be left after the control");
+
+      const sub = collect(ws, PresenceUpdatesDocument, { userIds: [bob.userId, carol.userId] });
+      await waitFor(() => sub.errors.length > 0, "the presence stream to be refused", 30_000);
+      expect(code(sub.errors[0])).toBe("UNAVAILABLE");
+      // Bob's channel had subscribed: it is left again (before the fix it listened on, into a feed nobody read).
+      await waitFor(async () => (await numsub()) === 0, "bob's channel to be left");
+      expect(node.child.exitCode).toBeNull();
+      await ws.dispose();
+    } finally {
+      await stop();
     }
   });
 });
