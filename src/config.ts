@@ -28,7 +28,7 @@ export interface RateLimit {
   windowSeconds: number;
 }
 
-/** Each mutation family is counted per device (when authenticated) and per client IP. */
+/** Each family (of mutations, queries, subscriptions) is counted per device (when authenticated) and per client IP. */
 export const RATE_LIMIT_FAMILIES = [
   "sends",
   "keyUploads",
@@ -40,6 +40,9 @@ export const RATE_LIMIT_FAMILIES = [
   "attachments",
   "turnCredentials",
   "other",
+  "lookups",
+  "reads",
+  "subscriptions",
 ] as const;
 export type RateLimitFamily = (typeof RATE_LIMIT_FAMILIES)[number];
 export type RateLimits = Record<RateLimitFamily, { device: RateLimit | null; ip: RateLimit | null }> & {
@@ -71,6 +74,12 @@ const RATE_DEFAULTS = {
   RATE_LIMIT_TURN_CREDENTIALS_IP: "300/1m",
   RATE_LIMIT_OTHER: "120/1m",
   RATE_LIMIT_OTHER_IP: "1200/1m",
+  RATE_LIMIT_LOOKUPS: "60/1m",
+  RATE_LIMIT_LOOKUPS_IP: "300/1m",
+  RATE_LIMIT_READS: "600/1m",
+  RATE_LIMIT_READS_IP: "6000/1m",
+  RATE_LIMIT_SUBSCRIPTIONS: "60/1m",
+  RATE_LIMIT_SUBSCRIPTIONS_IP: "600/1m",
 } as const;
 const rateEnv = Object.fromEntries(Object.entries(RATE_DEFAULTS).map(([k, v]) => [k, rate.prefault(v)])) as {
   [K in keyof typeof RATE_DEFAULTS]: z.ZodPrefault<typeof rate>;
@@ -149,6 +158,7 @@ const schema = z.object({
   MAX_QUERY_DIRECTIVES: int(0, 1_000).default(50),
   WS_AUTH_TIMEOUT_MS: int(100, 60_000).default(3_000),
   MAX_CONNECTIONS_PER_DEVICE: int(1, 1_000).default(5),
+  MAX_CONNECTIONS_PER_IP: int(0, 10_000_000).default(500),
   MAX_OPERATIONS_PER_CONNECTION: int(1, 10_000).default(100),
   WS_MAX_BUFFERED_BYTES: int(64 * 1024, 1024 * 1024 * 1024).default(4 * 1024 * 1024),
   MAX_ENVELOPE_BYTES: int(16, 16 * 1024 * 1024).default(256 * 1024),
@@ -246,6 +256,7 @@ export type Config = {
   ws: {
     authTimeoutMs: number;
     maxConnectionsPerDevice: number;
+    maxConnectionsPerIp: number; // WebSockets per client IP, authenticated or not, per process; 0 = no cap
     maxOperationsPerConnection: number;
     /** A socket with more unsent bytes than this is a slow consumer and is dropped. */
     maxBufferedBytes: number;
@@ -360,21 +371,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     maxGroupMessageBytes: e.MAX_GROUP_MESSAGE_BYTES,
     maxRequestBytes: e.MAX_REQUEST_BYTES,
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
-    rateLimits: e.RATE_LIMITS
-      ? {
-          sends: { device: e.RATE_LIMIT_SENDS, ip: e.RATE_LIMIT_SENDS_IP },
-          keyUploads: { device: e.RATE_LIMIT_KEY_UPLOADS, ip: e.RATE_LIMIT_KEY_UPLOADS_IP },
-          bundleClaims: { device: e.RATE_LIMIT_BUNDLE_CLAIMS, ip: e.RATE_LIMIT_BUNDLE_CLAIMS_IP },
-          bundleClaimsPerTarget: e.RATE_LIMIT_BUNDLE_CLAIMS_PER_TARGET,
-          registrations: { device: e.RATE_LIMIT_REGISTRATIONS, ip: e.RATE_LIMIT_REGISTRATIONS_IP },
-          deviceLinks: { device: e.RATE_LIMIT_DEVICE_LINKS, ip: e.RATE_LIMIT_DEVICE_LINKS_IP },
-          groupCommits: { device: e.RATE_LIMIT_GROUP_COMMITS, ip: e.RATE_LIMIT_GROUP_COMMITS_IP },
-          receipts: { device: e.RATE_LIMIT_RECEIPTS, ip: e.RATE_LIMIT_RECEIPTS_IP },
-          turnCredentials: { device: e.RATE_LIMIT_TURN_CREDENTIALS, ip: e.RATE_LIMIT_TURN_CREDENTIALS_IP },
-          attachments: { device: e.RATE_LIMIT_ATTACHMENTS, ip: e.RATE_LIMIT_ATTACHMENTS_IP },
-          other: { device: e.RATE_LIMIT_OTHER, ip: e.RATE_LIMIT_OTHER_IP },
-        }
-      : null,
+    rateLimits: e.RATE_LIMITS ? rateLimitsOf(e) : null, // family keyUploads: RATE_LIMIT_KEY_UPLOADS and _IP
     trustProxy: e.TRUST_PROXY,
     armor: {
       introspection: e.INTROSPECTION,
@@ -387,6 +384,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     ws: {
       authTimeoutMs: e.WS_AUTH_TIMEOUT_MS,
       maxConnectionsPerDevice: e.MAX_CONNECTIONS_PER_DEVICE,
+      maxConnectionsPerIp: e.MAX_CONNECTIONS_PER_IP,
       maxOperationsPerConnection: e.MAX_OPERATIONS_PER_CONNECTION,
       maxBufferedBytes: e.WS_MAX_BUFFERED_BYTES,
     },
@@ -425,6 +423,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       store: attachmentStore(e),
     },
   };
+}
+
+function rateLimitsOf(e: z.infer<typeof schema>): RateLimits {
+  const env = e as unknown as Record<string, RateLimit | null | undefined>;
+  const variable = (f: string) => `RATE_LIMIT_${f.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
+  const families = RATE_LIMIT_FAMILIES.map((f) => [f, { device: env[variable(f)] ?? null, ip: env[`${variable(f)}_IP`] ?? null }]);
+  return { ...Object.fromEntries(families), bundleClaimsPerTarget: e.RATE_LIMIT_BUNDLE_CLAIMS_PER_TARGET } as RateLimits;
 }
 
 /** S3 when a bucket is named, else files: under ATTACHMENTS_DIR, DATA_DIR/attachments, or (in-memory PGlite) a temp dir. */

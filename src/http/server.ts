@@ -14,6 +14,7 @@ import type { Registry } from "prom-client";
 import type { PersistedOperations } from "../graphql/persisted-operations.ts";
 import { serveGraphqlWs, type WsExtra as SocketExtra } from "./graphql-ws.ts";
 import { Interner } from "./interner.ts";
+import { capConnectionsPerIp } from "./ip-cap.ts";
 import { CLOSE_SLOW_CONSUMER, CLOSE_TOO_MANY_CONNECTIONS, CLOSE_UNAVAILABLE, ConnectionRegistry } from "./connections.ts";
 
 /** What HTTP and graphql-ws both hand Yoga before parsing: the authenticated caller and where it calls from. */
@@ -97,6 +98,7 @@ export function startHttp(deps: HttpDeps, port: number, host: string): Promise<R
   });
 
   const wss = new WebSocketServer({ server, path: yoga.graphqlEndpoint, maxPayload: deps.maxRequestBytes });
+  capConnectionsPerIp(wss, deps.ws.maxConnectionsPerIp, (req) => clientAddress(req, deps.trustProxy));
   const stopKeepAlive = serveGraphqlWs<WsExtra>(
     {
       // A socket that has not authenticated by then is closed with 4408.

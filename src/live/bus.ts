@@ -52,6 +52,10 @@ export class ChannelListeners {
     return false;
   }
 
+  has(channel: string): boolean {
+    return this.byChannel.has(channel);
+  }
+
   /** Forgets every listener of the channel (its upstream subscription failed: they were all told so). */
   drop(channel: string): void {
     this.byChannel.delete(channel);

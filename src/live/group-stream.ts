@@ -72,7 +72,7 @@ export class GroupStream {
     for (const groupId of [...(this.ahead?.keys() ?? [])]) this.dropAhead(groupId);
     await this.ready;
     await this.stopDevice?.();
-    if (this.groupSubs) for (const s of this.groupSubs.values()) await (await s)();
+    if (this.groupSubs) for (const s of this.groupSubs.values()) await s.then((off) => off(), () => {});
     this.groupSubs?.clear();
   }
 
@@ -83,7 +83,10 @@ export class GroupStream {
         if (msg?.kind !== "groupJoined" || this.closed) return;
         const groupId = msg.groupId;
         // A new membership: listen to the group first, then read what is stored, so nothing falls in between.
-        void this.watchGroup(groupId).then(() => this.trackedCatchUp(groupId));
+        this.watchGroup(groupId).then(
+          () => this.trackedCatchUp(groupId),
+          (err) => this.sink.fail(err),
+        );
       },
     );
     const all = await this.deps.memberships(this.device);
@@ -105,7 +108,7 @@ export class GroupStream {
     const s = this.groupSubs?.get(groupId);
     this.groupSubs?.delete(groupId);
     this.member?.delete(groupId);
-    void s?.then((off) => off());
+    s?.then((off) => off()).catch(() => {}); // a failed subscription has nothing to undo
   }
 
   private last(groupId: string): number {
@@ -204,8 +207,10 @@ export class GroupStream {
     let s = subs.get(groupId);
     if (!s) {
       this.onGroupEvent ??= (e) => this.handle(e);
-      s = this.deps.bus.subscribe<GroupEventPayload>(channels.group(groupId), this.onGroupEvent);
-      subs.set(groupId, s);
+      const pending = this.deps.bus.subscribe<GroupEventPayload>(channels.group(groupId), this.onGroupEvent);
+      subs.set(groupId, (s = pending));
+      // A failed SUBSCRIBE leaves no entry: close() and stopGroup() then only undo subscriptions that happened.
+      pending.catch(() => subs.get(groupId) === pending && subs.delete(groupId));
     }
     return s;
   }

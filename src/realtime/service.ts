@@ -187,10 +187,18 @@ export function createRealtimeService(deps: ServiceDeps, messages: Participants,
   async function presenceStream(actor: Actor, userIds: string[]): Promise<AsyncIterableIterator<PresencePayload>> {
     const users = await visibleUsers(actor, userIds);
     const feed = new Feed<PresencePayload>(config.messaging.inboxBufferLimit);
-    const unsubscribes = await Promise.all(
+    const subscribed = await Promise.allSettled(
       users.map((u) => bus.subscribe<PresencePayload>(channels.presence(u), (e) => feed.push(e))),
     );
+    const unsubscribes = subscribed.flatMap((s) => (s.status === "fulfilled" ? [s.value] : []));
     feed.onClose(() => Promise.all(unsubscribes.map((u) => u())));
+    // One refused SUBSCRIBE refuses the stream, and the channels that did subscribe are left at once, not kept
+    // listening into a feed nobody reads.
+    const refused = subscribed.find((s) => s.status === "rejected");
+    if (refused) {
+      await feed.return();
+      throw refused.reason;
+    }
     for (const s of await statuses(users)) feed.push(s);
     return feed;
   }

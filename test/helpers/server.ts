@@ -26,9 +26,10 @@ export function baseEnv(db: TestDatabase, extra: Record<string, string> = {}): R
     PORT: "0",
     HOST: "127.0.0.1",
     LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? "silent",
-    // Tests register accounts and send from one address far faster than the production limits allow; the
-    // abuse-limit tests (test/graphql/rate-limits.test.ts) switch them on with limits of their own.
+    // Tests register accounts, send and open sockets from one address far beyond the production limits; the
+    // abuse-limit tests (test/graphql/rate-limits.test.ts, test/http/connections-per-ip.test.ts) set their own.
     RATE_LIMITS: "off",
+    MAX_CONNECTIONS_PER_IP: "0",
     ...db.env,
     ...(process.env.REDIS_URL ? { REDIS_URL: process.env.REDIS_URL } : {}),
     ...extra,

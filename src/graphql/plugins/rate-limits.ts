@@ -1,13 +1,15 @@
-// Where the abuse limits meet GraphQL: one envelop plugin charges every top-level mutation field of an operation
-// (and the few queries in QUERY_FAMILIES), aliases included so 50 aliased sends cost 50, before anything executes.
-// HTTP and graphql-ws both run through it. A mutation field not named below falls in "other", so a new mutation is
-// limited from day one.
+// Where the abuse limits meet GraphQL: one envelop plugin charges every top-level field of an operation, aliases
+// included so 50 aliased sends (or username lookups) cost 50, before anything executes, and every subscription it
+// starts. HTTP and graphql-ws both run through it. A mutation field not named below falls in "other", a query field in
+// "reads", so a new operation is limited from day one.
 import type { Plugin } from "graphql-yoga";
 import {
   GraphQLError,
   Kind,
   getOperationAST,
   type DocumentNode,
+  type ExecutionArgs,
+  type ExecutionResult,
   type FieldNode,
   type SelectionSetNode,
   type ValueNode,
@@ -44,9 +46,13 @@ export const MUTATION_FAMILIES: Record<string, RateLimitFamily> = {
   createAttachmentUpload: "attachments",
 };
 
-/** Queries are free except these, which hand out something worth hoarding (TURN relay credentials). */
+/** Query fields outside "reads": relay credentials, and what tells about other users (enumerating usernames). */
 export const QUERY_FAMILIES: Record<string, RateLimitFamily> = {
   turnServers: "turnCredentials",
+  userByUsername: "lookups",
+  user: "lookups",
+  devices: "lookups",
+  presence: "lookups",
 };
 
 /**
@@ -60,41 +66,45 @@ const CLAIM_TARGETS: Record<string, string> = { claimPreKeyBundles: "userId", cl
 const MAX_TARGETS_CHARGED = 2000;
 
 export function rateLimitPlugin(limiter: RateLimiter, limits: RateLimits): Plugin {
-  return {
-    onExecute({ args, setResultAndStopExecution }) {
-      const op = getOperationAST(args.document, args.operationName);
-      if (!op || op.operation === "subscription") return;
-      const families = op.operation === "mutation" ? MUTATION_FAMILIES : QUERY_FAMILIES;
-      const ctx = args.contextValue as unknown as Context;
-      const device = ctx.actor ? `${ctx.actor.userId}:${ctx.actor.deviceId}` : null;
-      const variables = (args.variableValues ?? {}) as Record<string, unknown>;
-      const charges: Charge[] = [];
-      for (const field of rootFields(args.document, op.selectionSet)) {
-        const name = field.name.value;
-        if (name === "__typename") continue;
-        const family = families[name] ?? (op.operation === "mutation" ? "other" : null);
-        if (!family) continue;
-        const extra: Charge[] = [];
-        const targetArg = CLAIM_TARGETS[name];
-        if (targetArg && device && limits.bundleClaimsPerTarget) {
-          const targets = argStrings(field, targetArg, variables);
-          for (const target of targets.length <= MAX_TARGETS_CHARGED ? new Set(targets.map(canonicalId)) : []) {
-            extra.push({ name: "bundleClaimsPerTarget", subject: `${device}>${target}`, limit: limits.bundleClaimsPerTarget });
-          }
+  /** Charges the operation; a refusal becomes its whole result (nothing runs, no subscription starts). */
+  function charge(args: ExecutionArgs, refuse: (result: ExecutionResult) => void): Promise<void> | undefined {
+    const op = getOperationAST(args.document, args.operationName);
+    if (!op) return;
+    const ctx = args.contextValue as unknown as Context;
+    const device = ctx.actor ? `${ctx.actor.userId}:${ctx.actor.deviceId}` : null;
+    const variables = (args.variableValues ?? {}) as Record<string, unknown>;
+    const charges: Charge[] = [];
+    for (const field of rootFields(args.document, op.selectionSet)) {
+      const name = field.name.value;
+      if (name === "__typename") continue;
+      const family =
+        op.operation === "subscription"
+          ? "subscriptions"
+          : op.operation === "mutation"
+            ? (MUTATION_FAMILIES[name] ?? "other")
+            : (QUERY_FAMILIES[name] ?? "reads");
+      const extra: Charge[] = [];
+      const targetArg = CLAIM_TARGETS[name];
+      if (targetArg && device && limits.bundleClaimsPerTarget) {
+        const targets = argStrings(field, targetArg, variables);
+        for (const target of targets.length <= MAX_TARGETS_CHARGED ? new Set(targets.map(canonicalId)) : []) {
+          extra.push({ name: "bundleClaimsPerTarget", subject: `${device}>${target}`, limit: limits.bundleClaimsPerTarget });
         }
-        charges.push(...chargesFor(limits, family, { device, ip: ctx.clientIp }, extra));
       }
-      if (charges.length === 0) return;
-      return limiter.consume(charges).then(
-        () => undefined,
-        (err: unknown) => {
-          if (!(err instanceof AppError)) throw err;
-          setResultAndStopExecution({
-            errors: [new GraphQLError(err.message, { extensions: { ...err.details, code: err.code } })],
-          });
-        },
-      );
-    },
+      charges.push(...chargesFor(limits, family, { device, ip: ctx.clientIp }, extra));
+    }
+    if (charges.length === 0) return;
+    return limiter.consume(charges).then(
+      () => undefined,
+      (err: unknown) => {
+        if (!(err instanceof AppError)) throw err;
+        refuse({ errors: [new GraphQLError(err.message, { extensions: { ...err.details, code: err.code } })] });
+      },
+    );
+  }
+  return {
+    onExecute: ({ args, setResultAndStopExecution }) => charge(args, setResultAndStopExecution),
+    onSubscribe: ({ args, setResultAndStopExecution }) => charge(args, setResultAndStopExecution),
   };
 }
 
