@@ -1,10 +1,13 @@
-// The multi-node bus: Redis pub/sub on ioredis. One Redis SUBSCRIBE per channel however many local listeners want
-// it; the listeners of a channel are kept in ChannelListeners (a second listener costs an array slot).
+// The multi-node bus: Redis pub/sub through graphql-redis-subscriptions. One engine subscription (one Redis
+// SUBSCRIBE) per channel however many local listeners want it; the listeners of a channel are kept in
+// ChannelListeners (a second listener costs an array slot, not another engine subscription).
 //
-// ioredis is used directly, not through graphql-redis-subscriptions: that engine leaves promises of its own without a
-// handler when a SUBSCRIBE is refused or an UNSUBSCRIBE meets a closed connection, and either then ends the process
-// as an unhandled rejection (the first: test/realtime/subscribe-failure.test.ts; the second:
-// davidyaha/graphql-redis-subscriptions#593).
+// The engine (2.7) leaves two promises of its own without a handler: the one it shares between the callers waiting
+// on a SUBSCRIBE, when Redis refuses it, and the UNSUBSCRIBE/PUNSUBSCRIBE it fires without waiting, when the
+// connection is closed (davidyaha/graphql-redis-subscriptions#593). Either would end the process as an unhandled
+// rejection (test/realtime/subscribe-failure.test.ts), so both are observed here, on clients that are ours.
+import type { Redis } from "ioredis";
+import { RedisPubSub } from "graphql-redis-subscriptions";
 import { connectRedis } from "./redis.ts";
 import type { Logger } from "../logger.ts";
 import { AppError } from "../errors.ts";
@@ -29,37 +32,39 @@ export function createRedisBus(url: string, prefix: string, logger: Logger): Bus
     for (const listener of reconnectListeners) listener();
   });
 
-  const listeners = new ChannelListeners((err) => logger.error({ err: (err as Error).message }, "bus listener failed"));
-  subscriber.on("message", (channel: string, raw: string) => {
-    listeners.dispatch(channel, () => {
+  observeUnsubscribes(subscriber);
+  const engine = new RedisPubSub({
+    publisher,
+    subscriber,
+    serializer: JSON.stringify,
+    deserializer: (raw: string | Buffer) => {
       try {
-        return JSON.parse(raw);
+        return JSON.parse(raw.toString());
       } catch {
-        logger.warn({ channel }, "live event dropped: not JSON");
+        logger.warn("live event dropped: not JSON");
         return undefined;
       }
-    });
+    },
   });
+  const listeners = new ChannelListeners((err) => logger.error({ err: (err as Error).message }, "bus listener failed"));
   // The SUBSCRIBE of each channel, pending while in flight (a second listener of the channel waits for the same one).
   // Channels of different deployments (or test runs) sharing one Redis never meet: every name carries the prefix.
-  const upstream = new Map<string, Promise<unknown>>();
+  const upstream = new Map<string, Promise<number>>();
 
   async function unsubscribe(channel: string, fn: Listener) {
     if (!listeners.remove(channel, fn)) return;
     const pending = upstream.get(channel);
     upstream.delete(channel);
-    await pending?.catch(() => {});
-    // A listener that came while the SUBSCRIBE was in flight sent its own: leave the channel to it.
-    if (listeners.has(channel)) return;
     // A connection that is down or closed (shutdown) holds no subscription: nothing to undo.
-    await subscriber.unsubscribe(channel).catch(() => {});
+    const id = await pending?.catch(() => null);
+    if (id !== null && id !== undefined) engine.unsubscribe(id);
   }
 
   return {
     kind: "redis",
     async publish(channel, event) {
       try {
-        await publisher.publish(prefix + channel, JSON.stringify(event));
+        await engine.publish(prefix + channel, event);
       } catch (err) {
         logger.warn({ err: (err as Error).message }, "live event not published");
       }
@@ -68,7 +73,8 @@ export function createRedisBus(url: string, prefix: string, logger: Logger): Bus
       const name = prefix + channel;
       const fn = onEvent as Listener;
       if (listeners.add(name, fn)) {
-        const pending = subscriber.subscribe(name);
+        const pending = engine.subscribe(name, (event: unknown) => event !== undefined && listeners.dispatch(name, () => event), {});
+        observeSharedSubscribe(engine, name);
         upstream.set(name, pending);
         // Runs before the waiting callers resume (registered first), so a listener arriving after a failure
         // finds the channel empty and subscribes again instead of trusting a subscription that never happened.
@@ -101,4 +107,23 @@ export function createRedisBus(url: string, prefix: string, logger: Logger): Bus
       await Promise.all([publisher.quit().catch(() => {}), subscriber.quit().catch(() => {})]);
     },
   };
+}
+
+/** The engine's UNSUBSCRIBE and PUNSUBSCRIBE are fired and forgotten: a closed connection must not end the process. */
+function observeUnsubscribes(subscriber: Redis): void {
+  for (const command of ["unsubscribe", "punsubscribe"] as const) {
+    const original = subscriber[command].bind(subscriber) as (...args: unknown[]) => Promise<unknown>;
+    subscriber[command] = ((...args: unknown[]) => {
+      const sent = original(...args);
+      sent.catch(() => {});
+      return sent;
+    }) as never;
+  }
+}
+
+/** The promise the engine shares between the callers of one channel's SUBSCRIBE; ours handle the returned one. */
+function observeSharedSubscribe(engine: RedisPubSub, channel: string): void {
+  const pending = (engine as unknown as { subsPendingRefsMap?: Map<string, { pending?: { promise?: Promise<unknown> } }> })
+    .subsPendingRefsMap?.get(channel)?.pending?.promise;
+  pending?.catch(() => {});
 }
