@@ -182,12 +182,14 @@ export function createKeyPackagesService(
   async function purge(now: Date, limit: number): Promise<number> {
     const claimedBefore = new Date(now.getTime() - config.messaging.metadataRetentionSeconds * 1000);
     return prisma.$executeRaw`
-      DELETE FROM key_packages WHERE id IN (
-        (SELECT id FROM key_packages WHERE claimed_at IS NOT NULL AND NOT last_resort AND claimed_at < ${claimedBefore}
-         ORDER BY claimed_at LIMIT ${limit} FOR UPDATE SKIP LOCKED)
-        UNION ALL
-        (SELECT id FROM key_packages WHERE claimed_at IS NULL AND NOT last_resort AND not_after <= ${now}
-         ORDER BY not_after LIMIT ${limit} FOR UPDATE SKIP LOCKED))`;
+      WITH spent AS (
+        SELECT id FROM key_packages WHERE claimed_at IS NOT NULL AND NOT last_resort AND claimed_at < ${claimedBefore}
+        ORDER BY claimed_at LIMIT ${limit} FOR UPDATE SKIP LOCKED
+      ), lapsed AS (
+        SELECT id FROM key_packages WHERE claimed_at IS NULL AND NOT last_resort AND not_after <= ${now}
+        ORDER BY not_after LIMIT ${limit} FOR UPDATE SKIP LOCKED
+      )
+      DELETE FROM key_packages WHERE id IN (SELECT id FROM spent) OR id IN (SELECT id FROM lapsed)`;
   }
 
   return { upload, claim, status, claimedBy, purge };
