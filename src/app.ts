@@ -41,6 +41,7 @@ import { openDatabase, type Database } from "./db/database.ts";
 import { migrate } from "./db/migrator.ts";
 import { createAttachmentsHttp } from "./attachments/http.ts";
 import { createAttachmentsService } from "./attachments/service.ts";
+import { startRetention } from "./retention.ts";
 
 export interface App {
   url: string;
@@ -140,6 +141,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   services.realtime.start();
   services.push.start();
   const stopSweeper = startSweeper(services, config.messaging.sweepIntervalMs, logger);
+  const stopRetention = startRetention(services, config.messaging.sweepIntervalMs, logger);
 
   const limiter = config.redis
     ? createRedisRateLimiter(config.redis.url, config.redis.prefix, logger)
@@ -230,6 +232,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
         await http.shutdown(config.shutdownGraceMs);
         if (metricsServer) await new Promise((done) => metricsServer.close(done));
         await stopSweeper();
+        await stopRetention();
         await services.push.stop();
         await services.attachments.close();
         await services.realtime.stop();
@@ -243,7 +246,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   };
 }
 
-/** Deletes self-destructed and retention-expired messages and queue items on an interval; one run at a time. */
+/** Deletes self-destructed messages, expired queue items and blobs on an interval; one run at a time (src/retention.ts has the rest). */
 function startSweeper(services: Services, intervalMs: number, logger: Logger): () => Promise<void> {
   let running: Promise<void> | null = null;
   const run = () => {
@@ -251,11 +254,8 @@ function startSweeper(services: Services, intervalMs: number, logger: Logger): (
       try {
         const messages = await services.messages.sweep();
         const items = await services.inbox.sweep();
-        const groupEvents = await services.groups.sweep();
         const blobs = await services.attachments.sweep();
-        if (messages || items || groupEvents || blobs) {
-          logger.debug({ messages, items, groupEvents, blobs }, "expired messages, queue items, group events and blobs deleted");
-        }
+        if (messages || items || blobs) logger.debug({ messages, items, blobs }, "expired messages, queue items and blobs deleted");
       } catch (err) {
         logger.warn({ err: (err as Error).message }, "sweep failed");
       } finally {

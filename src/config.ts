@@ -163,6 +163,7 @@ const schema = z.object({
   WS_MAX_BUFFERED_BYTES: int(64 * 1024, 1024 * 1024 * 1024).default(4 * 1024 * 1024),
   MAX_ENVELOPE_BYTES: int(16, 16 * 1024 * 1024).default(256 * 1024),
   QUEUE_RETENTION_SECONDS: int(60, 365 * 86_400).default(30 * 86_400),
+  METADATA_RETENTION_SECONDS: int(1, 10 * 365 * 86_400).default(30 * 86_400),
   DELETE_FOR_EVERYONE_WINDOW_SECONDS: int(0, 365 * 86_400).default(48 * 3600),
   SWEEP_INTERVAL_MS: int(100, 3_600_000).default(5_000),
   INBOX_BUFFER_LIMIT: int(10, 1_000_000).default(2_000),
@@ -266,6 +267,8 @@ export type Config = {
     maxEnvelopeBytes: number;
     /** How long an unacknowledged queue item is kept when the message sets no self-destruct timer. */
     queueRetentionSeconds: number;
+    /** How long metadata outlives its use (HARDENING.md "Metadata retention"). */
+    metadataRetentionSeconds: number;
     deleteForEveryoneWindowSeconds: number;
     /** How often expired messages and queue items are deleted (reads filter them out in between). */
     sweepIntervalMs: number;
@@ -391,6 +394,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     messaging: {
       maxEnvelopeBytes: e.MAX_ENVELOPE_BYTES,
       queueRetentionSeconds: e.QUEUE_RETENTION_SECONDS,
+      metadataRetentionSeconds: e.METADATA_RETENTION_SECONDS,
       deleteForEveryoneWindowSeconds: e.DELETE_FOR_EVERYONE_WINDOW_SECONDS,
       sweepIntervalMs: e.SWEEP_INTERVAL_MS,
       inboxBufferLimit: e.INBOX_BUFFER_LIMIT,

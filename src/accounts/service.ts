@@ -8,6 +8,7 @@ import { bytes } from "../bytes.ts";
 import type { DeviceKeys, KeysService } from "../keys/service.ts";
 import { hashSecret, newSecret } from "./tokens.ts";
 import { isPrimary, mayDeactivate, PRIMARY_DEVICE_ID } from "./rules.ts";
+import { createAccountsStore } from "./store.ts";
 
 export const USERNAME_PATTERN = /^[a-z0-9_.]{3,32}$/;
 export const MAX_DEVICE_NAME = 64;
@@ -36,6 +37,7 @@ export function createDevicesService(
   },
 ) {
   const { prisma, bus, config } = deps;
+  const store = createAccountsStore(deps);
 
   function normaliseUsername(username: string | null | undefined): string | null {
     if (username == null) return null;
@@ -235,6 +237,7 @@ export function createDevicesService(
     get,
     userById,
     userByUsername,
-
+    /** One batch of retention: spent and expired link tokens. */
+    purgeLinks: store.purgeLinks,
   };
 }

@@ -1,6 +1,6 @@
 // MLS key packages: devices publish them (checked with ts-mls first), others claim one per device to add a user to a
 // group. A claimed key package is never handed out again (the last-resort one excepted); it is kept, marked with the
-// claimer, so that the commit using it can be checked against what was claimed.
+// claimer, so that the commit using it can be checked against what was claimed, for the metadata retention.
 import { AppError, badInput, notFound } from "../errors.ts";
 import type { Actor, ServiceDeps, Tx } from "../deps.ts";
 import { bytes } from "../bytes.ts";
@@ -179,5 +179,23 @@ export function createKeyPackagesService(
       WHERE ref = ANY(${refs.map((r) => bytes(r))}::bytea[]) AND (claimed_by = ${claimer}::uuid OR last_resort)`;
   }
 
-  return { upload, claim, status, claimedBy };
+  /**
+   * One batch of retention: key packages claimed longer ago than the metadata retention (the claimer's commit had
+   * that long to name them), and unclaimed ones past their lifetime (never handed out). Last-resort packages stay:
+   * their device replaces them. SKIP LOCKED: a package a claim holds is left for the next run.
+   */
+  async function purge(now: Date, limit: number): Promise<number> {
+    const claimedBefore = new Date(now.getTime() - config.messaging.metadataRetentionSeconds * 1000);
+    return prisma.$executeRaw`
+      WITH spent AS (
+        SELECT id FROM key_packages WHERE claimed_at IS NOT NULL AND NOT last_resort AND claimed_at < ${claimedBefore}
+        ORDER BY claimed_at LIMIT ${limit} FOR UPDATE SKIP LOCKED
+      ), lapsed AS (
+        SELECT id FROM key_packages WHERE claimed_at IS NULL AND NOT last_resort AND not_after <= ${now}
+        ORDER BY not_after LIMIT ${limit} FOR UPDATE SKIP LOCKED
+      )
+      DELETE FROM key_packages WHERE id IN (SELECT id FROM spent) OR id IN (SELECT id FROM lapsed)`;
+  }
+
+  return { upload, claim, status, claimedBy, purge };
 }

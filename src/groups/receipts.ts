@@ -104,5 +104,13 @@ export function createGroupReceipts(deps: ServiceDeps, inbox: Pick<InboxQueue, "
     await tx.groupReceipt.deleteMany({ where: { groupId, seq } });
   }
 
-  return { delivered, markRead, status, forget };
+  /** Retention deleted these group messages: their receipts go in the same transaction. */
+  async function forgetAll(tx: Tx, messages: { groupId: string; seq: bigint }[]): Promise<void> {
+    if (!messages.length) return;
+    await tx.$executeRaw`
+      DELETE FROM group_receipts r USING unnest(${messages.map((m) => m.groupId)}::uuid[], ${messages.map((m) => m.seq)}::bigint[]) AS k(group_id, seq)
+      WHERE r.group_id = k.group_id AND r.seq = k.seq`;
+  }
+
+  return { delivered, markRead, status, forget, forgetAll };
 }

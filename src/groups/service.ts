@@ -11,7 +11,7 @@ import { channels } from "../live/channels.ts";
 import { AppError, badInput, forbidden, notFound, isUniqueViolation } from "../errors.ts";
 import type { Actor, ServiceDeps, Tx } from "../deps.ts";
 import type { KeyPackagesService } from "./key-packages.ts";
-import { cursorSeq, type MessageInfo, type Page } from "../messages/rules.ts";
+import { cursorSeq, metadataCutoffs, type MessageInfo, type Page } from "../messages/rules.ts";
 import { Feed } from "../live/feed.ts";
 import { GroupStream, type GroupSink } from "../live/group-stream.ts";
 import { groupEvent, groupEventId, isGroupEventId, parseGroupEventId, type GroupEventPayload } from "./events.ts";
@@ -402,9 +402,19 @@ export function createGroupsService(
     return g.groupInfo;
   }
 
-  /** Retention: events every device acknowledged, or older than the queue retention, are deleted. */
-  async function sweep(now = new Date()): Promise<number> {
-    return store.sweep(new Date(now.getTime() - config.messaging.queueRetentionSeconds * 1000), 10_000);
+  /**
+   * One batch of retention (rows deleted and stripped): events every device acknowledged, or older than the queue
+   * retention; a delivered message's metadata after the metadata retention (and the delete-for-everyone window).
+   */
+  async function sweep(now = new Date(), limit = 1_000): Promise<number> {
+    const queue = new Date(now.getTime() - config.messaging.queueRetentionSeconds * 1000);
+    const cutoff = { queue, metadata: metadataCutoffs(now, config.messaging).created };
+    const deleted = await inTx(async (tx) => {
+      const gone = await store.purgeEvents(tx, cutoff, limit);
+      await receipts.forgetAll(tx, gone);
+      return gone.length;
+    });
+    return deleted + (await store.stripDelivered(limit));
   }
 
   const streamDeps = { bus, logger, memberships: store.memberships, pending };

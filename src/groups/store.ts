@@ -325,30 +325,30 @@ export function createGroupsStore({ prisma, sql }: Pick<ServiceDeps, "prisma" | 
   }
 
   /**
-   * Retention. Events older than `cutoff` go. Events every active member device that may see them acknowledged go
-   * too, except that an application message keeps its metadata row (history, receipts, deletion) without its
-   * ciphertext. At most `limit` rows a run each, so a sweep never holds the table long.
+   * Retention, at most `limit` rows a statement. Events every active member device that may see them acknowledged
+   * go, except that an application message keeps its metadata row (history, receipts, deletion) without its
+   * ciphertext until `cutoff.metadata`; events older than `cutoff.queue` go whoever still lacks them. SKIP LOCKED:
+   * nodes sweeping at once take different rows. purgeEvents returns the deleted rows (their receipts go with them).
    */
-  async function sweep(cutoff: Date, limit: number): Promise<number> {
-    const unneeded = Prisma.sql`NOT EXISTS (
-          SELECT 1 FROM group_devices d JOIN devices v ON v.user_id = d.user_id AND v.device_id = d.device_id AND v.active
-          WHERE d.group_id = m.group_id AND d.acked_seq < m.seq AND m.seq >= d.from_seq
-            AND (d.until_seq IS NULL OR m.seq <= d.until_seq))`;
-    const deleted = await prisma.$executeRaw`
+  const unneeded = Prisma.sql`NOT EXISTS (
+        SELECT 1 FROM group_devices d JOIN devices v ON v.user_id = d.user_id AND v.device_id = d.device_id AND v.active
+        WHERE d.group_id = m.group_id AND d.acked_seq < m.seq AND m.seq >= d.from_seq
+          AND (d.until_seq IS NULL OR m.seq <= d.until_seq))`;
+  async function purgeEvents(tx: Tx, cutoff: { queue: Date; metadata: Date }, limit: number) {
+    return tx.$queryRaw<{ groupId: string; seq: bigint }[]>`
       DELETE FROM group_messages WHERE (group_id, seq) IN (
         SELECT m.group_id, m.seq FROM group_messages m
-        WHERE m.created_at < ${cutoff} OR (m.kind <> 'APPLICATION' AND ${unneeded})
-        LIMIT ${limit})`;
-    const stripped = await prisma.$executeRaw`
+        WHERE m.created_at < ${cutoff.queue}
+           OR (${unneeded} AND (m.kind <> 'APPLICATION' OR (m.message IS NULL AND m.created_at < ${cutoff.metadata})))
+        LIMIT ${limit} FOR UPDATE SKIP LOCKED)
+      RETURNING group_id::text AS "groupId", seq`;
+  }
+  async function stripDelivered(limit: number): Promise<number> {
+    return prisma.$executeRaw`
       UPDATE group_messages SET message = NULL WHERE (group_id, seq) IN (
         SELECT m.group_id, m.seq FROM group_messages m
         WHERE m.kind = 'APPLICATION' AND m.message IS NOT NULL AND ${unneeded}
-        LIMIT ${limit})`;
-    if (deleted) {
-      await prisma.$executeRaw`
-        DELETE FROM group_receipts r WHERE NOT EXISTS (SELECT 1 FROM group_messages m WHERE m.group_id = r.group_id AND m.seq = r.seq)`;
-    }
-    return deleted + stripped;
+        LIMIT ${limit} FOR UPDATE SKIP LOCKED)`;
   }
 
   /** The devices a new group message is for now: members' devices not removed. */
@@ -359,7 +359,8 @@ export function createGroupsStore({ prisma, sql }: Pick<ServiceDeps, "prisma" | 
   }
 
   return {
-    sweep,
+    purgeEvents,
+    stripDelivered,
     transaction,
     currentDevices,
     find,

@@ -221,6 +221,13 @@ export const envelopeWrite = {
     ];
   },
   /**
+   * True while a copy of the message `messageId` (an SQL expression) is queued and unexpired at `now` (one too): the
+   * messages domain keeps a message's row until then. Served by inbox_items_message_idx.
+   */
+  queued(messageId: string, now: string): string {
+    return `EXISTS (SELECT 1 FROM inbox_items i WHERE i.message_id = ${messageId} AND i.kind = 'envelope' AND i.expires_at > ${now})`;
+  },
+  /**
    * The CTE `item`, writing a row for each copy whose message is in the CTE `messages` (columns id,
    * conversation_id, sender_user_id, sender_device_id): copies of messages not stored are not written. `now` is the
    * placeholder of the statement's timestamp, `first` the number of the first of params()'s placeholders. It

@@ -230,6 +230,19 @@ export function checkDeleteForEveryone(
   }
 }
 
+/**
+ * Metadata retention's cutoffs at `now`: a row whose use is over goes once it is older than `created` (the retention,
+ * but never while delete-for-everyone may still name it) and unchanged since `changed` (status kept that long).
+ */
+export function metadataCutoffs(
+  now: Date,
+  limits: { metadataRetentionSeconds: number; deleteForEveryoneWindowSeconds: number },
+): { created: Date; changed: Date } {
+  const keep = limits.metadataRetentionSeconds * 1000;
+  const created = new Date(now.getTime() - Math.max(keep, limits.deleteForEveryoneWindowSeconds * 1000));
+  return { created, changed: new Date(now.getTime() - keep) };
+}
+
 export const conversationCursor = (c: ConversationInfo) => `${c.lastMessageAt.getTime()}_${c.id}`;
 
 export function parseConversationCursor(cursor: string): { at: Date; id: string } {

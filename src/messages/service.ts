@@ -11,6 +11,7 @@ import {
   checkDeleteForEveryone,
   checkRecipients,
   conversationCursor,
+  metadataCutoffs,
   pair,
   prepareSend,
   replayAnswer,
@@ -311,7 +312,16 @@ export function createMessagesService(deps: ServiceDeps, ports: { queue: InboxQu
     return store.sweep(new Date());
   }
 
+  /**
+   * One batch of metadata retention: rows kept while a copy is queued, then for the retention after their last status
+   * change, and never before delete-for-everyone can no longer name them.
+   */
+  async function purge(now: Date, limit: number): Promise<number> {
+    return store.purge(metadataCutoffs(now, limits), now, limit);
+  }
+
   return {
+    purge,
     send,
     markRead,
     setReadReceipts,

@@ -260,7 +260,29 @@ export function createMessagesStore(deps: Pick<ServiceDeps, "prisma" | "sql">, e
     return count;
   }
 
+  /**
+   * Metadata retention: at most `limit` message rows none of whose copies is queued any more, created before
+   * `cutoff.created` and with no status change (delivered, read, deleted) since `cutoff.changed`; their hidden marks
+   * go with them. SKIP LOCKED: a row an acknowledgement holds waits for the next run, and nodes purging at once take
+   * different rows.
+   */
+  async function purge(cutoff: { created: Date; changed: Date }, now: Date, limit: number): Promise<number> {
+    const [row] = await sql<{ n: number }>(
+      `WITH doomed AS (
+         SELECT m.id FROM messages m
+         WHERE m.created_at < $1::timestamptz
+           AND GREATEST(m.created_at, m.delivered_at, m.read_at, m.deleted_at) < $2::timestamptz
+           AND NOT ${envelopes.queued("m.id", "$3::timestamptz")}
+         ORDER BY m.created_at LIMIT $4 FOR UPDATE OF m SKIP LOCKED
+       ), gone AS (DELETE FROM messages m USING doomed WHERE m.id = doomed.id RETURNING 1)
+       SELECT count(*)::int AS n FROM gone`,
+      [cutoff.created, cutoff.changed, now, limit],
+    );
+    return row.n;
+  }
+
   return {
+    purge,
     readForSends,
     storeSends,
     markRead,

@@ -2,7 +2,10 @@
 import { randomUUID } from "node:crypto";
 import {
   AcceptMessageRequestDocument,
+  AckEnvelopesDocument,
   DevicesDocument,
+  MessagesDocument,
+  PollInboxDocument,
   SendMessageDocument,
   SetTypingDocument,
   type SendMessageInput,
@@ -47,6 +50,19 @@ export async function sendOpaque(from: TestDevice, toUserId: string, text: strin
   const input = await opaqueInput(from, toUserId, text, extra);
   const { sendMessage } = await from.http.request(SendMessageDocument, { input });
   return { ...sendMessage, input };
+}
+
+/** Polls the device's queue and acknowledges everything in it; returns the polled events. */
+export async function ackAll(d: TestDevice) {
+  const events = (await d.http.request(PollInboxDocument, { first: 500 })).inbox;
+  const ids = events.flatMap((e) => ("id" in e ? [e.id] : []));
+  if (ids.length) await d.http.request(AckEnvelopesDocument, { ids });
+  return events;
+}
+
+/** A conversation's message metadata as the server answers it, newest first. */
+export async function history(d: TestDevice, conversationId: string) {
+  return (await d.http.request(MessagesDocument, { conversationId, first: 100 })).messages.edges.map((e) => e.node);
 }
 
 /** Sets typing until the subscription shows it (bounded): typing events sent before a subscription exists are lost. */

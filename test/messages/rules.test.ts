@@ -7,6 +7,7 @@ import {
   checkRecipients,
   conversationCursor,
   cursorSeq,
+  metadataCutoffs,
   pair,
   parseConversationCursor,
   prepareSend,
@@ -148,5 +149,20 @@ describe("idempotent replays", () => {
 
   it("a message stored before digests were kept answers as before", () => {
     expect(replayAnswer(send(), first(null)).messageId).toBe("m1");
+  });
+});
+
+describe("metadata retention cutoffs", () => {
+  const now = new Date("2026-12-10T00:00:00Z");
+  const ago = (s: number) => new Date(now.getTime() - s * 1000);
+  it("keeps a row for the retention after its last change, and never inside the delete-for-everyone window", () => {
+    expect(metadataCutoffs(now, { metadataRetentionSeconds: 86_400, deleteForEveryoneWindowSeconds: 3_600 })).toEqual({
+      created: ago(86_400),
+      changed: ago(86_400),
+    });
+    expect(metadataCutoffs(now, { metadataRetentionSeconds: 60, deleteForEveryoneWindowSeconds: 3_600 })).toEqual({
+      created: ago(3_600),
+      changed: ago(60),
+    });
   });
 });
