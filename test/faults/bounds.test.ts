@@ -54,7 +54,7 @@ describe.skipIf(!enabled)("memory and time bounds", () => {
     // Stated bound: the Feed may hold INBOX_BUFFER_BYTES (16 MiB) for the slow socket, ws/TCP buffers a few MiB more,
     // and the senders' requests in flight (8 x ~350 KB of JSON and its copies) come and go. Before the byte budget,
     // the Feed held up to 2,000 events: 512 MiB of bodies alone.
-    const BOUND_MIB = 250;
+    const BOUND_MIB = 300;
     const db = await database();
     const n = await node(db);
     const alice = await registerDevice(n.url);
