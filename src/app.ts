@@ -166,7 +166,9 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     logging: false,
     maskedErrors: { maskError: createErrorMasker(logger) },
     // The HTTP and WebSocket layers authenticated the caller before parsing (src/http/server.ts).
-    context: (initial) => ({ services, actor: initial.actor ?? null, clientIp: initial.clientIp ?? "unknown" }),
+    context: (initial) => ({
+      services, actor: initial.actor ?? null, clientIp: initial.clientIp ?? "unknown", dropSlowConsumer: initial.dropSlowConsumer,
+    }),
   });
 
   const attachments = await createAttachmentsHttp({

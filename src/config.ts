@@ -1,6 +1,7 @@
 // The one place that reads the environment. Everything else receives a Config.
 import { availableParallelism } from "node:os";
 import { z } from "zod";
+import { DEFAULT_PUSH_HOSTS, parseGateways } from "./push/config-values.ts";
 
 const boolish = z
   .enum(["true", "false", "1", "0", "yes", "no", "on", "off"])
@@ -85,38 +86,6 @@ const rateEnv = Object.fromEntries(Object.entries(RATE_DEFAULTS).map(([k, v]) =>
   [K in keyof typeof RATE_DEFAULTS]: z.ZodPrefault<typeof rate>;
 };
 
-// The browsers' push services: Chrome/Edge (FCM), Firefox, Edge on Windows (WNS), Safari.
-const DEFAULT_PUSH_HOSTS = [
-  "fcm.googleapis.com",
-  "android.googleapis.com",
-  "updates.push.services.mozilla.com",
-  "*.notify.windows.com",
-  "web.push.apple.com",
-  "*.push.apple.com",
-];
-
-/** PUSH_GATEWAYS: `name=url,name=url` or a JSON object `{"name": "url"}`; http(s) URLs only. */
-function parseGateways(v: string, ctx: z.RefinementCtx): Record<string, string> {
-  let entries: [string, unknown][];
-  try {
-    entries = v.trim().startsWith("{")
-      ? Object.entries(JSON.parse(v) as Record<string, unknown>)
-      : v.split(",").filter((x) => x.trim()).map((x) => [x.slice(0, x.indexOf("=")).trim(), x.slice(x.indexOf("=") + 1).trim()]);
-  } catch {
-    ctx.addIssue({ code: "custom", message: "must be name=url,... or a JSON object" });
-    return {};
-  }
-  const out: Record<string, string> = {};
-  for (const [name, url] of entries) {
-    if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name) || typeof url !== "string" || !/^https?:\/\/[^\s]+$/.test(url)) {
-      ctx.addIssue({ code: "custom", message: `gateway "${name}": names are [A-Za-z0-9_.-], URLs http(s)` });
-      continue;
-    }
-    out[name] = url;
-  }
-  return out;
-}
-
 const schema = z.object({
   PORT: int(0, 65535).default(8091),
   // Server processes of this node ("auto": one per core). More than one needs PostgreSQL and Redis.
@@ -127,6 +96,10 @@ const schema = z.object({
     .regex(/^postgres(ql)?:\/\//, "must be a postgres:// or postgresql:// URL")
     .optional(),
   DATABASE_POOL_SIZE: int(1, 200).default(10),
+  // PostgreSQL that stops answering (packets dropped, not refused) fails requests after these (connect, server, reply).
+  DATABASE_CONNECT_TIMEOUT_MS: int(100, 600_000).default(5_000),
+  DATABASE_STATEMENT_TIMEOUT_MS: int(100, 3_600_000).default(20_000),
+  DATABASE_QUERY_TIMEOUT_MS: int(100, 3_600_000).default(25_000),
   DATA_DIR: z.string().min(1).default("./data"),
   REDIS_URL: z.string().regex(/^rediss?:\/\//, "must be a redis:// or rediss:// URL").optional(),
   BUS_PREFIX: z.string().max(64).default("vignette:"),
@@ -167,6 +140,8 @@ const schema = z.object({
   DELETE_FOR_EVERYONE_WINDOW_SECONDS: int(0, 365 * 86_400).default(48 * 3600),
   SWEEP_INTERVAL_MS: int(100, 3_600_000).default(5_000),
   INBOX_BUFFER_LIMIT: int(10, 1_000_000).default(2_000),
+  INBOX_BUFFER_BYTES: int(64 * 1024, 4 * 1024 * 1024 * 1024).default(16 * 1024 * 1024),
+  SEND_QUEUE_LIMIT: int(1, 1_000_000).default(2_000),
   TYPING_TTL_MS: int(500, 60_000).default(5_000),
   PRESENCE_TTL_MS: int(1_000, 600_000).default(15_000),
   // Push wake-ups (README "Push"): where Web Push may go, the gateways, and how often a device is woken.
@@ -224,7 +199,7 @@ export type Config = {
   /** Processes sharing the port (node:cluster); each is a whole server, and they meet on Redis like nodes. */
   workers: number;
   host: string;
-  database: { kind: "postgres"; url: string; poolSize: number } | { kind: "pglite"; dataDir: string };
+  database: { kind: "postgres"; url: string; poolSize: number; timeouts: { connectMs: number; statementMs: number; queryMs: number } } | { kind: "pglite"; dataDir: string };
   redis: { url: string; prefix: string } | null;
   graphiql: boolean;
   /** Operations run through graphql-jit's compiled executor (compiled once per document). */
@@ -274,6 +249,8 @@ export type Config = {
     sweepIntervalMs: number;
     /** Events a live inbox subscription may hold undelivered before the consumer is dropped as too slow. */
     inboxBufferLimit: number;
+    inboxBufferBytes: number; // the bytes they may weigh (roughly: src/live/footprint.ts)
+    sendQueueLimit: number; // sends waiting for the database; past it a send fails at once (UNAVAILABLE)
   };
   realtime: {
     /** A typing state lapses when not refreshed within this time. */
@@ -358,7 +335,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     workers,
     host: e.HOST,
     database: e.DATABASE_URL
-      ? { kind: "postgres", url: e.DATABASE_URL, poolSize: e.DATABASE_POOL_SIZE }
+      ? {
+          kind: "postgres",
+          url: e.DATABASE_URL,
+          poolSize: e.DATABASE_POOL_SIZE,
+          timeouts: { connectMs: e.DATABASE_CONNECT_TIMEOUT_MS, statementMs: e.DATABASE_STATEMENT_TIMEOUT_MS, queryMs: e.DATABASE_QUERY_TIMEOUT_MS },
+        }
       : { kind: "pglite", dataDir: e.DATA_DIR },
     redis: e.REDIS_URL ? { url: e.REDIS_URL, prefix: e.BUS_PREFIX } : null,
     graphiql: e.GRAPHIQL,
@@ -398,6 +380,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       deleteForEveryoneWindowSeconds: e.DELETE_FOR_EVERYONE_WINDOW_SECONDS,
       sweepIntervalMs: e.SWEEP_INTERVAL_MS,
       inboxBufferLimit: e.INBOX_BUFFER_LIMIT,
+      inboxBufferBytes: e.INBOX_BUFFER_BYTES,
+      sendQueueLimit: e.SEND_QUEUE_LIMIT,
     },
     realtime: { typingTtlMs: e.TYPING_TTL_MS, presenceTtlMs: e.PRESENCE_TTL_MS },
     push: {

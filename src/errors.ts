@@ -42,10 +42,13 @@ export function isUniqueViolation(err: unknown): boolean {
 }
 
 const UNREACHABLE_KINDS = new Set(["DatabaseNotReachable", "ConnectionClosed", "SocketTimeout", "TooManyConnections", "TransactionAlreadyClosed"]);
-const UNREACHABLE_CODES = new Set(["P1001", "P1002", "P1008", "P1017", "P2024", "ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE"]);
-// SQLSTATE classes 08 (connection exception), 53300 (too many connections) and 57P01-57P03 (admin shutdown, crash
-// shutdown, cannot connect now).
-const UNREACHABLE_SQLSTATE = /^(08...|53300|57P0[123])$/;
+const UNREACHABLE_CODES = new Set(["P1001", "P1002", "P1008", "P1017", "P2024", "P2028", "ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "EPIPE"]);
+// SQLSTATE classes 08 (connection exception), 53300 (too many connections), 57014 (statement_timeout) and
+// 57P01-57P03 (admin shutdown, crash shutdown, cannot connect now).
+const UNREACHABLE_SQLSTATE = /^(08...|53300|57014|57P0[123])$/;
+// What node-postgres says when its own timeouts (src/db/database.ts) give up on a server that does not answer.
+const UNREACHABLE_MESSAGE =
+  /Connection terminated|connection (is )?closed|Can't reach database|too many clients|timeout exceeded when trying to connect|Query read timeout|connection timeout/i;
 
 /**
  * True when the database could not be reached or dropped the connection: the operation did not happen (or, for a
@@ -66,11 +69,6 @@ export function isUnavailable(err: unknown, depth = 0): boolean {
   if (adapter?.kind === "postgres" && UNREACHABLE_SQLSTATE.test(adapter.code ?? "")) return true;
   if (e.kind && UNREACHABLE_KINDS.has(e.kind)) return true;
   if (e.code && (UNREACHABLE_CODES.has(e.code) || UNREACHABLE_SQLSTATE.test(e.code))) return true;
-  if (
-    typeof e.message === "string" &&
-    /Connection terminated|connection (is )?closed|Can't reach database|too many clients/i.test(e.message)
-  ) {
-    return true;
-  }
+  if (typeof e.message === "string" && UNREACHABLE_MESSAGE.test(e.message)) return true;
   return isUnavailable(e.cause, depth + 1);
 }

@@ -47,12 +47,25 @@ export interface Database {
 const TRANSACTION_OPTIONS = { maxWait: 10_000, timeout: 30_000 };
 
 export async function openDatabase(config: Config["database"]): Promise<Database> {
-  return config.kind === "postgres" ? openPostgres(config.url, config.poolSize) : openPglite(config.dataDir);
+  return config.kind === "postgres" ? openPostgres(config.url, config.poolSize, config.timeouts) : openPglite(config.dataDir);
 }
 
-function openPostgres(url: string, poolSize: number): Database {
-  // One pool for Prisma and for the hot statements, so the pool size stays the one limit on connections.
-  const pool = new pg.Pool({ connectionString: url, max: poolSize });
+type Timeouts = Extract<Config["database"], { kind: "postgres" }>["timeouts"];
+
+function openPostgres(url: string, poolSize: number, timeouts: Timeouts): Database {
+  // One pool for Prisma and for the hot statements, so the pool size stays the one limit on connections. A server
+  // that stops answering (packets dropped: no reset, no refusal) would hold every request forever: opening a
+  // connection or waiting for a free one gives up after connectMs, a reply after queryMs, and the server itself
+  // cancels a statement after statementMs (set below queryMs, so a slow but reachable server answers first).
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: poolSize,
+    connectionTimeoutMillis: timeouts.connectMs,
+    query_timeout: timeouts.queryMs,
+    statement_timeout: timeouts.statementMs,
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
+  });
   // An idle connection that drops (a database restart) is replaced by the pool; without a listener it would crash
   // the process. Queries on a broken connection report their own errors.
   pool.on("error", () => {});

@@ -39,6 +39,8 @@ export interface Context {
   actor: Actor | null;
   /** The caller's address (see clientAddress in src/http/auth.ts), for per-IP limits. */
   clientIp: string;
+  /** Over WebSocket: closes the caller's connection as a slow consumer (a subscription fell too far behind). */
+  dropSlowConsumer?: () => void;
 }
 
 export interface AuthedContext extends Context {

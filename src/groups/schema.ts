@@ -358,7 +358,7 @@ builder.subscriptionFields((t) => ({
   groupEvents: t.withAuth({ device: true }).field({
     type: GroupEvent,
     description: "This device's group events: unacknowledged ones first, then live, in each group's order",
-    subscribe: (_root, _args, ctx) => ctx.services.groups.subscribe(ctx.actor),
+    subscribe: (_root, _args, ctx) => ctx.services.groups.subscribe(ctx.actor, ctx.dropSlowConsumer),
     resolve: (e) => e,
   }),
 }));

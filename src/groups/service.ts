@@ -13,6 +13,8 @@ import type { Actor, ServiceDeps, Tx } from "../deps.ts";
 import type { KeyPackagesService } from "./key-packages.ts";
 import { cursorSeq, metadataCutoffs, type MessageInfo, type Page } from "../messages/rules.ts";
 import { Feed } from "../live/feed.ts";
+import { footprint } from "../live/footprint.ts";
+import { createTreeCache } from "./tree-cache.ts";
 import { GroupStream, type GroupSink } from "../live/group-stream.ts";
 import { groupEvent, groupEventId, isGroupEventId, parseGroupEventId, type GroupEventPayload } from "./events.ts";
 import { createGroupsStore, DELETED, type NewGroupEvent } from "./store.ts";
@@ -50,7 +52,6 @@ import {
   sameBytes,
   verifyCommitSignature,
   verifyTree,
-  type ParsedGroupInfo,
 } from "./mls-framing.ts";
 
 export type { GroupEventKind, GroupEventPayload } from "./events.ts";
@@ -72,8 +73,8 @@ export function createGroupsService(
   const { bus, config, logger } = deps;
   const store = createGroupsStore(deps);
   const inTx = store.transaction;
-  // Parsing a 1,500-leaf tree costs milliseconds; the latest one of each group is kept.
-  const treeCache = new Map<string, { epoch: number; parsed: ParsedGroupInfo }>();
+  // Parsing a 1,500-leaf tree costs milliseconds; the latest one of each recently committed group is kept.
+  const treeCache = createTreeCache();
 
   function view(
     g: { id: string; mlsGroupId: Uint8Array; epoch: number; name: string | null; description: string | null; expiresInSeconds: number | null },
@@ -145,7 +146,7 @@ export function createGroupsService(
     const cached = treeCache.get(group.id);
     if (cached && cached.epoch === group.epoch) return cached.parsed;
     const parsed = await parseGroupInfo(group.groupInfo, "stored groupInfo");
-    treeCache.set(group.id, { epoch: group.epoch, parsed });
+    treeCache.set(group.id, { epoch: group.epoch, parsed, bytes: group.groupInfo.byteLength });
     return parsed;
   }
 
@@ -191,7 +192,7 @@ export function createGroupsService(
       return { ...(await storeCommit(tx, actor, input, c)), added: addedDevices };
     });
 
-    treeCache.set(group.id, { epoch: result.newEpoch, parsed: next });
+    treeCache.set(group.id, { epoch: result.newEpoch, parsed: next, bytes: input.groupInfo.byteLength });
     for (const e of result.events) {
       if (e.kind === "WELCOME") {
         await Promise.all(
@@ -418,6 +419,7 @@ export function createGroupsService(
   }
 
   const streamDeps = { bus, logger, memberships: store.memberships, pending };
+  const feedBudget = { maxBytes: config.messaging.inboxBufferBytes, sizeOf: footprint };
 
   /** Queued events first, then live ones, for one device, pushed into `sink` until close(). */
   function follow(device: Actor, sink: GroupSink): GroupStream {
@@ -425,8 +427,8 @@ export function createGroupsService(
   }
 
   /** The same in a Feed of its own (the groupEvents subscription), bounded like the inbox's. */
-  function subscribe(device: Actor): AsyncIterableIterator<GroupEventPayload> {
-    const out = new Feed<GroupEventPayload>(config.messaging.inboxBufferLimit);
+  function subscribe(device: Actor, onOverflow?: () => void): AsyncIterableIterator<GroupEventPayload> {
+    const out = new Feed<GroupEventPayload>(config.messaging.inboxBufferLimit, feedBudget, onOverflow);
     const stream = follow(device, out);
     out.onClose(() => stream.close());
     return out;

@@ -21,6 +21,8 @@ import { CLOSE_SLOW_CONSUMER, CLOSE_TOO_MANY_CONNECTIONS, CLOSE_UNAVAILABLE, Con
 export interface ServerContext {
   actor: Actor | null;
   clientIp: string;
+  /** WebSocket operations only: see Context.dropSlowConsumer. */
+  dropSlowConsumer?: () => void;
 }
 
 export interface HttpDeps {
@@ -151,7 +153,12 @@ export function startHttp(deps: HttpDeps, port: number, host: string): Promise<R
         }
         // Only what our plugins and resolvers read: the context lives as long as the operation (a subscription: the
         // whole connection), so the graphql-ws context, socket and request are not copied into it.
-        const serverContext: ServerContext = { actor: ctx.extra.actor ?? null, clientIp: ctx.extra.clientIp ?? "" };
+        const socket = ctx.extra.socket;
+        const serverContext: ServerContext = {
+          actor: ctx.extra.actor ?? null,
+          clientIp: ctx.extra.clientIp ?? "",
+          dropSlowConsumer: () => dropSlowConsumer(socket),
+        };
         // graphql-ws keeps the subscribe message for the operation's life; devices send the same few documents, so
         // they share one copy of each text instead of holding their own.
         (params as { query: string }).query = queryTexts.intern(params.query);

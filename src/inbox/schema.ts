@@ -164,7 +164,7 @@ builder.subscriptionField("inbox", (t) =>
     description: "Everything queued for this device in order, then live events; each item once.",
     subscribe: (_root, _args, ctx) => {
       if (!ctx.actor) throw unauthenticated();
-      return ctx.services.inbox.stream(ctx.actor);
+      return ctx.services.inbox.stream(ctx.actor, ctx.dropSlowConsumer);
     },
     resolve: (event: InboxEventPayload) => event,
   }),

@@ -7,6 +7,7 @@ import { channels } from "../live/channels.ts";
 import type { Actor, ServiceDeps, Tx } from "../deps.ts";
 import { InboxStream, type InboxStreamDeps } from "../live/inbox-stream.ts";
 import type { Feed } from "../live/feed.ts";
+import { footprint } from "../live/footprint.ts";
 import type { PreKeyStatus } from "../keys/claims.ts";
 import {
   envelopeEvent,
@@ -135,6 +136,7 @@ export function createInboxService(
     bus,
     logger,
     limit: config.messaging.inboxBufferLimit,
+    budget: { maxBytes: config.messaging.inboxBufferBytes, sizeOf: footprint },
     read,
     keyStatus: ports.keyStatus,
     preKeysLowEvent,
@@ -164,9 +166,9 @@ export function createInboxService(
     return count + (await acks.submit({ actor, ids: own }));
   }
 
-  /** The device's inbox: everything queued, in order, then live events (see InboxStream). */
-  function stream(actor: Actor): AsyncIterableIterator<InboxEventPayload> {
-    return new InboxStream(streamDeps, actor).start();
+  /** The device's inbox: everything queued, in order, then live events (see InboxStream). onOverflow: see Feed. */
+  function stream(actor: Actor, onOverflow?: () => void): AsyncIterableIterator<InboxEventPayload> {
+    return new InboxStream(streamDeps, actor, onOverflow).start();
   }
 
   /** Deletes expired queue items (self-destructed or past retention). */

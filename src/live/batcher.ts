@@ -1,7 +1,9 @@
 // Group commit for the hot write paths. Calls that arrive while earlier batches are being written wait and then go
 // together in the next batch: one transaction, multi-row statements. At low load a call runs alone at once (no
 // timer, no added latency); under load batches grow by themselves. Each caller's promise settles with its own
-// result, only after the batch that holds it has finished (committed or failed).
+// result, only after the batch that holds it has finished (committed or failed). The calls waiting for a batch are
+// bounded: when the database is slow or gone they would otherwise pile up (with their payloads) for as long as it is.
+import { AppError } from "../errors.ts";
 
 export type Settled<O> = { ok: true; value: O } | { ok: false; error: unknown };
 
@@ -16,12 +18,24 @@ export class Batcher<I, O> {
     private readonly opts: {
       maxBatch: number;
       maxConcurrent: number;
+      /** Calls waiting for a batch; one more fails at once with UNAVAILABLE (retryable). Unbounded if absent. */
+      maxQueued?: number;
       /** Told each batch's size as it starts (metrics). */
       onBatch?: (size: number) => void;
     },
   ) {}
 
+  /** Calls waiting for a batch of their own right now. */
+  get queued(): number {
+    return this.queue.length;
+  }
+
   submit(item: I): Promise<O> {
+    if (this.queue.length >= (this.opts.maxQueued ?? Infinity)) {
+      return Promise.reject(
+        new AppError("UNAVAILABLE", "the server is overloaded (the database is slow to answer); retry", { retryable: true }),
+      );
+    }
     return new Promise<O>((resolve, reject) => {
       this.queue.push({ item, resolve, reject });
       // Deferred to the end of this I/O turn so that calls read from the same socket poll share a batch.

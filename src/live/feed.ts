@@ -2,6 +2,13 @@
 // waiting for its next event cannot be returned from until that event arrives, so a client that unsubscribes from a
 // quiet channel would leave its bus subscription behind. Here return() settles at once and runs the cleanup.
 import { AppError } from "../errors.ts";
+import { overflows } from "./footprint.ts";
+
+/** A byte bound on what a Feed holds, shared by every Feed of one kind (one object, not one per subscription). */
+export interface FeedBudget<T> {
+  maxBytes: number;
+  sizeOf(item: T): number;
+}
 
 export class Feed<T> implements AsyncIterableIterator<T> {
   private items: T[] = [];
@@ -11,9 +18,19 @@ export class Feed<T> implements AsyncIterableIterator<T> {
   private failure: unknown = null;
   private done = false;
   private cleanups: (() => unknown)[] = [];
+  /** What the held items weigh (as budget.sizeOf counts them); 0 without a budget. */
+  private bytes = 0;
 
-  /** limit: items held for a consumer that does not read; past it the consumer is dropped (see push). */
-  constructor(private readonly limit: number) {}
+  /**
+   * limit: items held for a consumer that does not read; budget: the bytes they may weigh. Past either the consumer
+   * is dropped (see push), and onOverflow is told, once, so that the transport can close the connection: a consumer
+   * that stopped reading would otherwise keep its socket, and the send it blocks, open.
+   */
+  constructor(
+    private readonly limit: number,
+    private readonly budget?: FeedBudget<T>,
+    private readonly onOverflow?: () => void,
+  ) {}
 
   get closed(): boolean {
     return this.done || this.failure !== null;
@@ -24,7 +41,12 @@ export class Feed<T> implements AsyncIterableIterator<T> {
     else this.cleanups.push(cleanup);
   }
 
-  /** Hands an item to the consumer; a consumer more than `limit` items behind is ended with LIMIT_EXCEEDED. */
+  /** Bytes held for the consumer right now (0 without a budget). */
+  get heldBytes(): number {
+    return this.bytes;
+  }
+
+  /** Hands an item to the consumer; one more than `limit` items or budget bytes behind is ended with LIMIT_EXCEEDED. */
   push(item: T): void {
     if (this.closed) return;
     if (this.waiting) {
@@ -33,18 +55,27 @@ export class Feed<T> implements AsyncIterableIterator<T> {
       w({ value: item, done: false });
       return;
     }
-    if (this.items.length >= this.limit) {
+    const size = this.budget ? this.budget.sizeOf(item) : 0;
+    const bounds = { count: this.limit, bytes: this.budget?.maxBytes ?? Infinity };
+    if (overflows({ count: this.items.length, bytes: this.bytes }, size, bounds)) {
       this.fail(new AppError("LIMIT_EXCEEDED", "the subscriber fell too far behind; resubscribe to continue from the queue"));
+      this.onOverflow?.();
       return;
     }
+    this.bytes += size;
     this.items.push(item);
   }
 
   /** For producers that can wait (a queue replay): resolves when the consumer has room for more. */
   async room(): Promise<void> {
-    while (!this.closed && this.items.length >= this.limit / 2) {
+    while (!this.closed && !this.roomy()) {
       await new Promise<void>((resolve) => this.spaceWaiters.push(resolve));
     }
+  }
+
+  /** Under half of both bounds: a waiting producer may go on. */
+  private roomy(): boolean {
+    return this.items.length < this.limit / 2 && (!this.budget || this.bytes < this.budget.maxBytes / 2);
   }
 
   fail(err: unknown): void {
@@ -52,10 +83,10 @@ export class Feed<T> implements AsyncIterableIterator<T> {
     this.failure = err;
     // What was held is dropped: the consumer resubscribes and reads it from its durable queue.
     this.items = [];
+    this.bytes = 0;
     if (this.waitingReject) {
       const r = this.waitingReject;
       this.waiting = this.waitingReject = null;
-      this.items = [];
       r(err);
       void this.finish();
     }
@@ -65,7 +96,8 @@ export class Feed<T> implements AsyncIterableIterator<T> {
   next(): Promise<IteratorResult<T>> {
     if (this.items.length > 0) {
       const value = this.items.shift()!;
-      if (this.items.length < this.limit / 2) this.wakeProducers();
+      if (this.budget) this.bytes = this.items.length === 0 ? 0 : this.bytes - this.budget.sizeOf(value);
+      if (this.roomy()) this.wakeProducers();
       return Promise.resolve({ value, done: false });
     }
     if (this.failure !== null && !this.done) {
@@ -105,6 +137,7 @@ export class Feed<T> implements AsyncIterableIterator<T> {
     if (this.done) return;
     this.done = true;
     this.items = [];
+    this.bytes = 0;
     if (this.waiting) {
       const w = this.waiting;
       this.waiting = this.waitingReject = null;

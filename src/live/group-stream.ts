@@ -30,7 +30,8 @@ export interface GroupSink {
   room?(): Promise<void>;
 }
 
-const PAGE = 500;
+// Events read per query on catch-up: at most 100 x MAX_GROUP_MESSAGE_BYTES held per catching-up subscriber.
+const PAGE = 100;
 // Concurrent sends to one group commit in sequence order but may be published out of it. A subscriber holds an event
 // that skips ahead this long (and at most this many per group) for the missing ones to arrive live before it
 // re-reads the group from the database.
@@ -127,8 +128,13 @@ export class GroupStream {
         // A backlog is read a page at a time as the consumer takes it, never all at once into memory.
         await this.sink.room?.();
         if (this.closed) return;
-        const batch = await this.deps.pending(this.device, { groupId, afterSeq: BigInt(this.last(groupId)) });
-        for (const e of batch) if (e.seq > this.last(groupId)) this.emit(e);
+        const batch = await this.deps.pending(this.device, { groupId, afterSeq: BigInt(this.last(groupId)), limit: PAGE });
+        for (const e of batch) {
+          // Event by event too: a page of large events must not overrun the consumer's byte budget.
+          await this.sink.room?.();
+          if (this.closed) return;
+          if (e.seq > this.last(groupId)) this.emit(e);
+        }
         if (batch.length < PAGE) break;
       }
       if (m.untilSeq !== null && this.last(groupId) >= Number(m.untilSeq)) this.stopGroup(groupId);

@@ -6,7 +6,7 @@ import type { Bus, Unsubscribe } from "./bus.ts";
 import { channels } from "./channels.ts";
 import type { Logger } from "../logger.ts";
 import type { Actor } from "../deps.ts";
-import { Feed } from "./feed.ts";
+import { Feed, type FeedBudget } from "./feed.ts";
 import type { InboxEventPayload } from "../inbox/events.ts";
 import type { PreKeyStatus } from "../keys/claims.ts";
 
@@ -16,8 +16,9 @@ export type FollowSource = (actor: Actor, sink: Feed<InboxEventPayload>) => { cl
 export interface InboxStreamDeps {
   bus: Bus;
   logger: Logger;
-  /** Items held for a consumer that does not read (see Feed). */
+  /** Items held for a consumer that does not read, and the bytes they may weigh (see Feed). */
   limit: number;
+  budget: FeedBudget<InboxEventPayload>;
   read(actor: Actor, opts: { after?: bigint; limit: number }): Promise<InboxEventPayload[]>;
   keyStatus(actor: Actor): Promise<PreKeyStatus>;
   preKeysLowEvent(s: PreKeyStatus): InboxEventPayload;
@@ -44,14 +45,16 @@ export class InboxStream extends Feed<InboxEventPayload> {
   // Allocated on the first event with an id: an idle connection has none.
   private emitted: Set<string> | null = null;
   private held: InboxEventPayload[] | null = [];
+  private heldSize = 0;
   private again = false;
   private replaying: Promise<void> | null = null;
 
   constructor(
     private readonly deps: InboxStreamDeps,
     private readonly actor: Actor,
+    onOverflow?: () => void,
   ) {
-    super(deps.limit);
+    super(deps.limit, deps.budget, onOverflow);
   }
 
   /** Subscribes, tells a low key stock, replays the queue and starts the other sources; failures end the stream. */
@@ -104,8 +107,13 @@ export class InboxStream extends Feed<InboxEventPayload> {
   private onLive(e: InboxEventPayload): void {
     if (!this.held) return this.emit(e);
     // Everything with an id is in the queue too: past the bound, drop what is held and read the queue again.
-    if (this.held.length < this.deps.limit) this.held.push(e);
-    else this.again = true;
+    const size = this.deps.budget.sizeOf(e);
+    if (this.held.length < this.deps.limit && this.heldSize + size <= this.deps.budget.maxBytes) {
+      this.held.push(e);
+      this.heldSize += size;
+    } else {
+      this.again = true;
+    }
   }
 
   private async replayOnce(): Promise<void> {
@@ -127,6 +135,7 @@ export class InboxStream extends Feed<InboxEventPayload> {
     }
     const buffered = this.held.sort(byId);
     this.held = null;
+    this.heldSize = 0;
     for (const e of buffered) this.emit(e);
   }
 

@@ -133,6 +133,7 @@ export function createMessagesService(deps: ServiceDeps, ports: { queue: InboxQu
   const sends = new Batcher<SendRequest, SendResult>(sendBatch, {
     maxBatch: 128,
     maxConcurrent: config.database.kind === "postgres" ? Math.max(1, Math.floor(config.database.poolSize / 2)) : 1,
+    maxQueued: config.messaging.sendQueueLimit,
     onBatch: (n) => deps.observeBatch?.("sends", n),
   });
 

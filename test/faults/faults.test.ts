@@ -19,7 +19,7 @@ import {
   freePort,
   halfStored,
   nextInput,
-  pgProxy,
+  proxiedDatabase,
   sendOnce,
   sendStream,
   startRedis,
@@ -204,12 +204,9 @@ describe.skipIf(!enabled)("faults", () => {
 
   it("PostgreSQL cut off during traffic: sends fail with UNAVAILABLE (never a false success), then recover without a restart", async () => {
     const db = await database();
-    const real = new URL(db.url!);
-    const proxy = await pgProxy({ host: real.hostname, port: Number(real.port || 5432) });
+    const { proxy, db: proxied } = await proxiedDatabase(db);
     cleanups.push(() => proxy.close());
-    const viaProxy = new URL(db.url!);
-    viaProxy.port = String(proxy.port);
-    const [n1] = await nodes({ ...db, env: { DATABASE_URL: viaProxy.toString() } }, 1);
+    const [n1] = await nodes(proxied, 1);
     const p = await people(n1.url);
     const via = new HttpTransport(n1.url, p.alice.token);
     // Not lazy: the socket stays open and authenticated across the outage, so its sends reach the database layer.

@@ -139,11 +139,28 @@ export function freePort(): Promise<number> {
   });
 }
 
-/** A TCP proxy to PostgreSQL: cut() drops every connection and refuses new ones; restore() listens again. */
+/** The test database reached through a pgProxy: the proxy, and the database as a node sees it through it. */
+export async function proxiedDatabase<D extends { url?: string | null }>(db: D) {
+  const real = new URL(db.url!);
+  const proxy = await pgProxy({ host: real.hostname, port: Number(real.port || 5432) });
+  const via = new URL(db.url!);
+  via.port = String(proxy.port);
+  return { proxy, db: { ...db, env: { DATABASE_URL: via.toString() } } };
+}
+
+/**
+ * A TCP proxy to PostgreSQL: cut() drops every connection and refuses new ones; restore() listens again.
+ * blackhole() keeps accepting connections but forwards nothing either way, as a network that drops packets (no
+ * reset, no refusal); release() forwards again, what was held first, as TCP delivers once a partition heals.
+ */
 export async function pgProxy(target: { host: string; port: number }) {
   const port = await freePort();
   const sockets = new Set<net.Socket>();
   let server: net.Server | null = null;
+  let holding = false;
+  const held: (() => void)[] = [];
+  const forward = (from: net.Socket, to: net.Socket) =>
+    from.on("data", (chunk: Buffer) => (holding ? held.push(() => to.write(chunk)) : to.write(chunk)));
   const listen = () =>
     new Promise<void>((resolve, reject) => {
       server = net.createServer((client) => {
@@ -153,7 +170,8 @@ export async function pgProxy(target: { host: string; port: number }) {
           s.on("close", () => sockets.delete(s));
           s.on("error", () => {});
         }
-        client.pipe(upstream).pipe(client);
+        forward(client, upstream);
+        forward(upstream, client);
         client.on("close", () => upstream.destroy());
         upstream.on("close", () => client.destroy());
       });
@@ -170,6 +188,13 @@ export async function pgProxy(target: { host: string; port: number }) {
       if (s) await new Promise<void>((r) => s.close(() => r()));
     },
     restore: listen,
+    blackhole() {
+      holding = true;
+    },
+    release() {
+      holding = false;
+      for (const write of held.splice(0)) write();
+    },
     async close() {
       await this.cut();
     },
