@@ -1,6 +1,8 @@
 // The one place that reads the environment. Everything else receives a Config.
 import { availableParallelism } from "node:os";
 import { z } from "zod";
+import { failpointList, type Failpoint } from "./failpoints.ts";
+import { DEFAULT_PUSH_HOSTS, parseGateways } from "./push/settings.ts";
 
 const boolish = z
   .enum(["true", "false", "1", "0", "yes", "no", "on", "off"])
@@ -76,38 +78,6 @@ const rateEnv = Object.fromEntries(Object.entries(RATE_DEFAULTS).map(([k, v]) =>
   [K in keyof typeof RATE_DEFAULTS]: z.ZodPrefault<typeof rate>;
 };
 
-// The browsers' push services: Chrome/Edge (FCM), Firefox, Edge on Windows (WNS), Safari.
-const DEFAULT_PUSH_HOSTS = [
-  "fcm.googleapis.com",
-  "android.googleapis.com",
-  "updates.push.services.mozilla.com",
-  "*.notify.windows.com",
-  "web.push.apple.com",
-  "*.push.apple.com",
-];
-
-/** PUSH_GATEWAYS: `name=url,name=url` or a JSON object `{"name": "url"}`; http(s) URLs only. */
-function parseGateways(v: string, ctx: z.RefinementCtx): Record<string, string> {
-  let entries: [string, unknown][];
-  try {
-    entries = v.trim().startsWith("{")
-      ? Object.entries(JSON.parse(v) as Record<string, unknown>)
-      : v.split(",").filter((x) => x.trim()).map((x) => [x.slice(0, x.indexOf("=")).trim(), x.slice(x.indexOf("=") + 1).trim()]);
-  } catch {
-    ctx.addIssue({ code: "custom", message: "must be name=url,... or a JSON object" });
-    return {};
-  }
-  const out: Record<string, string> = {};
-  for (const [name, url] of entries) {
-    if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name) || typeof url !== "string" || !/^https?:\/\/[^\s]+$/.test(url)) {
-      ctx.addIssue({ code: "custom", message: `gateway "${name}": names are [A-Za-z0-9_.-], URLs http(s)` });
-      continue;
-    }
-    out[name] = url;
-  }
-  return out;
-}
-
 const schema = z.object({
   PORT: int(0, 65535).default(8091),
   // Server processes of this node ("auto": one per core). More than one needs PostgreSQL and Redis.
@@ -154,6 +124,10 @@ const schema = z.object({
   DELETE_FOR_EVERYONE_WINDOW_SECONDS: int(0, 365 * 86_400).default(48 * 3600),
   SWEEP_INTERVAL_MS: int(100, 3_600_000).default(5_000),
   INBOX_BUFFER_LIMIT: int(10, 1_000_000).default(2_000),
+  // Lost live events and lost revocations (HARDENING.md "Faults"): how often streams and sockets are re-checked.
+  INBOX_RECHECK_MS: int(100, 3_600_000).default(3_000),
+  SOCKET_REVALIDATE_MS: int(100, 3_600_000).default(5_000),
+  FAILPOINTS: failpointList, // test-only fault injection (src/failpoints.ts)
   TYPING_TTL_MS: int(500, 60_000).default(5_000),
   PRESENCE_TTL_MS: int(1_000, 600_000).default(15_000),
   // Push wake-ups (README "Push"): where Web Push may go, the gateways, and how often a device is woken.
@@ -245,6 +219,8 @@ export type Config = {
     maxOperationsPerConnection: number;
     /** A socket with more unsent bytes than this is a slow consumer and is dropped. */
     maxBufferedBytes: number;
+    /** How often one query checks that the devices of this node's sockets are still active. */
+    revalidateMs: number;
   };
   messaging: {
     /** Largest ciphertext body of one envelope. */
@@ -256,6 +232,8 @@ export type Config = {
     sweepIntervalMs: number;
     /** Events a live inbox subscription may hold undelivered before the consumer is dropped as too slow. */
     inboxBufferLimit: number;
+    /** How often open streams look in the database for events whose live publish was lost. */
+    recheckMs: number;
   };
   realtime: {
     /** A typing state lapses when not refreshed within this time. */
@@ -285,6 +263,8 @@ export type Config = {
           partBytes: number;
         };
   };
+  /** Faults this node simulates (tests only; empty in production). */
+  failpoints: ReadonlySet<Failpoint>;
   /** null when TURN_URLS is not set: turnServers answers an empty list. */
   turn: { urls: string[]; secret: string; ttlSeconds: number } | null;
 };
@@ -384,6 +364,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxConnectionsPerDevice: e.MAX_CONNECTIONS_PER_DEVICE,
       maxOperationsPerConnection: e.MAX_OPERATIONS_PER_CONNECTION,
       maxBufferedBytes: e.WS_MAX_BUFFERED_BYTES,
+      revalidateMs: e.SOCKET_REVALIDATE_MS,
     },
     messaging: {
       maxEnvelopeBytes: e.MAX_ENVELOPE_BYTES,
@@ -391,6 +372,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       deleteForEveryoneWindowSeconds: e.DELETE_FOR_EVERYONE_WINDOW_SECONDS,
       sweepIntervalMs: e.SWEEP_INTERVAL_MS,
       inboxBufferLimit: e.INBOX_BUFFER_LIMIT,
+      recheckMs: e.INBOX_RECHECK_MS,
     },
     realtime: { typingTtlMs: e.TYPING_TTL_MS, presenceTtlMs: e.PRESENCE_TTL_MS },
     push: {
@@ -410,6 +392,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       concurrency: e.PUSH_CONCURRENCY,
       worker: e.PUSH_WORKER,
     },
+    failpoints: new Set(e.FAILPOINTS),
     turn: e.TURN_URLS && e.TURN_SECRET ? { urls: e.TURN_URLS, secret: e.TURN_SECRET, ttlSeconds: e.TURN_TTL_SECONDS } : null,
     attachments: {
       maxBytes: e.MAX_ATTACHMENT_BYTES,

@@ -14,6 +14,7 @@ import type { KeyPackagesService } from "./key-packages.ts";
 import { cursorSeq, type MessageInfo, type Page } from "../messages/rules.ts";
 import { Feed } from "../live/feed.ts";
 import { GroupStream, type GroupSink } from "../live/group-stream.ts";
+import { recheckGroups } from "../live/recheck.ts";
 import { groupEvent, groupEventId, isGroupEventId, parseGroupEventId, type GroupEventPayload } from "./events.ts";
 import { createGroupsStore, DELETED, type NewGroupEvent } from "./store.ts";
 import type { GroupReceipts } from "./receipts.ts";
@@ -402,7 +403,9 @@ export function createGroupsService(
     return store.sweep(new Date(now.getTime() - config.messaging.queueRetentionSeconds * 1000), 10_000);
   }
 
-  const streamDeps = { bus, logger, memberships: store.memberships, pending };
+  const streamDeps = { bus, logger, memberships: store.memberships, pending, open: new Set<GroupStream>() };
+  /** Finds group events whose live publish was lost, for every group stream of this node (live/recheck.ts). */
+  const recheck = () => recheckGroups(streamDeps.open, store);
 
   /** Queued events first, then live ones, for one device, pushed into `sink` until close(). */
   function follow(device: Actor, sink: GroupSink): GroupStream {
@@ -421,7 +424,7 @@ export function createGroupsService(
   const inboxSource = { follow, owns: isGroupEventId, ack };
 
   return {
-    create, isMember, get, mine, members, commit, send, update, setRole, leave, pending, history, ack, subscribe, follow, inboxSource,
+    create, isMember, get, mine, members, commit, send, update, setRole, leave, pending, history, ack, subscribe, follow, inboxSource, recheck,
     deleteMessage, groupInfo, sweep, markRead: receipts.markRead, messageStatus: receipts.status,
     deviceDeactivated: store.endDevice, coMembers: store.coMembers,
   };

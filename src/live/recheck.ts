@@ -1,0 +1,162 @@
+// Live events lost other than by a bus reconnect (a publish that failed, a node that died between its commit and
+// its publish) are found by looking in the database on a timer, one statement per node for all its streams, and
+// re-read by the streams that missed something. Nothing here is per stream: a node with 100k idle devices runs one
+// cheap query an interval, not 100k.
+import type { Actor } from "../deps.ts";
+import type { Logger } from "../logger.ts";
+
+/** Devices asked about in one statement: bounds the parameter arrays of a node with very many streams. */
+export const RECHECK_CHUNK = 5_000;
+
+export function chunks<T>(items: T[], size = RECHECK_CHUNK): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+export const actorKey = (a: Actor) => `${a.userId}:${a.deviceId}`;
+
+/**
+ * Whether a round must look at every queue, given the id counter of the queue table (a sequence: an insert draws a
+ * number before it commits, and numbers only grow). If the counter has not moved for two rounds, nothing was
+ * inserted in that time, and what was drawn before had (unless a transaction ran longer than an interval) committed
+ * and been looked at by the round after: the round may skip.
+ */
+export class QuietGate {
+  private seen: (bigint | null)[] = [null, null];
+
+  due(counter: bigint): boolean {
+    const [older, newer] = this.seen;
+    this.seen = [newer, counter];
+    return older === null || older !== counter || newer !== counter;
+  }
+}
+
+/**
+ * A stream's floor for the next look: the highest id it had emitted two looks ago. Ids are drawn before commit, so
+ * an item may commit after a later one was emitted live; looking behind by two intervals still finds it.
+ * `floors` is the stream's record ([two looks ago, one look ago]); returns the floor to use and the new record.
+ */
+export function nextFloor(floors: readonly [bigint, bigint] | null, top: bigint): { floor: bigint; floors: [bigint, bigint] } {
+  const [older, newer] = floors ?? [0n, 0n];
+  return { floor: older, floors: [newer, top] };
+}
+
+/** What a queue stream exposes to the re-check (InboxStream). */
+export interface RecheckedInbox {
+  readonly actor: Actor;
+  /** Not replaying and not closed: a replay in progress reads the queue anyway. */
+  readonly settled: boolean;
+  /** The highest queue id it emitted. */
+  readonly top: bigint;
+  recheckFloors: [bigint, bigint] | null;
+  /** The ids found after its floor; re-reads the queue (and answers true) if one of them was never emitted. */
+  found(ids: string[]): boolean;
+}
+
+export interface InboxRecheckStore {
+  lastId(): Promise<bigint>;
+  idsAfter(devices: { userId: string; deviceId: number; after: bigint }[], perDevice: number): Promise<{ userId: string; deviceId: number; id: string }[]>;
+}
+
+// Ids read per device and look: an up-to-date stream has few unacknowledged items above a floor two intervals old.
+const IDS_PER_DEVICE = 64;
+
+/** One look at every settled inbox stream of the node (skipped while the queue table is quiet). */
+export async function recheckInboxes(open: Iterable<RecheckedInbox>, store: InboxRecheckStore, gate: QuietGate): Promise<number> {
+  if (!gate.due(await store.lastId())) return 0;
+  const byDevice = new Map<string, { streams: RecheckedInbox[]; after: bigint }>();
+  for (const s of open) {
+    if (!s.settled) continue;
+    const { floor, floors } = nextFloor(s.recheckFloors, s.top);
+    s.recheckFloors = floors;
+    const k = actorKey(s.actor);
+    const entry = byDevice.get(k);
+    if (entry) {
+      entry.streams.push(s);
+      if (floor < entry.after) entry.after = floor;
+    } else byDevice.set(k, { streams: [s], after: floor });
+  }
+  let resynced = 0;
+  const devices = [...byDevice.entries()];
+  for (const part of chunks(devices)) {
+    const rows = await store.idsAfter(
+      part.map(([, e]) => ({ ...e.streams[0].actor, after: e.after })),
+      IDS_PER_DEVICE,
+    );
+    const ids = new Map<string, string[]>();
+    for (const r of rows) {
+      const k = actorKey(r);
+      (ids.get(k) ?? ids.set(k, []).get(k)!).push(r.id);
+    }
+    for (const [k, found] of ids) {
+      for (const s of byDevice.get(k)?.streams ?? []) if (s.settled && s.found(found)) resynced++;
+    }
+  }
+  return resynced;
+}
+
+/** What a group stream exposes to the re-check (GroupStream). */
+export interface RecheckedGroups {
+  readonly device: Actor;
+  /**
+   * `top`: the group's last sequence number this device may reach; `ended`: its membership has an end. Catches up
+   * (and answers true) when the stream is behind it, or does not know of the membership.
+   */
+  recheck(groupId: string, top: number, ended: boolean): boolean;
+}
+
+export interface GroupRecheckStore {
+  /** Every membership of these devices with the group's last sequence number (the membership's end if sooner). */
+  tops(devices: Actor[]): Promise<{ userId: string; deviceId: number; groupId: string; top: number; ended: boolean }[]>;
+}
+
+/**
+ * One look at every group stream of the node. A group's last_seq is written under the group row's lock, so a value
+ * read means every event up to it has committed: no look-behind is needed here.
+ */
+export async function recheckGroups(open: Iterable<RecheckedGroups>, store: GroupRecheckStore): Promise<number> {
+  const byDevice = new Map<string, RecheckedGroups[]>();
+  for (const s of open) {
+    const k = actorKey(s.device);
+    (byDevice.get(k) ?? byDevice.set(k, []).get(k)!).push(s);
+  }
+  let caughtUp = 0;
+  for (const part of chunks([...byDevice.values()])) {
+    for (const r of await store.tops(part.map((streams) => streams[0].device))) {
+      for (const s of byDevice.get(actorKey(r)) ?? []) if (s.recheck(r.groupId, r.top, r.ended)) caughtUp++;
+    }
+  }
+  return caughtUp;
+}
+
+/**
+ * Runs the rounds one after another every `intervalMs`, never two at once; a failing round is logged and the next
+ * interval tries again. Returns a stop function that waits for a round in progress.
+ */
+export function startRounds(
+  intervalMs: number,
+  rounds: (() => Promise<number>)[],
+  logger: Logger,
+  say: { acted: string; failed: string },
+): () => Promise<void> {
+  let running: Promise<void> | null = null;
+  const timer = setInterval(() => {
+    running ??= (async () => {
+      try {
+        let found = 0;
+        for (const round of rounds) found += await round();
+        if (found > 0) logger.info({ found }, say.acted);
+      } catch (err) {
+        logger.warn({ err: (err as Error).message }, say.failed);
+      } finally {
+        running = null;
+      }
+    })();
+  }, intervalMs);
+  timer.unref();
+  return async () => {
+    clearInterval(timer);
+    await running;
+  };
+}
