@@ -199,15 +199,20 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   });
 
   // Live events and revocations are best effort: what a lost one should have done is found in the database.
-  const stopRechecks = startRounds(config.messaging.recheckMs, [services.inbox.recheck, services.groups.recheck], logger, {
-    acted: "open streams re-read what a lost live event carried",
-    failed: "stream re-check failed",
-  });
+  const lost = (what: string, n: number) => metrics.lostLiveEvents.inc({ what }, n);
+  const stopRechecks = startRounds(
+    config.messaging.recheckMs,
+    { inbox: services.inbox.recheck, group: services.groups.recheck },
+    logger,
+    { acted: "open streams re-read what a lost live event carried", failed: "stream re-check failed" },
+    lost,
+  );
   const stopRevalidation = startRevalidation({
     connections: http.connections,
     stillActive: services.devices.stillActive,
     intervalMs: config.ws.revalidateMs,
     logger,
+    cut: (n) => lost("revocation", n),
   });
 
   reportGauges(metrics, { db, http, services });

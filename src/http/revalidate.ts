@@ -11,6 +11,8 @@ export interface Revalidation {
   stillActive(devices: Actor[]): Promise<Actor[]>;
   intervalMs: number;
   logger: Logger;
+  /** Told how many devices each look cut. */
+  cut?: (n: number) => void;
 }
 
 /** One look: closes the sockets of every device here that is no longer active; returns how many devices. */
@@ -28,8 +30,11 @@ export async function revalidateSockets({ connections, stillActive }: Pick<Reval
 }
 
 export function startRevalidation(r: Revalidation): () => Promise<void> {
-  return startRounds(r.intervalMs, [() => revalidateSockets(r)], r.logger, {
-    acted: "sockets of deactivated devices closed by re-validation (their revocation event was lost)",
-    failed: "socket re-validation failed",
-  });
+  return startRounds(
+    r.intervalMs,
+    { devices: () => revalidateSockets(r) },
+    r.logger,
+    { acted: "sockets of deactivated devices closed by re-validation (their revocation event was lost)", failed: "socket re-validation failed" },
+    (_, n) => r.cut?.(n),
+  );
 }

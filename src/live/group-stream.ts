@@ -49,6 +49,8 @@ export class GroupStream implements RecheckedGroups {
   private lastSeq: Map<string, number> | null = null;
   /** Per group, the sequence number a re-check last caught up to (events past lastSeq this device may not see). */
   private rechecked: Map<string, number> | null = null;
+  /** Per group, where a re-check found this stream behind (caught up if it still is at the next look). */
+  private suspects: Map<string, number> | null = null;
   private member: Map<string, Membership> | null = null;
   private groupSubs: Map<string, Promise<Unsubscribe>> | null = null;
   private chains: Map<string, Promise<void>> | null = null;
@@ -112,9 +114,16 @@ export class GroupStream implements RecheckedGroups {
       );
       return true;
     }
+    const suspect = this.suspects?.get(groupId);
+    this.suspects?.delete(groupId);
     if (top <= Math.max(this.last(groupId), this.rechecked?.get(groupId) ?? 0)) return false;
     // Waiting for a gap to fill, or reading already: that read sees everything the re-check saw.
     if (this.chainsBusy?.has(groupId) || this.ahead?.has(groupId)) return false;
+    // Behind for the first time: the live events may be on their way. Behind the same point at the next look: lost.
+    if (suspect === undefined || this.last(groupId) >= suspect) {
+      (this.suspects ??= new Map()).set(groupId, top);
+      return false;
+    }
     (this.rechecked ??= new Map()).set(groupId, top);
     this.trackedCatchUp(groupId);
     return true;
@@ -129,6 +138,7 @@ export class GroupStream implements RecheckedGroups {
   private stopGroup(groupId: string): void {
     this.dropAhead(groupId);
     this.rechecked?.delete(groupId);
+    this.suspects?.delete(groupId);
     const s = this.groupSubs?.get(groupId);
     this.groupSubs?.delete(groupId);
     this.member?.delete(groupId);

@@ -47,6 +47,7 @@ export class InboxStream extends Feed<InboxEventPayload> implements RecheckedInb
   /** The highest queue id emitted, and the re-check's record of it (live/recheck.ts). */
   top = 0n;
   recheckFloors: [bigint, bigint] | null = null;
+  suspects: Set<string> | null = null;
   private held: InboxEventPayload[] | null = [];
   private again = false;
   private replaying: Promise<void> | null = null;
@@ -74,11 +75,16 @@ export class InboxStream extends Feed<InboxEventPayload> implements RecheckedInb
     return this.held === null && this.replaying === null && !this.closed;
   }
 
-  /** A re-check found these ids in the queue: one never emitted means a live event was lost, so read it again. */
+  /**
+   * A re-check found these ids in the queue. One never emitted may be a live event still on its way: only one that is
+   * still missing at the next look means the event was lost, and the queue is read again.
+   */
   found(ids: string[]): boolean {
-    if (ids.every((id) => this.emitted?.has(id))) return false;
-    this.resync();
-    return true;
+    const missing = ids.filter((id) => !this.emitted?.has(id));
+    const confirmed = missing.some((id) => this.suspects?.has(id));
+    this.suspects = missing.length > 0 && !confirmed ? new Set(missing) : null;
+    if (confirmed) this.resync();
+    return confirmed;
   }
 
   private async open(): Promise<void> {

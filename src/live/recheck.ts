@@ -24,6 +24,8 @@ export const actorKey = (a: Actor) => `${a.userId}:${a.deviceId}`;
  */
 export class QuietGate {
   private seen: (bigint | null)[] = [null, null];
+  /** Some stream holds suspects: the next round looks even if the counter stood still. */
+  suspects = false;
 
   due(counter: bigint): boolean {
     const [older, newer] = this.seen;
@@ -50,7 +52,9 @@ export interface RecheckedInbox {
   /** The highest queue id it emitted. */
   readonly top: bigint;
   recheckFloors: [bigint, bigint] | null;
-  /** The ids found after its floor; re-reads the queue (and answers true) if one of them was never emitted. */
+  /** Ids the last look found that it had not emitted (a live event may still be on its way to them). */
+  readonly suspects: ReadonlySet<string> | null;
+  /** The ids found after its floor; re-reads the queue (and answers true) if one was a suspect and still is. */
   found(ids: string[]): boolean;
 }
 
@@ -64,12 +68,16 @@ const IDS_PER_DEVICE = 64;
 
 /** One look at every settled inbox stream of the node (skipped while the queue table is quiet). */
 export async function recheckInboxes(open: Iterable<RecheckedInbox>, store: InboxRecheckStore, gate: QuietGate): Promise<number> {
-  if (!gate.due(await store.lastId())) return 0;
+  // A suspect needs a second look whatever the counter says.
+  const due = gate.due(await store.lastId());
+  if (!due && !gate.suspects) return 0;
+  gate.suspects = false;
   const byDevice = new Map<string, { streams: RecheckedInbox[]; after: bigint }>();
   for (const s of open) {
     if (!s.settled) continue;
-    const { floor, floors } = nextFloor(s.recheckFloors, s.top);
-    s.recheckFloors = floors;
+    const next = nextFloor(s.recheckFloors, s.top);
+    s.recheckFloors = next.floors;
+    const floor = lowest(next.floor, s.suspects);
     const k = actorKey(s.actor);
     const entry = byDevice.get(k);
     if (entry) {
@@ -89,11 +97,23 @@ export async function recheckInboxes(open: Iterable<RecheckedInbox>, store: Inbo
       const k = actorKey(r);
       (ids.get(k) ?? ids.set(k, []).get(k)!).push(r.id);
     }
-    for (const [k, found] of ids) {
-      for (const s of byDevice.get(k)?.streams ?? []) if (s.settled && s.found(found)) resynced++;
+    for (const [, e] of part) {
+      const found = ids.get(actorKey(e.streams[0].actor)) ?? [];
+      for (const s of e.streams) {
+        if (!s.settled) continue;
+        if (s.found(found)) resynced++;
+        else if (s.suspects) gate.suspects = true;
+      }
     }
   }
   return resynced;
+}
+
+/** The floor, lowered so the look sees the suspects again. */
+function lowest(floor: bigint, suspects: ReadonlySet<string> | null): bigint {
+  let f = floor;
+  for (const id of suspects ?? []) if (BigInt(id) - 1n < f) f = BigInt(id) - 1n;
+  return f;
 }
 
 /** What a group stream exposes to the re-check (GroupStream). */
@@ -131,22 +151,27 @@ export async function recheckGroups(open: Iterable<RecheckedGroups>, store: Grou
 }
 
 /**
- * Runs the rounds one after another every `intervalMs`, never two at once; a failing round is logged and the next
- * interval tries again. Returns a stop function that waits for a round in progress.
+ * Runs the rounds (by name) one after another every `intervalMs`, never two at once; a failing round is logged and
+ * the next interval tries again. `found` hears what each round acted on. Returns a stop function that waits for a
+ * round in progress.
  */
 export function startRounds(
   intervalMs: number,
-  rounds: (() => Promise<number>)[],
+  rounds: Record<string, () => Promise<number>>,
   logger: Logger,
   say: { acted: string; failed: string },
+  found: (round: string, n: number) => void = () => {},
 ): () => Promise<void> {
   let running: Promise<void> | null = null;
   const timer = setInterval(() => {
     running ??= (async () => {
       try {
-        let found = 0;
-        for (const round of rounds) found += await round();
-        if (found > 0) logger.info({ found }, say.acted);
+        for (const [name, round] of Object.entries(rounds)) {
+          const n = await round();
+          if (n === 0) continue;
+          found(name, n);
+          logger.info({ [name]: n }, say.acted);
+        }
       } catch (err) {
         logger.warn({ err: (err as Error).message }, say.failed);
       } finally {
