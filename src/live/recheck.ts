@@ -63,8 +63,11 @@ export interface InboxRecheckStore {
   idsAfter(devices: { userId: string; deviceId: number; after: bigint }[], perDevice: number): Promise<{ userId: string; deviceId: number; id: string }[]>;
 }
 
-// Ids read per device and look: an up-to-date stream has few unacknowledged items above a floor two intervals old.
+// Ids read per device and statement: an up-to-date stream has few unacknowledged items above a floor two intervals
+// old. Past MAX_PAGES of them (a device that acknowledges nothing while thousands arrive) the rest waits for the
+// floor of a later look, or for the next subscribe.
 const IDS_PER_DEVICE = 64;
+const MAX_PAGES = 16;
 
 /** One look at every settled inbox stream of the node (skipped while the queue table is quiet). */
 export async function recheckInboxes(open: Iterable<RecheckedInbox>, store: InboxRecheckStore, gate: QuietGate): Promise<number> {
@@ -88,15 +91,7 @@ export async function recheckInboxes(open: Iterable<RecheckedInbox>, store: Inbo
   let resynced = 0;
   const devices = [...byDevice.entries()];
   for (const part of chunks(devices)) {
-    const rows = await store.idsAfter(
-      part.map(([, e]) => ({ ...e.streams[0].actor, after: e.after })),
-      IDS_PER_DEVICE,
-    );
-    const ids = new Map<string, string[]>();
-    for (const r of rows) {
-      const k = actorKey(r);
-      (ids.get(k) ?? ids.set(k, []).get(k)!).push(r.id);
-    }
+    const ids = await idsOf(store, part.map(([, e]) => ({ ...e.streams[0].actor, after: e.after })));
     for (const [, e] of part) {
       const found = ids.get(actorKey(e.streams[0].actor)) ?? [];
       for (const s of e.streams) {
@@ -107,6 +102,31 @@ export async function recheckInboxes(open: Iterable<RecheckedInbox>, store: Inbo
     }
   }
   return resynced;
+}
+
+/**
+ * Every device's ids after its floor, a page per device per statement: a device whose page was full (one that
+ * does not acknowledge while much arrives) is asked again past it, up to MAX_PAGES.
+ */
+async function idsOf(store: InboxRecheckStore, devices: { userId: string; deviceId: number; after: bigint }[]) {
+  const ids = new Map<string, string[]>();
+  let ask = devices;
+  for (let page = 0; ask.length > 0 && page < MAX_PAGES; page++) {
+    const got = new Map<string, string[]>();
+    for (const r of await store.idsAfter(ask, IDS_PER_DEVICE)) {
+      const k = actorKey(r);
+      (got.get(k) ?? got.set(k, []).get(k)!).push(r.id);
+    }
+    const next = [];
+    for (const d of ask) {
+      const k = actorKey(d);
+      const mine = got.get(k) ?? [];
+      ids.set(k, [...(ids.get(k) ?? []), ...mine]);
+      if (mine.length === IDS_PER_DEVICE) next.push({ ...d, after: BigInt(mine[mine.length - 1]) });
+    }
+    ask = next;
+  }
+  return ids;
 }
 
 /** The floor, lowered so the look sees the suspects again. */
