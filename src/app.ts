@@ -7,6 +7,9 @@ import { channels, type ControlEvent } from "./live/channels.ts";
 import { createMemoryBus } from "./live/memory-bus.ts";
 import { createMemoryPresenceStore, createRedisPresenceStore } from "./live/presence-store.ts";
 import { createRedisBus } from "./live/redis-bus.ts";
+import { startRounds } from "./live/recheck.ts";
+import { startRevalidation } from "./http/revalidate.ts";
+import { withFailpoints } from "./failpoints.ts";
 import type { Config } from "./config.ts";
 import { startHttp, type RunningHttp, type ServerContext } from "./http/server.ts";
 import type { Logger } from "./logger.ts";
@@ -131,7 +134,11 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   const db: Database = await openDatabase(config.database);
   const { applied } = await migrate(db);
   if (applied.length) logger.info({ applied }, "migrations applied");
-  const bus: Bus = config.redis ? createRedisBus(config.redis.url, config.redis.prefix, logger) : createMemoryBus(logger);
+  const bus: Bus = withFailpoints(
+    config.redis ? createRedisBus(config.redis.url, config.redis.prefix, logger) : createMemoryBus(logger),
+    config.failpoints,
+  );
+  if (config.failpoints.size) logger.warn({ failpoints: [...config.failpoints] }, "FAILPOINTS set: this node simulates faults (tests only)");
   const presenceStore = config.redis
     ? createRedisPresenceStore(config.redis.url, config.redis.prefix)
     : createMemoryPresenceStore();
@@ -209,6 +216,23 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     if (event.kind === "deviceRevoked") http.connections.revoke(event);
   });
 
+  // Live events and revocations are best effort: what a lost one should have done is found in the database.
+  const lost = (what: string, n: number) => metrics.lostLiveEvents.inc({ what }, n);
+  const stopRechecks = startRounds(
+    config.messaging.recheckMs,
+    { inbox: services.inbox.recheck, group: services.groups.recheck },
+    logger,
+    { acted: "open streams re-read what a lost live event carried", failed: "stream re-check failed" },
+    lost,
+  );
+  const stopRevalidation = startRevalidation({
+    connections: http.connections,
+    stillActive: services.devices.stillActive,
+    intervalMs: config.ws.revalidateMs,
+    logger,
+    cut: (n) => lost("revocation", n),
+  });
+
   reportGauges(metrics, { db, http, services });
   bus.onReconnect(() => metrics.redisReconnects.inc({ client: "bus" }));
   const metricsServer =
@@ -232,6 +256,8 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     close() {
       closing ??= (async () => {
         await http.shutdown(config.shutdownGraceMs);
+        await stopRechecks();
+        await stopRevalidation();
         if (metricsServer) await new Promise((done) => metricsServer.close(done));
         await stopSweeper();
         await stopRetention();

@@ -2,6 +2,10 @@
 import { availableParallelism } from "node:os";
 import { z } from "zod";
 import { DEFAULT_PUSH_HOSTS, parseGateways } from "./push/config-values.ts";
+import { failpointList, type Failpoint } from "./failpoints.ts";
+import { rate, rateEnv, rateLimitsOf, type RateLimit, type RateLimits } from "./config-rates.ts";
+
+export { RATE_LIMIT_FAMILIES, type RateLimit, type RateLimitFamily, type RateLimits } from "./config-rates.ts";
 
 const boolish = z
   .enum(["true", "false", "1", "0", "yes", "no", "on", "off"])
@@ -11,80 +15,6 @@ const boolish = z
 const TURN_URL = /^(stuns?|turns?):(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+)(:\d{1,5})?(\?transport=(udp|tcp))?$/;
 
 const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
-
-const UNIT_SECONDS = { s: 1, m: 60, h: 3600 } as const;
-/** "60/1s" = at most 60 calls in any fixed 1-second window; "off" = no limit. */
-const rate = z
-  .string()
-  .regex(/^(off|\d{1,7}\/\d{1,5}[smh])$/, 'must be "off" or like "60/1s", "20/1h"')
-  .transform((v): RateLimit | null => {
-    if (v === "off") return null;
-    const [points, window] = v.split("/");
-    const seconds = Number(window.slice(0, -1)) * UNIT_SECONDS[window.slice(-1) as keyof typeof UNIT_SECONDS];
-    return { points: Number(points), windowSeconds: seconds };
-  });
-
-export interface RateLimit {
-  points: number;
-  windowSeconds: number;
-}
-
-/** Each family (of mutations, queries, subscriptions) is counted per device (when authenticated) and per client IP. */
-export const RATE_LIMIT_FAMILIES = [
-  "sends",
-  "keyUploads",
-  "bundleClaims",
-  "registrations",
-  "deviceLinks",
-  "groupCommits",
-  "receipts",
-  "attachments",
-  "turnCredentials",
-  "other",
-  "lookups",
-  "reads",
-  "subscriptions",
-] as const;
-export type RateLimitFamily = (typeof RATE_LIMIT_FAMILIES)[number];
-export type RateLimits = Record<RateLimitFamily, { device: RateLimit | null; ip: RateLimit | null }> & {
-  /** Claims of one target user's keys by one requesting device (Signal counts pre-key claims per pair). */
-  bundleClaimsPerTarget: RateLimit | null;
-};
-
-// Defaults, after Signal-Server's limiters where it has one: ~60 messages/s per sender, pre-key claims per requester
-// and per requester-target pair, few registrations and device links per source.
-const RATE_DEFAULTS = {
-  RATE_LIMIT_SENDS: "60/1s",
-  RATE_LIMIT_SENDS_IP: "600/1s",
-  RATE_LIMIT_KEY_UPLOADS: "30/1m",
-  RATE_LIMIT_KEY_UPLOADS_IP: "300/1m",
-  RATE_LIMIT_BUNDLE_CLAIMS: "100/1m",
-  RATE_LIMIT_BUNDLE_CLAIMS_IP: "600/1m",
-  RATE_LIMIT_BUNDLE_CLAIMS_PER_TARGET: "10/1m",
-  RATE_LIMIT_REGISTRATIONS: "off",
-  RATE_LIMIT_REGISTRATIONS_IP: "20/1h",
-  RATE_LIMIT_DEVICE_LINKS: "10/10m",
-  RATE_LIMIT_DEVICE_LINKS_IP: "30/10m",
-  RATE_LIMIT_GROUP_COMMITS: "60/1m",
-  RATE_LIMIT_GROUP_COMMITS_IP: "600/1m",
-  RATE_LIMIT_RECEIPTS: "300/10s",
-  RATE_LIMIT_RECEIPTS_IP: "3000/10s",
-  RATE_LIMIT_ATTACHMENTS: "120/1m",
-  RATE_LIMIT_ATTACHMENTS_IP: "1200/1m",
-  RATE_LIMIT_TURN_CREDENTIALS: "30/1m",
-  RATE_LIMIT_TURN_CREDENTIALS_IP: "300/1m",
-  RATE_LIMIT_OTHER: "120/1m",
-  RATE_LIMIT_OTHER_IP: "1200/1m",
-  RATE_LIMIT_LOOKUPS: "60/1m",
-  RATE_LIMIT_LOOKUPS_IP: "300/1m",
-  RATE_LIMIT_READS: "600/1m",
-  RATE_LIMIT_READS_IP: "6000/1m",
-  RATE_LIMIT_SUBSCRIPTIONS: "60/1m",
-  RATE_LIMIT_SUBSCRIPTIONS_IP: "600/1m",
-} as const;
-const rateEnv = Object.fromEntries(Object.entries(RATE_DEFAULTS).map(([k, v]) => [k, rate.prefault(v)])) as {
-  [K in keyof typeof RATE_DEFAULTS]: z.ZodPrefault<typeof rate>;
-};
 
 const schema = z.object({
   PORT: int(0, 65535).default(8091),
@@ -142,6 +72,10 @@ const schema = z.object({
   INBOX_BUFFER_LIMIT: int(10, 1_000_000).default(2_000),
   INBOX_BUFFER_BYTES: int(64 * 1024, 4 * 1024 * 1024 * 1024).default(16 * 1024 * 1024),
   SEND_QUEUE_LIMIT: int(1, 1_000_000).default(2_000),
+  // Lost live events and lost revocations (HARDENING.md "Faults"): how often streams and sockets are re-checked.
+  INBOX_RECHECK_MS: int(100, 3_600_000).default(3_000),
+  SOCKET_REVALIDATE_MS: int(100, 3_600_000).default(5_000),
+  FAILPOINTS: failpointList, // test-only fault injection (src/failpoints.ts)
   TYPING_TTL_MS: int(500, 60_000).default(5_000),
   PRESENCE_TTL_MS: int(1_000, 600_000).default(15_000),
   // Push wake-ups (README "Push"): where Web Push may go, the gateways, and how often a device is woken.
@@ -236,6 +170,8 @@ export type Config = {
     maxOperationsPerConnection: number;
     /** A socket with more unsent bytes than this is a slow consumer and is dropped. */
     maxBufferedBytes: number;
+    /** How often one query checks that the devices of this node's sockets are still active. */
+    revalidateMs: number;
   };
   messaging: {
     /** Largest ciphertext body of one envelope. */
@@ -251,6 +187,8 @@ export type Config = {
     inboxBufferLimit: number;
     inboxBufferBytes: number; // the bytes they may weigh (roughly: src/live/footprint.ts)
     sendQueueLimit: number; // sends waiting for the database; past it a send fails at once (UNAVAILABLE)
+    /** How often open streams look in the database for events whose live publish was lost. */
+    recheckMs: number;
   };
   realtime: {
     /** A typing state lapses when not refreshed within this time. */
@@ -280,6 +218,8 @@ export type Config = {
           partBytes: number;
         };
   };
+  /** Faults this node simulates (tests only; empty in production). */
+  failpoints: ReadonlySet<Failpoint>;
   /** null when TURN_URLS is not set: turnServers answers an empty list. */
   turn: { urls: string[]; secret: string; ttlSeconds: number } | null;
 };
@@ -372,6 +312,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxConnectionsPerIp: e.MAX_CONNECTIONS_PER_IP,
       maxOperationsPerConnection: e.MAX_OPERATIONS_PER_CONNECTION,
       maxBufferedBytes: e.WS_MAX_BUFFERED_BYTES,
+      revalidateMs: e.SOCKET_REVALIDATE_MS,
     },
     messaging: {
       maxEnvelopeBytes: e.MAX_ENVELOPE_BYTES,
@@ -382,6 +323,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       inboxBufferLimit: e.INBOX_BUFFER_LIMIT,
       inboxBufferBytes: e.INBOX_BUFFER_BYTES,
       sendQueueLimit: e.SEND_QUEUE_LIMIT,
+      recheckMs: e.INBOX_RECHECK_MS,
     },
     realtime: { typingTtlMs: e.TYPING_TTL_MS, presenceTtlMs: e.PRESENCE_TTL_MS },
     push: {
@@ -401,6 +343,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       concurrency: e.PUSH_CONCURRENCY,
       worker: e.PUSH_WORKER,
     },
+    failpoints: new Set(e.FAILPOINTS),
     turn: e.TURN_URLS && e.TURN_SECRET ? { urls: e.TURN_URLS, secret: e.TURN_SECRET, ttlSeconds: e.TURN_TTL_SECONDS } : null,
     attachments: {
       maxBytes: e.MAX_ATTACHMENT_BYTES,
@@ -411,13 +354,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       store: attachmentStore(e),
     },
   };
-}
-
-function rateLimitsOf(e: z.infer<typeof schema>): RateLimits {
-  const env = e as unknown as Record<string, RateLimit | null | undefined>;
-  const variable = (f: string) => `RATE_LIMIT_${f.replace(/[A-Z]/g, (c) => `_${c}`).toUpperCase()}`;
-  const families = RATE_LIMIT_FAMILIES.map((f) => [f, { device: env[variable(f)] ?? null, ip: env[`${variable(f)}_IP`] ?? null }]);
-  return { ...Object.fromEntries(families), bundleClaimsPerTarget: e.RATE_LIMIT_BUNDLE_CLAIMS_PER_TARGET } as RateLimits;
 }
 
 /** S3 when a bucket is named, else files: under ATTACHMENTS_DIR, DATA_DIR/attachments, or (in-memory PGlite) a temp dir. */

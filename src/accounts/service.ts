@@ -199,6 +199,17 @@ export function createDevicesService(
     return true;
   }
 
+  /** Which of these devices are still active, in one statement (a node re-validating its sockets). */
+  async function stillActive(devices: Actor[]): Promise<Actor[]> {
+    if (devices.length === 0) return [];
+    return deps.sql<Actor>(
+      `SELECT d.user_id::text AS "userId", d.device_id AS "deviceId"
+       FROM unnest($1::uuid[], $2::int[]) AS k(u, d) JOIN devices d ON d.user_id = k.u AND d.device_id = k.d
+       WHERE d.active`,
+      [devices.map((d) => d.userId), devices.map((d) => d.deviceId)],
+    );
+  }
+
   async function listActive(userId: string): Promise<DeviceInfo[]> {
     return prisma.device.findMany({
       where: { userId, active: true },
@@ -234,6 +245,7 @@ export function createDevicesService(
     deactivate,
     resetKeys,
     listActive,
+    stillActive,
     get,
     userById,
     userByUsername,

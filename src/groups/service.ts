@@ -16,6 +16,7 @@ import { Feed } from "../live/feed.ts";
 import { footprint } from "../live/footprint.ts";
 import { createTreeCache } from "./tree-cache.ts";
 import { GroupStream, type GroupSink } from "../live/group-stream.ts";
+import { recheckGroups } from "../live/recheck.ts";
 import { groupEvent, groupEventId, isGroupEventId, parseGroupEventId, type GroupEventPayload } from "./events.ts";
 import { createGroupsStore, DELETED, type NewGroupEvent } from "./store.ts";
 import type { GroupReceipts } from "./receipts.ts";
@@ -418,8 +419,10 @@ export function createGroupsService(
     return deleted + (await store.stripDelivered(limit));
   }
 
-  const streamDeps = { bus, logger, memberships: store.memberships, pending };
+  const streamDeps = { bus, logger, memberships: store.memberships, pending, open: new Set<GroupStream>() };
   const feedBudget = { maxBytes: config.messaging.inboxBufferBytes, sizeOf: footprint };
+  /** Finds group events whose live publish was lost, for every group stream of this node (live/recheck.ts). */
+  const recheck = () => recheckGroups(streamDeps.open, store);
 
   /** Queued events first, then live ones, for one device, pushed into `sink` until close(). */
   function follow(device: Actor, sink: GroupSink): GroupStream {
@@ -438,7 +441,7 @@ export function createGroupsService(
   const inboxSource = { follow, owns: isGroupEventId, ack };
 
   return {
-    create, isMember, get, mine, members, commit, send, update, setRole, leave, pending, history, ack, subscribe, follow, inboxSource,
+    create, isMember, get, mine, members, commit, send, update, setRole, leave, pending, history, ack, subscribe, follow, inboxSource, recheck,
     deleteMessage, groupInfo, sweep, markRead: receipts.markRead, messageStatus: receipts.status,
     deviceDeactivated: store.endDevice, coMembers: store.coMembers,
   };

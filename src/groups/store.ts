@@ -313,6 +313,22 @@ export function createGroupsStore({ prisma, sql }: Pick<ServiceDeps, "prisma" | 
     return new Map(rows.map((r) => [r.groupId, { joinedEpoch: r.joinedEpoch, fromSeq: r.fromSeq, untilSeq: r.untilSeq }]));
   }
 
+  /** For the re-check (live/recheck.ts): every membership of these devices not read to its end, with the group's
+   * last sequence number (or the membership's end if sooner). One statement over group_devices_device_idx. */
+  async function tops(devices: Actor[]) {
+    if (devices.length === 0) return [];
+    const rows = await sql<{ userId: string; deviceId: number; groupId: string; top: string; ended: boolean }>(
+      `SELECT d.user_id::text AS "userId", d.device_id AS "deviceId", d.group_id::text AS "groupId",
+              LEAST(g.last_seq, COALESCE(d.until_seq, g.last_seq))::text AS top, d.until_seq IS NOT NULL AS ended
+       FROM unnest($1::uuid[], $2::int[]) AS k(u, d)
+       JOIN group_devices d ON d.user_id = k.u AND d.device_id = k.d
+       JOIN groups g ON g.id = d.group_id
+       WHERE d.until_seq IS NULL OR d.acked_seq < d.until_seq`,
+      [devices.map((d) => d.userId), devices.map((d) => d.deviceId)],
+    );
+    return rows.map((r) => ({ ...r, top: Number(r.top) }));
+  }
+
   /** Moves the device's cursor in the group forward to `seq` (never back); returns where it was and is. */
   async function advanceCursor(device: Actor, groupId: string, seq: bigint): Promise<{ from: bigint; to: bigint } | null> {
     const [r] = await prisma.$queryRaw<{ from: bigint; to: bigint }[]>`
@@ -385,6 +401,7 @@ export function createGroupsStore({ prisma, sql }: Pick<ServiceDeps, "prisma" | 
     applicationMessages,
     pending,
     memberships,
+    tops,
     advanceCursor,
     otherAdmins,
     ensureAdmin,

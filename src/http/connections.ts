@@ -37,6 +37,14 @@ export class ConnectionRegistry {
     return n;
   }
 
+  /** The devices holding sockets here. */
+  *devices(): IterableIterator<Actor> {
+    for (const k of this.byDevice.keys()) {
+      const at = k.lastIndexOf(":");
+      yield { userId: k.slice(0, at), deviceId: Number(k.slice(at + 1)) };
+    }
+  }
+
   /** Closes every socket of the device with 4403, the code graphql-ws uses for Forbidden. */
   revoke(actor: Actor): number {
     const set = this.byDevice.get(key(actor));

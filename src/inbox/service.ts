@@ -6,6 +6,7 @@ import { randomUUID } from "node:crypto";
 import { channels } from "../live/channels.ts";
 import type { Actor, ServiceDeps, Tx } from "../deps.ts";
 import { InboxStream, type InboxStreamDeps } from "../live/inbox-stream.ts";
+import { QuietGate, recheckInboxes } from "../live/recheck.ts";
 import type { Feed } from "../live/feed.ts";
 import { footprint } from "../live/footprint.ts";
 import type { PreKeyStatus } from "../keys/claims.ts";
@@ -176,5 +177,10 @@ export function createInboxService(
     return store.sweep(new Date());
   }
 
-  return { poll, ack, stream, sweep, depth: store.depth };
+  // Live events lost without a reconnect (a failed publish, a publisher that died after its commit): every open
+  // stream's queue is looked at on a timer, in one statement, and a stream that missed an item reads it again.
+  const gate = new QuietGate();
+  const recheck = () => recheckInboxes(streamDeps.open, store, gate);
+
+  return { poll, ack, stream, sweep, recheck, depth: store.depth };
 }

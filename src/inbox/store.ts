@@ -52,6 +52,24 @@ export function createInboxStore({ prisma, sql }: Pick<ServiceDeps, "prisma" | "
       ORDER BY id LIMIT ${limit}`;
   }
 
+  /** The last queue id drawn (a sequence: it only grows, and moves on every insert, rolled back or not). */
+  async function lastId(): Promise<bigint> {
+    const [row] = await sql<{ v: string }>(`SELECT last_value::text AS v FROM inbox_items_id_seq`, []);
+    return BigInt(row.v);
+  }
+
+  /** For each device, the ids of its unexpired items after its floor, at most `perDevice`: one statement for all. */
+  async function idsAfter(devices: { userId: string; deviceId: number; after: bigint }[], perDevice: number) {
+    if (devices.length === 0) return [];
+    return sql<{ userId: string; deviceId: number; id: string }>(
+      `SELECT k.u::text AS "userId", k.d AS "deviceId", i.id::text AS id
+       FROM unnest($1::uuid[], $2::int[], $3::bigint[]) AS k(u, d, after)
+       CROSS JOIN LATERAL (SELECT id FROM inbox_items WHERE user_id = k.u AND device_id = k.d AND id > k.after
+                           AND expires_at > now() ORDER BY id LIMIT $4) i`,
+      [devices.map((d) => d.userId), devices.map((d) => d.deviceId), devices.map((d) => d.after.toString()), perDevice],
+    );
+  }
+
   /** Drops the undelivered copies of a message (deleted for everyone). */
   async function removeEnvelopesOf(tx: Tx, messageId: string): Promise<void> {
     await tx.inboxItem.deleteMany({ where: { messageId, kind: "envelope" } });
@@ -108,7 +126,7 @@ export function createInboxStore({ prisma, sql }: Pick<ServiceDeps, "prisma" | "
     return { removed, queued };
   }
 
-  return { insert, read, removeEnvelopesOf, removeQueuesOfInactiveDevices, sweep, acknowledge, depth };
+  return { insert, read, lastId, idsAfter, removeEnvelopesOf, removeQueuesOfInactiveDevices, sweep, acknowledge, depth };
 }
 
 /**

@@ -8,6 +8,7 @@ import type { Logger } from "../logger.ts";
 import type { Actor } from "../deps.ts";
 import type { GroupEventPayload } from "../groups/events.ts";
 import { deviceKey } from "../groups/mls-framing.ts";
+import type { RecheckedGroups } from "./recheck.ts";
 
 export interface Membership {
   joinedEpoch: number;
@@ -20,6 +21,8 @@ export interface GroupStreamDeps {
   logger: Logger;
   memberships(device: Actor, groupId?: string): Promise<Map<string, Membership>>;
   pending(device: Actor, opts: { groupId?: string; afterSeq?: bigint; limit?: number }): Promise<GroupEventPayload[]>;
+  /** The streams open on this node, for the re-check that finds lost live events (live/recheck.ts). */
+  open?: Set<GroupStream>;
 }
 
 /** Where a group stream delivers: a Feed (the inbox stream's, or the groupEvents subscription's own). */
@@ -43,8 +46,12 @@ const MAX_AHEAD = 256;
  * it expects for that group. One that skips ahead waits briefly for the gap to fill live; a gap that stays re-reads
  * the database for that group (which applies every visibility rule).
  */
-export class GroupStream {
+export class GroupStream implements RecheckedGroups {
   private lastSeq: Map<string, number> | null = null;
+  /** Per group, the sequence number a re-check last caught up to (events past lastSeq this device may not see). */
+  private rechecked: Map<string, number> | null = null;
+  /** Per group, where a re-check found this stream behind (caught up if it still is at the next look). */
+  private suspects: Map<string, number> | null = null;
   private member: Map<string, Membership> | null = null;
   private groupSubs: Map<string, Promise<Unsubscribe>> | null = null;
   private chains: Map<string, Promise<void>> | null = null;
@@ -58,9 +65,10 @@ export class GroupStream {
 
   constructor(
     private readonly deps: GroupStreamDeps,
-    private readonly device: Actor,
+    readonly device: Actor,
     private readonly sink: GroupSink,
   ) {
+    deps.open?.add(this);
     this.ready = this.start().then(
       () => void (this.ready = null),
       (err) => sink.fail(err),
@@ -70,6 +78,7 @@ export class GroupStream {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.deps.open?.delete(this);
     for (const groupId of [...(this.ahead?.keys() ?? [])]) this.dropAhead(groupId);
     await this.ready;
     await this.stopDevice?.();
@@ -98,6 +107,32 @@ export class GroupStream {
     }
   }
 
+  recheck(groupId: string, top: number, ended: boolean): boolean {
+    if (this.closed || this.ready) return false;
+    if (!this.member?.has(groupId)) {
+      // A membership whose groupJoined event was lost: listen to the group, then read it, as on that event.
+      if (ended || this.groupSubs?.has(groupId)) return false;
+      this.watchGroup(groupId).then(
+        () => this.trackedCatchUp(groupId),
+        (err: Error) => this.deps.logger.warn({ err: err.message }, "group subscription failed"),
+      );
+      return true;
+    }
+    const suspect = this.suspects?.get(groupId);
+    this.suspects?.delete(groupId);
+    if (top <= Math.max(this.last(groupId), this.rechecked?.get(groupId) ?? 0)) return false;
+    // Waiting for a gap to fill, or reading already: that read sees everything the re-check saw.
+    if (this.chainsBusy?.has(groupId) || this.ahead?.has(groupId)) return false;
+    // Behind for the first time: the live events may be on their way. Behind the same point at the next look: lost.
+    if (suspect === undefined || this.last(groupId) >= suspect) {
+      (this.suspects ??= new Map()).set(groupId, top);
+      return false;
+    }
+    (this.rechecked ??= new Map()).set(groupId, top);
+    this.trackedCatchUp(groupId);
+    return true;
+  }
+
   private emit(e: GroupEventPayload): void {
     (this.lastSeq ??= new Map()).set(e.groupId, e.seq);
     this.sink.push(e);
@@ -106,6 +141,8 @@ export class GroupStream {
 
   private stopGroup(groupId: string): void {
     this.dropAhead(groupId);
+    this.rechecked?.delete(groupId);
+    this.suspects?.delete(groupId);
     const s = this.groupSubs?.get(groupId);
     this.groupSubs?.delete(groupId);
     this.member?.delete(groupId);

@@ -9,6 +9,7 @@ import type { Actor } from "../deps.ts";
 import { Feed, type FeedBudget } from "./feed.ts";
 import type { InboxEventPayload } from "../inbox/events.ts";
 import type { PreKeyStatus } from "../keys/claims.ts";
+import type { RecheckedInbox } from "./recheck.ts";
 
 /** Another store feeding the inbox (group events): pushes into the stream until closed. */
 export type FollowSource = (actor: Actor, sink: Feed<InboxEventPayload>) => { close(): unknown };
@@ -41,9 +42,13 @@ const byId = (a: InboxEventPayload, b: InboxEventPayload) =>
  * the read started is therefore either in the read or in the held events, and ids already emitted are skipped.
  * After a bus reconnect (live events may have been missed) the queue is read again the same way.
  */
-export class InboxStream extends Feed<InboxEventPayload> {
+export class InboxStream extends Feed<InboxEventPayload> implements RecheckedInbox {
   // Allocated on the first event with an id: an idle connection has none.
   private emitted: Set<string> | null = null;
+  /** The highest queue id emitted, and the re-check's record of it (live/recheck.ts). */
+  top = 0n;
+  recheckFloors: [bigint, bigint] | null = null;
+  suspects: Set<string> | null = null;
   private held: InboxEventPayload[] | null = [];
   private heldSize = 0;
   private again = false;
@@ -51,7 +56,7 @@ export class InboxStream extends Feed<InboxEventPayload> {
 
   constructor(
     private readonly deps: InboxStreamDeps,
-    private readonly actor: Actor,
+    readonly actor: Actor,
     onOverflow?: () => void,
   ) {
     super(deps.limit, deps.budget, onOverflow);
@@ -67,6 +72,22 @@ export class InboxStream extends Feed<InboxEventPayload> {
   resync(): void {
     if (!this.held) this.held = [];
     this.replay();
+  }
+
+  get settled(): boolean {
+    return this.held === null && this.replaying === null && !this.closed;
+  }
+
+  /**
+   * A re-check found these ids in the queue. One never emitted may be a live event still on its way: only one that is
+   * still missing at the next look means the event was lost, and the queue is read again.
+   */
+  found(ids: string[]): boolean {
+    const missing = ids.filter((id) => !this.emitted?.has(id));
+    const confirmed = missing.some((id) => this.suspects?.has(id));
+    this.suspects = missing.length > 0 && !confirmed ? new Set(missing) : null;
+    if (confirmed) this.resync();
+    return confirmed;
   }
 
   private async open(): Promise<void> {
@@ -93,6 +114,8 @@ export class InboxStream extends Feed<InboxEventPayload> {
       const emitted = (this.emitted ??= new Set());
       if (emitted.has(e.id)) return;
       emitted.add(e.id);
+      const n = BigInt(e.id);
+      if (n > this.top) this.top = n;
       if (emitted.size > EMITTED_CAP) {
         let n = 0;
         for (const id of emitted) {

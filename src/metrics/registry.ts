@@ -10,6 +10,7 @@ export interface Metrics {
   /** How many items one flush of a batcher wrote together (sends, acks, pre-key claims). */
   batchSize: Histogram<"batch">;
   redisReconnects: Counter<"client">;
+  lostLiveEvents: Counter<"what">;
   /** Operations refused or failed, by `extensions.code` (RATE_LIMITED counts the rate-limit refusals). */
   graphqlErrors: Counter<"code">;
   mutations: Counter<"field">;
@@ -55,6 +56,12 @@ export function createMetrics(): Metrics {
       name: "vignette_redis_reconnects_total",
       help: "Times the Redis bus lost its connection and got it back (live events in between were re-read from queues)",
       labelNames: ["client"],
+      registers: [registry],
+    }),
+    lostLiveEvents: new Counter({
+      name: "vignette_lost_live_events_total",
+      help: "Lost live events the database re-checks made up for: inbox and group streams that re-read, devices whose sockets were cut",
+      labelNames: ["what"],
       registers: [registry],
     }),
     graphqlErrors: new Counter({

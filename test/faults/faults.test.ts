@@ -1,7 +1,7 @@
 // Faults survived with nothing lost, with real processes (src/main.ts children), real PostgreSQL and Redis:
 // SIGKILL during a stream of sends, Redis restarted during traffic, PostgreSQL cut off during traffic, SIGTERM under
 // load. Each test prints what it counted. Run with `npm run test:faults` (DATABASE_URL and REDIS_URL set).
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import {
   InboxDocument,
   PresenceDocument,
@@ -10,12 +10,13 @@ import {
 } from "../../src/client/generated/graphql.ts";
 import { HttpTransport, openWs, wsRequest } from "../../src/client/transport.ts";
 import { linkNewDevice, registerDevice, type TestDevice } from "../helpers/accounts.ts";
-import { createTestDatabase, sqlClient, usingPostgres, usingRedis, type TestDatabase } from "../helpers/database.ts";
+import { sqlClient, usingPostgres, usingRedis, type TestDatabase } from "../helpers/database.ts";
 import { collect } from "../helpers/live.ts";
 import { accept, opaqueInput } from "../helpers/messaging.ts";
-import { baseEnv, busPrefix, spawnNode, type NodeProcess } from "../helpers/server.ts";
+import type { NodeProcess } from "../helpers/server.ts";
 import {
   drainMessageIds,
+  faultFixture,
   freePort,
   halfStored,
   nextInput,
@@ -29,27 +30,7 @@ import {
 import { eventually, sleep } from "../helpers/wait.ts";
 
 const enabled = usingPostgres && usingRedis;
-const cleanups: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c().catch(() => {});
-});
-
-async function nodes(db: TestDatabase, count: number, extra: Record<string, string> = {}): Promise<NodeProcess[]> {
-  const env = baseEnv(db, { BUS_PREFIX: busPrefix(), LOG_LEVEL: "info", ...extra });
-  const out: NodeProcess[] = [];
-  for (let i = 0; i < count; i++) {
-    const n = await spawnNode(env);
-    cleanups.push(() => n.stop("SIGKILL"));
-    out.push(n);
-  }
-  return out;
-}
-
-async function database(): Promise<TestDatabase> {
-  const db = await createTestDatabase();
-  cleanups.push(() => db.drop());
-  return db;
-}
+const { cleanups, database, nodes } = faultFixture();
 
 /** alice (one device) sends to bob (two devices): every stored message has exactly two queue items. */
 async function people(url: string) {

@@ -7,9 +7,43 @@ import net from "node:net";
 import type pg from "pg";
 import { PollInboxDocument, SendMessageDocument, type PollInboxQuery, type SendMessageInput } from "../../src/client/generated/graphql.ts";
 import { GraphQLRequestError, HttpTransport } from "../../src/client/transport.ts";
+import { afterEach } from "vitest";
 import type { TestDevice } from "../helpers/accounts.ts";
+import { createTestDatabase, type TestDatabase } from "../helpers/database.ts";
+import { baseEnv, busPrefix, spawnNode, type NodeProcess } from "../helpers/server.ts";
 import { b64 } from "../helpers/messaging.ts";
 import { sleep } from "../helpers/wait.ts";
+
+/**
+ * Per test: databases and node processes (src/main.ts children sharing one bus prefix) that are dropped and killed
+ * after it, and any other cleanup the test registers.
+ */
+export function faultFixture() {
+  const cleanups: (() => Promise<unknown>)[] = [];
+  afterEach(async () => {
+    for (const c of cleanups.splice(0).reverse()) await c().catch(() => {});
+  });
+  return {
+    cleanups,
+    async database(): Promise<TestDatabase> {
+      const db = await createTestDatabase();
+      cleanups.push(() => db.drop());
+      return db;
+    },
+    /** `count` nodes; `extra` is one env for all, or one per node. */
+    async nodes(db: TestDatabase, count: number, extra: Record<string, string> | Record<string, string>[] = {}): Promise<NodeProcess[]> {
+      const prefix = busPrefix();
+      const out: NodeProcess[] = [];
+      for (let i = 0; i < count; i++) {
+        const own = Array.isArray(extra) ? (extra[i] ?? {}) : extra;
+        const n = await spawnNode(baseEnv(db, { BUS_PREFIX: prefix, LOG_LEVEL: "info", ...own }));
+        cleanups.push(() => n.stop("SIGKILL"));
+        out.push(n);
+      }
+      return out;
+    },
+  };
+}
 
 export interface SendOutcome {
   input: SendMessageInput;
