@@ -115,7 +115,7 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
     this.http = new HttpTransport(account.server, account.token);
     this.store = new MessageStore(directory.kv);
     this.push = new PushClient(this.http);
-    this.consent = new Consent({ http: this.http, resolveUser: (w) => this.resolveUser(w), emit: (e, v) => this.emit(e, v), fail: (e) => this.fail(e) });
+    this.consent = new Consent({ http: this.http, kv: directory.kv, resolveUser: (w) => this.resolveUser(w), emit: (e, v) => this.emit(e, v), fail: (e) => this.fail(e) });
     this.on("message", (m) => this.consent.seen(m));
     this.attachments = new Attachments(this.http, path.join(directory.dir, "tmp"));
     this.expiry = new ExpiryTimers(this.store, (e) => this.notify("expired", e, (err) => this.fail(err)));
@@ -128,6 +128,7 @@ export class VignetteClient extends AsyncEmitter<ClientEvents> {
       emit: (name, value) => this.emit(name, value),
       ack: (id) => this.ack(id),
       scheduleExpiry: (m) => this.expiry.schedule(m),
+      isBlocked: (userId) => this.consent.isBlocked(userId),
     };
     this.sender = new Sender(this.self, this.http, () => this.device, this.crypto, options.maxSendAttempts);
     this.keys = new PreKeyMaintainer(() => this.device, this.http, directory.kv, this.crypto, options.preKeyRotationIntervalMs ?? DEFAULT_ROTATION_INTERVAL_MS, (e) =>

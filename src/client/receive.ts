@@ -26,6 +26,8 @@ export interface ReceiveDeps {
   emit<K extends keyof ClientEvents>(name: K, value: ClientEvents[K]): Promise<void>;
   ack(eventId: string): Promise<void>;
   scheduleExpiry(m: MessageRecord): void;
+  /** A user this device blocked: what comes from them is dropped after decryption (see consent.ts). */
+  isBlocked(userId: string): Promise<boolean>;
 }
 
 interface Prepared {
@@ -42,7 +44,7 @@ async function prepare(d: ReceiveDeps, env: Envelope, from: Address, plaintext: 
   const isSync = from.userId === d.self.userId;
   const peerUserId = isSync ? (content.sentTo ?? d.self.userId) : from.userId;
   // Call signaling is live-only: a queued copy (another client's doing) is stale by definition and dropped.
-  if (content.body.kind === "call") return { batch: {}, handOver: async () => {} };
+  if (content.body.kind === "call" || (!isSync && (await d.isBlocked(from.userId)))) return { batch: {}, handOver: async () => {} };
   const conversations = [{ peerUserId, conversationId: env.conversationId }];
   if (isAction(content.body)) {
     const ctx = { messageId: env.messageId, from, serverTimestamp: env.serverTimestamp, conversation: peerUserId };

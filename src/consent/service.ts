@@ -8,6 +8,7 @@
 //   are not handed to them (so they cannot add the blocker to a group), and neither sees the other's presence.
 import type { Actor, ServiceDeps } from "../deps.ts";
 import { badInput, notFound } from "../errors.ts";
+import { channels, type ConsentChanged } from "../live/channels.ts";
 import { MAX_REPORT_EXCERPT, MAX_REPORT_REASON, maySeePresence, pairKey, reportText, type PresenceVisibility } from "./rules.ts";
 import { createConsentStore, type MessageRequest } from "./store.ts";
 
@@ -37,16 +38,24 @@ export function createConsentService(deps: ServiceDeps, ports: ConsentPorts) {
     if (known.size > KNOWN_CONTACTS) known.delete(known.keys().next().value!);
   };
 
+  /** Tells open presence and typing streams that watch (or are held by) these users to re-read consent. */
+  const changed = (...userIds: string[]) =>
+    Promise.all(userIds.map((userId) => deps.bus.publish(channels.presence(userId), { consentChanged: true, userId } satisfies ConsentChanged)));
+
+  /** The pairs ("from|to") among a batch of sends whose recipient blocked the sender: stored for the sender only. */
+  const blocked = (pairs: { from: string; to: string }[]) => store.blockedPairs(pairs.filter((p) => p.from !== p.to));
+
   /**
-   * A batch of sends is about to be stored: each sender accepts its recipient (a reply accepts a request), and the
-   * answer is the pairs ("from|to") whose recipient blocked the sender, to store for the sender's devices only.
+   * These sends were taken (stored, or published live): each sender accepts its recipient (a reply accepts a
+   * request). Only taken ones: a send refused by its device-set check made no contact.
    */
-  async function sending(pairs: { from: string; to: string }[]): Promise<Set<string>> {
+  async function sent(pairs: { from: string; to: string }[]): Promise<void> {
     const fresh = new Map<string, { from: string; to: string }>();
     for (const p of pairs) if (p.from !== p.to && !known.has(pairKey(p.from, p.to))) fresh.set(pairKey(p.from, p.to), p);
-    const [blocked] = await Promise.all([store.blockedPairs(pairs.filter((p) => p.from !== p.to)), store.addContacts([...fresh.values()])]);
+    if (fresh.size === 0) return;
+    await store.addContacts([...fresh.values()]);
     for (const k of fresh.keys()) remember(k);
-    return blocked;
+    await changed(...new Set([...fresh.values()].map((p) => p.from)));
   }
 
   async function requireUser(actor: Actor, userId: string) {
@@ -60,16 +69,21 @@ export function createConsentService(deps: ServiceDeps, ports: ConsentPorts) {
     const id = await requireUser(actor, userId);
     await store.addContacts([{ from: actor.userId, to: id }]);
     remember(pairKey(actor.userId, id));
+    await changed(actor.userId);
     return true;
   }
 
   async function block(actor: Actor, userId: string): Promise<boolean> {
-    await store.block(actor.userId, await requireUser(actor, userId));
+    const id = await requireUser(actor, userId);
+    await store.block(actor.userId, id);
+    await changed(actor.userId, id);
     return true;
   }
 
   async function unblock(actor: Actor, userId: string): Promise<boolean> {
-    await store.unblock(actor.userId, await requireUser(actor, userId));
+    const id = await requireUser(actor, userId);
+    await store.unblock(actor.userId, id);
+    await changed(actor.userId, id);
     return true;
   }
 
@@ -96,7 +110,8 @@ export function createConsentService(deps: ServiceDeps, ports: ConsentPorts) {
   /**
    * Whether the actor's typing in this conversation is published: in a 1:1 conversation only once the actor
    * accepted the other user and while that user has not blocked the actor. Every subscription also drops the
-   * typing of users it blocked or was blocked by (`blockedEitherWay`, read when it starts): groups rely on that.
+   * typing of users it blocked or was blocked by (`blockedEitherWay`, read when it starts and again on each
+   * ConsentChanged of its user): groups rely on that.
    */
   async function typingPasses(actor: Actor, conversationId: string): Promise<boolean> {
     const peer = await ports.peerOf(actor.userId, conversationId);
@@ -109,7 +124,8 @@ export function createConsentService(deps: ServiceDeps, ports: ConsentPorts) {
   }
 
   return {
-    sending,
+    blocked,
+    sent,
     acceptRequest,
     block,
     unblock,
@@ -123,7 +139,7 @@ export function createConsentService(deps: ServiceDeps, ports: ConsentPorts) {
       return new Set(recipients.filter((r) => blocked.has(pairKey(sender, r))));
     },
     requests: (actor: Actor): Promise<MessageRequest[]> => store.requests(actor.userId),
-    setPresenceVisibility: async (actor: Actor, v: PresenceVisibility) => (await store.setVisibility(actor.userId, v), v),
+    setPresenceVisibility: async (actor: Actor, v: PresenceVisibility) => (await store.setVisibility(actor.userId, v), await changed(actor.userId), v),
     presenceVisibility: (actor: Actor) => store.visibility(actor.userId),
   };
 }

@@ -35,12 +35,14 @@ export interface GroupConversations {
 }
 
 /**
- * Consent (src/consent/): told of every batch of sends before it is stored; answers the pairs ("from|to") whose
- * recipient blocked the sender. Those sends are stored and answered as usual, with copies for the sender's own
- * devices only.
+ * Consent (src/consent/): asked, for every batch of sends, for the pairs ("from|to") whose recipient blocked the
+ * sender (those sends are stored and answered as usual, with copies for the sender's own devices only), and told
+ * of the sends that were taken (stored, found stored, or published live): only those accept their recipient, so a
+ * send refused by its device-set check makes no contact.
  */
 export interface SendConsent {
-  sending(pairs: { from: string; to: string }[]): Promise<Set<string>>;
+  blocked(pairs: { from: string; to: string }[]): Promise<Set<string>>;
+  sent(pairs: { from: string; to: string }[]): Promise<void>;
 }
 
 export type MessagesService = ReturnType<typeof createMessagesService>;
@@ -48,8 +50,12 @@ export type MessagesService = ReturnType<typeof createMessagesService>;
 export function createMessagesService(deps: ServiceDeps, ports: { queue: InboxQueue; groups: GroupConversations; consent?: SendConsent }) {
   const { config } = deps;
   const { queue, groups } = ports;
-  const consent = ports.consent ?? { sending: async () => new Set<string>() };
+  const consent = ports.consent ?? { blocked: async () => new Set<string>(), sent: async () => {} };
   const pairsOf = (reqs: SendRequest[]) => reqs.map((r) => ({ from: r.actor.userId, to: r.recipient }));
+  // The send is already taken: a failure to record the contact must not turn it into an error (a retry replays it,
+  // and a replay records the contact again).
+  const taken = (reqs: SendRequest[]) =>
+    consent.sent(pairsOf(reqs)).catch((err) => deps.logger.warn({ err: (err as Error).message }, "recording contacts failed"));
   const limits = config.messaging;
   const envelopeLimits = { maxDevicesPerUser: config.maxDevicesPerUser, maxEnvelopeBytes: limits.maxEnvelopeBytes };
   const store = createMessagesStore(deps, queue.envelopes);
@@ -87,7 +93,7 @@ export function createMessagesService(deps: ServiceDeps, ports: { queue: InboxQu
     const out: Settled<SendResult>[] = new Array(reqs.length);
     const [{ devices, stored }, blocked] = await Promise.all([
       store.readForSends(reqs.flatMap((r) => [r.recipient, r.actor.userId]), reqs.map(sentOf)),
-      consent.sending(pairsOf(reqs)),
+      consent.blocked(pairsOf(reqs)),
     ]);
     const writes: { req: SendRequest; messageId: string; i: number }[] = [];
     reqs.forEach((req, i) => {
@@ -101,17 +107,18 @@ export function createMessagesService(deps: ServiceDeps, ports: { queue: InboxQu
         out[i] = { ok: false, error };
       }
     });
-    if (writes.length === 0) return out;
+    const replays = reqs.filter((_, i) => out[i]?.ok);
+    if (writes.length === 0) return await taken(replays), out;
     const now = new Date();
     const { messages, copies } = rowsOf(writes, now, blocked);
     let result: Awaited<ReturnType<typeof store.storeSends>>;
     try {
       result = await store.storeSends(messages, copies, now);
     } catch (error) {
-      if (writes.length === 1) return (out[writes[0].i] = { ok: false, error }), out;
+      if (writes.length === 1) out[writes[0].i] = { ok: false, error };
       // Nothing of the batch was stored: each send is tried alone and gets its own answer.
-      for (const w of writes) out[w.i] = (await sendBatch([w.req]))[0];
-      return out;
+      else for (const w of writes) out[w.i] = (await sendBatch([w.req]))[0];
+      return await taken(replays), out;
     }
     queue.publish(queue.envelopes.deliveries(copies, result.written, now));
     // Not stored: the same send (a retry, or twice in this batch) was stored first, and its answer is the answer.
@@ -125,6 +132,7 @@ export function createMessagesService(deps: ServiceDeps, ports: { queue: InboxQu
           ? settle(() => replayAnswer(w.req, first))
           : { ok: false, error: new Error("a send was neither stored nor found stored") };
     }
+    await taken([...replays, ...writes.filter((w) => out[w.i].ok).map((w) => w.req)]);
     return out;
   }
 
@@ -148,9 +156,10 @@ export function createMessagesService(deps: ServiceDeps, ports: { queue: InboxQu
    */
   async function sendLive(req: SendRequest): Promise<SendResult> {
     const { actor, recipient } = req;
-    const [{ devices }, blocked] = await Promise.all([store.readForSends([recipient, actor.userId], []), consent.sending(pairsOf([req]))]);
+    const [{ devices }, blocked] = await Promise.all([store.readForSends([recipient, actor.userId], []), consent.blocked(pairsOf([req]))]);
     const own = recipient === actor.userId ? [] : (devices.get(actor.userId) ?? []);
     checkRecipients(req, [...(devices.get(recipient) ?? []), ...own]);
+    await taken([req]);
     const at = new Date();
     const messageId = randomUUID();
     queue.publishLive(copiesOf(req, messageId, blocked), at);

@@ -6,11 +6,12 @@
 //   node also reaps expired entries on the same beat. So a killed node's devices go offline at most
 //   PRESENCE_TTL_MS + PRESENCE_TTL_MS/3 after its last refresh (20 s with the default 15 s).
 import { randomUUID } from "node:crypto";
-import { channels } from "../live/channels.ts";
+import { channels, isConsentChanged, type ConsentChanged } from "../live/channels.ts";
 import type { PresenceStore } from "../live/presence-store.ts";
 import { badInput, forbidden } from "../errors.ts";
 import type { Actor, ServiceDeps } from "../deps.ts";
 import { Feed } from "../live/feed.ts";
+import { rereader } from "./reread.ts";
 
 export interface TypingPayload {
   conversationId: string;
@@ -74,15 +75,18 @@ export function createRealtimeService(deps: ServiceDeps, messages: Participants,
 
   async function typingStream(actor: Actor, conversationId: string): Promise<AsyncIterableIterator<TypingPayload>> {
     await requireParticipant(actor, conversationId);
-    const blocked = await consent.blockedEitherWay(actor.userId);
     const feed = new Feed<TypingPayload>(config.messaging.inboxBufferLimit);
+    // Re-read when a block either way changes (ConsentChanged on the actor's presence channel); until the first
+    // read answers nothing passes, so a stream never shows typing it should not.
+    let blocked: Set<string> | null = null;
+    const reread = rereader(feed, async () => void (blocked = await consent.blockedEitherWay(actor.userId)));
     const lapses = new Map<string, NodeJS.Timeout>();
     const clear = (k: string) => {
       clearTimeout(lapses.get(k));
       lapses.delete(k);
     };
-    const unsubscribe = await bus.subscribe<TypingPayload>(channels.conversation(conversationId), (e) => {
-      if ((e.userId === actor.userId && e.deviceId === actor.deviceId) || blocked.has(e.userId)) return;
+    const onTyping = (e: TypingPayload) => {
+      if ((e.userId === actor.userId && e.deviceId === actor.deviceId) || !blocked || blocked.has(e.userId)) return;
       const k = `${e.userId}:${e.deviceId}`;
       clear(k);
       if (e.isTyping) {
@@ -91,16 +95,21 @@ export function createRealtimeService(deps: ServiceDeps, messages: Participants,
           k,
           setTimeout(() => {
             lapses.delete(k);
-            feed.push({ ...e, isTyping: false, expiresAt: null });
+            if (!blocked?.has(e.userId)) feed.push({ ...e, isTyping: false, expiresAt: null });
           }, delay),
         );
       }
       feed.push(e);
-    });
+    };
+    const unsubscribes = await Promise.all([
+      bus.subscribe(channels.presence(actor.userId), (e) => void (isConsentChanged(e) && reread.run())),
+      bus.subscribe<TypingPayload>(channels.conversation(conversationId), (e) => reread.hold(() => onTyping(e))),
+    ]);
     feed.onClose(async () => {
       for (const k of [...lapses.keys()]) clear(k);
-      await unsubscribe();
+      await Promise.all(unsubscribes.map((u) => u()));
     });
+    await reread.run();
     return feed;
   }
 
@@ -183,12 +192,29 @@ export function createRealtimeService(deps: ServiceDeps, messages: Participants,
     }));
   }
 
-  /** The current state of each visible user, then every change. */
+  /**
+   * The current state of each visible user, then every change. It listens on every asked user's channel, visible
+   * or not, so a ConsentChanged there (or the viewer's own block of one of them) re-reads who is visible: a user
+   * who became visible gets their current state, one who no longer is gets nothing more.
+   */
   async function presenceStream(actor: Actor, userIds: string[]): Promise<AsyncIterableIterator<PresencePayload>> {
-    const users = await visibleUsers(actor, userIds);
+    if (userIds.length > MAX_PRESENCE_USERS) throw badInput(`at most ${MAX_PRESENCE_USERS} users`);
+    const asked = [...new Set(userIds.map((u) => u.toLowerCase()))];
     const feed = new Feed<PresencePayload>(config.messaging.inboxBufferLimit);
+    let visible = new Set<string>();
+    const reread = rereader(feed, async () => {
+      const next = await consent.presenceVisible(actor.userId, asked);
+      const gained = asked.filter((u) => next.has(u) && !visible.has(u));
+      visible = next;
+      for (const s of await statuses(gained)) feed.push(s);
+    });
     const subscribed = await Promise.allSettled(
-      users.map((u) => bus.subscribe<PresencePayload>(channels.presence(u), (e) => feed.push(e))),
+      asked.map((u) =>
+        bus.subscribe<PresencePayload | ConsentChanged>(channels.presence(u), (e) => {
+          if (isConsentChanged(e)) return void reread.run();
+          reread.hold(() => visible.has(e.userId) && feed.push(e));
+        }),
+      ),
     );
     const unsubscribes = subscribed.flatMap((s) => (s.status === "fulfilled" ? [s.value] : []));
     feed.onClose(() => Promise.all(unsubscribes.map((u) => u())));
@@ -199,7 +225,7 @@ export function createRealtimeService(deps: ServiceDeps, messages: Participants,
       await feed.return();
       throw refused.reason;
     }
-    for (const s of await statuses(users)) feed.push(s);
+    await reread.run();
     return feed;
   }
 

@@ -3,12 +3,7 @@
 // flush() waits until every id queued so far was answered.
 import { describe, expect, it } from "vitest";
 import { AckQueue } from "../../src/client/acks.ts";
-
-function gate() {
-  let open!: () => void;
-  const p = new Promise<void>((r) => (open = r));
-  return { p, open };
-}
+import { gate } from "../helpers/wait.ts";
 
 describe("AckQueue", () => {
   it("sends the first id alone and what came meanwhile together, one call at a time", async () => {

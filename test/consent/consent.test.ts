@@ -2,6 +2,7 @@
 // message is a request that reveals nothing of the recipient (presence, typing, device names, delivered status)
 // until accepted; a blocked user's sends answer as usual and reach nothing; reports record only what the reporter
 // gives; the presence privacy setting.
+import { randomUUID } from "node:crypto";
 import { describe, expect, it } from "vitest";
 import {
   AcceptMessageRequestDocument,
@@ -17,6 +18,7 @@ import {
   PollInboxDocument,
   PresenceDocument,
   ReportMessageDocument,
+  SendMessageDocument,
   SetPresencePrivacyDocument,
   SetTypingDocument,
   TypingDocument,
@@ -25,10 +27,11 @@ import {
 import { openWs, wsRequest } from "../../src/client/transport.ts";
 import { linkNewDevice, registerDevice, type TestDevice } from "../helpers/accounts.ts";
 import { collect } from "../helpers/live.ts";
-import { refreshUntilSeen, sendOpaque, unb64 } from "../helpers/messaging.ts";
+import { opaqueInput, refreshUntilSeen, sendOpaque, unb64 } from "../helpers/messaging.ts";
 import { useServer } from "../helpers/fixture.ts";
 import { mlsMember } from "../helpers/groups.ts";
 import { eventually } from "../helpers/wait.ts";
+import { presenceFollowsConsent, typingFollowsBlocks } from "./live-consent.ts";
 
 const presenceOf = async (viewer: TestDevice, userId: string) =>
   (await viewer.http.request(PresenceDocument, { userIds: [userId] })).presence;
@@ -122,6 +125,31 @@ describe("consent", () => {
     }
   });
 
+  it("a send refused by its device-set check accepts nobody: only a taken send makes a contact", async () => {
+    const bob = await registerDevice(server.url);
+    const eve = await registerDevice(server.url);
+    const wsBob = await online(server, bob);
+    try {
+      const code = async (p: Promise<{ errors?: readonly { extensions?: Record<string, unknown> }[] }>) => (await p).errors?.[0]?.extensions?.code;
+      const good = await opaqueInput(bob, eve.userId, "x");
+      const wrongDevice = { ...good, envelopes: good.envelopes.map((e) => ({ ...e, deviceId: 7 })) };
+      const staleDevice = { ...good, envelopes: good.envelopes.map((e) => ({ ...e, registrationId: (e.registrationId % 16000) + 1 })) };
+      expect(await code(bob.http.execute(SendMessageDocument, { input: { ...wrongDevice, clientMessageId: randomUUID() } }))).toBe("MISMATCHED_DEVICES");
+      expect(await code(bob.http.execute(SendMessageDocument, { input: { ...staleDevice, clientMessageId: randomUUID() } }))).toBe("STALE_DEVICES");
+      expect(await code(bob.http.execute(SendMessageDocument, { input: { ...wrongDevice, clientMessageId: randomUUID(), online: true } }))).toBe("MISMATCHED_DEVICES");
+      // Before: each refused send recorded Bob accepting Eve, who then saw his presence and sent as a contact.
+      const contacts = () => server.app.prisma.$queryRaw<{ n: number }[]>`
+        SELECT count(*)::int AS n FROM consent_contacts WHERE user_id = ${bob.userId}::uuid AND contact_user_id = ${eve.userId}::uuid`;
+      expect(await contacts()).toEqual([{ n: 0 }]);
+      expect(await presenceOf(eve, bob.userId)).toEqual([]);
+      await bob.http.request(SendMessageDocument, { input: good });
+      expect(await contacts()).toEqual([{ n: 1 }]);
+      expect(await presenceOf(eve, bob.userId)).toHaveLength(1);
+    } finally {
+      await wsBob.dispose();
+    }
+  });
+
   it("a blocked sender's sends answer as usual, and nothing is delivered, queued or shown; typing is dropped", async () => {
     const bob = await registerDevice(server.url);
     const bob2 = await linkNewDevice(server.url, bob);
@@ -151,7 +179,7 @@ describe("consent", () => {
       expect(queued).toBe(0);
       expect(await envelopeIds(bob2)).not.toContain(blocked.messageId);
       // The same answer on a retry (idempotency holds), and no presence of the blocker for Mallory.
-      const { sendMessage } = await mallory.http.request((await import("../../src/client/generated/graphql.ts")).SendMessageDocument, { input: blocked.input });
+      const { sendMessage } = await mallory.http.request(SendMessageDocument, { input: blocked.input });
       expect(sendMessage.messageId).toBe(blocked.messageId);
       expect(await presenceOf(mallory, bob.userId)).toEqual([]);
       expect(await presenceOf(bob, mallory.userId)).toEqual([]);
@@ -227,5 +255,13 @@ describe("consent", () => {
     } finally {
       await ws.dispose();
     }
+  });
+
+  it("a block or privacy change reaches presence subscriptions already open: no more of the blocker's presence", async () => {
+    await presenceFollowsConsent(server, server);
+  });
+
+  it("a block reaches typing subscriptions already open: the blocker's typing no longer arrives", async () => {
+    await typingFollowsBlocks(server, server);
   });
 });

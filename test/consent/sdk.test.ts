@@ -74,4 +74,29 @@ describe("consent through the SDK", () => {
     await mallory.send(bob.userId, "after unblock");
     await waitFor(() => texts(r(bob)).includes("after unblock"), "the message after unblocking");
   });
+
+  it("a blocked user's message queued before the block is dropped on receipt, also after a restart; unblocking lets later ones through", async () => {
+    // Carol's device is offline while Mallory writes: the copy is queued before the block and received after it.
+    const dir = await tempDir();
+    let carol = await VignetteClient.register({ server: server.url, dir, username: uniqueUsername("carol") });
+    await mallory.send(carol.username!, "queued before the block");
+    await carol.block(mallory.userId);
+    await carol.close();
+    carol = await VignetteClient.open(dir); // the block is kept with the account, not only in memory
+    clients.push(carol);
+    rec.set(carol, record(carol));
+    await carol.start();
+    await alice.send(carol.userId, "a fence after it");
+    await waitFor(() => texts(r(carol)).includes("a fence after it"), "the fence");
+    // Before: the queued copy was shown as a message (and a message request) although its sender was blocked.
+    expect(texts(r(carol))).not.toContain("queued before the block");
+    expect(r(carol).events.messageRequest?.map((e) => e.userId) ?? []).not.toContain(mallory.userId);
+    expect((await carol.store.conversationWith(mallory.userId)) ?? null).toBeNull();
+    // Acknowledged all the same: nothing of Mallory's is left queued for Carol's device.
+    await waitFor(async () => (await server.app.prisma.inboxItem.count({ where: { userId: carol.userId, kind: "envelope" } })) === 0, "acks");
+
+    await carol.unblock(mallory.userId);
+    await mallory.send(carol.userId, "after unblock");
+    await waitFor(() => texts(r(carol)).includes("after unblock"), "the message after unblocking");
+  });
 });

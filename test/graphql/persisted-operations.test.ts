@@ -147,6 +147,8 @@ describe("PERSISTED_OPERATIONS=allow-list", () => {
       await dave.start();
       const sent = await carol.send(dave.userId, { kind: "text", text: "allow-listed hello" });
       await waitFor(() => texts(rd).includes("allow-listed hello"), "dave receives", 60_000);
+      // Read receipts go only to senders the reader accepted (a first message is a request: test/consent/).
+      await dave.acceptRequest(carol.userId);
       await dave.markRead([rd.messages[0].messageId]);
       await waitFor(() => rc.events.receipt?.some((e) => e.messageId === sent.messageId && e.kind === "READ"), "carol's read receipt", 60_000);
       expect([...(rc.events.error ?? []), ...(rd.events.error ?? [])]).toEqual([]);

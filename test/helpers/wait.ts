@@ -25,3 +25,10 @@ export function waitFor<T>(check: () => T | Promise<T>, what: string, timeoutMs 
     return v as Truthy<T>;
   }, timeoutMs);
 }
+
+/** A promise the test opens when it chooses (`p` settles on `open()`), to hold a step at a known point. */
+export function gate() {
+  let open!: () => void;
+  const p = new Promise<void>((r) => (open = r));
+  return { p, open };
+}

@@ -88,6 +88,9 @@ describe("status, receipts, deletion and self-destruct", () => {
     const alice2 = await linkNewDevice(server.url, alice, 30);
     const carol = await registerDevice(server.url, { oneTimeKeys: 30 });
     const bob = await registerDevice(server.url, { oneTimeKeys: 30 });
+    // Read receipts go only to senders bob accepted (test/consent/).
+    await accept(bob, alice);
+    await accept(bob, carol);
     const fromAlice = [];
     for (let i = 0; i < 3; i++) fromAlice.push((await sendOpaque(alice, bob.userId, `a${i}`)).messageId);
     const fromCarol = [];
