@@ -1,0 +1,105 @@
+// The client's one graphql-ws connection and the subscriptions over it: the inbox, and the typing and presence
+// watches the app asks for. A subscription that dies is reported as an "error" event, never thrown into the app.
+import type { TypedDocumentNode } from "@graphql-typed-document-node/core";
+import type { Client as WsClient } from "graphql-ws";
+import type { AccountInfo } from "./account-store.ts";
+import { VignetteError } from "./errors.ts";
+import type { ClientEvents } from "./events.ts";
+import { PresenceUpdatesDocument, TypingDocument } from "./generated/graphql.ts";
+import { isUnknownPersisted, openWs, operationPayload, type GraphQLErrorShape, type HttpTransport } from "./transport.ts";
+
+export interface SubscriptionsDeps {
+  account: AccountInfo;
+  /** Knows which documents this server takes as text only. */
+  http: HttpTransport;
+  emit<K extends keyof ClientEvents>(name: K, value: ClientEvents[K]): Promise<void>;
+  fail(err: unknown): void;
+  resolveUser(who: string): Promise<string>;
+  conversationId(who: string): Promise<string>;
+}
+
+export class Subscriptions {
+  private ws: WsClient | null = null;
+  private stops: (() => void)[] = [];
+  private closed = false;
+  constructor(private readonly d: SubscriptionsDeps) {}
+
+  get connected(): boolean {
+    return this.ws !== null;
+  }
+
+  connect(): void {
+    this.ws = openWs(this.d.account.server, this.d.account.token, {
+      retryAttempts: Number.MAX_SAFE_INTEGER,
+      // 4401/4403: the token is no longer valid (this device was deactivated); reconnecting cannot help.
+      shouldRetry: (code) => code !== 4401 && code !== 4403,
+      onClosed: (code) => {
+        if (code === 4401 || code === 4403) this.d.fail(new VignetteError("this device was deactivated", "DEVICE_DEACTIVATED"));
+      },
+    });
+  }
+
+  /** Subscribes until close(). */
+  keep<T, V extends Record<string, unknown>>(doc: TypedDocumentNode<T, V>, variables: V, onData: (data: T) => Promise<void> | void): void {
+    this.stops.push(this.subscribe(doc, variables, onData));
+  }
+
+  async watchTyping(who: string): Promise<() => void> {
+    const conversationId = await this.d.conversationId(who);
+    return this.subscribe(TypingDocument, { conversationId }, ({ typing }) =>
+      this.d.emit("typing", {
+        conversationId: typing.conversationId,
+        userId: typing.userId,
+        deviceId: typing.deviceId ?? null,
+        isTyping: typing.isTyping,
+      }),
+    );
+  }
+
+  async watchPresence(who: string[]): Promise<() => void> {
+    const userIds = await Promise.all(who.map((w) => this.d.resolveUser(w)));
+    return this.subscribe(PresenceUpdatesDocument, { userIds }, ({ presence }) =>
+      this.d.emit("presence", { userId: presence.userId, online: presence.online, lastSeenAt: presence.lastSeen ?? null }),
+    );
+  }
+
+  private subscribe<T, V extends Record<string, unknown>>(
+    doc: TypedDocumentNode<T, V>,
+    variables: V,
+    onData: (data: T) => Promise<void> | void,
+  ): () => void {
+    if (!this.ws) throw new VignetteError("not started: call start() first", "NOT_STARTED");
+    const { http, fail } = this.d;
+    // By hash, as over HTTP; a server that does not know the hash refuses before subscribing, so the text follows.
+    const byHash = !http.sentAsText.has(doc);
+    let stop = this.ws.subscribe<T>(operationPayload(doc, variables, byHash), {
+      next: (r) => {
+        if (r.errors?.length) return fail(new VignetteError(r.errors.map((e) => e.message).join("; ")));
+        if (r.data) Promise.resolve(onData(r.data as T)).catch((e) => fail(e));
+      },
+      error: (err) => {
+        if (this.closed) return;
+        if (byHash && Array.isArray(err) && isUnknownPersisted(err as GraphQLErrorShape[])) {
+          http.sentAsText.add(doc);
+          stop = this.subscribe(doc, variables, onData);
+          return;
+        }
+        const msg = Array.isArray(err) ? (err as GraphQLErrorShape[]).map((e) => e.message).join("; ") : String((err as Error)?.message ?? err);
+        fail(new VignetteError(`subscription ended: ${msg}`));
+      },
+      complete: () => {},
+    });
+    return () => stop();
+  }
+
+  /** Ends every kept subscription; the connection itself goes with dispose(), once the inbox has drained. */
+  stop(): void {
+    this.closed = true;
+    for (const stop of this.stops.splice(0)) stop();
+  }
+
+  async dispose(): Promise<void> {
+    await this.ws?.dispose();
+    this.ws = null;
+  }
+}
