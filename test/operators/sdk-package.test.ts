@@ -55,5 +55,5 @@ describe("the packed SDK", () => {
       toBob: "hello bob, from an installed package",
       toAlice: "hello alice",
     });
-  }, 300_000);
+  }, 600_000);
 });
