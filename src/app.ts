@@ -23,10 +23,11 @@ import { createErrorMasker } from "./graphql/error-masking.ts";
 import { schema } from "./graphql/index.ts";
 import { rateLimitPlugin } from "./graphql/plugins/rate-limits.ts";
 import { loadPersistedOperations } from "./graphql/persisted-operations.ts";
-import type { ServiceDeps } from "./deps.ts";
+import type { Actor, ServiceDeps, Tx } from "./deps.ts";
 import type { Services } from "./graphql/builder.ts";
 import type { PresenceStore } from "./live/presence-store.ts";
 import { createDevicesService } from "./accounts/service.ts";
+import { createAccountsStore } from "./accounts/store.ts";
 import { createKeysService } from "./keys/service.ts";
 import { createInboxQueue, createInboxService } from "./inbox/service.ts";
 import { createInboxStore } from "./inbox/store.ts";
@@ -72,11 +73,21 @@ export function createServices(deps: ServiceDeps, presenceStore: PresenceStore =
   const report = (what: string) => (err: unknown) => deps.logger.warn({ err: (err as Error).message }, what);
   const inboxStore = createInboxStore(deps);
   const queue = createInboxQueue(deps, inboxStore);
-  const keys = createKeysService(deps, { preKeysLow: queue.preKeysLow });
+  // The accounts domain owns the device rows; the domains built before it ask it back only when called.
+  const accounts = {
+    activeDevice: (actor: Actor) => devices.activeDevice(actor),
+    activeDevices: (tx: Tx, userIds: string[]) => devices.activeDevices(tx, userIds),
+    activeDevicesInOrder: (userIds: string[]) => devices.activeDevicesInOrder(userIds),
+  };
+  const keys = createKeysService(
+    deps,
+    { activeDevice: accounts.activeDevice, updateKeys: (actor, k) => devices.setPublishedKeys(actor, k) },
+    { preKeysLow: queue.preKeysLow },
+  );
   // A linked device publishes key packages only after linking: its account's other devices (which add it to their
   // groups) hear of it again once it can be added. Group co-members hear of device-list changes like 1:1 partners.
   let deviceListChanged = (_userId: string) => {};
-  const keyPackages = createKeyPackagesService(deps, {
+  const keyPackages = createKeyPackagesService(deps, accounts, {
     keyPackagesLow: queue.keyPackagesLow,
     firstKeyPackages: (userId) => deviceListChanged(userId),
     blockersOf: (claimer, userIds) => consent.blockersOf(claimer, userIds),
@@ -88,7 +99,7 @@ export function createServices(deps: ServiceDeps, presenceStore: PresenceStore =
     resolveVapidKeys(deps.config, deps.logger),
   );
   queue.onQueued(push.queued);
-  const groups = createGroupsService(deps, keyPackages, createGroupReceipts(deps, queue), {
+  const groups = createGroupsService(deps, keyPackages, createGroupReceipts(deps, queue, accounts), accounts, {
     applicationStored: (sender, recipients) =>
       void recipients()
         .then((ds) => push.wake(ds.filter((d) => d.userId !== sender.userId || d.deviceId !== sender.deviceId).map((d) => ({ ...d, urgent: false }))))
@@ -102,13 +113,22 @@ export function createServices(deps: ServiceDeps, presenceStore: PresenceStore =
     coMembers: (userId) => groups.coMembers(userId),
     peerOf: (userId, conversationId) => messages.peerOf(userId, conversationId),
   });
-  const messages = createMessagesService(deps, { queue, groups, consent });
+  const messages = createMessagesService(deps, {
+    queue,
+    groups,
+    consent,
+    accounts: {
+      activeDevices: accounts.activeDevices,
+      readReceiptsEnabled: (userId) => devices.readReceiptsEnabled(userId),
+      setReadReceipts: (userId, enabled) => devices.setReadReceipts(userId, enabled),
+    },
+  });
   deviceListChanged = (userId) =>
     void groups
       .coMembers(userId)
       .then((coMembers) => messages.deviceListChanged(userId, coMembers))
       .catch(report("device list event not queued"));
-  const devices = createDevicesService(deps, keys, {
+  const devices = createDevicesService(deps, createAccountsStore(deps), keys, {
     deviceListChanged,
     // A device that is gone leaves its groups and keeps no push address.
     deviceDeactivated: async (userId, deviceId) => {

@@ -8,7 +8,7 @@ import { bytes } from "../bytes.ts";
 import type { DeviceKeys, KeysService } from "../keys/service.ts";
 import { hashSecret, newSecret } from "./tokens.ts";
 import { isPrimary, mayDeactivate, PRIMARY_DEVICE_ID } from "./rules.ts";
-import { createAccountsStore } from "./store.ts";
+import type { AccountsStore } from "./store.ts";
 
 export const USERNAME_PATTERN = /^[a-z0-9_.]{3,32}$/;
 export const MAX_DEVICE_NAME = 64;
@@ -31,13 +31,13 @@ export type DevicesService = ReturnType<typeof createDevicesService>;
 
 export function createDevicesService(
   deps: ServiceDeps,
+  store: AccountsStore,
   keys: KeysService,
   hooks: { deviceListChanged(userId: string): void; deviceDeactivated?(userId: string, deviceId: number): Promise<void> } = {
     deviceListChanged: () => {},
   },
 ) {
   const { prisma, bus, config } = deps;
-  const store = createAccountsStore(deps);
 
   function normaliseUsername(username: string | null | undefined): string | null {
     if (username == null) return null;
@@ -83,8 +83,8 @@ export function createDevicesService(
     const token = newSecret("vgt");
     try {
       await prisma.$transaction(async (tx) => {
-        await tx.user.create({ data: { id: userId, username } });
-        await tx.device.create({ data: deviceRow(userId, PRIMARY_DEVICE_ID, name, hashSecret(token), input.keys) });
+        await store.createUser(tx, userId, username);
+        await store.createDevice(tx, deviceRow(userId, PRIMARY_DEVICE_ID, name, hashSecret(token), input.keys));
         await keys.storeOneTimeKeys(tx, { userId, deviceId: PRIMARY_DEVICE_ID }, input.keys);
       });
     } catch (err) {
@@ -97,10 +97,7 @@ export function createDevicesService(
   /** Resolves a bearer token to its device; null for an unknown token or a deactivated device. */
   async function authenticate(token: string | null | undefined): Promise<Actor | null> {
     if (!token || token.length > 128) return null;
-    const device = await prisma.device.findUnique({
-      where: { tokenHash: hashSecret(token) },
-      select: { userId: true, deviceId: true, active: true },
-    });
+    const device = await store.deviceByToken(hashSecret(token));
     return device?.active ? { userId: device.userId, deviceId: device.deviceId } : null;
   }
 
@@ -108,7 +105,7 @@ export function createDevicesService(
     if (!isPrimary(actor)) throw forbidden(`only the primary device (device ${PRIMARY_DEVICE_ID}) links new devices`);
     const token = newSecret("vgl");
     const expiresAt = new Date(Date.now() + config.deviceLinkTtlSeconds * 1000);
-    await prisma.deviceLink.create({ data: { tokenHash: hashSecret(token), userId: actor.userId, expiresAt } });
+    await store.createLink(hashSecret(token), actor.userId, expiresAt);
     return { token, expiresAt };
   }
 
@@ -123,20 +120,17 @@ export function createDevicesService(
     const linkHash = bytes(hashSecret(input.linkToken));
     const credentials = await prisma.$transaction(async (tx) => {
       // Spending the link and adding the device are one step: a link works once, even when raced.
-      const spent = await tx.deviceLink.updateManyAndReturn({
-        where: { tokenHash: linkHash, usedAt: null, expiresAt: { gt: new Date() } },
-        data: { usedAt: new Date() },
-      });
+      const spent = await store.spendLink(tx, linkHash);
       if (spent.length !== 1) throw new AppError("FORBIDDEN", "the link token is unknown, used or expired");
       const userId = spent[0].userId;
       // Serialise device additions per user so the cap and the next id are read consistently.
-      await tx.$queryRaw`SELECT id FROM users WHERE id = ${userId}::uuid FOR UPDATE`;
-      const all = await tx.device.findMany({ where: { userId }, select: { deviceId: true, active: true } });
+      await store.lockUser(tx, userId);
+      const all = await store.devicesOf(tx, userId);
       if (all.filter((d) => d.active).length >= config.maxDevicesPerUser) {
         throw new AppError("LIMIT_EXCEEDED", `an account has at most ${config.maxDevicesPerUser} active devices`);
       }
       const deviceId = Math.max(0, ...all.map((d) => d.deviceId)) + 1;
-      await tx.device.create({ data: deviceRow(userId, deviceId, name, hashSecret(token), input.keys) });
+      await store.createDevice(tx, deviceRow(userId, deviceId, name, hashSecret(token), input.keys));
       await keys.storeOneTimeKeys(tx, { userId, deviceId }, input.keys);
       return { userId, deviceId, token };
     });
@@ -148,30 +142,14 @@ export function createDevicesService(
     if (!mayDeactivate(actor, deviceId)) {
       throw forbidden(`a linked device may deactivate only itself; the primary device (device ${PRIMARY_DEVICE_ID}) removes others`);
     }
-    const target = await prisma.device.findUnique({
-      where: { userId_deviceId: { userId: actor.userId, deviceId } },
-      select: { active: true },
-    });
+    const target = await store.deviceState({ userId: actor.userId, deviceId });
     if (!target) throw notFound("you have no device with that id");
     if (!target.active) return false;
-    await prisma.$transaction([
-      prisma.oneTimePreKey.deleteMany({ where: { userId: actor.userId, deviceId } }),
-      prisma.oneTimeKyberPreKey.deleteMany({ where: { userId: actor.userId, deviceId } }),
-      prisma.device.update({
-        where: { userId_deviceId: { userId: actor.userId, deviceId } },
-        data: {
-          active: false,
-          deactivatedAt: new Date(),
-          tokenHash: null,
-          signedPreKeyId: null,
-          signedPreKey: null,
-          signedPreKeySignature: null,
-          kyberLastResortKeyId: null,
-          kyberLastResortKey: null,
-          kyberLastResortSignature: null,
-        },
-      }),
-    ]);
+    // One transaction: a deactivated device keeps no one-time key another device could still claim.
+    await prisma.$transaction(async (tx) => {
+      await keys.dropOneTimeKeys(tx, { userId: actor.userId, deviceId });
+      await store.deactivate(tx, { userId: actor.userId, deviceId });
+    });
     const revoked: ControlEvent = { kind: "deviceRevoked", userId: actor.userId, deviceId };
     await bus.publish(channels.control, revoked);
     await hooks.deviceDeactivated?.(actor.userId, deviceId);
@@ -189,55 +167,43 @@ export function createDevicesService(
     const row = deviceRow(actor.userId, actor.deviceId, null, new Uint8Array(), newKeys);
     const { userId: _u, deviceId: _d, name: _n, tokenHash: _t, ...replaced } = row;
     await prisma.$transaction(async (tx) => {
-      await tx.oneTimePreKey.deleteMany({ where: { userId: actor.userId, deviceId: actor.deviceId } });
-      await tx.oneTimeKyberPreKey.deleteMany({ where: { userId: actor.userId, deviceId: actor.deviceId } });
-      const n = await tx.device.updateMany({ where: { userId: actor.userId, deviceId: actor.deviceId, active: true }, data: replaced });
-      if (n.count !== 1) throw notFound("device not found");
+      await keys.dropOneTimeKeys(tx, actor);
+      if (!(await store.replaceKeys(tx, actor, replaced))) throw notFound("device not found");
       await keys.storeOneTimeKeys(tx, actor, newKeys);
     });
     hooks.deviceListChanged(actor.userId);
     return true;
   }
 
-  /** Which of these devices are still active, in one statement (a node re-validating its sockets). */
-  async function stillActive(devices: Actor[]): Promise<Actor[]> {
-    if (devices.length === 0) return [];
-    return deps.sql<Actor>(
-      `SELECT d.user_id::text AS "userId", d.device_id AS "deviceId"
-       FROM unnest($1::uuid[], $2::int[]) AS k(u, d) JOIN devices d ON d.user_id = k.u AND d.device_id = k.d
-       WHERE d.active`,
-      [devices.map((d) => d.userId), devices.map((d) => d.deviceId)],
-    );
-  }
-
   async function listActive(userId: string): Promise<DeviceInfo[]> {
-    return prisma.device.findMany({
-      where: { userId, active: true },
-      orderBy: { deviceId: "asc" },
-      select: { userId: true, deviceId: true, name: true, registrationId: true, createdAt: true },
-    });
+    return store.listActive(userId);
   }
 
   async function get(actor: Actor): Promise<DeviceInfo> {
-    const d = await prisma.device.findUnique({
-      where: { userId_deviceId: actor },
-      select: { userId: true, deviceId: true, name: true, registrationId: true, createdAt: true },
-    });
+    const d = await store.device(actor);
     if (!d) throw notFound("device not found");
     return d;
   }
 
   async function userById(userId: string) {
-    return prisma.user.findUnique({ where: { id: userId }, select: { id: true, username: true } });
+    return store.userById(userId);
   }
 
   async function userByUsername(username: string) {
     const u = username.trim().toLowerCase();
     if (!USERNAME_PATTERN.test(u)) return null;
-    return prisma.user.findUnique({ where: { username: u }, select: { id: true, username: true } });
+    return store.userByUsername(u);
   }
 
   return {
+    // Asked by the key directory, key packages, groups and messages through their ports (src/app.ts): the device
+    // and user rows are this domain's, so other domains read and write them only through these.
+    activeDevice: store.activeDevice,
+    setPublishedKeys: store.updateKeys,
+    activeDevices: store.activeDevices,
+    activeDevicesInOrder: store.activeDevicesInOrder,
+    readReceiptsEnabled: store.readReceiptsEnabled,
+    setReadReceipts: store.setReadReceipts,
     registerAccount,
     authenticate,
     createLink,
@@ -245,11 +211,12 @@ export function createDevicesService(
     deactivate,
     resetKeys,
     listActive,
-    stillActive,
+    /** Which of these devices are still active, in one statement (a node re-validating its sockets). */
+    stillActive: store.stillActive,
+    /** One batch of retention: spent and expired link tokens. */
+    purgeLinks: store.purgeLinks,
     get,
     userById,
     userByUsername,
-    /** One batch of retention: spent and expired link tokens. */
-    purgeLinks: store.purgeLinks,
   };
 }

@@ -4,32 +4,35 @@
 import type { Actor, ServiceDeps, Tx } from "../deps.ts";
 import { badInput, notFound } from "../errors.ts";
 import type { InboxQueue, NewInboxItem } from "../inbox/service.ts";
-import { longTransaction } from "../db/transactions.ts";
 import { parseGroupEventId } from "./events.ts";
+import { createGroupReceiptsStore, type ReceiptKind } from "./receipts-store.ts";
 
 export const MAX_GROUP_RECEIPT_IDS = 500;
 
-export type ReceiptKind = "DELIVERED" | "READ";
+export type { ReceiptKind };
+
+/** The accounts domain's answer to "which devices of these users are active", inside the caller's transaction. */
+export interface ActiveDevicesPort {
+  activeDevices(tx: Tx, userIds: string[]): Promise<{ userId: string; deviceId: number }[]>;
+}
 export type GroupReceipts = ReturnType<typeof createGroupReceipts>;
 
-/** The group_receipts table is this file's alone; it reads group_messages, group_devices and devices for its joins. */
-export function createGroupReceipts(deps: ServiceDeps, inbox: Pick<InboxQueue, "enqueue" | "publish" | "retentionExpiry">) {
-  const { prisma } = deps;
-  const inTx = longTransaction(prisma);
+/** The rules of group receipts; their table is receipts-store.ts's, the senders' devices come from accounts. */
+export function createGroupReceipts(
+  deps: ServiceDeps,
+  inbox: Pick<InboxQueue, "enqueue" | "publish" | "retentionExpiry">,
+  accounts: ActiveDevicesPort,
+) {
+  const store = createGroupReceiptsStore(deps);
+  const inTx = store.transaction;
 
   /** Records receipts of `userId` for those messages (once per kind) and queues one ReceiptEvent per sender device. */
   async function record(tx: Tx, userId: string, kind: ReceiptKind, groupId: string, seqs: bigint[], at: Date): Promise<NewInboxItem[]> {
     if (!seqs.length) return [];
-    const fresh = await tx.$queryRaw<{ seq: bigint; sender: string }[]>`
-      INSERT INTO group_receipts (group_id, seq, user_id, kind, at)
-      SELECT m.group_id, m.seq, ${userId}::uuid, ${kind}, ${at} FROM group_messages m
-      WHERE m.group_id = ${groupId}::uuid AND m.seq = ANY(${seqs}::bigint[]) AND m.kind = 'APPLICATION'
-        AND m.refers_to IS NULL AND m.sender_user_id <> ${userId}::uuid
-      ON CONFLICT DO NOTHING
-      RETURNING seq, (SELECT sender_user_id::text FROM group_messages x WHERE x.group_id = ${groupId}::uuid AND x.seq = group_receipts.seq) AS sender`;
+    const fresh = await store.insert(tx, userId, kind, groupId, seqs, at);
     if (!fresh.length) return [];
     const senders = [...new Set(fresh.map((f) => f.sender))];
-    const devices = await tx.device.findMany({ where: { userId: { in: senders }, active: true }, select: { userId: true, deviceId: true } });
+    const devices = await accounts.activeDevices(tx, senders);
     return fresh.flatMap((f) =>
       devices
         .filter((d) => d.userId === f.sender)
@@ -50,9 +53,7 @@ export function createGroupReceipts(deps: ServiceDeps, inbox: Pick<InboxQueue, "
     const deliveries = await inTx(async (tx) => {
       const items: NewInboxItem[] = [];
       for (const [groupId, { from, to }] of acked) {
-        const seqs = await tx.$queryRaw<{ seq: bigint }[]>`
-          SELECT seq FROM group_messages WHERE group_id = ${groupId}::uuid AND seq > ${from} AND seq <= ${to}
-            AND kind = 'APPLICATION' AND sender_user_id <> ${device.userId}::uuid`;
+        const seqs = await store.othersMessages(tx, groupId, device.userId, from, to);
         items.push(...(await record(tx, device.userId, "DELIVERED", groupId, seqs.map((s) => s.seq), at)));
       }
       return inbox.enqueue(tx, items);
@@ -73,9 +74,7 @@ export function createGroupReceipts(deps: ServiceDeps, inbox: Pick<InboxQueue, "
     const deliveries = await inTx(async (tx) => {
       const items: NewInboxItem[] = [];
       for (const [groupId, seqs] of byGroup) {
-        const [m] = await tx.$queryRaw<{ from_seq: bigint; until_seq: bigint | null }[]>`
-          SELECT from_seq, until_seq FROM group_devices
-          WHERE group_id = ${groupId}::uuid AND user_id = ${actor.userId}::uuid AND device_id = ${actor.deviceId}`;
+        const m = await store.visibleRange(tx, groupId, actor);
         if (!m) continue;
         const visible = seqs.filter((s) => s >= m.from_seq && (m.until_seq === null || s <= m.until_seq));
         const got = await record(tx, actor.userId, "READ", groupId, visible, at);
@@ -92,25 +91,18 @@ export function createGroupReceipts(deps: ServiceDeps, inbox: Pick<InboxQueue, "
   async function status(actor: Actor, messageId: string) {
     const p = parseGroupEventId(messageId);
     if (!p) throw notFound("no such message");
-    const m = await prisma.groupMessage.findUnique({ where: { groupId_seq: { groupId: p.groupId, seq: p.seq } } });
+    const m = await store.message(p.groupId, p.seq);
     if (!m || m.senderUserId !== actor.userId || m.kind !== "APPLICATION") throw notFound("no such message");
-    const rows = await prisma.groupReceipt.findMany({ where: { groupId: p.groupId, seq: p.seq }, orderBy: { at: "asc" } });
+    const rows = await store.ofMessage(p.groupId, p.seq);
     const of = (kind: ReceiptKind) => rows.filter((r) => r.kind === kind).map((r) => ({ userId: r.userId, at: r.at }));
     return { messageId, deliveredTo: of("DELIVERED"), readBy: of("READ") };
   }
 
   /** A message deleted for everyone takes its receipts along. */
-  async function forget(tx: Tx, groupId: string, seq: bigint): Promise<void> {
-    await tx.groupReceipt.deleteMany({ where: { groupId, seq } });
-  }
+  const forget = (tx: Tx, groupId: string, seq: bigint) => store.forget(tx, groupId, seq);
 
   /** Retention deleted these group messages: their receipts go in the same transaction. */
-  async function forgetAll(tx: Tx, messages: { groupId: string; seq: bigint }[]): Promise<void> {
-    if (!messages.length) return;
-    await tx.$executeRaw`
-      DELETE FROM group_receipts r USING unnest(${messages.map((m) => m.groupId)}::uuid[], ${messages.map((m) => m.seq)}::bigint[]) AS k(group_id, seq)
-      WHERE r.group_id = k.group_id AND r.seq = k.seq`;
-  }
+  const forgetAll = (tx: Tx, messages: { groupId: string; seq: bigint }[]) => store.forgetAll(tx, messages);
 
   return { delivered, markRead, status, forget, forgetAll };
 }

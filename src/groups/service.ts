@@ -19,7 +19,7 @@ import { GroupStream, type GroupSink } from "../live/group-stream.ts";
 import { recheckGroups } from "../live/recheck.ts";
 import { groupEvent, groupEventId, isGroupEventId, parseGroupEventId, type GroupEventPayload } from "./events.ts";
 import { createGroupsStore, DELETED, type NewGroupEvent } from "./store.ts";
-import type { GroupReceipts } from "./receipts.ts";
+import type { ActiveDevicesPort, GroupReceipts } from "./receipts.ts";
 import type { DeviceRef } from "./mls-framing.ts";
 import {
   addedDevicesOf,
@@ -69,6 +69,7 @@ export function createGroupsService(
   deps: ServiceDeps,
   keyPackages: Pick<KeyPackagesService, "claimedBy">,
   receipts: GroupReceipts,
+  accounts: ActiveDevicesPort,
   events?: GroupEvents,
 ) {
   const { bus, config, logger } = deps;
@@ -183,7 +184,7 @@ export function createGroupsService(
       const inTree = await store.devicesInTree(tx, group.id);
       const touched = [...new Set([...addUserIds, ...addedDevices.map((d) => d.userId), ...removedDevices.map((d) => d.userId)])];
       const active = new Map<string, Set<number>>();
-      for (const d of await store.activeDevices(tx, touched)) (active.get(d.userId) ?? active.set(d.userId, new Set()).get(d.userId)!).add(d.deviceId);
+      for (const d of touched.length ? await accounts.activeDevices(tx, touched) : []) (active.get(d.userId) ?? active.set(d.userId, new Set()).get(d.userId)!).add(d.deviceId);
       const change = checkRosterChange({
         actor, roster, inTree, active, addUserIds, removeUserIds, added: addedDevices, removed: removedDevices, maxMembers: config.maxGroupMembers,
       });

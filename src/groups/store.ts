@@ -1,5 +1,6 @@
 // The groups domain's tables: the only code that reads or writes groups, group_members, group_devices and
-// group_messages (SQL and Prisma). It also reads the active devices of users a commit touches.
+// group_messages (SQL and Prisma). The sweep joins the accounts domain's devices (DEVICES_TABLE): which copies every
+// active device acknowledged is one statement's question, asked in batches of rows.
 import type { Actor, ServiceDeps, Tx } from "../deps.ts";
 import { Prisma } from "../generated/prisma/client.ts";
 import { bytes } from "../bytes.ts";
@@ -8,6 +9,7 @@ import type { Membership } from "../live/group-stream.ts";
 import { groupEvent, type GroupEventKind, type GroupEventPayload } from "./events.ts";
 import type { DeviceRef } from "./mls-framing.ts";
 import type { GroupRole } from "./rules.ts";
+import { DEVICES_TABLE } from "../accounts/store.ts";
 
 export type GroupsStore = ReturnType<typeof createGroupsStore>;
 
@@ -99,11 +101,6 @@ export function createGroupsStore({ prisma, sql }: Pick<ServiceDeps, "prisma" | 
   }
 
   const devicesInTree = (tx: Tx, groupId: string) => tx.groupDevice.findMany({ where: { groupId, inTree: true } });
-
-  async function activeDevices(tx: Tx, userIds: string[]): Promise<DeviceRef[]> {
-    if (userIds.length === 0) return [];
-    return tx.device.findMany({ where: { userId: { in: userIds }, active: true }, select: { userId: true, deviceId: true } });
-  }
 
   /** Writes an accepted commit: the new epoch and tree, its events, and the roster and device changes. */
   async function applyCommit(
@@ -347,7 +344,7 @@ export function createGroupsStore({ prisma, sql }: Pick<ServiceDeps, "prisma" | 
    * nodes sweeping at once take different rows. purgeEvents returns the deleted rows (their receipts go with them).
    */
   const unneeded = Prisma.sql`NOT EXISTS (
-        SELECT 1 FROM group_devices d JOIN devices v ON v.user_id = d.user_id AND v.device_id = d.device_id AND v.active
+        SELECT 1 FROM group_devices d JOIN ${Prisma.raw(DEVICES_TABLE)} v ON v.user_id = d.user_id AND v.device_id = d.device_id AND v.active
         WHERE d.group_id = m.group_id AND d.acked_seq < m.seq AND m.seq >= d.from_seq
           AND (d.until_seq IS NULL OR m.seq <= d.until_seq))`;
   async function purgeEvents(tx: Tx, cutoff: { queue: Date; metadata: Date }, limit: number) {
@@ -388,7 +385,6 @@ export function createGroupsStore({ prisma, sql }: Pick<ServiceDeps, "prisma" | 
     lock,
     roster,
     devicesInTree,
-    activeDevices,
     applyCommit,
     sendingDevice,
     appendApplication,

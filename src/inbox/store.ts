@@ -1,7 +1,10 @@
-// The inbox's tables: the only code that reads or writes inbox_items (SQL and Prisma).
+// The inbox's tables: the only code that reads or writes inbox_items (SQL and Prisma). Two statements join the
+// accounts domain's devices (DEVICES_TABLE): the receipt rows an acknowledgement writes go to the sender's active
+// devices within that one statement, and a user's deactivated devices' queues are dropped in one.
 import type { Actor, ServiceDeps, Tx } from "../deps.ts";
 import { base64, bytes } from "../bytes.ts";
-import type { InboxItem } from "../generated/prisma/client.ts";
+import { Prisma, type InboxItem } from "../generated/prisma/client.ts";
+import { DEVICES_TABLE } from "../accounts/store.ts";
 import type { EnvelopeCopy, NewInboxItem } from "./events.ts";
 
 export type InboxStore = ReturnType<typeof createInboxStore>;
@@ -78,7 +81,7 @@ export function createInboxStore({ prisma, sql }: Pick<ServiceDeps, "prisma" | "
   /** Drops the queues of the user's deactivated devices: nobody can acknowledge them any more. */
   async function removeQueuesOfInactiveDevices(tx: Tx, userId: string): Promise<void> {
     await tx.$executeRaw`
-      DELETE FROM inbox_items i USING devices d
+      DELETE FROM inbox_items i USING ${Prisma.raw(DEVICES_TABLE)} d
       WHERE d.user_id = ${userId}::uuid AND NOT d.active AND i.user_id = d.user_id AND i.device_id = d.device_id`;
   }
 
@@ -214,7 +217,7 @@ export const receiptWrite = {
          jsonb_build_object('userId', s.recipient_user_id::text, 'kind', '${kind}', 'at', $2::text,
                             'messageIds', jsonb_agg(s.id::text ORDER BY s.seq)),
          $1::timestamptz, max(COALESCE(s.expires_at, $3::timestamptz))
-  FROM ${source} s JOIN devices d ON d.user_id = s.sender_user_id AND d.active
+  FROM ${source} s JOIN ${DEVICES_TABLE} d ON d.user_id = s.sender_user_id AND d.active
   GROUP BY d.user_id, d.device_id, s.recipient_user_id
   RETURNING *
 )`;

@@ -4,6 +4,7 @@ import { badInput, conflict, notFound, isUniqueViolation } from "../errors.ts";
 import { bytes } from "../bytes.ts";
 import type { Actor, ServiceDeps, Tx } from "../deps.ts";
 import { createPreKeyClaims, type PreKeyBundle, type PreKeysLowHook, type PreKeyStatus } from "./claims.ts";
+import { createKeysStore, type OneTimeKeys } from "./store.ts";
 import {
   checkBatch,
   checkEcPreKey,
@@ -14,7 +15,7 @@ import {
   type SignedPreKey,
 } from "./parse.ts";
 
-export type { PreKeyBundle, PreKeyStatus };
+export type { OneTimeKeys, PreKeyBundle, PreKeyStatus };
 
 export interface DeviceKeys {
   identityKey: Uint8Array<ArrayBuffer>;
@@ -25,20 +26,28 @@ export interface DeviceKeys {
   oneTimeKyberPreKeys?: SignedPreKey[] | null;
 }
 
-export interface OneTimeKeys {
-  oneTimePreKeys?: PreKey[] | null;
-  oneTimeKyberPreKeys?: SignedPreKey[] | null;
-}
-
 const MAX_REGISTRATION_ID = 0x3fff; // libsignal registration ids are 14-bit
 
 export type KeysService = ReturnType<typeof createKeysService>;
 
+/** What the key directory asks the accounts domain (which owns the device row with its signed keys). */
+export interface DeviceKeyRecords {
+  activeDevice(actor: Actor): Promise<{ identityKey: Uint8Array<ArrayBuffer> } | null>;
+  updateKeys(
+    actor: Actor,
+    keys:
+      | { signedPreKeyId: number; signedPreKey: Uint8Array<ArrayBuffer>; signedPreKeySignature: Uint8Array<ArrayBuffer> }
+      | { kyberLastResortKeyId: number; kyberLastResortKey: Uint8Array<ArrayBuffer>; kyberLastResortSignature: Uint8Array<ArrayBuffer> },
+  ): Promise<void>;
+}
+
 export function createKeysService(
   deps: ServiceDeps,
+  devices: DeviceKeyRecords,
   hooks: { preKeysLow: PreKeysLowHook } = { preKeysLow: () => {} },
 ) {
   const { prisma, config } = deps;
+  const store = createKeysStore(deps);
 
   /** Validates a full key set (registration, linking); throws before anything is stored. */
   function checkDeviceKeys(keys: DeviceKeys): void {
@@ -63,24 +72,8 @@ export function createKeysService(
 
   /** Stores one-time keys inside the caller's transaction; a key id the device already has is a CONFLICT. */
   async function storeOneTimeKeys(tx: Tx, actor: Actor, keys: OneTimeKeys): Promise<void> {
-    const { userId, deviceId } = actor;
     try {
-      if (keys.oneTimePreKeys?.length) {
-        await tx.oneTimePreKey.createMany({
-          data: keys.oneTimePreKeys.map((k) => ({ userId, deviceId, keyId: k.keyId, publicKey: bytes(k.publicKey) })),
-        });
-      }
-      if (keys.oneTimeKyberPreKeys?.length) {
-        await tx.oneTimeKyberPreKey.createMany({
-          data: keys.oneTimeKyberPreKeys.map((k) => ({
-            userId,
-            deviceId,
-            keyId: k.keyId,
-            publicKey: bytes(k.publicKey),
-            signature: bytes(k.signature),
-          })),
-        });
-      }
+      await store.addOneTimeKeys(tx, actor, keys);
     } catch (err) {
       if (isUniqueViolation(err)) throw conflict("a one-time pre-key with that keyId is already stored for this device");
       throw err;
@@ -88,18 +81,13 @@ export function createKeysService(
   }
 
   async function activeDevice(actor: Actor) {
-    const device = await prisma.device.findFirst({
-      where: { userId: actor.userId, deviceId: actor.deviceId, active: true },
-    });
+    const device = await devices.activeDevice(actor);
     if (!device) throw notFound("device not found");
     return device;
   }
 
   async function status(actor: Actor): Promise<PreKeyStatus> {
-    // One statement: every inbox subscription asks this, so it is one round trip and no query plan.
-    const [{ ec, kyber }] = await prisma.$queryRaw<{ ec: number; kyber: number }[]>`
-      SELECT (SELECT count(*) FROM one_time_pre_keys WHERE user_id = ${actor.userId}::uuid AND device_id = ${actor.deviceId})::int AS ec,
-        (SELECT count(*) FROM one_time_kyber_pre_keys WHERE user_id = ${actor.userId}::uuid AND device_id = ${actor.deviceId})::int AS kyber`;
+    const { ec, kyber } = await store.counts(actor);
     const lowWaterMark = config.preKeyLowWaterMark;
     return { oneTimePreKeys: ec, oneTimeKyberPreKeys: kyber, lowWaterMark, isLow: ec < lowWaterMark || kyber < lowWaterMark };
   }
@@ -114,9 +102,10 @@ export function createKeysService(
   async function rotateSignedPreKey(actor: Actor, key: SignedPreKey): Promise<boolean> {
     const device = await activeDevice(actor);
     checkSignedEcPreKey(parseIdentityKey(device.identityKey), key, "signedPreKey");
-    await prisma.device.update({
-      where: { userId_deviceId: { userId: actor.userId, deviceId: actor.deviceId } },
-      data: { signedPreKeyId: key.keyId, signedPreKey: bytes(key.publicKey), signedPreKeySignature: bytes(key.signature) },
+    await devices.updateKeys(actor, {
+      signedPreKeyId: key.keyId,
+      signedPreKey: bytes(key.publicKey),
+      signedPreKeySignature: bytes(key.signature),
     });
     return true;
   }
@@ -124,27 +113,28 @@ export function createKeysService(
   async function rotateLastResortKyberPreKey(actor: Actor, key: SignedPreKey): Promise<boolean> {
     const device = await activeDevice(actor);
     checkSignedKyberPreKey(parseIdentityKey(device.identityKey), key, "lastResortKyberPreKey");
-    await prisma.device.update({
-      where: { userId_deviceId: { userId: actor.userId, deviceId: actor.deviceId } },
-      data: {
-        kyberLastResortKeyId: key.keyId,
-        kyberLastResortKey: bytes(key.publicKey),
-        kyberLastResortSignature: bytes(key.signature),
-      },
+    await devices.updateKeys(actor, {
+      kyberLastResortKeyId: key.keyId,
+      kyberLastResortKey: bytes(key.publicKey),
+      kyberLastResortSignature: bytes(key.signature),
     });
     return true;
   }
 
-  const claims = createPreKeyClaims(deps, hooks.preKeysLow);
+  const claims = createPreKeyClaims(deps, store, hooks.preKeysLow);
 
   /** One bundle per active device of the user (or the one device asked for); see claims.ts. */
   function claimBundles(userId: string, deviceId?: number | null): Promise<PreKeyBundle[]> {
     return claims(userId, deviceId);
   }
 
+  /** Drops the device's one-time keys inside the caller's transaction (deactivation, key reset). */
+  const dropOneTimeKeys = (tx: Tx, actor: Actor) => store.dropOneTimeKeys(tx, actor);
+
   return {
     checkDeviceKeys,
     storeOneTimeKeys,
+    dropOneTimeKeys,
     status,
     uploadPreKeys,
     rotateSignedPreKey,

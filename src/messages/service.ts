@@ -45,11 +45,21 @@ export interface SendConsent {
   sent(pairs: { from: string; to: string }[]): Promise<void>;
 }
 
+/** What messages ask the accounts domain: active devices (in the caller's transaction) and the read-receipt setting. */
+export interface MessageAccounts {
+  activeDevices(tx: Tx, userIds: string[]): Promise<{ userId: string; deviceId: number }[]>;
+  readReceiptsEnabled(userId: string): Promise<boolean>;
+  setReadReceipts(userId: string, enabled: boolean): Promise<void>;
+}
+
 export type MessagesService = ReturnType<typeof createMessagesService>;
 
-export function createMessagesService(deps: ServiceDeps, ports: { queue: InboxQueue; groups: GroupConversations; consent?: SendConsent }) {
+export function createMessagesService(
+  deps: ServiceDeps,
+  ports: { queue: InboxQueue; groups: GroupConversations; accounts: MessageAccounts; consent?: SendConsent },
+) {
   const { config } = deps;
-  const { queue, groups } = ports;
+  const { queue, groups, accounts } = ports;
   const consent = ports.consent ?? { blocked: async () => new Set<string>(), sent: async () => {} };
   const pairsOf = (reqs: SendRequest[]) => reqs.map((r) => ({ from: r.actor.userId, to: r.recipient }));
   // The send is already taken: a failure to record the contact must not turn it into an error (a retry replays it,
@@ -178,7 +188,7 @@ export function createMessagesService(deps: ServiceDeps, ports: { queue: InboxQu
       else bySender.set(m.senderUserId, [m]);
     }
     if (bySender.size === 0) return [];
-    const devices = await store.activeDevices(tx, [...bySender.keys()]);
+    const devices = await accounts.activeDevices(tx, [...bySender.keys()]);
     const retention = queue.retentionExpiry(at).getTime();
     const items: NewInboxItem[] = [];
     for (const [sender, ms] of bySender) {
@@ -196,14 +206,14 @@ export function createMessagesService(deps: ServiceDeps, ports: { queue: InboxQu
   const envelopesAcknowledged = deliveredOnAck(queue.receipts);
 
   async function setReadReceipts(actor: Actor, enabled: boolean): Promise<boolean> {
-    await store.setReadReceipts(actor.userId, enabled);
+    await accounts.setReadReceipts(actor.userId, enabled);
     return enabled;
   }
 
   /** Marks messages addressed to the caller read. With read receipts off nothing is stored or sent. */
   async function markRead(actor: Actor, messageIds: string[]): Promise<number> {
     if (messageIds.length > MAX_MESSAGE_IDS) throw badInput(`at most ${MAX_MESSAGE_IDS} message ids per call`);
-    if (messageIds.length === 0 || !(await store.readReceiptsEnabled(actor.userId))) return 0;
+    if (messageIds.length === 0 || !(await accounts.readReceiptsEnabled(actor.userId))) return 0;
     const ids = [...new Set(messageIds)];
     const at = new Date();
     const { count, deliveries } = await deps.prisma.$transaction(async (tx) => {
@@ -227,7 +237,7 @@ export function createMessagesService(deps: ServiceDeps, ports: { queue: InboxQu
       if (!(await store.markDeleted(tx, m.id, now))) return [];
       // Undelivered copies are dropped; devices that already have it are told to remove it.
       await queue.removeEnvelopesOf(tx, m.id);
-      const recipients = await store.activeDevices(tx, [...new Set([m.recipientUserId, m.senderUserId])]);
+      const recipients = await accounts.activeDevices(tx, [...new Set([m.recipientUserId, m.senderUserId])]);
       return queue.enqueue(
         tx,
         recipients
@@ -335,7 +345,7 @@ export function createMessagesService(deps: ServiceDeps, ports: { queue: InboxQu
     send,
     markRead,
     setReadReceipts,
-    readReceiptsEnabled: (userId: string) => store.readReceiptsEnabled(userId),
+    readReceiptsEnabled: (userId: string) => accounts.readReceiptsEnabled(userId),
     deleteMessage,
     deviceListChanged,
     envelopesAcknowledged,

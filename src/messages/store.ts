@@ -1,6 +1,7 @@
 // The messages domain's tables: the only code that reads or writes conversations, messages and hidden_messages
-// (SQL and Prisma). It also reads the active devices and the read-receipt setting it checks sends and receipts
-// against, and places the inbox's envelope rows (InboxQueue["envelopes"]) in the statement that stores a batch.
+// (SQL and Prisma). It places the inbox's envelope rows (InboxQueue["envelopes"]) in the statement that stores a
+// batch. Two statements join the accounts domain's devices (DEVICES_TABLE): the read a batch of sends is checked
+// against (one round trip on the hot path), and the devices of a user's contacts (one snapshot of both tables).
 import { randomUUID } from "node:crypto";
 import type { Actor, ServiceDeps, Tx } from "../deps.ts";
 import { Prisma } from "../generated/prisma/client.ts";
@@ -8,6 +9,7 @@ import type { AckFollowUp, InboxQueue, WrittenEnvelope } from "../inbox/service.
 import type { ActiveDevice, ConversationInfo, MessageInfo, Page, SendResult } from "./rules.ts";
 import { cursorSeq, parseConversationCursor } from "./rules.ts";
 import { acceptedSql } from "../consent/store.ts";
+import { DEVICES_TABLE } from "../accounts/store.ts";
 
 export type MessagesStore = ReturnType<typeof createMessagesStore>;
 
@@ -59,7 +61,7 @@ export function createMessagesStore(deps: Pick<ServiceDeps, "prisma" | "sql">, e
     }>(
       `SELECT 'device' AS row_kind, user_id::text AS user_id, device_id, registration_id, NULL::text AS message_id,
               NULL::float8 AS created_ms, NULL::text AS client_message_id, NULL::text AS digest
-       FROM devices WHERE user_id = ANY($1::uuid[]) AND active
+       FROM ${DEVICES_TABLE} WHERE user_id = ANY($1::uuid[]) AND active
        UNION ALL
        SELECT 'message', m.sender_user_id::text, m.sender_device_id, NULL, m.id::text,
               extract(epoch FROM m.created_at)::float8 * 1000, m.client_message_id, encode(m.send_digest, 'hex')
@@ -148,19 +150,6 @@ export function createMessagesStore(deps: Pick<ServiceDeps, "prisma" | "sql">, e
       FROM r ORDER BY seq`;
   }
 
-  async function activeDevices(db: Tx | typeof prisma, userIds: string[]) {
-    return db.device.findMany({ where: { userId: { in: userIds }, active: true }, select: { userId: true, deviceId: true } });
-  }
-
-  async function readReceiptsEnabled(userId: string): Promise<boolean> {
-    const u = await prisma.user.findUnique({ where: { id: userId }, select: { readReceipts: true } });
-    return u?.readReceipts ?? false;
-  }
-
-  async function setReadReceipts(userId: string, enabled: boolean): Promise<void> {
-    await prisma.user.update({ where: { id: userId }, data: { readReceipts: enabled } });
-  }
-
   const visible = (now: Date): Prisma.MessageWhereInput => ({
     deletedAt: null,
     OR: [{ expiresAt: null }, { expiresAt: { gt: now } }],
@@ -191,7 +180,7 @@ export function createMessagesStore(deps: Pick<ServiceDeps, "prisma" | "sql">, e
   /** The active devices of `userId` and of everyone who shares a conversation with it. */
   async function devicesOfContacts(tx: Tx, userId: string, alsoUserIds: string[] = []) {
     return tx.$queryRaw<{ userId: string; deviceId: number }[]>`
-      SELECT d.user_id::text AS "userId", d.device_id AS "deviceId" FROM devices d
+      SELECT d.user_id::text AS "userId", d.device_id AS "deviceId" FROM ${Prisma.raw(DEVICES_TABLE)} d
       WHERE d.active AND (d.user_id = ${userId}::uuid OR d.user_id = ANY(${alsoUserIds}::uuid[]) OR d.user_id IN (
         SELECT CASE WHEN c.user_a = ${userId}::uuid THEN c.user_b ELSE c.user_a END FROM conversations c
         WHERE c.user_a = ${userId}::uuid OR c.user_b = ${userId}::uuid))`;
@@ -286,9 +275,6 @@ export function createMessagesStore(deps: Pick<ServiceDeps, "prisma" | "sql">, e
     readForSends,
     storeSends,
     markRead,
-    activeDevices,
-    readReceiptsEnabled,
-    setReadReceipts,
     findVisible,
     hide,
     markDeleted,
