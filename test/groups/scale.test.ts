@@ -53,7 +53,17 @@ describe.skipIf(!usingPostgres)("a group of 1,500 members", () => {
 
   beforeAll(async () => {
     db = await createTestDatabase();
-    server = await spawnNode(baseEnv(db, { BUS_PREFIX: busPrefix(), DATABASE_POOL_SIZE: "20", LOG_LEVEL: "info" }));
+    server = await spawnNode(
+      baseEnv(db, {
+        BUS_PREFIX: busPrefix(),
+        DATABASE_POOL_SIZE: "20",
+        LOG_LEVEL: "info",
+        // The 1,500-member commit on a machine busy with other test files: room beyond the production timeouts.
+        DATABASE_CONNECT_TIMEOUT_MS: "30000",
+        DATABASE_STATEMENT_TIMEOUT_MS: "120000",
+        DATABASE_QUERY_TIMEOUT_MS: "130000",
+      }),
+    );
     real = await Promise.all([1, 2, 3].map(() => mlsMember(server.url, 2)));
     counted = await pool(Array.from({ length: SIZE - real.length }), 8, async () => {
       const d = await registerDevice(server.url, { oneTimeKeys: 0 });

@@ -15,7 +15,7 @@ import { retentionPurges, runRetention } from "../../src/retention.ts";
 import { linkNewDevice, registerDevice } from "../helpers/accounts.ts";
 import { useServer } from "../helpers/fixture.ts";
 import { refusal } from "../helpers/graphql.ts";
-import { ackAll, history, sendOpaque } from "../helpers/messaging.ts";
+import { accept, ackAll, history, sendOpaque } from "../helpers/messaging.ts";
 import { eventually } from "../helpers/wait.ts";
 
 const DAY_MS = 86_400_000;
@@ -29,6 +29,9 @@ describe("message metadata retention, by the node's worker", () => {
     const alice = await registerDevice(server.url);
     const alice2 = await linkNewDevice(server.url, alice);
     const [bob, carol] = await Promise.all([registerDevice(server.url), registerDevice(server.url)]);
+    // Delivered status is shown only to senders the recipient accepted (test/consent/).
+    await accept(bob, alice);
+    await accept(bob, carol);
     // m1 has two copies: bob's, and the sync copy of alice's second device.
     const m1 = await sendOpaque(alice, bob.userId, "to bob");
     const m2 = await sendOpaque(alice, carol.userId, "never fetched");
