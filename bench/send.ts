@@ -7,7 +7,8 @@
 // Rate limits are switched off in the target (RATE_LIMITS=off): they would cap one sender at 60 sends/s.
 import { numberedBody } from "./lib/numbered-body.ts";
 import { randomUUID } from "node:crypto";
-import { SendMessageDocument } from "../src/client/generated/graphql.ts";
+import { AcceptMessageRequestDocument, SendMessageDocument } from "../src/client/generated/graphql.ts";
+import { HttpTransport } from "../src/client/transport.ts";
 import { CpuMeter } from "./lib/cpu-meter.ts";
 import { connectGql, operation, type GqlSocket } from "./lib/gqlws.ts";
 import { Lifecycle } from "./lib/lifecycle.ts";
@@ -30,6 +31,13 @@ const target = await startTarget({ RATE_LIMITS: "off", PREKEY_LOW_WATER_MARK: "0
 try {
   console.log(`machine: ${JSON.stringify(machine())}; load average at start ${(await import("node:os")).loadavg().map((x) => x.toFixed(1)).join(" ")}`);
   const devices = await seedDevices(target.node.url, target.db.url!, PAIRS * 2);
+  // Delivered receipts go only to senders the recipient accepted (a first message is a request): as a real pair of
+  // contacts, each recipient has accepted its sender.
+  await Promise.all(
+    Array.from({ length: PAIRS }, (_, i) =>
+      new HttpTransport(target.node.url, devices[PAIRS + i].token).request(AcceptMessageRequestDocument, { userId: devices[i].userId }),
+    ),
+  );
   const senders: GqlSocket[] = [];
   const receivers: GqlSocket[] = [];
   for (let i = 0; i < PAIRS; i++) {
