@@ -407,15 +407,3 @@ export function createGroupsStore({ prisma, sql }: Pick<ServiceDeps, "prisma" | 
     message,
   };
 }
-
-const ADVANCE_CURSORS = `
-WITH k AS (
-  SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::int[], $4::bigint[]) AS k(group_id, user_id, device_id, seq)
-), locked AS (
-  SELECT gd.group_id, gd.user_id, gd.device_id, k.seq FROM group_devices gd
-  JOIN k ON gd.group_id = k.group_id AND gd.user_id = k.user_id AND gd.device_id = k.device_id
-  ORDER BY gd.group_id, gd.user_id, gd.device_id FOR UPDATE OF gd
-)
-UPDATE group_devices gd SET acked_seq = GREATEST(gd.acked_seq, locked.seq)
-FROM locked
-WHERE gd.group_id = locked.group_id AND gd.user_id = locked.user_id AND gd.device_id = locked.device_id`;

@@ -16,7 +16,6 @@ import {
   liveEnvelopeEvent,
   preKeysLowEvent,
   shape,
-  type AckedItem,
   type Delivery,
   type EnvelopeCopy,
   type InboxEventPayload,
