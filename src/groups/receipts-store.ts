@@ -21,13 +21,6 @@ export function createGroupReceiptsStore({ prisma }: Pick<ServiceDeps, "prisma">
       RETURNING seq, (SELECT sender_user_id::text FROM group_messages x WHERE x.group_id = ${groupId}::uuid AND x.seq = group_receipts.seq) AS sender`;
   }
 
-  /** Application messages of others in (from, to] of the group. */
-  function othersMessages(tx: Tx, groupId: string, userId: string, from: bigint, to: bigint) {
-    return tx.$queryRaw<{ seq: bigint }[]>`
-          SELECT seq FROM group_messages WHERE group_id = ${groupId}::uuid AND seq > ${from} AND seq <= ${to}
-            AND kind = 'APPLICATION' AND sender_user_id <> ${userId}::uuid`;
-  }
-
   /** The range of the group the device may see, or undefined when it never was in it. */
   async function visibleRange(tx: Tx, groupId: string, actor: Actor) {
     const [m] = await tx.$queryRaw<{ from_seq: bigint; until_seq: bigint | null }[]>`
@@ -53,5 +46,26 @@ export function createGroupReceiptsStore({ prisma }: Pick<ServiceDeps, "prisma">
       WHERE r.group_id = k.group_id AND r.seq = k.seq`;
   }
 
-  return { transaction, insert, othersMessages, visibleRange, message, ofMessage, forget, forgetAll };
+  return { transaction, insert, visibleRange, message, ofMessage, forget, forgetAll };
 }
+
+/**
+ * The receipts part of a group acknowledgement statement (groups/store.ts ackStatement): for the CTE `moved`
+ * (group_id, user_id, from_seq, to_seq: cursors that moved), others' application messages in (from, to] are
+ * delivered to the mover's user, recorded once per user (the first of its devices), and the CTE `fresh` (group_id,
+ * seq, sender_user_id, reader_user_id) holds the ones recorded now, for the senders' receipt rows.
+ */
+export const deliveredOnCursorMove = `
+got AS (
+  SELECT DISTINCT mv.group_id, m.seq, m.sender_user_id, mv.user_id AS reader_user_id
+  FROM moved mv JOIN group_messages m ON m.group_id = mv.group_id AND m.seq > mv.from_seq AND m.seq <= mv.to_seq
+  WHERE m.kind = 'APPLICATION' AND m.refers_to IS NULL AND m.sender_user_id <> mv.user_id
+), recorded AS (
+  INSERT INTO group_receipts (group_id, seq, user_id, kind, at)
+  SELECT group_id, seq, reader_user_id, 'DELIVERED', $1::timestamptz FROM got ORDER BY group_id, seq, reader_user_id
+  ON CONFLICT DO NOTHING
+  RETURNING group_id, seq, user_id
+), fresh AS (
+  SELECT r.group_id, r.seq, m.sender_user_id, r.user_id AS reader_user_id
+  FROM recorded r JOIN group_messages m ON m.group_id = r.group_id AND m.seq = r.seq
+)`;

@@ -5,7 +5,8 @@ import type { Actor, ServiceDeps, Tx } from "../deps.ts";
 import { badInput, notFound } from "../errors.ts";
 import type { InboxQueue, NewInboxItem } from "../inbox/service.ts";
 import { parseGroupEventId } from "./events.ts";
-import { createGroupReceiptsStore, type ReceiptKind } from "./receipts-store.ts";
+import { createGroupReceiptsStore, deliveredOnCursorMove, type ReceiptKind } from "./receipts-store.ts";
+import type { CursorMoveFollowUp } from "./acks.ts";
 
 export const MAX_GROUP_RECEIPT_IDS = 500;
 
@@ -20,46 +21,41 @@ export type GroupReceipts = ReturnType<typeof createGroupReceipts>;
 /** The rules of group receipts; their table is receipts-store.ts's, the senders' devices come from accounts. */
 export function createGroupReceipts(
   deps: ServiceDeps,
-  inbox: Pick<InboxQueue, "enqueue" | "publish" | "retentionExpiry">,
+  inbox: Pick<InboxQueue, "enqueue" | "publish" | "publishQueued" | "retentionExpiry" | "receipts">,
   accounts: ActiveDevicesPort,
 ) {
   const store = createGroupReceiptsStore(deps);
   const inTx = store.transaction;
 
-  /** Records receipts of `userId` for those messages (once per kind) and queues one ReceiptEvent per sender device. */
+  /** Records receipts of `userId` for those messages (once per kind): one ReceiptEvent per sender device, listing them. */
   async function record(tx: Tx, userId: string, kind: ReceiptKind, groupId: string, seqs: bigint[], at: Date): Promise<NewInboxItem[]> {
     if (!seqs.length) return [];
     const fresh = await store.insert(tx, userId, kind, groupId, seqs, at);
     if (!fresh.length) return [];
-    const senders = [...new Set(fresh.map((f) => f.sender))];
-    const devices = await accounts.activeDevices(tx, senders);
-    return fresh.flatMap((f) =>
-      devices
-        .filter((d) => d.userId === f.sender)
-        .map((d) => ({
-          userId: d.userId,
-          deviceId: d.deviceId,
-          kind: "receipt",
-          conversationId: groupId,
-          payload: { userId, kind, at: at.toISOString(), messageId: `g:${groupId}:${f.seq}` },
-          expiresAt: inbox.retentionExpiry(at),
-        })),
-    );
+    const bySender = new Map<string, string[]>();
+    for (const f of [...fresh].sort((a, b) => (a.seq < b.seq ? -1 : 1))) {
+      (bySender.get(f.sender) ?? bySender.set(f.sender, []).get(f.sender)!).push(`g:${groupId}:${f.seq}`);
+    }
+    const devices = await accounts.activeDevices(tx, [...bySender.keys()]);
+    return devices.map((d) => ({
+      userId: d.userId,
+      deviceId: d.deviceId,
+      kind: "receipt",
+      conversationId: groupId,
+      payload: { userId, kind, at: at.toISOString(), messageIds: bySender.get(d.userId)! },
+      expiresAt: inbox.retentionExpiry(at),
+    }));
   }
 
-  /** A device acknowledged group events up to these sequence numbers: its user has those messages. */
-  async function delivered(device: Actor, acked: Map<string, { from: bigint; to: bigint }>): Promise<void> {
-    const at = new Date();
-    const deliveries = await inTx(async (tx) => {
-      const items: NewInboxItem[] = [];
-      for (const [groupId, { from, to }] of acked) {
-        const seqs = await store.othersMessages(tx, groupId, device.userId, from, to);
-        items.push(...(await record(tx, device.userId, "DELIVERED", groupId, seqs.map((s) => s.seq), at)));
-      }
-      return inbox.enqueue(tx, items);
-    });
-    inbox.publish(deliveries);
-  }
+  /**
+   * What a batch of group acknowledgements runs for the cursors that moved (see acks.ts): the mover's user has
+   * those messages, recorded once per user, and each sender device gets one ReceiptEvent per reader listing them.
+   */
+  const cursorMoves: CursorMoveFollowUp = {
+    ctes: `${deliveredOnCursorMove}, ${inbox.receipts.groupCte("fresh", "DELIVERED")}`,
+    retentionExpiry: (from) => inbox.retentionExpiry(from),
+    queued: (items) => inbox.publishQueued(items),
+  };
 
   /** Read receipts for group message ids ("g:<groupId>:<seq>") this device may see. */
   async function markRead(actor: Actor, messageIds: string[]): Promise<number> {
@@ -78,7 +74,7 @@ export function createGroupReceipts(
         if (!m) continue;
         const visible = seqs.filter((s) => s >= m.from_seq && (m.until_seq === null || s <= m.until_seq));
         const got = await record(tx, actor.userId, "READ", groupId, visible, at);
-        count += new Set(got.map((g) => g.payload!.messageId)).size;
+        count += new Set(got.flatMap((g) => (g.payload as { messageIds: string[] }).messageIds)).size;
         items.push(...got);
       }
       return inbox.enqueue(tx, items);
@@ -104,5 +100,5 @@ export function createGroupReceipts(
   /** Retention deleted these group messages: their receipts go in the same transaction. */
   const forgetAll = (tx: Tx, messages: { groupId: string; seq: bigint }[]) => store.forgetAll(tx, messages);
 
-  return { delivered, markRead, status, forget, forgetAll };
+  return { cursorMoves, markRead, status, forget, forgetAll };
 }

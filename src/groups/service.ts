@@ -19,6 +19,8 @@ import { GroupStream, type GroupSink } from "../live/group-stream.ts";
 import { recheckGroups } from "../live/recheck.ts";
 import { groupEvent, groupEventId, isGroupEventId, parseGroupEventId, type GroupEventPayload } from "./events.ts";
 import { createGroupsStore, DELETED, type NewGroupEvent } from "./store.ts";
+import { createGroupAcks } from "./acks.ts";
+import { createCursorStore } from "./cursor-store.ts";
 import type { ActiveDevicesPort, GroupReceipts } from "./receipts.ts";
 import type { DeviceRef } from "./mls-framing.ts";
 import {
@@ -77,6 +79,13 @@ export function createGroupsService(
   const inTx = store.transaction;
   // Parsing a 1,500-leaf tree costs milliseconds; the latest one of each recently committed group is kept.
   const treeCache = createTreeCache();
+  // As many acknowledgement batches in flight as the inbox's: a quarter of the pool (PGlite has one connection).
+  const ack = createGroupAcks({
+    store: createCursorStore(deps),
+    followUp: receipts.cursorMoves,
+    maxConcurrent: config.database.kind === "postgres" ? Math.max(1, Math.floor(config.database.poolSize / 4)) : 1,
+    onBatch: (n) => deps.observeBatch?.("groupAcks", n),
+  });
 
   function view(
     g: { id: string; mlsGroupId: Uint8Array; epoch: number; name: string | null; description: string | null; expiresInSeconds: number | null },
@@ -355,31 +364,6 @@ export function createGroupsService(
   /** Events this device has not acknowledged, in group order, within what it may see. */
   async function pending(device: Actor, opts: { groupId?: string; afterSeq?: bigint; limit?: number } = {}) {
     return store.pending(device, { ...opts, limit: opts.limit ?? 500 });
-  }
-
-  /** Moves this device's cursors; ids are those of GroupEvent. Returns how many ids named a group of this device's. */
-  async function ack(device: Actor, ids: string[]): Promise<number> {
-    const top = new Map<string, bigint>();
-    const perGroup = new Map<string, number>();
-    // Every id is read before any cursor moves: a malformed one (through ackEnvelopes, which routes "g:" ids here
-    // unchecked) refuses the whole call instead of reaching the database.
-    for (const id of ids) {
-      const parsed = parseGroupEventId(id);
-      if (!parsed) throw badInput("group event ids look like g:<groupId>:<seq>");
-      if ((top.get(parsed.groupId) ?? -1n) < parsed.seq) top.set(parsed.groupId, parsed.seq);
-      perGroup.set(parsed.groupId, (perGroup.get(parsed.groupId) ?? 0) + 1);
-    }
-    let valid = 0;
-    const moved = new Map<string, { from: bigint; to: bigint }>();
-    for (const [groupId, seq] of top) {
-      const r = await store.advanceCursor(device, groupId, seq);
-      // Another group's ids count for nothing: the answer cannot tell a stranger which groups exist.
-      if (r) valid += perGroup.get(groupId)!;
-      if (r && r.to > r.from) moved.set(groupId, r);
-    }
-    // Receipts are a courtesy to the senders: a failure there must not fail the acknowledgement.
-    if (moved.size) await receipts.delivered(device, moved).catch((err) => logger.warn({ err: (err as Error).message }, "group receipts not queued"));
-    return valid;
   }
 
   /** Deletes a group message here (nothing to do on the server) or, by its sender within the window, for everyone. */

@@ -326,17 +326,6 @@ export function createGroupsStore({ prisma, sql }: Pick<ServiceDeps, "prisma" | 
     return rows.map((r) => ({ ...r, top: Number(r.top) }));
   }
 
-  /** Moves the device's cursor in the group forward to `seq` (never back); returns where it was and is. */
-  async function advanceCursor(device: Actor, groupId: string, seq: bigint): Promise<{ from: bigint; to: bigint } | null> {
-    const [r] = await prisma.$queryRaw<{ from: bigint; to: bigint }[]>`
-      WITH old AS (SELECT acked_seq FROM group_devices
-                   WHERE group_id = ${groupId}::uuid AND user_id = ${device.userId}::uuid AND device_id = ${device.deviceId} FOR UPDATE)
-      UPDATE group_devices d SET acked_seq = GREATEST(d.acked_seq, ${seq}::bigint) FROM old
-      WHERE d.group_id = ${groupId}::uuid AND d.user_id = ${device.userId}::uuid AND d.device_id = ${device.deviceId}
-      RETURNING old.acked_seq AS "from", d.acked_seq AS "to"`;
-    return r ?? null;
-  }
-
   /**
    * Retention, at most `limit` rows a statement. Events every active member device that may see them acknowledged
    * go, except that an application message keeps its metadata row (history, receipts, deletion) without its
@@ -398,7 +387,6 @@ export function createGroupsStore({ prisma, sql }: Pick<ServiceDeps, "prisma" | 
     pending,
     memberships,
     tops,
-    advanceCursor,
     otherAdmins,
     ensureAdmin,
     endDevice,

@@ -196,8 +196,8 @@ const shapers: Record<string, (row: InboxItem) => InboxEventPayload> = {
       __typename: "ReceiptEvent",
       id: r.id.toString(),
       expiresAt: iso(r.expiresAt),
-      // A group message's id ("g:<groupId>:<seq>") is no uuid: it travels in the payload.
-      messageId: r.messageId ?? p.messageId!,
+      // A group message's id ("g:<groupId>:<seq>") is no uuid: it travels in the payload (the first one listed).
+      messageId: r.messageId ?? p.messageId ?? p.messageIds![0],
       conversationId: r.conversationId!,
       userId: p.userId,
       kind: p.kind,

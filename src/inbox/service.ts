@@ -10,6 +10,7 @@ import { QuietGate, recheckInboxes } from "../live/recheck.ts";
 import type { Feed } from "../live/feed.ts";
 import { footprint } from "../live/footprint.ts";
 import type { PreKeyStatus } from "../keys/claims.ts";
+import type { InboxItem } from "../generated/prisma/client.ts";
 import {
   envelopeEvent,
   keyPackagesLowEvent,
@@ -36,6 +37,8 @@ export interface InboxQueue {
   enqueue(tx: Tx, items: NewInboxItem[]): Promise<Delivery[]>;
   /** Live delivery, after commit. Never throws: a lost live event is re-read from the queue. */
   publish(deliveries: Delivery[]): void;
+  /** The same for rows an acknowledgement statement queued (the groups domain's receipts). */
+  publishQueued(items: InboxItem[]): void;
   /** Live-only envelopes (sendMessage online: true): to the devices connected now, never queued, never replayed. */
   publishLive(copies: LiveCopy[], at: Date): void;
   /** When an item queued at `from` is dropped unacknowledged. */
@@ -81,6 +84,7 @@ export function createInboxQueue(deps: ServiceDeps, store: InboxStore): InboxQue
       return rows.map((r) => ({ userId: r.userId, deviceId: r.deviceId, event: shape(r) }));
     },
     publish,
+    publishQueued: (items) => publish(items.map((r) => ({ userId: r.userId, deviceId: r.deviceId, event: shape(r) }))),
     publishLive: (copies, at) =>
       publish(copies.map((c) => ({ userId: c.userId, deviceId: c.deviceId, event: liveEnvelopeEvent(`${LIVE_ID_PREFIX}${randomUUID()}`, c, at) }))),
     retentionExpiry: (from = new Date()) => retentionExpiry(from, keep),
@@ -129,7 +133,7 @@ export function createInboxService(
     followUp: ports.acknowledged,
     maxConcurrent: config.database.kind === "postgres" ? Math.max(1, Math.floor(config.database.poolSize / 4)) : 1,
     retentionExpiry: (from) => queue.retentionExpiry(from),
-    queued: (items) => queue.publish(items.map((r) => ({ userId: r.userId, deviceId: r.deviceId, event: shape(r) }))),
+    queued: (items) => queue.publishQueued(items),
     onBatch: (n) => deps.observeBatch?.("acks", n),
   });
   const streamDeps: InboxStreamDeps = {

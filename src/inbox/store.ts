@@ -166,13 +166,22 @@ SELECT 'removed' AS row_kind, id::text AS id, user_id::text AS user_id, device_i
        NULL::float8 AS expires_ms
 FROM acked
 UNION ALL
-SELECT 'queued', id::text, user_id::text, device_id, kind, message_id::text, conversation_id::text, payload,
-       extract(epoch FROM created_at)::float8 * 1000, extract(epoch FROM expires_at)::float8 * 1000
+SELECT 'queued', ${queuedRows.columns}
 FROM queued`;
 }
 
-type AckRow = {
-  row_kind: "removed" | "queued";
+/**
+ * The rows a `queued` CTE wrote, as an acknowledgement statement returns them after its row_kind column (the
+ * columns of AckRow, in order), and their reading back: the groups domain's acknowledgement statement ends the same way.
+ */
+export const queuedRows = {
+  columns: `id::text, user_id::text, device_id, kind, message_id::text, conversation_id::text, payload,
+       extract(epoch FROM created_at)::float8 * 1000, extract(epoch FROM expires_at)::float8 * 1000`,
+  parse: (r: AckRow) => queuedItem(r),
+};
+
+export type AckRow = {
+  row_kind: "removed" | "moved" | "queued";
   id: string;
   user_id: string;
   device_id: number;
@@ -219,6 +228,23 @@ export const receiptWrite = {
          $1::timestamptz, max(COALESCE(s.expires_at, $3::timestamptz))
   FROM ${source} s JOIN ${DEVICES_TABLE} d ON d.user_id = s.sender_user_id AND d.active
   GROUP BY d.user_id, d.device_id, s.recipient_user_id
+  RETURNING *
+)`;
+  },
+  /**
+   * The same for group messages (ids g:<group>:<seq>): one row per sender device, reader and group, listing the
+   * messages of the CTE `source` (group_id, seq, sender_user_id, reader_user_id). Group messages expire only by
+   * retention ($3).
+   */
+  groupCte(source: string, kind: "DELIVERED" | "READ"): string {
+    return `queued AS (
+  INSERT INTO inbox_items (user_id, device_id, kind, message_id, conversation_id, payload, created_at, expires_at)
+  SELECT d.user_id, d.device_id, 'receipt', NULL, s.group_id,
+         jsonb_build_object('userId', s.reader_user_id::text, 'kind', '${kind}', 'at', $2::text,
+                            'messageIds', jsonb_agg('g:' || s.group_id::text || ':' || s.seq::text ORDER BY s.seq)),
+         $1::timestamptz, $3::timestamptz
+  FROM ${source} s JOIN ${DEVICES_TABLE} d ON d.user_id = s.sender_user_id AND d.active
+  GROUP BY d.user_id, d.device_id, s.reader_user_id, s.group_id
   RETURNING *
 )`;
   },

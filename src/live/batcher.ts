@@ -66,3 +66,28 @@ export class Batcher<I, O> {
     }
   }
 }
+
+// A deadlock between two batches is resolved by PostgreSQL aborting one of them: that one is simply run again.
+const isDeadlock = (e: unknown) => (e as { code?: string })?.code === "40P01";
+
+/**
+ * A batch's writer for Batcher that keeps one bad item from failing its neighbours: a batch PostgreSQL aborted for a
+ * deadlock runs again (three tries); a batch failing otherwise wrote nothing, and each item is tried alone for its
+ * own answer.
+ */
+export function itemByItemOnFailure<I, O>(once: (items: I[]) => Promise<O[]>): (items: I[]) => Promise<Settled<O>[]> {
+  const run = async (items: I[]): Promise<Settled<O>[]> => {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return (await once(items)).map((value) => ({ ok: true, value }));
+      } catch (error) {
+        if (isDeadlock(error) && attempt < 3) continue;
+        if (items.length === 1) return [{ ok: false, error }];
+        const out: Settled<O>[] = [];
+        for (const item of items) out.push((await run([item]))[0]);
+        return out;
+      }
+    }
+  };
+  return run;
+}

@@ -1,0 +1,126 @@
+// Batched group acknowledgements (src/groups/acks.ts): the cursor moves of the ackEnvelopes calls that arrive
+// together are one statement with their receipts; the sender's device gets one DELIVERED receipt per reader and
+// batch listing the messages (not one per message), each member is recorded once per message, and overlapping
+// concurrent acknowledgements lose and double nothing.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  AckEnvelopesDocument,
+  GroupMessageStatusDocument,
+  InboxDocument,
+  PendingGroupEventsDocument,
+  type InboxSubscription,
+} from "../../src/client/generated/graphql.ts";
+import { openWs } from "../../src/client/transport.ts";
+import { mlsMember, text, type MlsMember } from "../helpers/groups.ts";
+import { collect } from "../helpers/live.ts";
+import { startServer, type TestServer } from "../helpers/server.ts";
+import { sleep } from "../helpers/wait.ts";
+
+type Ev = InboxSubscription["inbox"];
+type Receipt = Extract<Ev, { __typename: "ReceiptEvent" }>;
+// The sender's inbox replays receipts of earlier tests it never acknowledged: each test reads its own group's.
+const receiptsOf = (groupId: string) => (xs: { inbox: Ev }[]) =>
+  xs.map((x) => x.inbox).filter((e): e is Receipt => e.__typename === "ReceiptEvent" && e.conversationId === groupId);
+
+describe("batched group acknowledgements", () => {
+  let server: TestServer;
+  let a: MlsMember, b: MlsMember, c: MlsMember;
+
+  beforeAll(async () => {
+    server = await startServer();
+    [a, b, c] = await Promise.all([mlsMember(server.url, 3), mlsMember(server.url, 3), mlsMember(server.url, 3)]);
+  }, 180_000);
+  afterAll(() => server?.close());
+
+  /** The ids of the application messages `m` has not acknowledged in the group, in order. */
+  async function pendingIds(m: MlsMember, groupId: string): Promise<string[]> {
+    const { pendingGroupEvents } = await m.http.request(PendingGroupEventsDocument, { groupId });
+    return pendingGroupEvents.filter((e) => e.kind === "APPLICATION").map((e) => e.id);
+  }
+
+  /** A group of a, b and c with `n` application messages from a; their ids. */
+  async function groupWith(n: number): Promise<{ groupId: string; sent: string[] }> {
+    const groupId = await a.mls.createGroup({ name: "acks", memberUserIds: [b.userId, c.userId] });
+    const sent: string[] = [];
+    for (let i = 0; i < n; i++) sent.push(await a.mls.send(groupId, text(`m${i}`)));
+    return { groupId, sent };
+  }
+
+  it("two members acknowledging five messages at once: the sender gets one receipt from each, listing the five", async () => {
+    const { groupId, sent } = await groupWith(5);
+    const receipts = receiptsOf(groupId);
+    const ws = openWs(server.url, a.token);
+    const inbox = collect(ws, InboxDocument);
+    try {
+      const [ib, ic] = await Promise.all([pendingIds(b, groupId), pendingIds(c, groupId)]);
+      expect(ib).toEqual(sent);
+      // Sent together: they share a batch (or two; the answer is the same either way).
+      const [rb, rc] = await Promise.all([
+        b.http.request(AckEnvelopesDocument, { ids: ib }),
+        c.http.request(AckEnvelopesDocument, { ids: ic }),
+      ]);
+      expect([rb.ackEnvelopes, rc.ackEnvelopes]).toEqual([5, 5]);
+      await inbox.until((xs) => receipts(xs).length >= 2, 15_000, "two receipts");
+      await sleep(300); // nothing more may come
+      const got = receipts(inbox.items);
+      expect(got).toHaveLength(2);
+      expect(new Set(got.map((r) => r.userId))).toEqual(new Set([b.userId, c.userId]));
+      for (const r of got) {
+        expect(r.kind).toBe("DELIVERED");
+        expect(r.conversationId).toBe(groupId);
+        expect(r.messageIds).toEqual(sent);
+        expect(r.messageId).toBe(sent[0]);
+      }
+      for (const id of sent) {
+        const { groupMessageStatus } = await a.http.request(GroupMessageStatusDocument, { messageId: id });
+        expect(groupMessageStatus.deliveredTo.map((d) => d.userId).sort()).toEqual([b.userId, c.userId].sort());
+      }
+      expect(await pendingIds(b, groupId)).toEqual([]);
+
+      // Acknowledging again moves nothing and tells the sender nothing.
+      expect((await b.http.request(AckEnvelopesDocument, { ids: ib })).ackEnvelopes).toBe(5);
+      await sleep(300);
+      expect(receipts(inbox.items)).toHaveLength(2);
+    } finally {
+      inbox.stop();
+      await ws.dispose();
+    }
+  });
+
+  it("ids of a group the device is not in count for nothing and move nothing, beside valid ones in the same call", async () => {
+    const { groupId, sent } = await groupWith(2);
+    const outsider = await mlsMember(server.url, 0);
+    const theirs = await a.mls.createGroup({ name: "not c's", memberUserIds: [b.userId] });
+    const other = await a.mls.send(theirs, text("b only"));
+    const ids = await pendingIds(c, groupId);
+    expect((await c.http.request(AckEnvelopesDocument, { ids: [...ids, other] })).ackEnvelopes).toBe(2);
+    expect((await outsider.http.request(AckEnvelopesDocument, { ids: sent })).ackEnvelopes).toBe(0);
+    // b's cursor in `theirs` is where it was: c's acknowledgement of its id moved nothing of b's.
+    expect(await pendingIds(b, theirs)).toEqual([other]);
+    const { groupMessageStatus } = await a.http.request(GroupMessageStatusDocument, { messageId: other });
+    expect(groupMessageStatus.deliveredTo).toEqual([]);
+  });
+
+  it("many overlapping acknowledgements at once: every message is delivered to each member exactly once", async () => {
+    const { groupId, sent } = await groupWith(12);
+    const receipts = receiptsOf(groupId);
+    const ws = openWs(server.url, a.token);
+    const inbox = collect(ws, InboxDocument);
+    try {
+      // Each member acknowledges growing prefixes, out of order, all in flight together.
+      const calls = [b, c].flatMap((m) =>
+        [7, 2, 12, 5, 9, 1, 12, 3].map((k) => m.http.request(AckEnvelopesDocument, { ids: sent.slice(0, k) })),
+      );
+      const answers = await Promise.all(calls);
+      expect(answers.map((x) => x.ackEnvelopes)).toEqual([b, c].flatMap(() => [7, 2, 12, 5, 9, 1, 12, 3]));
+      const listed = (userId: string) => receipts(inbox.items).filter((r) => r.userId === userId).flatMap((r) => r.messageIds);
+      await inbox.until(() => listed(b.userId).length >= 12 && listed(c.userId).length >= 12, 15_000, "12 from each");
+      await sleep(300);
+      for (const m of [b, c]) expect([...listed(m.userId)].sort()).toEqual([...sent].sort());
+      expect(await pendingIds(c, groupId)).toEqual([]);
+    } finally {
+      inbox.stop();
+      await ws.dispose();
+    }
+  });
+});
