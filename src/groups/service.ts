@@ -21,6 +21,8 @@ import { groupEvent, groupEventId, isGroupEventId, parseGroupEventId, type Group
 import { createGroupsStore, DELETED, type NewGroupEvent } from "./store.ts";
 import { createGroupAcks } from "./acks.ts";
 import { createCursorStore } from "./cursor-store.ts";
+import { createAppendStore } from "./append-store.ts";
+import { createGroupSends } from "./sends.ts";
 import type { ActiveDevicesPort, GroupReceipts } from "./receipts.ts";
 import type { DeviceRef } from "./mls-framing.ts";
 import {
@@ -52,7 +54,6 @@ import {
   parseApplicationMessage,
   parseCommit,
   parseGroupInfo,
-  sameBytes,
   verifyCommitSignature,
   verifyTree,
 } from "./mls-framing.ts";
@@ -80,6 +81,13 @@ export function createGroupsService(
   // Parsing a 1,500-leaf tree costs milliseconds; the latest one of each recently committed group is kept.
   const treeCache = createTreeCache();
   // As many acknowledgement batches in flight as the inbox's: a quarter of the pool (PGlite has one connection).
+  // As many send batches in flight as the 1:1 sends': half the pool.
+  const append = createGroupSends({
+    store: createAppendStore(deps),
+    maxConcurrent: config.database.kind === "postgres" ? Math.max(1, Math.floor(config.database.poolSize / 2)) : 1,
+    maxQueued: config.messaging.sendQueueLimit,
+    onBatch: (n) => deps.observeBatch?.("groupSends", n),
+  });
   const ack = createGroupAcks({
     store: createCursorStore(deps),
     followUp: receipts.cursorMoves,
@@ -268,15 +276,7 @@ export function createGroupsService(
       });
     }
     const framing = parseApplicationMessage(message);
-    const found = await store.sendingDevice(groupId, actor);
-    if (!found || !found.member) throw notFound("no such group");
-    if (!sameBytes(framing.groupId, found.mlsGroupId)) throw badInput("message is framed for another group");
-    const stored = await store.appendApplication(groupId, actor, storedEpoch(framing.epoch), message);
-    if (!stored) {
-      const epoch = await store.epochOf(groupId);
-      if (epoch === null) throw notFound("no such group");
-      throw staleEpoch(epoch);
-    }
+    const stored = await append({ actor, groupId, epoch: storedEpoch(framing.epoch), mlsGroupId: framing.groupId, message });
     await bus.publish(
       channels.group(groupId),
       groupEvent(groupId, stored.seq, "APPLICATION", stored.epoch, actor.userId, actor.deviceId, message, stored.createdAt),

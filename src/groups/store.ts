@@ -151,38 +151,6 @@ export function createGroupsStore({ prisma, sql }: Pick<ServiceDeps, "prisma" | 
     return createdAt;
   }
 
-  /** The group and whether the sending device still receives it, in one read. */
-  async function sendingDevice(groupId: string, device: Actor) {
-    const [found] = await prisma.$queryRaw<{ mlsGroupId: Uint8Array; member: boolean }[]>`
-      SELECT g.mls_group_id AS "mlsGroupId",
-             EXISTS (SELECT 1 FROM group_devices d WHERE d.group_id = g.id AND d.user_id = ${device.userId}::uuid
-                       AND d.device_id = ${device.deviceId} AND d.until_seq IS NULL) AS member
-      FROM groups g WHERE g.id = ${groupId}::uuid`;
-    return found ?? null;
-  }
-
-  /**
-   * Numbers and stores an application message in one statement: the group row is locked only while it runs, not
-   * across round trips, so a busy group's sends queue on the lock for microseconds. The previous epoch is accepted
-   * for messages in flight while a commit was accepted. Null when the epoch is not accepted (or no such group).
-   */
-  async function appendApplication(groupId: string, sender: Actor, epoch: number, message: Uint8Array) {
-    const [stored] = await prisma.$queryRaw<{ seq: bigint; epoch: number; createdAt: Date }[]>`
-      WITH g AS (
-        UPDATE groups SET last_seq = last_seq + 1
-        WHERE id = ${groupId}::uuid AND ${epoch}::int <= epoch AND ${epoch}::int >= epoch - 1
-        RETURNING last_seq)
-      INSERT INTO group_messages (group_id, seq, kind, epoch, sender_user_id, sender_device_id, message)
-      SELECT ${groupId}::uuid, g.last_seq, 'APPLICATION', ${epoch}::int, ${sender.userId}::uuid,
-             ${sender.deviceId}::int, ${bytes(message)}
-      FROM g
-      RETURNING seq, epoch, created_at AS "createdAt"`;
-    return stored ?? null;
-  }
-
-  const epochOf = async (groupId: string) =>
-    (await prisma.group.findUnique({ where: { id: groupId }, select: { epoch: true } }))?.epoch ?? null;
-
   /** Adds an event without MLS bytes (name, roles, someone left), numbered like the others. */
   async function appendEvent(tx: Tx, groupId: string, kind: GroupEventKind, actor: Actor, refersTo: string | null = null): Promise<GroupEventPayload> {
     const [g] = await tx.$queryRaw<{ epoch: number; last_seq: bigint }[]>`
@@ -375,9 +343,6 @@ export function createGroupsStore({ prisma, sql }: Pick<ServiceDeps, "prisma" | 
     roster,
     devicesInTree,
     applyCommit,
-    sendingDevice,
-    appendApplication,
-    epochOf,
     appendEvent,
     updateInfo,
     setRole,
