@@ -17,6 +17,7 @@ import { AckQueue } from "../src/client/acks.ts";
 import { mlsSuite } from "../src/client/mls/key-packages.ts";
 import { mlsMember, type MlsMember } from "../test/helpers/groups.ts";
 import { connectGql, operation, type GqlSocket } from "./lib/gqlws.ts";
+import { CpuMeter } from "./lib/cpu-meter.ts";
 import { rawFanout, startRawRelay } from "./lib/raw-relay.ts";
 import { machine, printTable, record } from "./lib/report.ts";
 import { seedDevices, type SeededDevice } from "./lib/seed.ts";
@@ -155,6 +156,7 @@ try {
   console.log(`encrypting ${total} application messages ahead of time…`);
   const smallMessages = await encrypt(creator, smallId, total);
   let m = 0;
+  const meter = new CpuMeter(target.node.child.pid!, target.db.url!);
   const steps: Record<string, unknown>[] = [];
   const stepResults: unknown[] = [];
   for (const mode of MODES) for (const rate of RATES) {
@@ -165,6 +167,7 @@ try {
     acks.calls = acks.failures = 0;
     let errors = 0;
     let accepted = 0;
+    const cpuBefore = await meter.read();
     const run = await openLoop(rate, STEP_MS, 90, async () => {
       const message = smallMessages[m++];
       if (!message) return;
@@ -181,15 +184,18 @@ try {
     const done = (seq: number) => all(got, seq) && (!acks.on || all(acked, seq));
     const complete = () => [...callAt.keys()].filter(done).length;
     for (let w = 0; w < 100 && complete() < callAt.size; w++) await new Promise((r) => setTimeout(r, 100));
+    const cpu = CpuMeter.diff(cpuBefore, await meter.read());
+    const perMessage = (seconds: number) => Math.round((seconds * 1e6) / Math.max(1, complete()));
     const lat = [...callAt].filter(([seq]) => all(got, seq)).map(([seq, t]) => got.get(seq)!.last - t);
     const ackLat = [...callAt].filter(([seq]) => all(acked, seq)).map(([seq, t]) => acked.get(seq)!.last - t);
     const lastDone = Math.max(0, ...[...callAt.keys()].filter(done).map((seq) => (acks.on ? acked : got).get(seq)!.last));
     const perSecond = Math.round((complete() / Math.max(1, lastDone - run.startedAt)) * 1000);
     const s = summarise(lat);
     const a = summarise(ackLat);
-    steps.push({ mode, "offered/s": rate, "accepted/s": Math.round((accepted / run.elapsedMs) * 1000), "done/s": perSecond, "reached all 49": `${lat.length}/${accepted}`, "all 49 acked": acks.on ? `${ackLat.length}/${accepted}` : "", "call → all have it p50": s.p50, p95: s.p95, p99: s.p99, "call → all acked p50": acks.on ? a.p50 : "", "p99 ": acks.on ? a.p99 : "", "ack calls": acks.on ? acks.calls : "", errors: errors + acks.failures, skipped: run.skipped });
-    stepResults.push({ mode, rate, accepted, perSecond, complete: lat.length, acked: ackLat.length, latency: s, ackLatency: a, ackCalls: acks.calls, errors, ackFailures: acks.failures, skipped: run.skipped, elapsedMs: run.elapsedMs });
+    steps.push({ mode, "offered/s": rate, "accepted/s": Math.round((accepted / run.elapsedMs) * 1000), "done/s": perSecond, "reached all 49": `${lat.length}/${accepted}`, "all 49 acked": acks.on ? `${ackLat.length}/${accepted}` : "", "call → all have it p50": s.p50, p95: s.p95, p99: s.p99, "call → all acked p50": acks.on ? a.p50 : "", "p99 ": acks.on ? a.p99 : "", "ack calls": acks.on ? acks.calls : "", errors: errors + acks.failures, skipped: run.skipped, "server µs/msg": perMessage(cpu.server), "pg µs/msg": perMessage(cpu.postgres), "load µs/msg": perMessage(cpu.load) });
+    stepResults.push({ mode, rate, accepted, perSecond, complete: lat.length, acked: ackLat.length, latency: s, ackLatency: a, ackCalls: acks.calls, errors, ackFailures: acks.failures, skipped: run.skipped, elapsedMs: run.elapsedMs, cpuSeconds: cpu });
   }
+  await meter.close();
   for (const s of small) s.ws.terminate();
   creatorWs.close();
 
