@@ -23,6 +23,8 @@ import { createGroupAcks } from "./acks.ts";
 import { createCursorStore } from "./cursor-store.ts";
 import { createAppendStore } from "./append-store.ts";
 import { createGroupSends } from "./sends.ts";
+import { groupWakes, type GroupEvents } from "./wakes.ts";
+export type { GroupEvents } from "./wakes.ts";
 import type { ActiveDevicesPort, GroupReceipts } from "./receipts.ts";
 import type { DeviceRef } from "./mls-framing.ts";
 import {
@@ -63,10 +65,6 @@ export * from "./rules.ts";
 
 export type GroupsService = ReturnType<typeof createGroupsService>;
 
-export interface GroupEvents {
-  /** After an application message is stored: the devices it is for (read only if asked) may need waking (src/push/). */
-  applicationStored(sender: Actor, recipients: () => Promise<{ userId: string; deviceId: number }[]>): void;
-}
 
 export function createGroupsService(
   deps: ServiceDeps,
@@ -88,6 +86,7 @@ export function createGroupsService(
     maxQueued: config.messaging.sendQueueLimit,
     onBatch: (n) => deps.observeBatch?.("groupSends", n),
   });
+  const wakeMembers = groupWakes(events, (groupId) => store.currentDevices(groupId));
   const ack = createGroupAcks({
     store: createCursorStore(deps),
     followUp: receipts.cursorMoves,
@@ -281,7 +280,7 @@ export function createGroupsService(
       channels.group(groupId),
       groupEvent(groupId, stored.seq, "APPLICATION", stored.epoch, actor.userId, actor.deviceId, message, stored.createdAt),
     );
-    events?.applicationStored(actor, () => store.currentDevices(groupId));
+    wakeMembers(groupId, actor);
     return { messageId: groupEventId(groupId, stored.seq), serverTimestamp: stored.createdAt };
   }
 
