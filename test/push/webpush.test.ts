@@ -104,6 +104,9 @@ describe("Web Push wake-ups", () => {
     });
     await sendOpaque(alice, bob.userId, "while connected");
     await inbox.until((xs) => xs.length >= 101);
+    // The wake-up decision runs after the send's commit, beside the live delivery: leaving before it has asked who is
+    // online would make the device away by then (and rightly woken, its queue unacknowledged). Seen once in CI.
+    await sleep(300);
     await ws.dispose();
     await eventually(async () => expect(await server.app.services.realtime.presence(bob, [bob.userId])).toMatchObject([{ online: false }]));
     await sleep(300);
