@@ -102,7 +102,7 @@ export function createServices(deps: ServiceDeps, presenceStore: PresenceStore =
   const groups = createGroupsService(deps, keyPackages, createGroupReceipts(deps, queue, accounts), accounts, {
     applicationStored: (sender, recipients) =>
       void recipients()
-        .then((ds) => push.wake(ds.filter((d) => d.userId !== sender?.userId || d.deviceId !== sender.deviceId).map((d) => ({ ...d, urgent: false }))))
+        .then((ds) => push.wake(ds.filter((d) => !sender || d.userId !== sender.userId || d.deviceId !== sender.deviceId).map((d) => ({ ...d, urgent: false }))))
         .catch(report("group wake-up not recorded")),
   });
   // Consent is asked by messages (each batch of sends), realtime (presence, typing) and key packages (invitations);

@@ -50,7 +50,7 @@ export function createGroupReceiptsStore({ prisma }: Pick<ServiceDeps, "prisma">
 }
 
 /**
- * The receipts part of a group acknowledgement statement (groups/store.ts ackStatement): for the CTE `moved`
+ * The receipts part of a group acknowledgement statement (cursor-store.ts ackStatement): for the CTE `moved`
  * (group_id, user_id, from_seq, to_seq: cursors that moved), others' application messages in (from, to] are
  * delivered to the mover's user, recorded once per user (the first of its devices), and the CTE `fresh` (group_id,
  * seq, sender_user_id, reader_user_id) holds the ones recorded now, for the senders' receipt rows.

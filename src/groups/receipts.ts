@@ -4,7 +4,7 @@
 import type { Actor, ServiceDeps, Tx } from "../deps.ts";
 import { badInput, notFound } from "../errors.ts";
 import type { InboxQueue, NewInboxItem } from "../inbox/service.ts";
-import { parseGroupEventId } from "./events.ts";
+import { groupEventId, parseGroupEventId } from "./events.ts";
 import { createGroupReceiptsStore, deliveredOnCursorMove, type ReceiptKind } from "./receipts-store.ts";
 import type { CursorMoveFollowUp } from "./acks.ts";
 
@@ -27,17 +27,19 @@ export function createGroupReceipts(
   const store = createGroupReceiptsStore(deps);
   const inTx = store.transaction;
 
-  /** Records receipts of `userId` for those messages (once per kind): one ReceiptEvent per sender device, listing them. */
-  async function record(tx: Tx, userId: string, kind: ReceiptKind, groupId: string, seqs: bigint[], at: Date): Promise<NewInboxItem[]> {
-    if (!seqs.length) return [];
+  /**
+   * Records receipts of `userId` for those messages (once per kind): one ReceiptEvent per sender device, listing
+   * them. Returns the items and how many messages were recorded for a sender with a device to tell.
+   */
+  async function record(tx: Tx, userId: string, kind: ReceiptKind, groupId: string, seqs: bigint[], at: Date) {
+    if (!seqs.length) return { items: [], told: 0 };
     const fresh = await store.insert(tx, userId, kind, groupId, seqs, at);
-    if (!fresh.length) return [];
     const bySender = new Map<string, string[]>();
     for (const f of [...fresh].sort((a, b) => (a.seq < b.seq ? -1 : 1))) {
-      (bySender.get(f.sender) ?? bySender.set(f.sender, []).get(f.sender)!).push(`g:${groupId}:${f.seq}`);
+      (bySender.get(f.sender) ?? bySender.set(f.sender, []).get(f.sender)!).push(groupEventId(groupId, f.seq));
     }
-    const devices = await accounts.activeDevices(tx, [...bySender.keys()]);
-    return devices.map((d) => ({
+    const devices = bySender.size ? await accounts.activeDevices(tx, [...bySender.keys()]) : [];
+    const items: NewInboxItem[] = devices.map((d) => ({
       userId: d.userId,
       deviceId: d.deviceId,
       kind: "receipt",
@@ -45,6 +47,8 @@ export function createGroupReceipts(
       payload: { userId, kind, at: at.toISOString(), messageIds: bySender.get(d.userId)! },
       expiresAt: inbox.retentionExpiry(at),
     }));
+    const told = new Set(devices.map((d) => d.userId));
+    return { items, told: [...told].reduce((n, sender) => n + bySender.get(sender)!.length, 0) };
   }
 
   /**
@@ -73,8 +77,8 @@ export function createGroupReceipts(
         const m = await store.visibleRange(tx, groupId, actor);
         if (!m) continue;
         const visible = seqs.filter((s) => s >= m.from_seq && (m.until_seq === null || s <= m.until_seq));
-        const got = await record(tx, actor.userId, "READ", groupId, visible, at);
-        count += new Set(got.flatMap((g) => (g.payload as { messageIds: string[] }).messageIds)).size;
+        const { items: got, told } = await record(tx, actor.userId, "READ", groupId, visible, at);
+        count += told;
         items.push(...got);
       }
       return inbox.enqueue(tx, items);

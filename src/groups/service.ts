@@ -19,6 +19,7 @@ import { GroupStream, type GroupSink } from "../live/group-stream.ts";
 import { recheckGroups } from "../live/recheck.ts";
 import { groupEvent, groupEventId, isGroupEventId, parseGroupEventId, type GroupEventPayload } from "./events.ts";
 import { createGroupsStore, DELETED, type NewGroupEvent } from "./store.ts";
+import { batchesInFlight } from "../live/batcher.ts";
 import { createGroupAcks } from "./acks.ts";
 import { createCursorStore } from "./cursor-store.ts";
 import { createAppendStore } from "./append-store.ts";
@@ -78,11 +79,10 @@ export function createGroupsService(
   const inTx = store.transaction;
   // Parsing a 1,500-leaf tree costs milliseconds; the latest one of each recently committed group is kept.
   const treeCache = createTreeCache();
-  // As many acknowledgement batches in flight as the inbox's: a quarter of the pool (PGlite has one connection).
-  // As many send batches in flight as the 1:1 sends': half the pool.
+  // As many send batches in flight as the 1:1 sends' (half the pool), acknowledgement batches as the inbox's (a quarter).
   const append = createGroupSends({
     store: createAppendStore(deps),
-    maxConcurrent: config.database.kind === "postgres" ? Math.max(1, Math.floor(config.database.poolSize / 2)) : 1,
+    maxConcurrent: batchesInFlight(config.database, 2),
     maxQueued: config.messaging.sendQueueLimit,
     onBatch: (n) => deps.observeBatch?.("groupSends", n),
   });
@@ -90,7 +90,7 @@ export function createGroupsService(
   const ack = createGroupAcks({
     store: createCursorStore(deps),
     followUp: receipts.cursorMoves,
-    maxConcurrent: config.database.kind === "postgres" ? Math.max(1, Math.floor(config.database.poolSize / 4)) : 1,
+    maxConcurrent: batchesInFlight(config.database, 4),
     onBatch: (n) => deps.observeBatch?.("groupAcks", n),
   });
 

@@ -9,6 +9,7 @@ import { InboxStream, type InboxStreamDeps } from "../live/inbox-stream.ts";
 import { QuietGate, recheckInboxes } from "../live/recheck.ts";
 import type { Feed } from "../live/feed.ts";
 import { footprint } from "../live/footprint.ts";
+import { batchesInFlight } from "../live/batcher.ts";
 import type { PreKeyStatus } from "../keys/claims.ts";
 import type { InboxItem } from "../generated/prisma/client.ts";
 import {
@@ -127,11 +128,11 @@ export function createInboxService(
 ) {
   const { bus, config, logger } = deps;
   const { store, queue, sources } = ports;
-  // As many acknowledgement batches in flight as a quarter of the pool; PGlite has one connection.
+  // A quarter of the pool for acknowledgement batches.
   const acks = createAckBatcher({
     store,
     followUp: ports.acknowledged,
-    maxConcurrent: config.database.kind === "postgres" ? Math.max(1, Math.floor(config.database.poolSize / 4)) : 1,
+    maxConcurrent: batchesInFlight(config.database, 4),
     retentionExpiry: (from) => queue.retentionExpiry(from),
     queued: (items) => queue.publishQueued(items),
     onBatch: (n) => deps.observeBatch?.("acks", n),

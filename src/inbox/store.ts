@@ -232,7 +232,8 @@ export const receiptWrite = {
 )`;
   },
   /**
-   * The same for group messages (ids g:<group>:<seq>): one row per sender device, reader and group, listing the
+   * The same for group messages (ids g:<group>:<seq>, as groups/events.ts groupEventId writes them): one row per
+   * sender device, reader and group, listing the
    * messages of the CTE `source` (group_id, seq, sender_user_id, reader_user_id). Group messages expire only by
    * retention ($3).
    */

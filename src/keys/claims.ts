@@ -3,7 +3,7 @@
 // a burst after a pause queues as a bigger batch rather than as a row of statements waiting for connections. The
 // statement itself is the store's (CLAIM in store.ts).
 import { AppError, notFound } from "../errors.ts";
-import { Batcher, type Settled } from "../live/batcher.ts";
+import { Batcher, type Settled, batchesInFlight } from "../live/batcher.ts";
 import type { ServiceDeps } from "../deps.ts";
 import type { ClaimRow, KeysStore } from "./store.ts";
 
@@ -92,7 +92,7 @@ export function createPreKeyClaims(
   // A quarter of the pool at most, so a burst of claims grows the batches instead of taking every connection.
   const batches = new Batcher<Claim, PreKeyBundle[]>(claimBatch, {
     maxBatch: 100,
-    maxConcurrent: config.database.kind === "postgres" ? Math.max(1, Math.floor(config.database.poolSize / 4)) : 1,
+    maxConcurrent: batchesInFlight(config.database, 4),
     onBatch: (n) => observeBatch?.("preKeyClaims", n),
   });
 

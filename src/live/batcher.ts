@@ -91,3 +91,11 @@ export function itemByItemOnFailure<I, O>(once: (items: I[]) => Promise<O[]>): (
   };
   return run;
 }
+
+/**
+ * How many batches of one kind may be in flight: one per `connectionsPerBatch` pooled connections (each batch holds
+ * one connection at a time), leaving the rest of the pool to everything else; PGlite has one connection.
+ */
+export function batchesInFlight(database: { kind: "postgres"; poolSize: number } | { kind: "pglite" }, connectionsPerBatch: number): number {
+  return database.kind === "postgres" ? Math.max(1, Math.floor(database.poolSize / connectionsPerBatch)) : 1;
+}

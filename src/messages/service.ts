@@ -3,7 +3,7 @@
 // Bodies are opaque: they are stored in the recipients' queues (through the inbox's InboxQueue port), never parsed.
 import { randomUUID } from "node:crypto";
 import { badInput, notFound } from "../errors.ts";
-import { Batcher, type Settled } from "../live/batcher.ts";
+import { Batcher, type Settled, batchesInFlight } from "../live/batcher.ts";
 import type { Actor, ServiceDeps, Tx } from "../deps.ts";
 import type { EnvelopeCopy, InboxQueue, LiveCopy, NewInboxItem } from "../inbox/service.ts";
 import {
@@ -146,11 +146,10 @@ export function createMessagesService(
     return out;
   }
 
-  // At most one batch per two pooled connections is in flight (each holds one connection at a time), leaving
-  // connections for everything else; PGlite has one.
+  // At most one batch per two pooled connections in flight.
   const sends = new Batcher<SendRequest, SendResult>(sendBatch, {
     maxBatch: 128,
-    maxConcurrent: config.database.kind === "postgres" ? Math.max(1, Math.floor(config.database.poolSize / 2)) : 1,
+    maxConcurrent: batchesInFlight(config.database, 2),
     maxQueued: config.messaging.sendQueueLimit,
     onBatch: (n) => deps.observeBatch?.("sends", n),
   });
