@@ -8,8 +8,7 @@ import { envelopeNumber, numberedBody } from "./lib/numbered-body.ts";
 import { randomUUID } from "node:crypto";
 import WebSocket from "ws";
 import { InboxDocument, SendMessageDocument } from "../src/client/generated/graphql.ts";
-import { queryText } from "../src/client/transport.ts";
-import { connectGql, type GqlSocket } from "./lib/gqlws.ts";
+import { connectGql, operation, type GqlSocket } from "./lib/gqlws.ts";
 import { connectInspector, inspectPort } from "./lib/inspector.ts";
 import { Holders } from "./lib/holders.ts";
 import { openFileLimit, rssBytes, serverProcesses } from "./lib/proc.ts";
@@ -105,7 +104,7 @@ try {
   const sockets: GqlSocket[] = [];
   const sent = new Map<number, number>();
   const latencies: number[] = [];
-  const inbox = queryText(InboxDocument);
+  const inbox = operation(InboxDocument);
   const onEvent = (p: { data?: unknown }) => {
     const idx = envelopeNumber(p);
     if (idx === undefined) return;
@@ -159,7 +158,7 @@ try {
       const body = numberedBody(idx, 200);
       sent.set(idx, performance.now());
       void sender
-        .request(queryText(SendMessageDocument), {
+        .request(operation(SendMessageDocument), {
           input: {
             recipientUserId: to.userId,
             clientMessageId: randomUUID(),

@@ -301,6 +301,42 @@ for (const k of watch) {
     for (const [ck, g] of [...m.entries()].sort((a, b) => b[1].size - a[1].size).slice(0, 14))
       console.log(`${(g.size / N).toFixed(0).padStart(9)}  ${(g.n / N).toFixed(2).padStart(6)}  ${ck.slice(0, 140)}`);
   }
+  // TREE=<label>: the dominator subtrees of the new objects with that label that old objects keep alive, merged by
+  // path (edge name and label at each level), in bytes per connection, down to TREE_DEPTH levels and TREE_MIN bytes.
+  if (process.env.TREE) {
+    const kids = new Map<number, number[]>();
+    for (let i = 1; i < count; i++) if (idom[i] >= 0) (kids.get(idom[i]) ?? kids.set(idom[i], []).get(idom[i])!).push(i);
+    const edgeTo = (from: number, to: number) => {
+      for (let e = firstEdge[from]; e < firstEdge[from + 1]; e += ef) {
+        if (after.edges[e + toOff] / nf !== to) continue;
+        const et = after.edgeTypes[after.edges[e + etOff]];
+        return et === "element" || et === "hidden" ? `[${et}]` : after.strings[after.edges[e + enOff]];
+      }
+      return "(via another path)";
+    };
+    interface Merged { n: number; size: number; self: number; kids: Map<string, Merged> }
+    const merged = (): Merged => ({ n: 0, size: 0, self: 0, kids: new Map() });
+    const depth = Number(process.env.TREE_DEPTH ?? 8);
+    const min = Number(process.env.TREE_MIN ?? 20) * N;
+    const add = (m: Merged, i: number, d: number) => {
+      m.n++;
+      m.size += retained[i];
+      m.self += after.nodes[i * nf + sizeOff];
+      if (d >= depth) return;
+      for (const c of kids.get(i) ?? []) {
+        const k = `${edgeTo(i, c)}: ${label(after, c).slice(0, 100)}`;
+        add(m.kids.get(k) ?? m.kids.set(k, merged()).get(k)!, c, d + 1);
+      }
+    };
+    const root = merged();
+    for (let i = 0; i < count; i++) if (isNew[i] && idom[i] >= 0 && !isNew[idom[i]] && label(after, i) === process.env.TREE) add(root, i, 0);
+    console.log(`\n${process.env.TREE} kept alive by old objects, merged (bytes/conn retained, self, count/conn):`);
+    const print = (m: Merged, d: number, name: string) => {
+      console.log(`${"  ".repeat(d)}${(m.size / N).toFixed(0).padStart(6)} ${(m.self / N).toFixed(0).padStart(5)} ${(m.n / N).toFixed(2).padStart(6)}  ${name}`);
+      for (const [k, c] of [...m.kids.entries()].sort((a, b) => b[1].size - a[1].size)) if (c.size >= min) print(c, d + 1, k);
+    };
+    print(root, 0, process.env.TREE);
+  }
 }
 
 // STRINGS=1: the new strings that are not part of another string, by what holds them, with an example each.
@@ -327,4 +363,27 @@ if (process.env.STRINGS) {
   console.log("\nnew strings by holder (count/conn, self bytes/conn of the outer string only):");
   for (const [k, h] of [...holders.entries()].sort((a, b) => b[1].n - a[1].n).slice(0, 30))
     console.log(`${(h.n / N).toFixed(2).padStart(6)}  ${(h.size / N).toFixed(0).padStart(5)}  ${k.slice(0, 90)}  e.g. ${JSON.stringify(h.example)}`);
+}
+
+// PATHS=<label>: the five largest new objects with that label and a chain of what holds each (first strong
+// retainer at every step, up to 8), to name the owner of a big table.
+if (process.env.PATHS) {
+  const holderOf = new Int32Array(count).fill(-1);
+  const holderEdge: string[] = new Array(count);
+  for (let i = 0; i < count; i++) {
+    for (let e = firstEdge[i]; e < firstEdge[i + 1]; e += ef) {
+      const to = after.edges[e + toOff] / nf;
+      const et = after.edgeTypes[after.edges[e + etOff]];
+      if (et === "weak" || holderOf[to] >= 0) continue;
+      holderOf[to] = i;
+      holderEdge[to] = et === "element" || et === "hidden" ? `[${after.edges[e + enOff]}]` : after.strings[after.edges[e + enOff]];
+    }
+  }
+  const sized = [...Array(count).keys()].filter((i) => isNew[i] && label(after, i) === process.env.PATHS);
+  sized.sort((a, b) => after.nodes[b * nf + sizeOff] - after.nodes[a * nf + sizeOff]);
+  for (const i of sized.slice(0, 5)) {
+    const chain: string[] = [];
+    for (let j = i, k = 0; k < 8 && holderOf[j] >= 0; k++, j = holderOf[j]) chain.push(`${holderEdge[j]} <- ${label(after, holderOf[j]).slice(0, 60)}`);
+    console.log(`\n${after.nodes[i * nf + sizeOff]} B ${process.env.PATHS}: ${chain.join("  |  ")}`);
+  }
 }

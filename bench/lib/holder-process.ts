@@ -2,8 +2,7 @@
 // a file, and this container caps a process at 20,000). It connects the devices it is given, each with an `inbox`
 // subscription, reports how that went, and holds them until its parent goes away.
 import { InboxDocument } from "../../src/client/generated/graphql.ts";
-import { queryText } from "../../src/client/transport.ts";
-import { connectGql, type GqlSocket } from "./gqlws.ts";
+import { connectGql, operation, type GqlSocket } from "./gqlws.ts";
 
 export interface HoldOrder {
   url: string;
@@ -18,7 +17,7 @@ export interface HoldReport {
 }
 
 const held: GqlSocket[] = [];
-const inbox = queryText(InboxDocument);
+const inbox = operation(InboxDocument);
 
 process.on("message", async (order: HoldOrder) => {
   let next = 0;
