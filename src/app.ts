@@ -16,12 +16,13 @@ import type { Logger } from "./logger.ts";
 import type { Context } from "./graphql/builder.ts";
 import { armorPlugins } from "./graphql/plugins/armor.ts";
 import { graphiqlOptions, renderGraphiQL } from "./graphql/graphiql.ts";
-import { metricsPlugins } from "./metrics/graphql.ts";
+import { metricsPlugins, subscriptionCounts } from "./metrics/graphql.ts";
 import { startMetricsServer } from "./metrics/http.ts";
 import { createMetrics, type Metrics } from "./metrics/registry.ts";
 import { createErrorMasker } from "./graphql/error-masking.ts";
 import { schema } from "./graphql/index.ts";
-import { rateLimitPlugin } from "./graphql/plugins/rate-limits.ts";
+import { rateLimitCharge, rateLimitPlugin } from "./graphql/plugins/rate-limits.ts";
+import { createWsSubscribe } from "./graphql/ws-subscribe.ts";
 import { loadPersistedOperations } from "./graphql/persisted-operations.ts";
 import type { Actor, ServiceDeps, Tx } from "./deps.ts";
 import type { Services } from "./graphql/builder.ts";
@@ -176,6 +177,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   await limiter.ready();
 
   const persisted = loadPersistedOperations(config.persistedOperations, schema);
+  const maskError = createErrorMasker(logger);
   const yoga = createYoga<ServerContext, Context>({
     schema,
     plugins: [
@@ -191,12 +193,21 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     renderGraphiQL,
     landingPage: false,
     logging: false,
-    maskedErrors: { maskError: createErrorMasker(logger) },
+    maskedErrors: { maskError },
     // The HTTP and WebSocket layers authenticated the caller before parsing (src/http/server.ts).
     context: (initial) => ({
       services, actor: initial.actor ?? null, clientIp: initial.clientIp ?? "unknown", dropSlowConsumer: initial.dropSlowConsumer,
     }),
   });
+
+  const wsSubscribe = createWsSubscribe(
+    {
+      charge: config.rateLimits ? rateLimitCharge(limiter, config.rateLimits) : undefined,
+      maskError,
+      ...subscriptionCounts(metrics),
+    },
+    config.graphqlJit,
+  );
 
   const attachments = await createAttachmentsHttp({
     service: services.attachments,
@@ -211,6 +222,7 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
   const http = await startHttp(
     {
       yoga,
+      subscribe: wsSubscribe,
       authenticate: (token) => services.devices.authenticate(token),
       ready: async () => {
         await db.ping();

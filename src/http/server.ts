@@ -1,8 +1,9 @@
 // One HTTP server for everything: POST/GET /graphql (Yoga, GraphiQL on GET), graphql-ws on the same path,
 // /healthz and /readyz. graphql-ws runs through Yoga's envelop (cached parse and validate, the same plugins and
-// error masking as HTTP), which measured 4x faster than plain useServer.
+// error masking as HTTP), which measured 4x faster than plain useServer; its subscriptions skip envelop's subscribe
+// phase (src/graphql/ws-subscribe.ts does that phase's work once, not per subscription).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { GraphQLError, type ExecutionArgs } from "graphql";
+import { GraphQLError, type ExecutionArgs, type ExecutionResult } from "graphql";
 import type { YogaServerInstance } from "graphql-yoga";
 import { WebSocketServer, type WebSocket } from "ws";
 import type { Config } from "../config.ts";
@@ -28,6 +29,8 @@ export interface ServerContext {
 export interface HttpDeps {
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   yoga: YogaServerInstance<ServerContext, any>;
+  /** Runs graphql-ws subscriptions (src/graphql/ws-subscribe.ts): Yoga's context, not its subscribe phase. */
+  subscribe(args: ExecutionArgs): Promise<AsyncIterableIterator<ExecutionResult> | ExecutionResult>;
   authenticate(token: string | null): Promise<Actor | null>;
   ready(): Promise<void>;
   logger: Logger;
@@ -141,7 +144,8 @@ export function startHttp(deps: HttpDeps, port: number, host: string): Promise<R
       execute: (args: ExecutionArgs) => (args.rootValue as Enveloped).execute(args),
       // A subscription's own backlog is bounded where it is produced (services/feed.ts ends a subscriber that falls
       // too far behind); what is bounded here is what sits unsent in the socket.
-      subscribe: (args: ExecutionArgs) => (args.rootValue as Enveloped).subscribe(args),
+      // The root value carries the enveloped execute; a subscription's resolvers have no use for it.
+      subscribe: (args: ExecutionArgs) => deps.subscribe({ ...args, rootValue: undefined }),
       onSubscribe: async (ctx, _id, params) => {
         // ctx.subscriptions already holds this operation; queries and mutations in flight count too.
         if (Object.keys(ctx.subscriptions).length > deps.ws.maxOperationsPerConnection) {
@@ -157,12 +161,13 @@ export function startHttp(deps: HttpDeps, port: number, host: string): Promise<R
         const serverContext: ServerContext = {
           actor: ctx.extra.actor ?? null,
           clientIp: ctx.extra.clientIp ?? "",
-          dropSlowConsumer: () => dropSlowConsumer(socket),
+          // Bound, not an arrow: under tsx's keepNames a named closure per connection carries its own property table.
+          dropSlowConsumer: dropSlowConsumer.bind(null, socket),
         };
         // graphql-ws keeps the subscribe message for the operation's life; devices send the same few documents, so
         // they share one copy of each text instead of holding their own.
         (params as { query: string }).query = queryTexts.intern(params.query);
-        const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped(serverContext);
+        const { schema, execute, contextFactory, parse, validate } = yoga.getEnveloped(serverContext);
         // A known document (by hash) parses to the one parsed and validated at start, and skips validation.
         const persisted = deps.persisted?.forSubscribe(params) ?? null;
         if (persisted instanceof GraphQLError) return [persisted];
@@ -185,7 +190,7 @@ export function startHttp(deps: HttpDeps, port: number, host: string): Promise<R
           document,
           variableValues: params.variables,
           contextValue: await contextFactory(),
-          rootValue: { execute, subscribe },
+          rootValue: { execute },
         };
       },
       onNext: (ctx) => {
@@ -231,7 +236,6 @@ export function startHttp(deps: HttpDeps, port: number, host: string): Promise<R
 
 type Enveloped = {
   execute(args: ExecutionArgs): never;
-  subscribe(args: ExecutionArgs): never;
 };
 
 function sendJson(res: ServerResponse, status: number, body: unknown) {

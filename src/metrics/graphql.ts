@@ -27,12 +27,20 @@ export function metricsPlugins(metrics: Metrics): Plugin[] {
   ];
 }
 
-function countingPlugin(metrics: Metrics): Plugin {
-  const countErrors = (result: ExecutionResult) => {
-    for (const err of result.errors ?? []) {
-      metrics.graphqlErrors.inc({ code: String((err as GraphQLError).extensions?.code ?? "INTERNAL_SERVER_ERROR") });
-    }
+/** The open subscriptions gauge by root field, and errors by code: shared by both subscription paths. */
+export function subscriptionCounts(metrics: Metrics) {
+  return {
+    opened: (field: string) => metrics.subscriptions.inc({ field }),
+    closed: (field: string) => metrics.subscriptions.dec({ field }),
+    countErrors: (errors: readonly GraphQLError[]) => {
+      for (const err of errors) metrics.graphqlErrors.inc({ code: String(err.extensions?.code ?? "INTERNAL_SERVER_ERROR") });
+    },
   };
+}
+
+function countingPlugin(metrics: Metrics): Plugin {
+  const counts = subscriptionCounts(metrics);
+  const countErrors = (result: ExecutionResult) => counts.countErrors(result.errors ?? []);
   return {
     onExecute({ args }) {
       const op = getOperationAST(args.document, args.operationName);
@@ -45,19 +53,20 @@ function countingPlugin(metrics: Metrics): Plugin {
         },
       };
     },
+    // Subscriptions over HTTP (graphql-ws ones are counted by src/graphql/ws-subscribe.ts).
     onSubscribe({ args }) {
       const op = getOperationAST(args.document, args.operationName);
       const first = op?.selectionSet.selections[0];
       const field = first?.kind === "Field" ? first.name.value : "unknown";
-      metrics.subscriptions.inc({ field });
+      counts.opened(field);
       let open = true;
       const close = () => {
-        if (open) metrics.subscriptions.dec({ field });
+        if (open) counts.closed(field);
         open = false;
       };
       return {
         onSubscribeError({ error }) {
-          metrics.graphqlErrors.inc({ code: String((error as GraphQLError).extensions?.code ?? "INTERNAL_SERVER_ERROR") });
+          counts.countErrors([error as GraphQLError]);
           close();
         },
         onSubscribeResult({ result }) {

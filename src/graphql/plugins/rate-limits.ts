@@ -1,6 +1,7 @@
 // Where the abuse limits meet GraphQL: one envelop plugin charges every top-level field of an operation, aliases
 // included so 50 aliased sends (or username lookups) cost 50, before anything executes, and every subscription it
-// starts. HTTP and graphql-ws both run through it. A mutation field not named below falls in "other", a query field in
+// starts. HTTP and graphql-ws both run through it (graphql-ws subscriptions through rateLimitCharge, from
+// src/graphql/ws-subscribe.ts). A mutation field not named below falls in "other", a query field in
 // "reads", so a new operation is limited from day one.
 import type { Plugin } from "graphql-yoga";
 import {
@@ -66,8 +67,23 @@ const CLAIM_TARGETS: Record<string, string> = { claimPreKeyBundles: "userId", cl
 const MAX_TARGETS_CHARGED = 2000;
 
 export function rateLimitPlugin(limiter: RateLimiter, limits: RateLimits): Plugin {
-  /** Charges the operation; a refusal becomes its whole result (nothing runs, no subscription starts). */
-  function charge(args: ExecutionArgs, refuse: (result: ExecutionResult) => void): Promise<void> | undefined {
+  const charge = rateLimitCharge(limiter, limits);
+  const chargeOrStop = (args: ExecutionArgs, stop: (result: ExecutionResult) => void) => {
+    const refusal = charge(args);
+    return refusal?.then((r) => void (r && stop(r)));
+  };
+  return {
+    onExecute: ({ args, setResultAndStopExecution }) => chargeOrStop(args, setResultAndStopExecution),
+    onSubscribe: ({ args, setResultAndStopExecution }) => chargeOrStop(args, setResultAndStopExecution),
+  };
+}
+
+/**
+ * Charges an operation: undefined when nothing is charged, otherwise a promise of its refusal (the operation's whole
+ * result: nothing runs, no subscription starts) or of undefined when allowed.
+ */
+export function rateLimitCharge(limiter: RateLimiter, limits: RateLimits) {
+  return function charge(args: ExecutionArgs): Promise<ExecutionResult | undefined> | undefined {
     const op = getOperationAST(args.document, args.operationName);
     if (!op) return;
     const ctx = args.contextValue as unknown as Context;
@@ -98,13 +114,9 @@ export function rateLimitPlugin(limiter: RateLimiter, limits: RateLimits): Plugi
       () => undefined,
       (err: unknown) => {
         if (!(err instanceof AppError)) throw err;
-        refuse({ errors: [new GraphQLError(err.message, { extensions: { ...err.details, code: err.code } })] });
+        return { errors: [new GraphQLError(err.message, { extensions: { ...err.details, code: err.code } })] };
       },
     );
-  }
-  return {
-    onExecute: ({ args, setResultAndStopExecution }) => charge(args, setResultAndStopExecution),
-    onSubscribe: ({ args, setResultAndStopExecution }) => charge(args, setResultAndStopExecution),
   };
 }
 

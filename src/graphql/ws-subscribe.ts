@@ -1,0 +1,137 @@
+// Subscriptions over graphql-ws, run without envelop's subscribe phase. Every connected device holds one or two
+// subscriptions for its whole connection, and envelop gives each a chain of its own: the plugins' per-subscription
+// hook objects, an iterator wrapper per hook kind (masking, metrics, error rethrow) and the compiled executor's own,
+// each with closures and a pending promise, ~3.5 KiB per held subscription and three promise hops per delivered
+// event. Here a subscription is one EventResults object over the source stream, and what those plugins did on the
+// subscribe phase is done once, below: rate limits charged when it starts, errors masked and counted, the open
+// subscriptions gauge kept. Parsing, validation and the context (envelop's, with every plugin's context hooks) are
+// still Yoga's: graphql-ws's onSubscribe builds them (src/http/server.ts). HTTP subscriptions keep envelop's path.
+import {
+  createSourceEventStream,
+  execute,
+  getOperationAST,
+  type DocumentNode,
+  type ExecutionArgs,
+  type ExecutionResult,
+  type GraphQLError,
+} from "graphql";
+import { compileQuery, isCompiledQuery } from "graphql-jit";
+
+/** What the subscribe phase of the HTTP path's plugins is, for subscriptions that do not run through it. */
+export interface SubscriptionRules {
+  /** Charges the subscription's start to the rate limits; a refusal (its errors) is the subscription's whole result. */
+  charge?(args: ExecutionArgs): Promise<ExecutionResult | undefined> | undefined;
+  /** Yoga's error masking: what a client may see of an error. */
+  maskError(error: unknown, message: string): GraphQLError;
+  /** The open subscriptions gauge, by root field, and the errors results carry. */
+  opened(field: string): void;
+  closed(field: string): void;
+  countErrors(errors: readonly GraphQLError[]): void;
+}
+
+// Yoga's own text for a masked error (@envelop/core's DEFAULT_ERROR_MESSAGE), so both paths read the same.
+const MASKED_MESSAGE = "Unexpected error.";
+
+type RunEvent = (event: unknown, context: unknown, variables: ExecutionArgs["variableValues"]) => ExecutionResult | Promise<ExecutionResult>;
+
+/**
+ * The subscribe function for graphql-ws: the source stream from the field's subscribe resolver, then each event
+ * executed with the operation's selection (compiled by graphql-jit when `jit`, once per document).
+ */
+export function createWsSubscribe(rules: SubscriptionRules, jit: boolean) {
+  const compiled = new WeakMap<DocumentNode, { operationName: string | null | undefined; run: RunEvent }>();
+  const runnerOf = (args: ExecutionArgs): RunEvent => {
+    const known = compiled.get(args.document);
+    if (known && known.operationName === args.operationName) return known.run;
+    let run: RunEvent = (event, contextValue, variableValues) =>
+      execute({ ...args, rootValue: event, contextValue, variableValues }) as ExecutionResult | Promise<ExecutionResult>;
+    if (jit) {
+      const query = compileQuery(args.schema, args.document, args.operationName ?? undefined);
+      // A document jit cannot compile still runs, through graphql-js.
+      if (isCompiledQuery(query)) run = (event, context, variables) => query.query(event, context, variables ?? {});
+    }
+    compiled.set(args.document, { operationName: args.operationName, run });
+    return run;
+  };
+  const masked = (result: ExecutionResult): ExecutionResult => {
+    if (!result.errors?.length) return result;
+    const errors = result.errors.map((e) => rules.maskError(e, MASKED_MESSAGE));
+    rules.countErrors(errors);
+    return { ...result, errors };
+  };
+
+  return async function subscribe(args: ExecutionArgs): Promise<AsyncIterableIterator<ExecutionResult> | ExecutionResult> {
+    const refused = await rules.charge?.(args);
+    if (refused) return masked(refused);
+    let source: AsyncIterable<unknown> | ExecutionResult;
+    try {
+      source = await createSourceEventStream(args);
+    } catch (err) {
+      return masked({ errors: [err as GraphQLError] });
+    }
+    if (!(Symbol.asyncIterator in source)) return masked(source);
+    const first = getOperationAST(args.document, args.operationName)?.selectionSet.selections[0];
+    const field = first?.kind === "Field" ? first.name.value : "unknown";
+    rules.opened(field);
+    return new EventResults(source[Symbol.asyncIterator](), runnerOf(args), args.contextValue, args.variableValues, field, rules, masked);
+  };
+}
+
+/** One subscription: the source's events executed and masked, in order; ends (once) with the source or return(). */
+class EventResults implements AsyncIterableIterator<ExecutionResult> {
+  private open = true;
+
+  constructor(
+    private readonly source: AsyncIterator<unknown>,
+    private readonly run: RunEvent,
+    private readonly context: unknown,
+    private readonly variables: ExecutionArgs["variableValues"],
+    private readonly field: string,
+    private readonly rules: SubscriptionRules,
+    private readonly masked: (r: ExecutionResult) => ExecutionResult,
+  ) {}
+
+  async next(): Promise<IteratorResult<ExecutionResult>> {
+    let step: IteratorResult<unknown>;
+    try {
+      step = await this.source.next();
+    } catch (err) {
+      this.end();
+      // graphql-ws sends it as the operation's error (its code kept) and completes the operation.
+      const error = this.rules.maskError(err, MASKED_MESSAGE);
+      this.rules.countErrors([error]);
+      throw error;
+    }
+    if (step.done) {
+      this.end();
+      return { value: undefined, done: true };
+    }
+    try {
+      return { value: this.masked(await this.run(step.value, this.context, this.variables)), done: false };
+    } catch (err) {
+      await this.return();
+      throw this.rules.maskError(err, MASKED_MESSAGE);
+    }
+  }
+
+  async return(): Promise<IteratorResult<ExecutionResult>> {
+    this.end();
+    await this.source.return?.();
+    return { value: undefined, done: true };
+  }
+
+  async throw(err: unknown): Promise<IteratorResult<ExecutionResult>> {
+    await this.return();
+    throw err;
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  private end(): void {
+    if (!this.open) return;
+    this.open = false;
+    this.rules.closed(this.field);
+  }
+}
