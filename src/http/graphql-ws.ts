@@ -2,7 +2,8 @@
 // own instead of graphql-ws/use/ws. That glue keeps, for every connection's whole life, a dozen closures, two timers
 // and the frame of an async message handler holding the raw subscribe message (Buffer and string) while a
 // subscription runs. Here a connection costs one small adapter object, one message listener and one close listener,
-// and one node-wide timer pings every socket.
+// and node-wide timers ping every socket and close those that did not authenticate in time (graphql-ws's own
+// connection-init timer stays referenced by its connection for the connection's life, fired or not).
 import { CloseCode, handleProtocols, makeServer, type ServerOptions, type WebSocket as GqlSocket } from "graphql-ws";
 import type { IncomingMessage } from "node:http";
 import type { WebSocket, WebSocketServer } from "ws";
@@ -43,7 +44,8 @@ class Adapter implements GqlSocket {
 
 /**
  * Serves graphql-ws on `wss`. Sockets that have not answered the previous ping when the next one is due (every
- * `keepAliveMs`) are terminated, as graphql-ws/use/ws does per socket. Returns a stop function for the timer.
+ * `keepAliveMs`) are terminated, as graphql-ws/use/ws does per socket; sockets that sent no connection_init within
+ * `connectionInitWaitTimeout` are closed with 4408, as graphql-ws does. Returns a stop function for the timers.
  */
 export function serveGraphqlWs<E extends WsExtra>(
   options: ServerOptions<Record<string, unknown> | undefined, E>,
@@ -51,7 +53,18 @@ export function serveGraphqlWs<E extends WsExtra>(
   logger: Logger,
   keepAliveMs = 12_000,
 ): () => void {
-  const server = makeServer(options);
+  const initTimeoutMs = options.connectionInitWaitTimeout ?? 3_000;
+  // Sockets waiting for their connection_init, by deadline: inserted in deadline order, so a sweep stops at the first
+  // one still in time.
+  const awaitingInit = new Map<WebSocket, number>();
+  const server = makeServer({
+    ...options,
+    connectionInitWaitTimeout: 0,
+    onConnect: (ctx) => {
+      awaitingInit.delete(ctx.extra.socket);
+      return options.onConnect?.(ctx);
+    },
+  });
   wss.options.handleProtocols = handleProtocols;
   const fail = (socket: WebSocket, err: unknown) => {
     logger.error({ err: (err as Error)?.message ?? String(err) }, "websocket message handling failed");
@@ -70,15 +83,31 @@ export function serveGraphqlWs<E extends WsExtra>(
     logger.error({ err: err.message }, "websocket server error");
     for (const socket of wss.clients) socket.close(CloseCode.InternalServerError, "Internal server error");
   });
+  // `on`, not `once`: a once-wrapper is a bound function given a property, ~300 bytes per listener per connection.
+  // Both fire once anyway (a socket closes once; an error closes the socket).
   wss.on("connection", (socket: WebSocket, request: IncomingMessage) => {
-    socket.once("error", onSocketError);
+    socket.on("error", onSocketError);
     socket.on("pong", onPong);
+    if (initTimeoutMs > 0 && Number.isFinite(initTimeoutMs)) awaitingInit.set(socket, Date.now() + initTimeoutMs);
     const closed = server.opened(new Adapter(socket, fail), { socket, request } as E);
-    socket.once("close", (code: number, reason: Buffer) => {
+    socket.on("close", (code: number, reason: Buffer) => {
       unanswered.delete(socket);
+      awaitingInit.delete(socket);
       closed(code, String(reason)).catch((err) => logger.warn({ err: (err as Error).message }, "websocket close hook failed"));
     });
   });
+  const initTimer = setInterval(
+    () => {
+      const now = Date.now();
+      for (const [socket, deadline] of awaitingInit) {
+        if (deadline > now) break;
+        awaitingInit.delete(socket);
+        socket.close(CloseCode.ConnectionInitialisationTimeout, "Connection initialisation timeout");
+      }
+    },
+    Math.max(50, Math.min(1_000, initTimeoutMs / 4)),
+  );
+  initTimer.unref();
   const timer = setInterval(() => {
     for (const socket of unanswered) socket.terminate();
     unanswered.clear();
@@ -89,5 +118,8 @@ export function serveGraphqlWs<E extends WsExtra>(
     }
   }, keepAliveMs);
   timer.unref();
-  return () => clearInterval(timer);
+  return () => {
+    clearInterval(timer);
+    clearInterval(initTimer);
+  };
 }

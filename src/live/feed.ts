@@ -17,7 +17,7 @@ export class Feed<T> implements AsyncIterableIterator<T> {
   private spaceWaiters: (() => void)[] = [];
   private failure: unknown = null;
   private done = false;
-  private cleanups: (() => unknown)[] = [];
+  private cleanups: (() => unknown)[] | null = null;
   /** What the held items weigh (as budget.sizeOf counts them); 0 without a budget. */
   private bytes = 0;
 
@@ -38,7 +38,20 @@ export class Feed<T> implements AsyncIterableIterator<T> {
 
   onClose(cleanup: () => unknown): void {
     if (this.done) void cleanup();
-    else this.cleanups.push(cleanup);
+    else (this.cleanups ??= []).push(cleanup);
+  }
+
+  /** Ended for good (returned, or its failure handed to the consumer): what it held is released. */
+  protected get finished(): boolean {
+    return this.done;
+  }
+
+  /**
+   * For a subclass that holds its resources in fields (a feed every connection keeps pays for each closure and for
+   * the cleanup list): runs once when the feed finishes, with the onClose cleanups.
+   */
+  protected release(): unknown {
+    return undefined;
   }
 
   /** Bytes held for the consumer right now (0 without a budget). */
@@ -144,8 +157,8 @@ export class Feed<T> implements AsyncIterableIterator<T> {
       w({ value: undefined, done: true });
     }
     this.wakeProducers();
-    const cleanups = this.cleanups;
-    this.cleanups = [];
-    await Promise.allSettled(cleanups.map(async (c) => c()));
+    const cleanups = this.cleanups ?? [];
+    this.cleanups = null;
+    await Promise.allSettled([...cleanups, () => this.release()].map(async (c) => c()));
   }
 }

@@ -53,6 +53,8 @@ export class InboxStream extends Feed<InboxEventPayload> implements RecheckedInb
   private heldSize = 0;
   private again = false;
   private replaying: Promise<void> | null = null;
+  private unsubscribe: Unsubscribe | null = null;
+  private followed: { close(): unknown }[] | null = null;
 
   constructor(
     private readonly deps: InboxStreamDeps,
@@ -96,16 +98,25 @@ export class InboxStream extends Feed<InboxEventPayload> implements RecheckedInb
       channels.device(this.actor.userId, this.actor.deviceId),
       (e) => this.onLive(e),
     );
-    this.onClose(unsubscribe);
+    if (this.finished) return void (await unsubscribe());
+    this.unsubscribe = unsubscribe;
     this.deps.open.add(this);
-    this.onClose(() => this.deps.open.delete(this));
     const status = await this.deps.keyStatus(this.actor);
+    if (this.finished) return;
     if (status.isLow) this.push(this.deps.preKeysLowEvent(status));
     this.replay();
-    for (const source of sources) {
-      const s = source(this.actor, this);
-      this.onClose(() => s.close());
-    }
+    this.followed = sources.map((source) => source(this.actor, this));
+  }
+
+  // Fields rather than onClose closures: every connected device holds one of these.
+  protected override release(): Promise<unknown> {
+    this.deps.open.delete(this);
+    const held: (() => unknown)[] = [];
+    const unsubscribe = this.unsubscribe;
+    if (unsubscribe) held.push(unsubscribe);
+    for (const f of this.followed ?? []) held.push(() => f.close());
+    this.unsubscribe = this.followed = null;
+    return Promise.allSettled(held.map(async (c) => c()));
   }
 
   private emit(e: InboxEventPayload): void {

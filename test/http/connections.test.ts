@@ -98,6 +98,17 @@ describe("WebSocket bounds (configured)", () => {
     expect((await closed(ws, 5_000)).code).toBe(4408);
   });
 
+  it("closes a socket that pings but never sends connection_init with 4408 too", async () => {
+    const ws = await rawSocket(server.url);
+    const done = closed(ws, 5_000);
+    const pinging = setInterval(() => ws.readyState === WebSocket.OPEN && ws.send(JSON.stringify({ type: "ping" })), 100);
+    try {
+      expect((await done).code).toBe(4408);
+    } finally {
+      clearInterval(pinging);
+    }
+  });
+
   it("refuses a device's third connection with 4029 and accepts one again after another closed", async () => {
     const a = await acked(server.url, alice.token);
     const b = await acked(server.url, alice.token);
