@@ -91,17 +91,16 @@ class EventResults implements AsyncIterableIterator<ExecutionResult> {
     private readonly masked: (r: ExecutionResult) => ExecutionResult,
   ) {}
 
-  async next(): Promise<IteratorResult<ExecutionResult>> {
-    let step: IteratorResult<unknown>;
-    try {
-      step = await this.source.next();
-    } catch (err) {
-      this.end();
-      // graphql-ws sends it as the operation's error (its code kept) and completes the operation.
-      const error = this.rules.maskError(err, MASKED_MESSAGE);
-      this.rules.countErrors([error]);
-      throw error;
-    }
+  // Not an async method: its frame would stay allocated for as long as the subscription waits for an event, which
+  // for a connected device's inbox is most of its life.
+  next(): Promise<IteratorResult<ExecutionResult>> {
+    return this.source.next().then(
+      (step) => this.step(step),
+      (err) => this.failed(err),
+    );
+  }
+
+  private async step(step: IteratorResult<unknown>): Promise<IteratorResult<ExecutionResult>> {
     if (step.done) {
       this.end();
       return { value: undefined, done: true };
@@ -112,6 +111,14 @@ class EventResults implements AsyncIterableIterator<ExecutionResult> {
       await this.return();
       throw this.rules.maskError(err, MASKED_MESSAGE);
     }
+  }
+
+  private failed(err: unknown): never {
+    this.end();
+    // graphql-ws sends it as the operation's error (its code kept) and completes the operation.
+    const error = this.rules.maskError(err, MASKED_MESSAGE);
+    this.rules.countErrors([error]);
+    throw error;
   }
 
   async return(): Promise<IteratorResult<ExecutionResult>> {
