@@ -14,8 +14,9 @@ const N = Number(process.env.HEAP_N ?? 5000);
 const DIR = process.env.HEAP_DIR ?? "/tmp/heap";
 const INSPECT_PORT = inspectPort();
 const SOURCES = ["127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4"];
-// Long enough for connects under load; the "after" figures wait it out, since graphql-ws's connection-init timer
-// lives that long and no connection holds it after.
+// Long enough for connects under load. The "after" figures wait it out: until then a connection also holds what
+// the auth deadline costs (graphql-ws's own timer in the code before Round 5, a map entry now), which a connection
+// past its connection_init does not keep.
 const AUTH_TIMEOUT_MS = 15_000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 mkdirSync(DIR, { recursive: true });

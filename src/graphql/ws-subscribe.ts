@@ -70,11 +70,16 @@ export function createWsSubscribe(rules: SubscriptionRules, jit: boolean) {
       return masked({ errors: [err as GraphQLError] });
     }
     if (!(Symbol.asyncIterator in source)) return masked(source);
-    const first = getOperationAST(args.document, args.operationName)?.selectionSet.selections[0];
-    const field = first?.kind === "Field" ? first.name.value : "unknown";
+    const field = rootFieldName(args);
     rules.opened(field);
     return new EventResults(source[Symbol.asyncIterator](), runnerOf(args), args.contextValue, args.variableValues, field, rules, masked);
   };
+}
+
+/** The operation's first root field: what the subscriptions gauge is labelled by, on both paths. */
+export function rootFieldName(args: Pick<ExecutionArgs, "document" | "operationName">): string {
+  const first = getOperationAST(args.document, args.operationName)?.selectionSet.selections[0];
+  return first?.kind === "Field" ? first.name.value : "unknown";
 }
 
 /** One subscription: the source's events executed and masked, in order; ends (once) with the source or return(). */
@@ -109,7 +114,7 @@ class EventResults implements AsyncIterableIterator<ExecutionResult> {
       return { value: this.masked(await this.run(step.value, this.context, this.variables)), done: false };
     } catch (err) {
       await this.return();
-      throw this.rules.maskError(err, MASKED_MESSAGE);
+      return this.failed(err);
     }
   }
 

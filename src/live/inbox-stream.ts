@@ -111,12 +111,9 @@ export class InboxStream extends Feed<InboxEventPayload> implements RecheckedInb
   // Fields rather than onClose closures: every connected device holds one of these.
   protected override release(): Promise<unknown> {
     this.deps.open.delete(this);
-    const held: (() => unknown)[] = [];
-    const unsubscribe = this.unsubscribe;
-    if (unsubscribe) held.push(unsubscribe);
-    for (const f of this.followed ?? []) held.push(() => f.close());
+    const { unsubscribe, followed } = this;
     this.unsubscribe = this.followed = null;
-    return Promise.allSettled(held.map(async (c) => c()));
+    return Promise.allSettled([async () => unsubscribe?.(), ...(followed ?? []).map((f) => async () => f.close())].map((c) => c()));
   }
 
   private emit(e: InboxEventPayload): void {

@@ -4,6 +4,7 @@ import { usePrometheus } from "@envelop/prometheus";
 import { getOperationAST, type ExecutionResult, type GraphQLError } from "graphql";
 import type { Plugin } from "graphql-yoga";
 import type { Metrics } from "./registry.ts";
+import { rootFieldName } from "../graphql/ws-subscribe.ts";
 
 export function metricsPlugins(metrics: Metrics): Plugin[] {
   return [
@@ -55,9 +56,7 @@ function countingPlugin(metrics: Metrics): Plugin {
     },
     // Subscriptions over HTTP (graphql-ws ones are counted by src/graphql/ws-subscribe.ts).
     onSubscribe({ args }) {
-      const op = getOperationAST(args.document, args.operationName);
-      const first = op?.selectionSet.selections[0];
-      const field = first?.kind === "Field" ? first.name.value : "unknown";
+      const field = rootFieldName(args);
       counts.opened(field);
       let open = true;
       const close = () => {
