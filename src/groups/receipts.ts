@@ -93,12 +93,14 @@ export function createGroupReceipts(
     if (!p) throw notFound("no such message");
     const m = await store.message(p.groupId, p.seq);
     if (!m || m.senderUserId !== actor.userId || m.kind !== "APPLICATION") throw notFound("no such message");
-    const rows = await store.ofMessage(p.groupId, p.seq);
-    const of = (kind: ReceiptKind) => rows.filter((r) => r.kind === kind).map((r) => ({ userId: r.userId, at: r.at }));
+    // Deleted for everyone: its receipts went with it (forget), the ranges through it say nothing of it.
+    if (m.refersTo !== null) return { messageId, deliveredTo: [], readBy: [] };
+    const rows = await store.ofMessage(p.groupId, p.seq, actor.userId);
+    const of = (kind: ReceiptKind) => rows.filter((r) => r.kind === kind).map((r) => ({ userId: r.user_id, at: r.at }));
     return { messageId, deliveredTo: of("DELIVERED"), readBy: of("READ") };
   }
 
-  /** A message deleted for everyone takes its receipts along. */
+  /** A message deleted for everyone takes its read receipts along (status answers nothing for it). */
   const forget = (tx: Tx, groupId: string, seq: bigint) => store.forget(tx, groupId, seq);
 
   /** Retention deleted these group messages: their receipts go in the same transaction. */

@@ -222,12 +222,14 @@ export const receiptWrite = {
   cte(source: string, kind: "DELIVERED" | "READ"): string {
     return `queued AS (
   INSERT INTO inbox_items (user_id, device_id, kind, message_id, conversation_id, payload, created_at, expires_at)
-  SELECT d.user_id, d.device_id, 'receipt', (array_agg(s.id ORDER BY s.seq))[1], (array_agg(s.conversation_id))[1],
-         jsonb_build_object('userId', s.recipient_user_id::text, 'kind', '${kind}', 'at', $2::text,
-                            'messageIds', jsonb_agg(s.id::text ORDER BY s.seq)),
-         $1::timestamptz, max(COALESCE(s.expires_at, $3::timestamptz))
-  FROM ${source} s JOIN ${DEVICES_TABLE} d ON d.user_id = s.sender_user_id AND d.active
-  GROUP BY d.user_id, d.device_id, s.recipient_user_id
+  SELECT d.user_id, d.device_id, 'receipt', r.message_id, r.conversation_id, r.payload, $1::timestamptz, r.expires_at
+  FROM (
+    SELECT s.sender_user_id, (array_agg(s.id ORDER BY s.seq))[1] AS message_id, (array_agg(s.conversation_id))[1] AS conversation_id,
+           jsonb_build_object('userId', s.recipient_user_id::text, 'kind', '${kind}', 'at', $2::text,
+                              'messageIds', jsonb_agg(s.id::text ORDER BY s.seq)) AS payload,
+           max(COALESCE(s.expires_at, $3::timestamptz)) AS expires_at
+    FROM ${source} s GROUP BY s.sender_user_id, s.recipient_user_id
+  ) r JOIN ${DEVICES_TABLE} d ON d.user_id = r.sender_user_id AND d.active
   RETURNING *
 )`;
   },
@@ -240,12 +242,13 @@ export const receiptWrite = {
   groupCte(source: string, kind: "DELIVERED" | "READ"): string {
     return `queued AS (
   INSERT INTO inbox_items (user_id, device_id, kind, message_id, conversation_id, payload, created_at, expires_at)
-  SELECT d.user_id, d.device_id, 'receipt', NULL, s.group_id,
-         jsonb_build_object('userId', s.reader_user_id::text, 'kind', '${kind}', 'at', $2::text,
-                            'messageIds', jsonb_agg('g:' || s.group_id::text || ':' || s.seq::text ORDER BY s.seq)),
-         $1::timestamptz, $3::timestamptz
-  FROM ${source} s JOIN ${DEVICES_TABLE} d ON d.user_id = s.sender_user_id AND d.active
-  GROUP BY d.user_id, d.device_id, s.reader_user_id, s.group_id
+  SELECT d.user_id, d.device_id, 'receipt', NULL, r.group_id, r.payload, $1::timestamptz, $3::timestamptz
+  FROM (
+    SELECT s.group_id, s.sender_user_id,
+           jsonb_build_object('userId', s.reader_user_id::text, 'kind', '${kind}', 'at', $2::text,
+                              'messageIds', jsonb_agg('g:' || s.group_id::text || ':' || s.seq::text ORDER BY s.seq)) AS payload
+    FROM ${source} s GROUP BY s.group_id, s.sender_user_id, s.reader_user_id
+  ) r JOIN ${DEVICES_TABLE} d ON d.user_id = r.sender_user_id AND d.active
   RETURNING *
 )`;
   },

@@ -1,7 +1,8 @@
 // Batched group acknowledgements (src/groups/acks.ts): the cursor moves of the ackEnvelopes calls that arrive
 // together are one statement with their receipts; the sender's device gets one DELIVERED receipt per reader and
 // batch listing the messages (not one per message), each member is recorded once per message, and overlapping
-// concurrent acknowledgements lose and double nothing.
+// concurrent acknowledgements lose and double nothing, also between two devices of one member. Delivered receipts
+// are stored as one range per cursor move (group_deliveries); the status query reads a message's out of them.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   AckEnvelopesDocument,
@@ -11,6 +12,7 @@ import {
   type InboxSubscription,
 } from "../../src/client/generated/graphql.ts";
 import { openWs } from "../../src/client/transport.ts";
+import { linkNewDevice, type TestDevice } from "../helpers/accounts.ts";
 import { mlsMember, text, type MlsMember } from "../helpers/groups.ts";
 import { collect } from "../helpers/live.ts";
 import { startServer, type TestServer } from "../helpers/server.ts";
@@ -101,6 +103,18 @@ describe("batched group acknowledgements", () => {
     expect(groupMessageStatus.deliveredTo).toEqual([]);
   });
 
+  it("a cursor moved past the group's last message claims nothing of what comes after", async () => {
+    const { groupId, sent } = await groupWith(1);
+    const [, seq] = sent[0].split(":").slice(1);
+    const ahead = `g:${groupId}:${BigInt(seq) + 1000n}`;
+    expect((await c.http.request(AckEnvelopesDocument, { ids: [ahead] })).ackEnvelopes).toBe(1);
+    const later = await a.mls.send(groupId, text("after the jump"));
+    const status = async (id: string) =>
+      (await a.http.request(GroupMessageStatusDocument, { messageId: id })).groupMessageStatus.deliveredTo.map((d) => d.userId);
+    expect(await status(sent[0])).toEqual([c.userId]);
+    expect(await status(later)).toEqual([]);
+  });
+
   it("many overlapping acknowledgements at once: every message is delivered to each member exactly once", async () => {
     const { groupId, sent } = await groupWith(12);
     const receipts = receiptsOf(groupId);
@@ -118,6 +132,48 @@ describe("batched group acknowledgements", () => {
       await sleep(300);
       for (const m of [b, c]) expect([...listed(m.userId)].sort()).toEqual([...sent].sort());
       expect(await pendingIds(c, groupId)).toEqual([]);
+    } finally {
+      inbox.stop();
+      await ws.dispose();
+    }
+  });
+
+  /** A second device of `m` in the group from its start, as a commit adding it at epoch 0 would leave its cursor. */
+  async function secondDevice(m: MlsMember, groupId: string): Promise<TestDevice> {
+    const d = await linkNewDevice(server.url, m, 0);
+    await server.app.prisma.groupDevice.create({
+      data: { groupId, userId: d.userId, deviceId: d.deviceId, joinedEpoch: 0, fromSeq: 1n, ackedSeq: 0n },
+    });
+    return d;
+  }
+
+  // Last: b's second device has no key package, so no group with b can be created after it.
+  it("two devices of one member acknowledging overlapping prefixes at once: the sender hears of each message once", async () => {
+    const { groupId, sent } = await groupWith(10);
+    const b2 = await secondDevice(b, groupId);
+    const receipts = receiptsOf(groupId);
+    const ws = openWs(server.url, a.token);
+    const inbox = collect(ws, InboxDocument);
+    try {
+      // Rounds of calls from both devices in flight together: they fall into different batches, run side by side.
+      for (const round of [[3, 1, 6, 2], [8, 5, 10, 7], [10, 9, 4, 10]]) {
+        await Promise.all(
+          [b, b2].flatMap((d, i) => (i ? [...round].reverse() : round).map((k) => d.http.request(AckEnvelopesDocument, { ids: sent.slice(0, k) }))),
+        );
+      }
+      const listed = () => receipts(inbox.items).filter((r) => r.userId === b.userId).flatMap((r) => r.messageIds);
+      await inbox.until(() => listed().length >= 10, 15_000, "ten from b");
+      await sleep(300);
+      expect([...listed()].sort()).toEqual([...sent].sort());
+      for (const id of sent) {
+        const { groupMessageStatus } = await a.http.request(GroupMessageStatusDocument, { messageId: id });
+        expect(groupMessageStatus.deliveredTo.map((d) => d.userId)).toEqual([b.userId]);
+      }
+      // One range per cursor move, never one row per message: both devices' cursors reach the last message.
+      const ranges = await server.app.prisma.groupDelivery.findMany({ where: { groupId, userId: b.userId } });
+      expect(ranges.length).toBeLessThanOrEqual(12);
+      const top = (deviceId: number) => Math.max(...ranges.filter((r) => r.deviceId === deviceId).map((r) => Number(r.throughSeq)));
+      expect(top(b.deviceId)).toBe(top(b2.deviceId));
     } finally {
       inbox.stop();
       await ws.dispose();

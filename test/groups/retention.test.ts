@@ -92,6 +92,7 @@ describe("group metadata and key package retention", () => {
     expect(await sweep(inDays(3))).toBe(1);
     expect((await application()).map(([, stripped]) => stripped)).toEqual([false]);
     expect(await server.app.prisma.groupReceipt.count({ where: { groupId } })).toBe(0);
+    expect(await server.app.prisma.groupDelivery.count({ where: { groupId } })).toBe(0);
     expect((await refusal(a.http.request(GroupMessageStatusDocument, { messageId: seenId }))).code).toBe("NOT_FOUND");
     const history = await a.http.request(MessagesDocument, { conversationId: groupId, first: 10 });
     expect(history.messages.edges).toHaveLength(1);
