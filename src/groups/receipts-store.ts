@@ -1,6 +1,6 @@
 // The group_receipts and group_deliveries tables' store: the only code that reads or writes them (SQL and Prisma).
-// It reads the groups domain's own group_messages, group_devices and groups for its joins; receipts.ts holds the
-// rules and asks this module. Read receipts are a group_receipts row per message and member; delivered ones a
+// It reads the groups domain's own group_messages and group_devices for its joins; receipts.ts holds the rules and
+// asks this module. Read receipts are a group_receipts row per message and member; delivered ones a
 // group_deliveries range per cursor move (what one acknowledgement batch moved for a device).
 import type { Actor, ServiceDeps, Tx } from "../deps.ts";
 import { longTransaction } from "../db/transactions.ts";
