@@ -16,9 +16,13 @@ export async function startTarget(extraEnv: Record<string, string> = {}, nodeArg
   process.env.REDIS_URL ??= "redis://127.0.0.1:6379";
   const db = await createTestDatabase();
   // BENCH_PROFILE=1: the server writes a V8 CPU profile into bench/results/profiles when it stops.
-  const profile = process.env.BENCH_PROFILE
-    ? ["--cpu-prof", `--cpu-prof-dir=${fileURLToPath(new URL("../results/profiles", import.meta.url))}`]
-    : [];
+  const profiles = fileURLToPath(new URL("../results/profiles", import.meta.url));
+  const profile = process.env.BENCH_PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${profiles}`] : [];
+  // BENCH_ALLOC_PROFILE=<start ms>[,<ms>]: the server samples what it allocates for a while (lib/alloc-sampler.cjs).
+  if (process.env.BENCH_ALLOC_PROFILE) {
+    profile.push("--require", fileURLToPath(new URL("./alloc-sampler.cjs", import.meta.url)));
+    extraEnv = { ...extraEnv, BENCH_ALLOC_PROFILE: process.env.BENCH_ALLOC_PROFILE, BENCH_ALLOC_PROFILE_DIR: profiles };
+  }
   const node = await spawnNode(
     baseEnv(db, {
       BUS_PREFIX: busPrefix(),
