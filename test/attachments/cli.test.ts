@@ -10,6 +10,7 @@ import { startAttachmentServer, type AttachmentServer } from "../helpers/attachm
 import { finished, vignette } from "../helpers/cli.ts";
 import { removeTempDirs, tempDir } from "../helpers/sdk.ts";
 import { waitFor } from "../helpers/wait.ts";
+import { storageIndependentDone } from "../helpers/passes.ts";
 
 describe("CLI file helpers", () => {
   it("picks the kind and type from the extension", () => {
@@ -36,7 +37,7 @@ describe("CLI file helpers", () => {
   });
 });
 
-describe("vignette send-file and listen", () => {
+describe.skipIf(storageIndependentDone)("vignette send-file and listen", () => {
   let server: AttachmentServer;
   beforeAll(async () => {
     server = await startAttachmentServer("fs");

@@ -15,6 +15,7 @@ import { scanDatabase } from "../helpers/scan.ts";
 import { startServer, type TestServer } from "../helpers/server.ts";
 import { removeTempDirs, tempDir } from "../helpers/sdk.ts";
 import { waitFor } from "../helpers/wait.ts";
+import { storageIndependentDone } from "../helpers/passes.ts";
 
 const PAGE_JS = fileURLToPath(new URL("./webrtc-page.js", import.meta.url));
 const TTL = 12;
@@ -43,7 +44,7 @@ type Peer = {
 };
 declare const peer: Peer;
 
-describe.skipIf(!hasChromium() || !hasCoturn())("WebRTC through coturn, signaled through Vignette", () => {
+describe.skipIf(!hasChromium() || !hasCoturn() || storageIndependentDone)("WebRTC through coturn, signaled through Vignette", () => {
   let turn: Coturn;
   let server: TestServer;
   let browser: Browser;

@@ -6,8 +6,9 @@ import { uniqueUsername } from "../helpers/accounts.ts";
 import { tempDir } from "../helpers/sdk.ts";
 import { waitFor } from "../helpers/wait.ts";
 import { finished, useCliServer, vignette } from "../helpers/cli.ts";
+import { storageIndependentDone } from "../helpers/passes.ts";
 
-describe("vignette CLI", () => {
+describe.skipIf(storageIndependentDone)("vignette CLI", () => {
   const { server, running } = useCliServer();
 
   // Every step spawns a Node process (tsx + libsignal load): allow for a loaded machine, still bounded.

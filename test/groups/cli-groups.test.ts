@@ -5,8 +5,9 @@ import { uniqueUsername } from "../helpers/accounts.ts";
 import { finished, useCliServer, vignette } from "../helpers/cli.ts";
 import { tempDir } from "../helpers/sdk.ts";
 import { waitFor } from "../helpers/wait.ts";
+import { storageIndependentDone } from "../helpers/passes.ts";
 
-describe("vignette group commands", () => {
+describe.skipIf(storageIndependentDone)("vignette group commands", () => {
   const { server, running } = useCliServer();
 
   it("group create, send, listen, list, members, chat --group", { timeout: 300_000 }, async () => {

@@ -7,10 +7,11 @@ import { eventually, sleep } from "../helpers/wait.ts";
 import { sendOpaque } from "../helpers/messaging.ts";
 import { startServer, type TestServer } from "../helpers/server.ts";
 import { CHROMIUM_PATH, chromiumArgs, hasChromium } from "../helpers/browser.ts";
+import { storageIndependentDone } from "../helpers/passes.ts";
 
 const ARTIFACTS = process.env.CI_ARTIFACTS ?? ".ci/artifacts";
 
-describe.skipIf(!hasChromium())("GraphiQL in a browser", () => {
+describe.skipIf(!hasChromium() || storageIndependentDone)("GraphiQL in a browser", () => {
   let server: TestServer;
   let browser: Browser;
   let alice: TestDevice;
@@ -39,7 +40,8 @@ describe.skipIf(!hasChromium())("GraphiQL in a browser", () => {
     const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
     page.on("request", (r) => requested.push(r.url()));
     page.on("websocket", (ws) => requested.push(ws.url()));
-    await page.goto(server.url, { waitUntil: "networkidle" });
+    // A loaded machine can take longer than Playwright's 30 s default to serve GraphiQL's assets.
+    await page.goto(server.url, { waitUntil: "networkidle", timeout: 90_000 });
 
     const editors = page.locator(".graphiql-container .monaco-editor");
     const queryEditor = page.locator(".graphiql-query-editor .monaco-editor");

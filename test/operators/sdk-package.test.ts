@@ -6,14 +6,14 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { storageIndependentDone } from "../helpers/passes.ts";
 import { startServer, type TestServer } from "../helpers/server.ts";
 
 const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 
-// Packing does not depend on the storage mode, and it is the slowest file of the suite (tsc, npm install): CI runs
-// the suite twice (PostgreSQL, then embedded beside the fault tests) and sets SKIP_SDK_PACKAGE=1 on the second pass.
-describe.skipIf(process.env.SKIP_SDK_PACKAGE === "1")("the packed SDK", () => {
+// Packing does not depend on the storage, and it is the slowest file of the suite (tsc, npm install): see passes.ts.
+describe.skipIf(storageIndependentDone)("the packed SDK", () => {
   let server: TestServer;
   let work: string;
 
