@@ -12,6 +12,7 @@ import {
   type InboxSubscription,
 } from "../../src/client/generated/graphql.ts";
 import { openWs } from "../../src/client/transport.ts";
+import { groupEventId, parseGroupEventId } from "../../src/groups/events.ts";
 import { linkNewDevice, type TestDevice } from "../helpers/accounts.ts";
 import { mlsMember, text, type MlsMember } from "../helpers/groups.ts";
 import { collect } from "../helpers/live.ts";
@@ -105,8 +106,7 @@ describe("batched group acknowledgements", () => {
 
   it("a cursor moved past the group's last message claims nothing of what comes after", async () => {
     const { groupId, sent } = await groupWith(1);
-    const [, seq] = sent[0].split(":").slice(1);
-    const ahead = `g:${groupId}:${BigInt(seq) + 1000n}`;
+    const ahead = groupEventId(groupId, parseGroupEventId(sent[0])!.seq + 1000n);
     expect((await c.http.request(AckEnvelopesDocument, { ids: [ahead] })).ackEnvelopes).toBe(1);
     const later = await a.mls.send(groupId, text("after the jump"));
     const status = async (id: string) =>
@@ -169,11 +169,17 @@ describe("batched group acknowledgements", () => {
         const { groupMessageStatus } = await a.http.request(GroupMessageStatusDocument, { messageId: id });
         expect(groupMessageStatus.deliveredTo.map((d) => d.userId)).toEqual([b.userId]);
       }
-      // One range per cursor move, never one row per message: both devices' cursors reach the last message.
-      const ranges = await server.app.prisma.groupDelivery.findMany({ where: { groupId, userId: b.userId } });
-      expect(ranges.length).toBeLessThanOrEqual(12);
-      const top = (deviceId: number) => Math.max(...ranges.filter((r) => r.deviceId === deviceId).map((r) => Number(r.throughSeq)));
-      expect(top(b.deviceId)).toBe(top(b2.deviceId));
+      // Each device's ranges are its cursor moves: back to back from where it started to the last message.
+      const last = parseGroupEventId(sent[sent.length - 1])!.seq;
+      for (const d of [b, b2]) {
+        const ranges = await server.app.prisma.groupDelivery.findMany({
+          where: { groupId, userId: d.userId, deviceId: d.deviceId },
+          orderBy: { throughSeq: "asc" },
+        });
+        expect(ranges.length).toBeGreaterThan(0);
+        for (let i = 1; i < ranges.length; i++) expect(ranges[i].afterSeq).toBe(ranges[i - 1].throughSeq);
+        expect(ranges[ranges.length - 1].throughSeq).toBe(last);
+      }
     } finally {
       inbox.stop();
       await ws.dispose();
