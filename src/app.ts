@@ -16,13 +16,14 @@ import type { Logger } from "./logger.ts";
 import type { Context } from "./graphql/builder.ts";
 import { armorPlugins } from "./graphql/plugins/armor.ts";
 import { graphiqlOptions, renderGraphiQL } from "./graphql/graphiql.ts";
-import { metricsPlugins, subscriptionCounts } from "./metrics/graphql.ts";
+import { metricsPlugins, operationMetrics, subscriptionCounts } from "./metrics/graphql.ts";
 import { startMetricsServer } from "./metrics/http.ts";
 import { createMetrics, type Metrics } from "./metrics/registry.ts";
 import { createErrorMasker } from "./graphql/error-masking.ts";
 import { schema } from "./graphql/index.ts";
 import { rateLimitCharge, rateLimitPlugin } from "./graphql/plugins/rate-limits.ts";
 import { createWsSubscribe } from "./graphql/ws-subscribe.ts";
+import { createWsExecute } from "./graphql/ws-execute.ts";
 import { loadPersistedOperations } from "./graphql/persisted-operations.ts";
 import type { Actor, ServiceDeps, Tx } from "./deps.ts";
 import type { Services } from "./graphql/builder.ts";
@@ -178,11 +179,15 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
 
   const persisted = loadPersistedOperations(config.persistedOperations, schema);
   const maskError = createErrorMasker(logger);
+  const contextFor = (initial: Partial<ServerContext>): Context => ({
+    services, actor: initial.actor ?? null, clientIp: initial.clientIp ?? "unknown", dropSlowConsumer: initial.dropSlowConsumer,
+  });
+  const graphqlMetrics = metricsPlugins(metrics);
   const yoga = createYoga<ServerContext, Context>({
     schema,
     plugins: [
       ...persisted.plugins,
-      ...metricsPlugins(metrics),
+      ...graphqlMetrics,
       ...armorPlugins(config.armor),
       ...(config.rateLimits ? [rateLimitPlugin(limiter, config.rateLimits)] : []),
       // Compiled execution: a message costs four or five operations (send, delivery, acks, receipt).
@@ -195,19 +200,12 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     logging: false,
     maskedErrors: { maskError },
     // The HTTP and WebSocket layers authenticated the caller before parsing (src/http/server.ts).
-    context: (initial) => ({
-      services, actor: initial.actor ?? null, clientIp: initial.clientIp ?? "unknown", dropSlowConsumer: initial.dropSlowConsumer,
-    }),
+    context: contextFor,
   });
 
-  const wsSubscribe = createWsSubscribe(
-    {
-      charge: config.rateLimits ? rateLimitCharge(limiter, config.rateLimits) : undefined,
-      maskError,
-      ...subscriptionCounts(metrics),
-    },
-    config.graphqlJit,
-  );
+  const charge = config.rateLimits ? rateLimitCharge(limiter, config.rateLimits) : undefined;
+  const wsSubscribe = createWsSubscribe({ charge, maskError, ...subscriptionCounts(metrics) }, config.graphqlJit);
+  const wsExecuteKnown = createWsExecute({ charge, maskError, ...operationMetrics(metrics) }, config.graphqlJit);
 
   const attachments = await createAttachmentsHttp({
     service: services.attachments,
@@ -223,6 +221,9 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     {
       yoga,
       subscribe: wsSubscribe,
+      executeKnown: wsExecuteKnown,
+      schema,
+      contextFor,
       authenticate: (token) => services.devices.authenticate(token),
       ready: async () => {
         await db.ping();

@@ -1,7 +1,7 @@
 // What a client sees of an error: service errors become GraphQL errors with `extensions.code` and their details;
 // GraphQL's own errors (syntax, validation, bad variables) get BAD_USER_INPUT or keep the code they carry; anything
 // else is masked, and logged here without the operation's variables.
-import { GraphQLError } from "graphql";
+import { GraphQLError, type ExecutionResult } from "graphql";
 import { AppError, isUnavailable } from "../errors.ts";
 import { loggableError, scrubText, type Logger } from "../logger.ts";
 
@@ -37,5 +37,21 @@ export function createErrorMasker(logger: Logger) {
       path: error instanceof GraphQLError ? error.path : undefined,
       extensions: { code: "INTERNAL_SERVER_ERROR" },
     });
+  };
+}
+
+// Yoga's own text for a masked error (@envelop/core's DEFAULT_ERROR_MESSAGE), so the paths outside envelop read the same.
+export const MASKED_MESSAGE = "Unexpected error.";
+
+/** For results made outside Yoga's pipeline: their errors masked as Yoga masks them, and counted. */
+export function resultMasker(rules: {
+  maskError(error: unknown, message: string): GraphQLError;
+  countErrors(errors: readonly GraphQLError[]): void;
+}) {
+  return (result: ExecutionResult): ExecutionResult => {
+    if (!result.errors?.length) return result;
+    const errors = result.errors.map((e) => rules.maskError(e, MASKED_MESSAGE));
+    rules.countErrors(errors);
+    return { ...result, errors };
   };
 }

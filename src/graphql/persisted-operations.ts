@@ -41,6 +41,11 @@ export interface PersistedOperations {
    * parse it to that document and skip its validation), a refusal, or null for a document sent as text.
    */
   forSubscribe(params: { query: string; extensions?: unknown }): string | GraphQLError | null;
+  /**
+   * For a graphql-ws subscribe message naming a known document by hash: that document, parsed and validated at start,
+   * for the path that runs it without envelop (src/graphql/ws-execute.ts); null for any other message.
+   */
+  knownDocument(params: { query: string; extensions?: unknown }): DocumentNode | null;
 }
 
 /** What the Yoga plugin puts in place of the text of a persisted operation named by `hash`. */
@@ -105,6 +110,10 @@ export function loadPersistedOperations(
       const hash = hashOf(params.extensions);
       if (!hash) return missing();
       return lookUp(hash) ? sourceOf(hash.replace(/^sha256:/, "")) : notFound();
+    },
+    knownDocument(params) {
+      const hash = params.query ? null : hashOf(params.extensions);
+      return hash ? lookUp(hash) : null;
     },
   };
 }

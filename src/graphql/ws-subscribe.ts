@@ -4,18 +4,12 @@
 // each with closures and a pending promise, ~3.5 KiB per held subscription and three promise hops per delivered
 // event. Here a subscription is one EventResults object over the source stream, and what those plugins did on the
 // subscribe phase is done once, below: rate limits charged when it starts, errors masked and counted, the open
-// subscriptions gauge kept. Parsing, validation and the context (envelop's, with every plugin's context hooks) are
-// still Yoga's: graphql-ws's onSubscribe builds them (src/http/server.ts). HTTP subscriptions keep envelop's path.
-import {
-  createSourceEventStream,
-  execute,
-  getOperationAST,
-  type DocumentNode,
-  type ExecutionArgs,
-  type ExecutionResult,
-  type GraphQLError,
-} from "graphql";
-import { compileQuery, isCompiledQuery } from "graphql-jit";
+// subscriptions gauge kept. A document sent as text is still parsed, validated and given its context by Yoga in
+// graphql-ws's onSubscribe; a known one (by hash) was parsed and validated at start (src/http/server.ts). HTTP
+// subscriptions keep envelop's path; queries and mutations of known documents run in ws-execute.ts.
+import { createSourceEventStream, getOperationAST, type ExecutionArgs, type ExecutionResult, type GraphQLError } from "graphql";
+import { compiledRunners, type Run } from "./compiled.ts";
+import { MASKED_MESSAGE, resultMasker } from "./error-masking.ts";
 
 /** What the subscribe phase of the HTTP path's plugins is, for subscriptions that do not run through it. */
 export interface SubscriptionRules {
@@ -29,36 +23,13 @@ export interface SubscriptionRules {
   countErrors(errors: readonly GraphQLError[]): void;
 }
 
-// Yoga's own text for a masked error (@envelop/core's DEFAULT_ERROR_MESSAGE), so both paths read the same.
-const MASKED_MESSAGE = "Unexpected error.";
-
-type RunEvent = (event: unknown, context: unknown, variables: ExecutionArgs["variableValues"]) => ExecutionResult | Promise<ExecutionResult>;
-
 /**
  * The subscribe function for graphql-ws: the source stream from the field's subscribe resolver, then each event
  * executed with the operation's selection (compiled by graphql-jit when `jit`, once per document).
  */
 export function createWsSubscribe(rules: SubscriptionRules, jit: boolean) {
-  const compiled = new WeakMap<DocumentNode, { operationName: string | null | undefined; run: RunEvent }>();
-  const runnerOf = (args: ExecutionArgs): RunEvent => {
-    const known = compiled.get(args.document);
-    if (known && known.operationName === args.operationName) return known.run;
-    let run: RunEvent = (event, contextValue, variableValues) =>
-      execute({ ...args, rootValue: event, contextValue, variableValues }) as ExecutionResult | Promise<ExecutionResult>;
-    if (jit) {
-      const query = compileQuery(args.schema, args.document, args.operationName ?? undefined);
-      // A document jit cannot compile still runs, through graphql-js.
-      if (isCompiledQuery(query)) run = (event, context, variables) => query.query(event, context, variables ?? {});
-    }
-    compiled.set(args.document, { operationName: args.operationName, run });
-    return run;
-  };
-  const masked = (result: ExecutionResult): ExecutionResult => {
-    if (!result.errors?.length) return result;
-    const errors = result.errors.map((e) => rules.maskError(e, MASKED_MESSAGE));
-    rules.countErrors(errors);
-    return { ...result, errors };
-  };
+  const runnerOf = compiledRunners(jit);
+  const masked = resultMasker(rules);
 
   return async function subscribe(args: ExecutionArgs): Promise<AsyncIterableIterator<ExecutionResult> | ExecutionResult> {
     const refused = await rules.charge?.(args);
@@ -88,7 +59,7 @@ class EventResults implements AsyncIterableIterator<ExecutionResult> {
 
   constructor(
     private readonly source: AsyncIterator<unknown>,
-    private readonly run: RunEvent,
+    private readonly run: Run,
     private readonly context: unknown,
     private readonly variables: ExecutionArgs["variableValues"],
     private readonly field: string,

@@ -1,9 +1,10 @@
 // One HTTP server for everything: POST/GET /graphql (Yoga, GraphiQL on GET), graphql-ws on the same path,
 // /healthz and /readyz. graphql-ws runs through Yoga's envelop (cached parse and validate, the same plugins and
 // error masking as HTTP), which measured 4x faster than plain useServer; its subscriptions skip envelop's subscribe
-// phase (src/graphql/ws-subscribe.ts does that phase's work once, not per subscription).
+// phase (src/graphql/ws-subscribe.ts does that phase's work once, not per subscription), and operations naming a
+// known document by hash (the SDK's) skip envelop altogether (src/graphql/ws-execute.ts).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { GraphQLError, type ExecutionArgs, type ExecutionResult } from "graphql";
+import { GraphQLError, type ExecutionArgs, type ExecutionResult, type GraphQLSchema } from "graphql";
 import type { YogaServerInstance } from "graphql-yoga";
 import { WebSocketServer, type WebSocket } from "ws";
 import type { Config } from "../config.ts";
@@ -31,6 +32,11 @@ export interface HttpDeps {
   yoga: YogaServerInstance<ServerContext, any>;
   /** Runs graphql-ws subscriptions (src/graphql/ws-subscribe.ts): Yoga's context, not its subscribe phase. */
   subscribe(args: ExecutionArgs): Promise<AsyncIterableIterator<ExecutionResult> | ExecutionResult>;
+  /** Runs graphql-ws queries and mutations of known documents (src/graphql/ws-execute.ts), outside envelop. */
+  executeKnown(args: ExecutionArgs): ExecutionResult | Promise<ExecutionResult>;
+  /** The schema, and the operation context Yoga would build: for known documents, which skip Yoga's pipeline. */
+  schema: GraphQLSchema;
+  contextFor(initial: ServerContext): unknown;
   authenticate(token: string | null): Promise<Actor | null>;
   ready(): Promise<void>;
   logger: Logger;
@@ -104,6 +110,8 @@ export function startHttp(deps: HttpDeps, port: number, host: string): Promise<R
 
   const wss = new WebSocketServer({ server, path: yoga.graphqlEndpoint, maxPayload: deps.maxRequestBytes });
   capConnectionsPerIp(wss, deps.ws.maxConnectionsPerIp, (req) => clientAddress(req, deps.trustProxy));
+  // What graphql-ws's execute hook calls for a known document (see onSubscribe).
+  const knownRoot: Enveloped = { execute: deps.executeKnown as Enveloped["execute"] };
   const stopKeepAlive = serveGraphqlWs<WsExtra>(
     {
       // A socket that has not authenticated by then is closed with 4408.
@@ -164,6 +172,19 @@ export function startHttp(deps: HttpDeps, port: number, host: string): Promise<R
           // Bound, not an arrow: under tsx's keepNames a named closure per connection carries its own property table.
           dropSlowConsumer: dropSlowConsumer.bind(null, socket),
         };
+        // A document the server knows by hash (the SDK's) was parsed and validated at start: it runs outside Yoga's
+        // pipeline, with the context Yoga would have built.
+        const known = deps.persisted?.knownDocument(params);
+        if (known) {
+          return {
+            schema: deps.schema,
+            operationName: params.operationName,
+            document: known,
+            variableValues: params.variables,
+            contextValue: deps.contextFor(serverContext),
+            rootValue: knownRoot,
+          };
+        }
         // graphql-ws keeps the subscribe message for the operation's life; devices send the same few documents, so
         // they share one copy of each text instead of holding their own.
         (params as { query: string }).query = queryTexts.intern(params.query);

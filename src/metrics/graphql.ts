@@ -1,10 +1,12 @@
 // What the GraphQL layer reports: per-operation timings (@envelop/prometheus), mutations by field, open
 // subscriptions, and errors by code.
 import { usePrometheus } from "@envelop/prometheus";
-import { getOperationAST, type ExecutionResult, type GraphQLError } from "graphql";
+import { getOperationAST, type ExecutionResult, type GraphQLError, type OperationDefinitionNode } from "graphql";
 import type { Plugin } from "graphql-yoga";
+import type { Counter, Histogram } from "prom-client";
 import type { Metrics } from "./registry.ts";
 import { rootFieldName } from "../graphql/ws-subscribe.ts";
+import type { ExecutedOperation } from "../graphql/ws-execute.ts";
 
 export function metricsPlugins(metrics: Metrics): Plugin[] {
   return [
@@ -39,15 +41,49 @@ export function subscriptionCounts(metrics: Metrics) {
   };
 }
 
+/**
+ * For operations executed outside envelop (src/graphql/ws-execute.ts): the same series the plugins above keep, so a
+ * dashboard reads one set of metrics whichever path ran an operation. Needs metricsPlugins(metrics) made first (it
+ * registers the envelop series).
+ */
+export function operationMetrics(metrics: Metrics) {
+  const { registry } = metrics;
+  const series = <T>(name: string) => {
+    const metric = registry.getSingleMetric(name);
+    if (!metric) throw new Error(`${name} is not registered: make metricsPlugins(metrics) first`);
+    return metric as T;
+  };
+  const requests = series<Counter<"operationType" | "operationName">>("graphql_envelop_request");
+  const durations = series<Histogram<"operationType" | "operationName">>("graphql_envelop_request_duration");
+  const executes = series<Histogram<"operationType" | "operationName">>("graphql_envelop_phase_execute");
+  const errorResults = series<Counter<"operationType" | "operationName" | "path" | "phase">>("graphql_envelop_error_result");
+  return {
+    ...subscriptionCounts(metrics),
+    executed({ operation, operationName, seconds, result }: ExecutedOperation) {
+      // In envelop's key order: prom-client keys a series by its labels as given, and the two paths must share one.
+      const labels = { operationName, operationType: operation?.operation ?? "unknown" };
+      requests.inc(labels);
+      durations.observe(labels, seconds);
+      executes.observe(labels, seconds);
+      for (const error of result.errors ?? []) {
+        errorResults.inc({ ...labels, phase: "execute", ...(error.path ? { path: error.path.join(".") } : {}) });
+      }
+      countMutations(metrics, operation);
+    },
+  };
+}
+
+function countMutations(metrics: Metrics, op: OperationDefinitionNode | null | undefined) {
+  if (op?.operation !== "mutation") return;
+  for (const s of op.selectionSet.selections) if (s.kind === "Field") metrics.mutations.inc({ field: s.name.value });
+}
+
 function countingPlugin(metrics: Metrics): Plugin {
   const counts = subscriptionCounts(metrics);
   const countErrors = (result: ExecutionResult) => counts.countErrors(result.errors ?? []);
   return {
     onExecute({ args }) {
-      const op = getOperationAST(args.document, args.operationName);
-      if (op?.operation === "mutation") {
-        for (const s of op.selectionSet.selections) if (s.kind === "Field") metrics.mutations.inc({ field: s.name.value });
-      }
+      countMutations(metrics, getOperationAST(args.document, args.operationName));
       return {
         onExecuteDone({ result }) {
           if ("errors" in result) countErrors(result as ExecutionResult);

@@ -66,7 +66,7 @@ describe("PERSISTED_OPERATIONS=accept (the default)", () => {
         "the envelope on the persisted inbox subscription",
       );
       expect(got.some((v) => "failed" in (v as object))).toBe(false);
-      // Still parsed through envelop (to the listed document), so the operation timings keep their labels.
+      // Run outside envelop (src/graphql/ws-execute.ts), and still in the same timing series as over HTTP.
       expect(await server.app.metrics.registry.metrics()).toMatch(
         /graphql_envelop_phase_execute_count\{operationName="PreKeyStatus",operationType="query"\} [1-9]/,
       );

@@ -1,6 +1,6 @@
 // /metrics in Prometheus text format: served apart from the API (its own port, or a token), and its values move.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { openWs } from "../../src/client/transport.ts";
+import { openWs, wsRequest } from "../../src/client/transport.ts";
 import {
   AckEnvelopesDocument,
   CreateAttachmentUploadDocument,
@@ -68,9 +68,13 @@ describe("metrics", () => {
       expect(during).toMatch(/^vignette_queue_oldest_age_seconds \d/m);
 
       const envelope = items.find((x) => x.inbox.__typename === "EnvelopeEvent")!.inbox as { envelope: { id: string } };
-      await alice.http.request(AckEnvelopesDocument, { ids: [envelope.envelope.id] });
+      // Over graphql-ws by hash, as the SDK does: run outside envelop (src/graphql/ws-execute.ts), counted the same.
+      await wsRequest(ws, AckEnvelopesDocument, { ids: [envelope.envelope.id] });
       await bob.http.request(CreateDeviceLinkDocument);
       await expect(bob.http.request(CreateDeviceLinkDocument)).rejects.toThrow();
+      const bobWs = openWs(server.url, bob.token);
+      await expect(wsRequest(bobWs, CreateDeviceLinkDocument)).rejects.toThrow();
+      await bobWs.dispose();
       await bob.http.request(CreateAttachmentUploadDocument, { input: { size: 4096 } });
       expect(sent.messageId).toBeTruthy();
 
@@ -78,7 +82,9 @@ describe("metrics", () => {
       const moved = (series: string) => sample(after, series) - sample(before, series);
       expect(moved('vignette_mutations_total{field="sendMessage"}')).toBe(1);
       expect(moved('vignette_mutations_total{field="ackEnvelopes"}')).toBe(1);
-      expect(moved('vignette_graphql_errors_total{code="RATE_LIMITED"}')).toBe(1);
+      // One refusal over HTTP, one over graphql-ws.
+      expect(moved('vignette_graphql_errors_total{code="RATE_LIMITED"}')).toBe(2);
+      expect(moved('vignette_mutations_total{field="createDeviceLink"}')).toBe(3);
       expect(moved('vignette_attachments{state="uploading"}')).toBe(1);
       // One send and one acknowledgement: each went through its batcher as a batch of one.
       expect(moved('vignette_batch_size_count{batch="sends"}')).toBe(1);
@@ -86,6 +92,8 @@ describe("metrics", () => {
       expect(moved('vignette_attachments{state="bytes"}')).toBe(4096);
       expect(after).toMatch(/^vignette_push\{state="pending"\} \d/m);
       expect(moved('graphql_envelop_request_duration_count{operationName="SendMessage",operationType="mutation"}')).toBe(1);
+      expect(moved('graphql_envelop_request_duration_count{operationName="AckEnvelopes",operationType="mutation"}')).toBe(1);
+      expect(moved('graphql_envelop_phase_execute_count{operationName="CreateDeviceLink",operationType="mutation"}')).toBe(3);
       expect(after).toContain("process_cpu_user_seconds_total");
       if (usingPostgres) expect(after).toMatch(/vignette_db_pool_connections\{state="total"\} [1-9]/);
     } finally {
