@@ -59,8 +59,9 @@ if (file.endsWith(".heapprofile")) {
   let [from, to] = [0, samples.length - 1];
   const windowUs = Number(process.env.WINDOW_S ?? 0) * 1e6;
   if (windowUs > 0) {
-    // The window with the fewest idle samples.
-    const idle = samples.map((id) => byId.get(id)!.callFrame.functionName === "(idle)");
+    // The window with the fewest idle samples; SKIP_S leaves out the start (module loading is busier than any load).
+    const skipUs = Number(process.env.SKIP_S ?? 0) * 1e6;
+    const idle = samples.map((id, i) => at[i] - profile.startTime < skipUs || byId.get(id)!.callFrame.functionName === "(idle)");
     let [best, busy, j] = [-1, 0, 0];
     for (let i = 0; i < samples.length; i++) {
       busy += idle[i] ? 0 : 1;

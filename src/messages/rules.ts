@@ -13,6 +13,10 @@ export type MessageType = (typeof MESSAGE_TYPES)[number];
 export const MAX_CLIENT_MESSAGE_ID = 64;
 export const MAX_EXPIRES_IN_SECONDS = 365 * 86_400;
 export const MAX_MESSAGE_IDS = 500;
+// libsignal addresses devices 1 to 127 and gives each a 14-bit registration id.
+export const MAX_DEVICE_ID = 127;
+export const MAX_REGISTRATION_ID = 0x3fff;
+const inRange = (n: number, min: number, max: number) => Number.isInteger(n) && n >= min && n <= max;
 
 export interface EnvelopeInput {
   deviceId: number;
@@ -146,7 +150,11 @@ export function checkEnvelopes(list: EnvelopeInput[], field: string, limits: Env
         maxEnvelopeBytes: limits.maxEnvelopeBytes,
       });
     }
-    if (!Number.isInteger(e.type) || e.type < 0 || e.type > 255) throw badInput(`${field}[${i}].type must be 0-255`);
+    if (!inRange(e.type, 0, 255)) throw badInput(`${field}[${i}].type must be 0-255`);
+    if (!inRange(e.deviceId, 1, MAX_DEVICE_ID)) throw badInput(`${field}[${i}].deviceId must be 1-${MAX_DEVICE_ID}`);
+    if (!inRange(e.registrationId, 0, MAX_REGISTRATION_ID)) {
+      throw badInput(`${field}[${i}].registrationId must be 0-${MAX_REGISTRATION_ID}`);
+    }
   }
 }
 

@@ -13,7 +13,7 @@ import {
 } from "./service.ts";
 import type { AuthedContext } from "../graphql/builder.ts";
 import { builder } from "../graphql/builder.ts";
-import { boundedList, uuid } from "../graphql/validation.ts";
+import { uuid } from "../graphql/validation.ts";
 
 /** What each message type label means; the label is all the server learns of a message's content. */
 const MESSAGE_TYPE_MEANINGS: Record<(typeof MESSAGE_TYPES)[number], string> = {
@@ -50,23 +50,18 @@ const MessageStatus = builder.enumType("MessageStatus", {
   } as const,
 });
 
-// One envelope per device; an account has at most 100 devices (MAX_DEVICES_PER_USER caps it lower).
-const envelopeList = boundedList(100);
-
+// Its bounds (device 1-127, registration id 0-0x3fff, type 0-255, body size, one per device, the list's length) are
+// checked by checkEnvelopes (rules.ts) when the send is prepared, not by per-field validators here: those walked
+// every envelope of every send and were the server's largest allocator after envelop.
 const EnvelopeInput = builder.inputType("EnvelopeInput", {
   description: "The ciphertext for one device.",
   fields: (t) => ({
-    deviceId: t.int({ required: true, description: "The device it is for", validate: z.number().int().min(1).max(127) }),
+    deviceId: t.int({ required: true, description: "The device it is for (1-127)" }),
     registrationId: t.int({
       required: true,
-      description: "That device's registration id as the sender's session knows it (a mismatch: STALE_DEVICES)",
-      validate: z.number().int().min(0).max(0x3fff),
+      description: "That device's registration id as the sender's session knows it (0-16383; a mismatch: STALE_DEVICES)",
     }),
-    type: t.int({
-      required: true,
-      description: "libsignal CiphertextMessageType (Whisper = 2, PreKey = 3, ...)",
-      validate: z.number().int().min(0).max(255),
-    }),
+    type: t.int({ required: true, description: "libsignal CiphertextMessageType (Whisper = 2, PreKey = 3, ...; 0-255)" }),
     body: t.field({ type: "Bytes", required: true, description: "The libsignal ciphertext, at most MAX_ENVELOPE_BYTES" }),
   }),
 });
@@ -75,28 +70,25 @@ const SendMessageInput = builder.inputType("SendMessageInput", {
   description: "One message: a ciphertext per device of the recipient, and sync copies for your other devices.",
   fields: (t) => ({
     recipientUserId: t.id({ required: true, description: "Who it is for (yourself: Note to Self)", validate: uuid }),
+    // Bounds of this and the fields below: prepareSend (rules.ts).
     clientMessageId: t.id({
       required: true,
-      description: "Idempotency key per sending device: a repeat returns the first answer.",
-      validate: z.string().min(1).max(MAX_CLIENT_MESSAGE_ID),
+      description: `Idempotency key per sending device (1-${MAX_CLIENT_MESSAGE_ID} characters): a repeat returns the first answer.`,
     }),
     messageType: t.field({ type: MessageType, required: true, description: "The content's kind, for status and push" }),
     expiresInSeconds: t.int({
       required: false,
-      description: "Self-destruct: the message and every copy of it are deleted this long after sending.",
-      validate: z.number().int().min(1).max(MAX_EXPIRES_IN_SECONDS).nullish(),
+      description: `Self-destruct: the message and every copy of it are deleted this long after sending (1-${MAX_EXPIRES_IN_SECONDS} s).`,
     }),
     envelopes: t.field({
       type: [EnvelopeInput],
       required: true,
-      description: "One per active device of the recipient (for Note to Self: of your other devices).",
-      validate: envelopeList,
+      description: "One per active device of the recipient (for Note to Self: of your other devices); at most MAX_DEVICES_PER_USER.",
     }),
     syncEnvelopes: t.field({
       type: [EnvelopeInput],
       required: false,
-      description: "One per other active device of the sender (sync copies).",
-      validate: envelopeList.nullish(),
+      description: "One per other active device of the sender (sync copies); at most MAX_DEVICES_PER_USER.",
     }),
     online: t.boolean({
       required: false,

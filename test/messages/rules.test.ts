@@ -94,6 +94,19 @@ describe("send input bounds", () => {
     expect(refusal(() => send({ syncEnvelopes: [env(2), env(2)] }))?.code).toBe("BAD_USER_INPUT");
     expect(send({ expiresInSeconds: MAX_EXPIRES_IN_SECONDS }).ttl).toBe(MAX_EXPIRES_IN_SECONDS);
   });
+
+  // The schema declares no per-field validators on EnvelopeInput: these are its only bounds.
+  it("bounds each envelope's device id (1-127) and registration id (0-16383), in both lists", () => {
+    for (const deviceId of [0, -1, 128, 2 ** 31 - 1]) {
+      expect(refusal(() => send({ envelopes: [env(deviceId, 10)] }))?.message).toContain("envelopes[0].deviceId must be 1-127");
+      expect(refusal(() => send({ syncEnvelopes: [env(deviceId, 10)] }))?.message).toContain("syncEnvelopes[0].deviceId");
+    }
+    for (const registrationId of [-1, 0x4000, 2 ** 31 - 1]) {
+      expect(refusal(() => send({ envelopes: [env(1, registrationId)] }))?.code).toBe("BAD_USER_INPUT");
+      expect(refusal(() => send({ syncEnvelopes: [env(2, registrationId)] }))?.message).toContain("registrationId must be 0-16383");
+    }
+    expect(send({ envelopes: [env(127, 0x3fff)], syncEnvelopes: [env(1, 0)] }).envelopes[0].deviceId).toBe(127);
+  });
 });
 
 describe("times, status and cursors", () => {
