@@ -8,6 +8,7 @@
 import { getOperationAST, type ExecutionArgs, type ExecutionResult, type GraphQLError, type OperationDefinitionNode } from "graphql";
 import { compiledRunners } from "./compiled.ts";
 import { resultMasker } from "./error-masking.ts";
+import type { SubscriptionRules } from "./ws-subscribe.ts";
 
 /** What an operation's execution reports: the operation, its name, seconds from start to result, and that result. */
 export interface ExecutedOperation {
@@ -17,13 +18,11 @@ export interface ExecutedOperation {
   result: ExecutionResult;
 }
 
-/** What the execute phase of the HTTP path's plugins is, for operations that do not run through it. */
-export interface OperationRules {
-  /** Charges every root field to the rate limits; a refusal (its errors) is the operation's whole result. */
-  charge?(args: ExecutionArgs): Promise<ExecutionResult | undefined> | undefined;
-  /** Yoga's error masking: what a client may see of an error. */
-  maskError(error: unknown, message: string): GraphQLError;
-  countErrors(errors: readonly GraphQLError[]): void;
+/**
+ * What the execute phase of the HTTP path's plugins is, for operations that do not run through it: the charge (every
+ * root field; a refusal is the whole result), masking and error counts as for subscriptions, and the timings.
+ */
+export interface OperationRules extends Pick<SubscriptionRules, "charge" | "maskError" | "countErrors"> {
   /** The timings and counters the HTTP path's metrics plugins keep (the result's errors unmasked, for their paths). */
   executed(operation: ExecutedOperation): void;
 }
@@ -35,7 +34,8 @@ export function createWsExecute(rules: OperationRules, jit: boolean) {
     const op = getOperationAST(args.document, args.operationName);
     rules.executed({
       operation: op ?? null,
-      operationName: args.operationName ?? op?.name?.value ?? "Anonymous",
+      // As @envelop/prometheus names it, so both paths share a series.
+      operationName: args.operationName || op?.name?.value || "Anonymous",
       seconds: (performance.now() - started) / 1000,
       result,
     });
