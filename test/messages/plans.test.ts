@@ -1,0 +1,60 @@
+// The plan PostgreSQL keeps for a hot statement must not depend on how big the tables were when it was made. A named
+// statement's generic plan is made once per connection, early (a new database's tables are empty and unanalysed), and
+// kept until statistics change; a plan that is right for ten rows and scans everything at ten million is a slow leak.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadConfig } from "../../src/config.ts";
+import { openDatabase, type Database, type MigrationSession } from "../../src/db/database.ts";
+import { migrate } from "../../src/db/migrator.ts";
+import { READ_FOR_SENDS } from "../../src/messages/store.ts";
+import { createTestDatabase, type TestDatabase } from "../helpers/database.ts";
+
+interface PlanNode {
+  "Node Type": string;
+  "Relation Name"?: string;
+  "Index Name"?: string;
+  Plans?: PlanNode[];
+}
+
+const nodesOf = (n: PlanNode): PlanNode[] => [n, ...(n.Plans ?? []).flatMap(nodesOf)];
+
+describe("plans of the hot statements on a new database", () => {
+  let tdb: TestDatabase;
+  let db: Database;
+  let session: MigrationSession;
+
+  beforeAll(async () => {
+    tdb = await createTestDatabase();
+    db = await openDatabase(loadConfig({ ...tdb.env, NODE_ENV: "test" }).database);
+    await migrate(db);
+    session = await db.migrationSession();
+    // The plan a named statement falls back to once its first executions are done.
+    await session.exec("SET plan_cache_mode = force_generic_plan");
+  });
+
+  afterAll(async () => {
+    await session?.release();
+    await db?.close();
+    await tdb?.drop();
+  });
+
+  async function genericPlan(name: string, text: string, types: string[], args: string): Promise<PlanNode[]> {
+    await session.exec(`PREPARE ${name}(${types.join(", ")}) AS ${text}`);
+    const [row] = await session.query<{ "QUERY PLAN": [{ Plan: PlanNode }] | string }>(
+      `EXPLAIN (FORMAT JSON) EXECUTE ${name}(${args})`,
+    );
+    const plan = row["QUERY PLAN"];
+    return nodesOf((typeof plan === "string" ? JSON.parse(plan) : plan)[0].Plan);
+  }
+
+  it("a batch of sends looks its stored sends up by the client-id key, never by scanning messages", async () => {
+    const nodes = await genericPlan(
+      "read_for_sends",
+      READ_FOR_SENDS,
+      ["uuid[]", "uuid[]", "int[]", "text[]"],
+      `ARRAY[gen_random_uuid()], ARRAY[gen_random_uuid()], ARRAY[1], ARRAY['c1']`,
+    );
+    const onMessages = nodes.filter((n) => n["Relation Name"] === "messages");
+    expect(onMessages.map((n) => n["Node Type"])).not.toContain("Seq Scan");
+    expect(onMessages.map((n) => n["Index Name"])).toContain("messages_client_id_key");
+  });
+});
