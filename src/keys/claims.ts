@@ -42,7 +42,7 @@ export function createPreKeyClaims(
   preKeysLow: PreKeysLowHook,
 ) {
   async function claimBatch(claims: Claim[]): Promise<Settled<PreKeyBundle[]>[]> {
-    const rows = await store.claimRows(claims);
+    const rows = await store.claimRows(claims, config.preKeyLowWaterMark);
     const byClaim = claims.map((): ClaimRow[] => []);
     for (const r of rows) byClaim[r.n - 1].push(r);
     return claims.map((c, i) => {

@@ -47,7 +47,9 @@ const pick = (name: string, table: string) => `${name} AS (
  * batch name gives each its own key: the picks take as many keys as it has claims (`rank` numbers both), so the
  * batch answers exactly as those claims one after another would. One statement is atomic by itself; SKIP LOCKED
  * makes concurrent batches take different keys instead of waiting for each other. The counts are read in the same
- * snapshot, before the deletes, for the low-water hint. It joins the accounts domain's devices in the same statement
+ * snapshot, before the deletes, for the low-water hint, and only as far as the hint needs ($3, the low-water mark,
+ * past what the batch takes): a count of every key a device has visits each of them (heap pages too, until vacuum
+ * marks them all-visible), ~76 pages a claim with 100 keys left. It joins the accounts domain's devices in the same statement
  * (DEVICES_TABLE): the device set and the keys taken must come from one snapshot, in one round trip.
  */
 const CLAIM = `
@@ -69,11 +71,11 @@ ky AS (
   RETURNING o.user_id, o.device_id, o.key_id, o.public_key, o.signature, p.rank),
 left_after AS (
   SELECT w.user_id, w.device_id,
-         (SELECT count(*) FROM one_time_pre_keys o WHERE o.user_id = w.user_id AND o.device_id = w.device_id)::int
-           AS ec_before,
+         (SELECT count(*) FROM (SELECT 1 FROM one_time_pre_keys o WHERE o.user_id = w.user_id
+            AND o.device_id = w.device_id LIMIT w.c + $3::int) o)::int AS ec_before,
          (SELECT count(*) FROM ec_pick p WHERE p.user_id = w.user_id AND p.device_id = w.device_id)::int AS ec_taken,
-         (SELECT count(*) FROM one_time_kyber_pre_keys o WHERE o.user_id = w.user_id AND o.device_id = w.device_id)::int
-           AS ky_before,
+         (SELECT count(*) FROM (SELECT 1 FROM one_time_kyber_pre_keys o WHERE o.user_id = w.user_id
+            AND o.device_id = w.device_id LIMIT w.c + $3::int) o)::int AS ky_before,
          (SELECT count(*) FROM ky_pick p WHERE p.user_id = w.user_id AND p.device_id = w.device_id)::int AS ky_taken
   FROM want w)
 SELECT d.n, d.device_id, d.registration_id, d.identity_key,
@@ -124,9 +126,12 @@ export function createKeysStore({ prisma, sql }: Pick<ServiceDeps, "prisma" | "s
     return row;
   }
 
-  /** Runs a batch of claims (see CLAIM); rows in claim order, `n` numbering the claim from 1. */
-  const claimRows = (claims: { userId: string; deviceId: number | null }[]) =>
-    sql<ClaimRow>(CLAIM, [claims.map((c) => c.userId), claims.map((c) => c.deviceId)]);
+  /**
+   * Runs a batch of claims (see CLAIM); rows in claim order, `n` numbering the claim from 1. ec_left and ky_left are
+   * exact below `lowWaterMark` and at least `lowWaterMark` otherwise.
+   */
+  const claimRows = (claims: { userId: string; deviceId: number | null }[], lowWaterMark: number) =>
+    sql<ClaimRow>(CLAIM, [claims.map((c) => c.userId), claims.map((c) => c.deviceId), lowWaterMark]);
 
   return { addOneTimeKeys, dropOneTimeKeys, counts, claimRows };
 }
