@@ -42,9 +42,6 @@ export function createConsentService(deps: ServiceDeps, ports: ConsentPorts) {
   const changed = (...userIds: string[]) =>
     Promise.all(userIds.map((userId) => deps.bus.publish(channels.presence(userId), { consentChanged: true, userId } satisfies ConsentChanged)));
 
-  /** The pairs ("from|to") among a batch of sends whose recipient blocked the sender: stored for the sender only. */
-  const blocked = (pairs: { from: string; to: string }[]) => store.blockedPairs(pairs.filter((p) => p.from !== p.to));
-
   /**
    * These sends were taken (stored, or published live): each sender accepts its recipient (a reply accepts a
    * request). Only taken ones: a send refused by its device-set check made no contact.
@@ -124,7 +121,6 @@ export function createConsentService(deps: ServiceDeps, ports: ConsentPorts) {
   }
 
   return {
-    blocked,
     sent,
     acceptRequest,
     block,

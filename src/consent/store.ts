@@ -1,6 +1,6 @@
 // The consent domain's tables: the only code that reads or writes consent_contacts, consent_blocks, consent_reports
-// and consent_settings. `acceptedSql` is the one piece other statements embed (as the inbox's CTEs are embedded in
-// the messages domain's statements): a condition on this domain's table, written here.
+// and consent_settings. `acceptedSql` and `blockedPairsSql` are the pieces other statements embed (as the inbox's CTEs
+// are embedded in the messages domain's statements): SQL on this domain's tables, written here.
 import { randomUUID } from "node:crypto";
 import type { ServiceDeps } from "../deps.ts";
 import { MAX_REQUESTS, type PresenceVisibility, type Relation } from "./rules.ts";
@@ -8,6 +8,18 @@ import { MAX_REQUESTS, type PresenceVisibility, type Relation } from "./rules.ts
 /** SQL condition: `recipient` accepted `sender` (or they are the same user), for statements that mark receipts. */
 export const acceptedSql = (recipient: string, sender: string) =>
   `(${recipient} = ${sender} OR EXISTS (SELECT 1 FROM consent_contacts cc WHERE cc.user_id = ${recipient} AND cc.contact_user_id = ${sender}))`;
+
+/**
+ * SQL rows, one `pair` ("sender|recipient") for each pair among the parallel arrays `senders` and `recipients` whose
+ * recipient blocked the sender; a user writing to themself is never blocked. Each pair probes the key (LATERAL ...
+ * LIMIT 1 is not flattened into a join, whose generic plan on a new database scans the table).
+ */
+export const blockedPairsSql = (senders: string, recipients: string) =>
+  `SELECT DISTINCT p.sender::text || '|' || p.recipient::text AS pair
+   FROM unnest(${senders}, ${recipients}) AS p(sender, recipient)
+   CROSS JOIN LATERAL (SELECT 1 FROM consent_blocks b
+                       WHERE b.blocker_user_id = p.recipient AND b.blocked_user_id = p.sender LIMIT 1) b
+   WHERE p.sender <> p.recipient`;
 
 export interface MessageRequest {
   userId: string;
@@ -43,13 +55,11 @@ export function createConsentStore(deps: Pick<ServiceDeps, "sql">) {
   /** The pairs among these whose `to` blocked its `from`, as "from|to". */
   async function blockedPairs(pairs: { from: string; to: string }[]): Promise<Set<string>> {
     if (pairs.length === 0) return new Set();
-    const rows = await sql<{ k: string }>(
-      `SELECT DISTINCT b.blocked_user_id::text || '|' || b.blocker_user_id::text AS k
-       FROM unnest($1::uuid[], $2::uuid[]) AS p(sender, recipient)
-       JOIN consent_blocks b ON b.blocker_user_id = p.recipient AND b.blocked_user_id = p.sender`,
-      [pairs.map((p) => p.from), pairs.map((p) => p.to)],
-    );
-    return new Set(rows.map((r) => r.k));
+    const rows = await sql<{ pair: string }>(blockedPairsSql("$1::uuid[]", "$2::uuid[]"), [
+      pairs.map((p) => p.from),
+      pairs.map((p) => p.to),
+    ]);
+    return new Set(rows.map((r) => r.pair));
   }
 
   async function block(blocker: string, blocked: string): Promise<void> {

@@ -35,13 +35,12 @@ export interface GroupConversations {
 }
 
 /**
- * Consent (src/consent/): asked, for every batch of sends, for the pairs ("from|to") whose recipient blocked the
- * sender (those sends are stored and answered as usual, with copies for the sender's own devices only), and told
- * of the sends that were taken (stored, found stored, or published live): only those accept their recipient, so a
- * send refused by its device-set check makes no contact.
+ * Consent (src/consent/): told of the sends that were taken (stored, found stored, or published live): only those
+ * accept their recipient, so a send refused by its device-set check makes no contact. Which pairs' recipient blocked
+ * the sender is read with the batch's devices (READ_FOR_SENDS, with the consent domain's SQL): those sends are stored
+ * and answered as usual, with copies for the sender's own devices only.
  */
 export interface SendConsent {
-  blocked(pairs: { from: string; to: string }[]): Promise<Set<string>>;
   sent(pairs: { from: string; to: string }[]): Promise<void>;
 }
 
@@ -60,7 +59,7 @@ export function createMessagesService(
 ) {
   const { config } = deps;
   const { queue, groups, accounts } = ports;
-  const consent = ports.consent ?? { blocked: async () => new Set<string>(), sent: async () => {} };
+  const consent = ports.consent ?? { sent: async () => {} };
   const pairsOf = (reqs: SendRequest[]) => reqs.map((r) => ({ from: r.actor.userId, to: r.recipient }));
   // The send is already taken: a failure to record the contact must not turn it into an error (a retry replays it,
   // and a replay records the contact again).
@@ -101,10 +100,11 @@ export function createMessagesService(
    */
   async function sendBatch(reqs: SendRequest[]): Promise<Settled<SendResult>[]> {
     const out: Settled<SendResult>[] = new Array(reqs.length);
-    const [{ devices, stored }, blocked] = await Promise.all([
-      store.readForSends(reqs.flatMap((r) => [r.recipient, r.actor.userId]), reqs.map(sentOf)),
-      consent.blocked(pairsOf(reqs)),
-    ]);
+    const { devices, stored, blocked } = await store.readForSends(
+      reqs.flatMap((r) => [r.recipient, r.actor.userId]),
+      reqs.map(sentOf),
+      pairsOf(reqs),
+    );
     const writes: { req: SendRequest; messageId: string; i: number }[] = [];
     reqs.forEach((req, i) => {
       const first = stored.get(keyOf(req));
@@ -165,7 +165,7 @@ export function createMessagesService(
    */
   async function sendLive(req: SendRequest): Promise<SendResult> {
     const { actor, recipient } = req;
-    const [{ devices }, blocked] = await Promise.all([store.readForSends([recipient, actor.userId], []), consent.blocked(pairsOf([req]))]);
+    const { devices, blocked } = await store.readForSends([recipient, actor.userId], [], pairsOf([req]));
     const own = recipient === actor.userId ? [] : (devices.get(actor.userId) ?? []);
     checkRecipients(req, [...(devices.get(recipient) ?? []), ...own]);
     await taken([req]);

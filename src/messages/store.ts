@@ -8,7 +8,7 @@ import { Prisma } from "../generated/prisma/client.ts";
 import type { AckFollowUp, InboxQueue, WrittenEnvelope } from "../inbox/service.ts";
 import type { ActiveDevice, ConversationInfo, MessageInfo, Page, SendResult } from "./rules.ts";
 import { cursorSeq, parseConversationCursor } from "./rules.ts";
-import { acceptedSql } from "../consent/store.ts";
+import { acceptedSql, blockedPairsSql } from "../consent/store.ts";
 import { DEVICES_TABLE } from "../accounts/store.ts";
 
 export type MessagesStore = ReturnType<typeof createMessagesStore>;
@@ -41,35 +41,41 @@ export type StoredSend = SendResult & { digest: Uint8Array | null };
 export const sentKey = (k: SentKey) => `${k.userId}|${k.deviceId}|${k.clientMessageId}`;
 
 /**
- * What a batch of sends is checked against ($1 user ids; $2-$4 sender, device and client message id of each send). A
- * stored send is looked up per key through LATERAL ... LIMIT 1, which PostgreSQL cannot flatten into a join: as a
- * join, the generic plan a named statement keeps (made while the table was still small) hashed a sequential scan of
- * messages, on every batch, for as long as the plan lived (~0.5 ms a batch at 1,000 sends/s on a new database).
+ * What a batch of sends is checked against, in one statement ($1 user ids; $2-$4 sender, device and client message
+ * id of each send; $5-$6 sender and recipient of each send): the active devices of those users, the sends already
+ * stored, and the pairs whose recipient blocked the sender (the consent domain's SQL). A stored send is looked up per
+ * key through LATERAL ... LIMIT 1, which PostgreSQL cannot flatten into a join: as a join, the generic plan a named
+ * statement keeps (made while the table was still small) hashed a sequential scan of messages, on every batch, for as
+ * long as the plan lived (~0.5 ms a batch at 1,000 sends/s on a new database).
  */
 export const READ_FOR_SENDS = `
 SELECT 'device' AS row_kind, user_id::text AS user_id, device_id, registration_id, NULL::text AS message_id,
-       NULL::float8 AS created_ms, NULL::text AS client_message_id, NULL::text AS digest
+       NULL::float8 AS created_ms, NULL::text AS client_message_id, NULL::text AS digest, NULL::text AS blocked_pair
 FROM ${DEVICES_TABLE} WHERE user_id = ANY($1::uuid[]) AND active
 UNION ALL
 SELECT 'message', m.sender_user_id::text, m.sender_device_id, NULL, m.id::text,
-       extract(epoch FROM m.created_at)::float8 * 1000, m.client_message_id, encode(m.send_digest, 'hex')
+       extract(epoch FROM m.created_at)::float8 * 1000, m.client_message_id, encode(m.send_digest, 'hex'), NULL
 FROM unnest($2::uuid[], $3::int[], $4::text[]) AS k(user_id, device_id, client_message_id)
 CROSS JOIN LATERAL (
   SELECT * FROM messages m
   WHERE m.sender_user_id = k.user_id AND m.sender_device_id = k.device_id AND m.client_message_id = k.client_message_id
-  LIMIT 1) m`;
+  LIMIT 1) m
+UNION ALL
+SELECT 'blocked', NULL, NULL, NULL, NULL, NULL, NULL, NULL, b.pair
+FROM (${blockedPairsSql("$5::uuid[]", "$6::uuid[]")}) b`;
 
 export function createMessagesStore(deps: Pick<ServiceDeps, "prisma" | "sql">, envelopes: InboxQueue["envelopes"]) {
   const { prisma, sql } = deps;
   const writeSends = writeSendsStatement(envelopes);
 
   /**
-   * What a batch of sends is checked against, in one round trip: the active devices of these users, and the sends
-   * among `sent` already stored (a retried call gets the first call's answer and stores nothing).
+   * What a batch of sends is checked against, in one round trip (READ_FOR_SENDS): the active devices of these users,
+   * the sends among `sent` already stored (a retried call gets the first call's answer and stores nothing), and the
+   * pairs among `pairs` whose recipient blocked the sender, as "from|to".
    */
-  async function readForSends(userIds: string[], sent: SentKey[]) {
+  async function readForSends(userIds: string[], sent: SentKey[], pairs: { from: string; to: string }[] = []) {
     const rows = await sql<{
-      row_kind: "device" | "message";
+      row_kind: "device" | "message" | "blocked";
       user_id: string;
       device_id: number;
       registration_id: number | null;
@@ -77,14 +83,22 @@ export function createMessagesStore(deps: Pick<ServiceDeps, "prisma" | "sql">, e
       created_ms: number | null;
       client_message_id: string | null;
       digest: string | null;
-    }>(
-      READ_FOR_SENDS,
-      [[...new Set(userIds)], sent.map((s) => s.userId), sent.map((s) => s.deviceId), sent.map((s) => s.clientMessageId)],
-    );
+      blocked_pair: string | null;
+    }>(READ_FOR_SENDS, [
+      [...new Set(userIds)],
+      sent.map((s) => s.userId),
+      sent.map((s) => s.deviceId),
+      sent.map((s) => s.clientMessageId),
+      pairs.map((p) => p.from),
+      pairs.map((p) => p.to),
+    ]);
     const devices = new Map<string, ActiveDevice[]>();
     const stored = new Map<string, StoredSend>();
+    const blocked = new Set<string>();
     for (const r of rows) {
-      if (r.row_kind === "message") {
+      if (r.row_kind === "blocked") {
+        blocked.add(r.blocked_pair!);
+      } else if (r.row_kind === "message") {
         const key = sentKey({ userId: r.user_id, deviceId: r.device_id, clientMessageId: r.client_message_id! });
         const digest = r.digest ? Buffer.from(r.digest, "hex") : null;
         stored.set(key, { messageId: r.message_id!, serverTimestamp: new Date(Math.round(Number(r.created_ms))), digest });
@@ -93,7 +107,7 @@ export function createMessagesStore(deps: Pick<ServiceDeps, "prisma" | "sql">, e
         devices.set(r.user_id, [...(devices.get(r.user_id) ?? []), device]);
       }
     }
-    return { devices, stored };
+    return { devices, stored, blocked };
   }
 
   /**

@@ -46,15 +46,17 @@ describe("plans of the hot statements on a new database", () => {
     return nodesOf((typeof plan === "string" ? JSON.parse(plan) : plan)[0].Plan);
   }
 
-  it("a batch of sends looks its stored sends up by the client-id key, never by scanning messages", async () => {
+  it("a batch of sends looks its stored sends and blocks up by their keys, never by scanning the tables", async () => {
+    const u = "ARRAY[gen_random_uuid()]";
     const nodes = await genericPlan(
       "read_for_sends",
       READ_FOR_SENDS,
-      ["uuid[]", "uuid[]", "int[]", "text[]"],
-      `ARRAY[gen_random_uuid()], ARRAY[gen_random_uuid()], ARRAY[1], ARRAY['c1']`,
+      ["uuid[]", "uuid[]", "int[]", "text[]", "uuid[]", "uuid[]"],
+      `${u}, ${u}, ARRAY[1], ARRAY['c1'], ${u}, ${u}`,
     );
-    const onMessages = nodes.filter((n) => n["Relation Name"] === "messages");
-    expect(onMessages.map((n) => n["Node Type"])).not.toContain("Seq Scan");
-    expect(onMessages.map((n) => n["Index Name"])).toContain("messages_client_id_key");
+    const on = (table: string) => nodes.filter((n) => n["Relation Name"] === table);
+    expect(on("messages").map((n) => n["Node Type"])).not.toContain("Seq Scan");
+    expect(on("messages").map((n) => n["Index Name"])).toContain("messages_client_id_key");
+    expect(on("consent_blocks").map((n) => n["Node Type"])).not.toContain("Seq Scan");
   });
 });
