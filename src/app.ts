@@ -97,7 +97,7 @@ export function createServices(deps: ServiceDeps, presenceStore: PresenceStore =
   // Items queued for a device that is away wake it through its push registration; so do group messages.
   const push = createPushService(
     deps,
-    { onlineDevices: (d) => presenceStore.onlineDevices(d, Date.now()) },
+    { onlineDevices: (d) => presenceStore.onlineDevices(d, Date.now()), connectedHere: (d) => realtime.connectedHere(d) },
     resolveVapidKeys(deps.config, deps.logger),
   );
   queue.onQueued(push.queued);

@@ -49,7 +49,7 @@ export function createRealtimeService(deps: ServiceDeps, messages: Participants,
   const { typingTtlMs, presenceTtlMs } = config.realtime;
   const nodeId = randomUUID();
   const local = new Map<string, { actor: Actor; sockets: number }>();
-  const key = (a: Actor) => `${a.userId}:${a.deviceId}`;
+  const key = (a: { userId: string; deviceId: number }) => `${a.userId}:${a.deviceId}`;
   let timer: NodeJS.Timeout | null = null;
 
   async function requireParticipant(actor: Actor, conversationId: string) {
@@ -229,5 +229,8 @@ export function createRealtimeService(deps: ServiceDeps, messages: Participants,
     return feed;
   }
 
-  return { setTyping, typingStream, deviceConnected, deviceDisconnected, presence, presenceStream, start, stop, nodeId };
+  /** Whether the device has a WebSocket open on this node. */
+  const connectedHere = (d: { userId: string; deviceId: number }) => local.has(key(d));
+
+  return { setTyping, typingStream, deviceConnected, deviceDisconnected, connectedHere, presence, presenceStream, start, stop, nodeId };
 }
