@@ -48,9 +48,9 @@ const pick = (name: string, table: string) => `${name} AS (
  * batch answers exactly as those claims one after another would. One statement is atomic by itself; SKIP LOCKED
  * makes concurrent batches take different keys instead of waiting for each other. The counts are read in the same
  * snapshot, before the deletes, for the low-water hint, and only as far as the hint needs ($3, the low-water mark,
- * past what the batch takes): a count of every key a device has visits each of them (heap pages too, until vacuum
- * marks them all-visible), ~76 pages a claim with 100 keys left. It joins the accounts domain's devices in the same statement
- * (DEVICES_TABLE): the device set and the keys taken must come from one snapshot, in one round trip.
+ * past what the batch takes): a count of every key a device has visits each of them, and its heap page until vacuum
+ * marks it all-visible. It joins the accounts domain's devices in the same statement (DEVICES_TABLE): the device set
+ * and the keys taken must come from one snapshot, in one round trip.
  */
 const CLAIM = `
 WITH d AS (
