@@ -34,38 +34,49 @@ const parse = (m: string): DeviceConnection => {
 };
 
 export function createMemoryPresenceStore(): PresenceStore {
-  const live = new Map<string, number>();
+  // Per user, each of its connections ("deviceId|nodeId") and when it expires: a lookup reads only the users it
+  // names (a scan of every connection, on every connect and disconnect, made a burst of N connects cost N²).
+  const live = new Map<string, Map<string, number>>();
   const seen = new Map<string, number>();
   const put = async (entries: DeviceConnection[], expiresAtMs: number) => {
-    for (const e of entries) live.set(member(e), expiresAtMs);
+    for (const e of entries) {
+      let mine = live.get(e.userId);
+      if (!mine) live.set(e.userId, (mine = new Map()));
+      mine.set(`${e.deviceId}|${e.nodeId}`, expiresAtMs);
+    }
+  };
+  const liveDevices = (userId: string, now: number) => {
+    const out = new Set<number>();
+    for (const [k, exp] of live.get(userId) ?? []) if (exp > now) out.add(Number(k.split("|")[0]));
+    return out;
   };
   return {
     put,
     refresh: put,
     async remove(e) {
-      live.delete(member(e));
+      const mine = live.get(e.userId);
+      mine?.delete(`${e.deviceId}|${e.nodeId}`);
+      if (mine?.size === 0) live.delete(e.userId);
     },
     async reap(now) {
       const out: DeviceConnection[] = [];
-      for (const [m, exp] of live) if (exp <= now) (live.delete(m), out.push(parse(m)));
+      for (const [userId, mine] of live) {
+        for (const [k, exp] of mine) {
+          if (exp > now) continue;
+          mine.delete(k);
+          const [deviceId, nodeId] = k.split("|");
+          out.push({ userId, deviceId: Number(deviceId), nodeId });
+        }
+        if (mine.size === 0) live.delete(userId);
+      }
       return out;
     },
     async online(userIds, now) {
-      const wanted = new Set(userIds);
-      const out = new Set<string>();
-      for (const [m, exp] of live) {
-        const { userId } = parse(m);
-        if (exp > now && wanted.has(userId)) out.add(userId);
-      }
-      return out;
+      return new Set(userIds.filter((u) => liveDevices(u, now).size > 0));
     },
     async onlineDevices(devices, now) {
-      const wanted = new Set(devices.map((d) => `${d.userId}:${d.deviceId}`));
       const out = new Set<string>();
-      for (const [m, exp] of live) {
-        const { userId, deviceId } = parse(m);
-        if (exp > now && wanted.has(`${userId}:${deviceId}`)) out.add(`${userId}:${deviceId}`);
-      }
+      for (const d of devices) if (liveDevices(d.userId, now).has(d.deviceId)) out.add(`${d.userId}:${d.deviceId}`);
       return out;
     },
     async setLastSeen(userId, at) {
@@ -78,14 +89,6 @@ export function createMemoryPresenceStore(): PresenceStore {
   };
 }
 
-/**
- * Keys: `<prefix>presence:conns` (sorted set of every live connection, score = expiry: the one place expiry is kept),
- * `<prefix>presence:devices:<userId>` (set of that user's connections, changed only on connect, disconnect and reap;
- * named apart from the sorted sets that earlier versions kept per user),
- * `<prefix>presence:lastseen` (hash userId -> ms). A heartbeat therefore touches one key, in a few variadic ZADDs,
- * however many devices the node holds (it was two commands per device: 38,000 every 5 s at 19,000 connections);
- * only the first heartbeat after a lost connection writes the members again.
- */
 export function createRedisPresenceStore(url: string, prefix: string): PresenceStore {
   const redis = connectRedis(url);
   redis.on("error", () => {}); // the bus logs Redis trouble; presence degrades until it is back
