@@ -15,7 +15,6 @@ import { startHttp, type RunningHttp, type ServerContext } from "./http/server.t
 import type { Logger } from "./logger.ts";
 import type { Context } from "./graphql/builder.ts";
 import { armorPlugins } from "./graphql/plugins/armor.ts";
-import { graphiqlOptions, renderGraphiQL } from "./graphql/graphiql.ts";
 import { metricsPlugins, operationMetrics, subscriptionCounts } from "./metrics/graphql.ts";
 import { startMetricsServer } from "./metrics/http.ts";
 import { createMetrics, type Metrics } from "./metrics/registry.ts";
@@ -183,6 +182,8 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
     services, actor: initial.actor ?? null, clientIp: initial.clientIp ?? "unknown", dropSlowConsumer: initial.dropSlowConsumer,
   });
   const graphqlMetrics = metricsPlugins(metrics);
+  // GraphiQL's assets are ~30 MB of strings in the heap once imported: a node that does not serve it never loads them.
+  const graphiql = config.graphiql ? await import("./graphql/graphiql.ts") : null;
   const yoga = createYoga<ServerContext, Context>({
     schema,
     plugins: [
@@ -194,8 +195,8 @@ export async function startApp(config: Config, logger: Logger): Promise<App> {
       ...(config.graphqlJit ? [useGraphQlJit()] : []),
     ],
     graphqlEndpoint: "/graphql",
-    graphiql: config.graphiql ? graphiqlOptions() : false,
-    renderGraphiQL,
+    graphiql: graphiql ? graphiql.graphiqlOptions() : false,
+    ...(graphiql ? { renderGraphiQL: graphiql.renderGraphiQL } : {}),
     landingPage: false,
     logging: false,
     maskedErrors: { maskError },
