@@ -10,6 +10,7 @@ import type { ActiveDevice, ConversationInfo, MessageInfo, Page, SendResult } fr
 import { cursorSeq, parseConversationCursor } from "./rules.ts";
 import { acceptedSql, blockedPairsSql } from "../consent/store.ts";
 import { DEVICES_TABLE } from "../accounts/store.ts";
+import { unsizedArray } from "../db/plans.ts";
 
 export type MessagesStore = ReturnType<typeof createMessagesStore>;
 
@@ -46,23 +47,24 @@ export const sentKey = (k: SentKey) => `${k.userId}|${k.deviceId}|${k.clientMess
  * stored, and the pairs whose recipient blocked the sender (the consent domain's SQL). A stored send is looked up per
  * key through LATERAL ... LIMIT 1, which PostgreSQL cannot flatten into a join: as a join, the generic plan a named
  * statement keeps (made while the table was still small) hashed a sequential scan of messages, on every batch, for as
- * long as the plan lived (~0.5 ms a batch at 1,000 sends/s on a new database).
+ * long as the plan lived (~0.5 ms a batch at 1,000 sends/s on a new database). Its arrays are unsized (see
+ * src/db/plans.ts), so that plan is made once and kept rather than planned again for every batch.
  */
 export const READ_FOR_SENDS = `
 SELECT 'device' AS row_kind, user_id::text AS user_id, device_id, registration_id, NULL::text AS message_id,
        NULL::float8 AS created_ms, NULL::text AS client_message_id, NULL::text AS digest, NULL::text AS blocked_pair
-FROM ${DEVICES_TABLE} WHERE user_id = ANY($1::uuid[]) AND active
+FROM ${DEVICES_TABLE} WHERE user_id = ANY(${unsizedArray("$1::uuid[]")}::uuid[]) AND active
 UNION ALL
 SELECT 'message', m.sender_user_id::text, m.sender_device_id, NULL, m.id::text,
        extract(epoch FROM m.created_at)::float8 * 1000, m.client_message_id, encode(m.send_digest, 'hex'), NULL
-FROM unnest($2::uuid[], $3::int[], $4::text[]) AS k(user_id, device_id, client_message_id)
+FROM unnest(${unsizedArray("$2::uuid[]")}, ${unsizedArray("$3::int[]")}, ${unsizedArray("$4::text[]")}) AS k(user_id, device_id, client_message_id)
 CROSS JOIN LATERAL (
   SELECT * FROM messages m
   WHERE m.sender_user_id = k.user_id AND m.sender_device_id = k.device_id AND m.client_message_id = k.client_message_id
   LIMIT 1) m
 UNION ALL
 SELECT 'blocked', NULL, NULL, NULL, NULL, NULL, NULL, NULL, b.pair
-FROM (${blockedPairsSql("$5::uuid[]", "$6::uuid[]")}) b`;
+FROM (${blockedPairsSql(unsizedArray("$5::uuid[]"), unsizedArray("$6::uuid[]"))}) b`;
 
 export function createMessagesStore(deps: Pick<ServiceDeps, "prisma" | "sql">, envelopes: InboxQueue["envelopes"]) {
   const { prisma, sql } = deps;

@@ -1,6 +1,7 @@
 // The plan PostgreSQL keeps for a hot statement must not depend on how big the tables were when it was made. A named
 // statement's generic plan is made once per connection, early (a new database's tables are empty and unanalysed), and
 // kept until statistics change; a plan that is right for ten rows and scans everything at ten million is a slow leak.
+import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config.ts";
 import { openDatabase, type Database, type MigrationSession } from "../../src/db/database.ts";
@@ -58,5 +59,30 @@ describe("plans of the hot statements on a new database", () => {
     expect(on("messages").map((n) => n["Node Type"])).not.toContain("Seq Scan");
     expect(on("messages").map((n) => n["Index Name"])).toContain("messages_client_id_key");
     expect(on("consent_blocks").map((n) => n["Node Type"])).not.toContain("Seq Scan");
+  });
+
+  it("a batch of sends is planned once per connection, not on every call: after the first five its plan is kept", async () => {
+    await session.exec("SET plan_cache_mode = auto");
+    try {
+      await session.exec(
+        "PREPARE read_for_sends_auto(uuid[], uuid[], int[], text[], uuid[], uuid[]) AS " + READ_FOR_SENDS,
+      );
+      // Batches of one to three sends, as at low rates: custom plans count these arrays, the generic plan cannot.
+      for (let i = 0; i < 12; i++) {
+        const n = 1 + (i % 3);
+        const array = (f: (j: number) => string, type: string) => `ARRAY[${Array.from({ length: n }, (_, j) => f(j)).join(", ")}]::${type}`;
+        const us = array(() => `'${randomUUID()}'`, "uuid[]");
+        const ns = array(() => "1", "int[]");
+        const cs = array((j) => `'c${j}'`, "text[]");
+        await session.query(`EXECUTE read_for_sends_auto(${us}, ${us}, ${ns}, ${cs}, ${us}, ${us})`);
+      }
+      const [plans] = await session.query<{ generic_plans: string | number; custom_plans: string | number }>(
+        "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE name = 'read_for_sends_auto'",
+      );
+      expect(Number(plans.custom_plans)).toBe(5);
+      expect(Number(plans.generic_plans)).toBe(7);
+    } finally {
+      await session.exec("SET plan_cache_mode = force_generic_plan");
+    }
   });
 });
