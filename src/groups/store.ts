@@ -321,11 +321,16 @@ export function createGroupsStore({ prisma, sql }: Pick<ServiceDeps, "prisma" | 
         LIMIT ${limit} FOR UPDATE SKIP LOCKED)`;
   }
 
-  /** The devices a new group message is for now: members' devices not removed. */
+  /**
+   * The devices a new group message is for now: members' devices not removed. Read for every group send, so through
+   * `sql` (a named statement, planned once per connection) rather than Prisma's raw query (planned on every call).
+   */
   async function currentDevices(groupId: string): Promise<DeviceRef[]> {
-    return prisma.$queryRaw<DeviceRef[]>`
-      SELECT user_id::text AS "userId", device_id AS "deviceId" FROM group_devices
-      WHERE group_id = ${groupId}::uuid AND until_seq IS NULL`;
+    return sql<DeviceRef>(
+      `SELECT user_id::text AS "userId", device_id AS "deviceId" FROM group_devices
+       WHERE group_id = $1::uuid AND until_seq IS NULL`,
+      [groupId],
+    );
   }
 
   return {
