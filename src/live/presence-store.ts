@@ -38,11 +38,12 @@ export function createMemoryPresenceStore(): PresenceStore {
   // names (a scan of every connection, on every connect and disconnect, made a burst of N connects cost N²).
   const live = new Map<string, Map<string, number>>();
   const seen = new Map<string, number>();
+  const connection = (e: DeviceConnection) => `${e.deviceId}|${e.nodeId}`;
   const put = async (entries: DeviceConnection[], expiresAtMs: number) => {
     for (const e of entries) {
       let mine = live.get(e.userId);
       if (!mine) live.set(e.userId, (mine = new Map()));
-      mine.set(`${e.deviceId}|${e.nodeId}`, expiresAtMs);
+      mine.set(connection(e), expiresAtMs);
     }
   };
   const liveDevices = (userId: string, now: number) => {
@@ -55,7 +56,7 @@ export function createMemoryPresenceStore(): PresenceStore {
     refresh: put,
     async remove(e) {
       const mine = live.get(e.userId);
-      mine?.delete(`${e.deviceId}|${e.nodeId}`);
+      mine?.delete(connection(e));
       if (mine?.size === 0) live.delete(e.userId);
     },
     async reap(now) {
@@ -64,8 +65,7 @@ export function createMemoryPresenceStore(): PresenceStore {
         for (const [k, exp] of mine) {
           if (exp > now) continue;
           mine.delete(k);
-          const [deviceId, nodeId] = k.split("|");
-          out.push({ userId, deviceId: Number(deviceId), nodeId });
+          out.push(parse(`${userId}|${k}`));
         }
         if (mine.size === 0) live.delete(userId);
       }
@@ -89,6 +89,14 @@ export function createMemoryPresenceStore(): PresenceStore {
   };
 }
 
+/**
+ * Keys: `<prefix>presence:conns` (sorted set of every live connection, score = expiry: the one place expiry is kept),
+ * `<prefix>presence:devices:<userId>` (set of that user's connections, changed only on connect, disconnect and reap;
+ * named apart from the sorted sets that earlier versions kept per user),
+ * `<prefix>presence:lastseen` (hash userId -> ms). A heartbeat therefore touches one key, in a few variadic ZADDs,
+ * however many devices the node holds (it was two commands per device: 38,000 every 5 s at 19,000 connections);
+ * only the first heartbeat after a lost connection writes the members again.
+ */
 export function createRedisPresenceStore(url: string, prefix: string): PresenceStore {
   const redis = connectRedis(url);
   redis.on("error", () => {}); // the bus logs Redis trouble; presence degrades until it is back
