@@ -26,6 +26,8 @@ const schema = z.object({
     .regex(/^postgres(ql)?:\/\//, "must be a postgres:// or postgresql:// URL")
     .optional(),
   DATABASE_POOL_SIZE: int(1, 200).default(10),
+  // Connections opened at start and kept while idle (at most the pool size): a node's first requests then find them.
+  DATABASE_POOL_MIN: int(0, 200).default(0),
   // PostgreSQL that stops answering (packets dropped, not refused) fails requests after these (connect, server, reply).
   DATABASE_CONNECT_TIMEOUT_MS: int(100, 600_000).default(5_000),
   DATABASE_STATEMENT_TIMEOUT_MS: int(100, 3_600_000).default(20_000),
@@ -133,7 +135,7 @@ export type Config = {
   /** Processes sharing the port (node:cluster); each is a whole server, and they meet on Redis like nodes. */
   workers: number;
   host: string;
-  database: { kind: "postgres"; url: string; poolSize: number; timeouts: { connectMs: number; statementMs: number; queryMs: number } } | { kind: "pglite"; dataDir: string };
+  database: { kind: "postgres"; url: string; poolSize: number; poolMin: number; timeouts: { connectMs: number; statementMs: number; queryMs: number } } | { kind: "pglite"; dataDir: string };
   redis: { url: string; prefix: string } | null;
   graphiql: boolean;
   /** Operations run through graphql-jit's compiled executor (compiled once per document). */
@@ -267,6 +269,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     // Embedded storage and the in-process bus live inside one process: other workers could not share them.
     throw new ConfigError("invalid configuration: WORKERS: more than one worker needs DATABASE_URL and REDIS_URL");
   }
+  if (e.DATABASE_POOL_MIN > e.DATABASE_POOL_SIZE) {
+    throw new ConfigError("invalid configuration: DATABASE_POOL_MIN must not exceed DATABASE_POOL_SIZE");
+  }
   if (!e.PUSH_VAPID_PUBLIC_KEY !== !e.PUSH_VAPID_PRIVATE_KEY) {
     throw new ConfigError("invalid configuration: PUSH_VAPID_PUBLIC_KEY and PUSH_VAPID_PRIVATE_KEY go together");
   }
@@ -279,6 +284,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
           kind: "postgres",
           url: e.DATABASE_URL,
           poolSize: e.DATABASE_POOL_SIZE,
+          poolMin: e.DATABASE_POOL_MIN,
           timeouts: { connectMs: e.DATABASE_CONNECT_TIMEOUT_MS, statementMs: e.DATABASE_STATEMENT_TIMEOUT_MS, queryMs: e.DATABASE_QUERY_TIMEOUT_MS },
         }
       : { kind: "pglite", dataDir: e.DATA_DIR },

@@ -47,12 +47,10 @@ export interface Database {
 const TRANSACTION_OPTIONS = { maxWait: 10_000, timeout: 30_000 };
 
 export async function openDatabase(config: Config["database"]): Promise<Database> {
-  return config.kind === "postgres" ? openPostgres(config.url, config.poolSize, config.timeouts) : openPglite(config.dataDir);
+  return config.kind === "postgres" ? openPostgres(config) : openPglite(config.dataDir);
 }
 
-type Timeouts = Extract<Config["database"], { kind: "postgres" }>["timeouts"];
-
-function openPostgres(url: string, poolSize: number, timeouts: Timeouts): Database {
+async function openPostgres({ url, poolSize, poolMin, timeouts }: Extract<Config["database"], { kind: "postgres" }>): Promise<Database> {
   // One pool for Prisma and for the hot statements, so the pool size stays the one limit on connections. A server
   // that stops answering (packets dropped: no reset, no refusal) would hold every request forever: opening a
   // connection or waiting for a free one gives up after connectMs, a reply after queryMs, and the server itself
@@ -60,6 +58,7 @@ function openPostgres(url: string, poolSize: number, timeouts: Timeouts): Databa
   const pool = new pg.Pool({
     connectionString: url,
     max: poolSize,
+    min: poolMin,
     connectionTimeoutMillis: timeouts.connectMs,
     query_timeout: timeouts.queryMs,
     statement_timeout: timeouts.statementMs,
@@ -69,6 +68,16 @@ function openPostgres(url: string, poolSize: number, timeouts: Timeouts): Databa
   // An idle connection that drops (a database restart) is replaced by the pool; without a listener it would crash
   // the process. Queries on a broken connection report their own errors.
   pool.on("error", () => {});
+  // Opened now rather than by the first requests: a connection takes milliseconds to open (authentication, backend
+  // start), which a node's first burst of requests would otherwise wait out (the pre-key claims' first second).
+  // The pool keeps `min` of them while idle.
+  const warm = await Promise.allSettled(Array.from({ length: poolMin }, () => pool.connect()));
+  for (const w of warm) if (w.status === "fulfilled") w.value.release();
+  const failed = warm.find((w) => w.status === "rejected");
+  if (failed) {
+    await pool.end();
+    throw failed.reason;
+  }
   const prisma = new PrismaClient({ adapter: new PrismaPg(pool), transactionOptions: TRANSACTION_OPTIONS });
   // Named statements are parsed and planned once per connection.
   const names = new Map<string, string>();
