@@ -2,6 +2,7 @@
 // stored in one statement. The tables are the groups domain's (store.ts holds the rest of their SQL).
 import type { Actor, ServiceDeps } from "../deps.ts";
 import { base64 } from "../bytes.ts";
+import { plainArray } from "../db/arrays.ts";
 import { unsizedArray } from "../db/plans.ts";
 
 /** One application message to store: the sender, its group, the epoch and MLS group id it is framed with. */
@@ -62,12 +63,12 @@ export function createAppendStore({ sql }: Pick<ServiceDeps, "sql">) {
   async function append(at: Date, batch: GroupAppend[]): Promise<AppendVerdict[]> {
     const rows = await sql<{ n: number; verdict: string; group_epoch: number | null; epoch: number; seq: string | null }>(APPEND, [
       at,
-      batch.map((b) => b.groupId),
-      batch.map((b) => b.actor.userId),
-      batch.map((b) => b.actor.deviceId),
-      batch.map((b) => b.epoch),
-      batch.map((b) => base64(b.mlsGroupId)),
-      batch.map((b) => base64(b.message)),
+      plainArray(batch.map((b) => b.groupId)),
+      plainArray(batch.map((b) => b.actor.userId)),
+      plainArray(batch.map((b) => b.actor.deviceId)),
+      plainArray(batch.map((b) => b.epoch)),
+      plainArray(batch.map((b) => base64(b.mlsGroupId))),
+      plainArray(batch.map((b) => base64(b.message))),
     ]);
     const out: AppendVerdict[] = new Array(batch.length);
     for (const r of rows) {

@@ -5,6 +5,7 @@ import type { Actor, ServiceDeps, Tx } from "../deps.ts";
 import { base64, bytes } from "../bytes.ts";
 import { Prisma, type InboxItem } from "../generated/prisma/client.ts";
 import { DEVICES_TABLE } from "../accounts/store.ts";
+import { plainArray } from "../db/arrays.ts";
 import type { EnvelopeCopy, NewInboxItem } from "./events.ts";
 
 export type InboxStore = ReturnType<typeof createInboxStore>;
@@ -119,7 +120,7 @@ export function createInboxStore({ prisma, sql }: Pick<ServiceDeps, "prisma" | "
         ids.push(id.toString());
       }
     }
-    const rows = await sql<AckRow>(text, [at, at.toISOString(), retainUntil, users, devices, ids]);
+    const rows = await sql<AckRow>(text, [at, at.toISOString(), retainUntil, plainArray(users), plainArray(devices), plainArray(ids)]);
     const removed = [];
     const queued = [];
     for (const r of rows) {
@@ -262,13 +263,13 @@ export const envelopeWrite = {
   /** Parameters the CTE takes, in order (see cte). */
   params(copies: EnvelopeCopy[]): unknown[] {
     return [
-      copies.map((c) => c.userId),
-      copies.map((c) => c.deviceId),
-      copies.map((c) => c.messageId),
-      copies.map((c) => c.ciphertextType),
-      copies.map((c) => base64(c.body)),
-      copies.map((c) => (c.selfDestruct ? JSON.stringify({ selfDestruct: true }) : null)),
-      copies.map((c) => c.expiresAt.toISOString()),
+      plainArray(copies.map((c) => c.userId)),
+      plainArray(copies.map((c) => c.deviceId)),
+      plainArray(copies.map((c) => c.messageId)),
+      plainArray(copies.map((c) => c.ciphertextType)),
+      plainArray(copies.map((c) => base64(c.body))),
+      plainArray(copies.map((c) => (c.selfDestruct ? "t" : "f"))),
+      plainArray(copies.map((c) => c.expiresAt.toISOString())),
     ];
   },
   /**
@@ -290,10 +291,11 @@ export const envelopeWrite = {
   INSERT INTO inbox_items (user_id, device_id, kind, message_id, conversation_id, sender_user_id, sender_device_id,
                            ciphertext_type, body, payload, created_at, expires_at)
   SELECT k.user_id, k.device_id, 'envelope', k.message_id, msg.conversation_id, msg.sender_user_id,
-         msg.sender_device_id, k.ciphertext_type, decode(k.body, 'base64'), k.payload::jsonb, ${now}, k.expires_at
-  FROM unnest(${$(0)}::uuid[], ${$(1)}::int[], ${$(2)}::uuid[], ${$(3)}::int[], ${$(4)}::text[], ${$(5)}::text[],
+         msg.sender_device_id, k.ciphertext_type, decode(k.body, 'base64'),
+         CASE WHEN k.self_destruct THEN jsonb_build_object('selfDestruct', true) END, ${now}, k.expires_at
+  FROM unnest(${$(0)}::uuid[], ${$(1)}::int[], ${$(2)}::uuid[], ${$(3)}::int[], ${$(4)}::text[], ${$(5)}::bool[],
               ${$(6)}::timestamptz[])
-    WITH ORDINALITY AS k(user_id, device_id, message_id, ciphertext_type, body, payload, expires_at, n)
+    WITH ORDINALITY AS k(user_id, device_id, message_id, ciphertext_type, body, self_destruct, expires_at, n)
   JOIN ${messages} msg ON msg.id = k.message_id
   ORDER BY k.n
   RETURNING id, user_id, device_id, message_id, conversation_id

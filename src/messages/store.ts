@@ -10,6 +10,7 @@ import type { ActiveDevice, ConversationInfo, MessageInfo, Page, SendResult } fr
 import { cursorSeq, parseConversationCursor } from "./rules.ts";
 import { acceptedSql, blockedPairsSql } from "../consent/store.ts";
 import { DEVICES_TABLE } from "../accounts/store.ts";
+import { plainArray } from "../db/arrays.ts";
 import { unsizedArray } from "../db/plans.ts";
 
 export type MessagesStore = ReturnType<typeof createMessagesStore>;
@@ -87,12 +88,13 @@ export function createMessagesStore(deps: Pick<ServiceDeps, "prisma" | "sql">, e
       digest: string | null;
       blocked_pair: string | null;
     }>(READ_FOR_SENDS, [
-      [...new Set(userIds)],
-      sent.map((s) => s.userId),
-      sent.map((s) => s.deviceId),
+      plainArray([...new Set(userIds)]),
+      plainArray(sent.map((s) => s.userId)),
+      plainArray(sent.map((s) => s.deviceId)),
+      // Client message ids are the sender's own text: pg quotes them.
       sent.map((s) => s.clientMessageId),
-      pairs.map((p) => p.from),
-      pairs.map((p) => p.to),
+      plainArray(pairs.map((p) => p.from)),
+      plainArray(pairs.map((p) => p.to)),
     ]);
     const devices = new Map<string, ActiveDevice[]>();
     const stored = new Map<string, StoredSend>();
@@ -135,19 +137,19 @@ export function createMessagesStore(deps: Pick<ServiceDeps, "prisma" | "sql">, e
       device_id: number | null;
     }>(writeSends, [
       now.toISOString(),
-      list.map(() => randomUUID()),
-      list.map((p) => p[0]),
-      list.map((p) => p[1]),
-      messages.map((m) => m.id),
-      messages.map((m) => m.conversation[0]),
-      messages.map((m) => m.conversation[1]),
-      messages.map((m) => m.senderUserId),
-      messages.map((m) => m.senderDeviceId),
-      messages.map((m) => m.recipientUserId),
+      plainArray(list.map(() => randomUUID())),
+      plainArray(list.map((p) => p[0])),
+      plainArray(list.map((p) => p[1])),
+      plainArray(messages.map((m) => m.id)),
+      plainArray(messages.map((m) => m.conversation[0])),
+      plainArray(messages.map((m) => m.conversation[1])),
+      plainArray(messages.map((m) => m.senderUserId)),
+      plainArray(messages.map((m) => m.senderDeviceId)),
+      plainArray(messages.map((m) => m.recipientUserId)),
       messages.map((m) => m.clientMessageId),
-      messages.map((m) => m.messageType),
-      messages.map((m) => m.expiresAt?.toISOString() ?? null),
-      messages.map((m) => Buffer.from(m.digest).toString("hex")),
+      plainArray(messages.map((m) => m.messageType)),
+      plainArray(messages.map((m) => m.expiresAt?.toISOString() ?? null)),
+      plainArray(messages.map((m) => Buffer.from(m.digest).toString("hex"))),
       ...envelopes.params(copies),
     ]);
     const conversationOf = new Map<string, string>();
