@@ -100,9 +100,39 @@ export interface SendRequest {
 
 /**
  * What a send asked for, as a digest: the same clientMessageId must mean the same send. Envelopes are taken in
- * device order, so a retry that lists them in another order is still the same send.
+ * device order, so a retry that lists them in another order is still the same send. Fields go into the hash as they
+ * are, each length-prefixed or fixed-size: the JSON of base64 bodies this replaced was 3% of a send's allocations.
+ * A version byte leads, so a digest stored before it (32 bytes, legacySendDigest) still compares.
  */
 export function sendDigest(req: SendRequest): Buffer {
+  const h = createHash("sha256");
+  h.update(`${req.recipient}\n${req.messageType}\n${req.ttl ?? ""}\n${req.envelopes.length}\n${req.sync.length}\n`);
+  const head = Buffer.allocUnsafe(16);
+  for (const list of [req.envelopes, req.sync]) {
+    for (const e of inDeviceOrder(list)) {
+      head.writeUInt32BE(e.deviceId, 0);
+      head.writeUInt32BE(e.registrationId, 4);
+      head.writeUInt32BE(e.type, 8);
+      head.writeUInt32BE(e.body.byteLength, 12);
+      h.update(head);
+      h.update(e.body);
+    }
+  }
+  return Buffer.concat([DIGEST_VERSION, h.digest()]);
+}
+
+const DIGEST_VERSION = Buffer.from([2]);
+
+// Sends list their envelopes in device order already (the SDK does); a copy is sorted only when they do not.
+function inDeviceOrder(list: EnvelopeInput[]): EnvelopeInput[] {
+  for (let i = 1; i < list.length; i++) {
+    if (list[i - 1]!.deviceId > list[i]!.deviceId) return [...list].sort((a, b) => a.deviceId - b.deviceId);
+  }
+  return list;
+}
+
+/** The digest of sends stored before sendDigest's version 2 (messages kept since then may be retried). */
+export function legacySendDigest(req: SendRequest): Buffer {
   const h = createHash("sha256");
   const envelopes = (list: EnvelopeInput[]) =>
     [...list].sort((a, b) => a.deviceId - b.deviceId).map((e) => [e.deviceId, e.registrationId, e.type, Buffer.from(e.body).toString("base64")]);
@@ -112,7 +142,8 @@ export function sendDigest(req: SendRequest): Buffer {
 
 /** A retry's answer: the first send's, unless the retry asks for something else under the same id. */
 export function replayAnswer(req: SendRequest, first: SendResult & { digest: Uint8Array | null }): SendResult {
-  if (first.digest && !Buffer.from(first.digest).equals(sendDigest(req))) {
+  const digest = first.digest && Buffer.from(first.digest);
+  if (digest && !digest.equals(digest.length === 32 ? legacySendDigest(req) : sendDigest(req))) {
     throw conflict("that clientMessageId was already used for another message", { messageId: first.messageId });
   }
   return { messageId: first.messageId, serverTimestamp: first.serverTimestamp };
@@ -158,12 +189,23 @@ export function checkEnvelopes(list: EnvelopeInput[], field: string, limits: Env
   }
 }
 
+// The common case, checked without building sets: `expected` (the active devices) has distinct ids, so as many
+// envelopes as devices, each device's found with its registration id, is exactly one envelope per device.
+function sameDevices(expected: { deviceId: number; registrationId: number }[], given: { deviceId: number; registrationId: number }[]) {
+  if (expected.length !== given.length) return false;
+  for (const d of expected) {
+    if (!given.some((e) => e.deviceId === d.deviceId && e.registrationId === d.registrationId)) return false;
+  }
+  return true;
+}
+
 /** Signal-Server's rule: exactly one envelope per active device, with the registration id the sender knows. */
 export function checkDeviceSet(
   userId: string,
   expected: { deviceId: number; registrationId: number }[],
   given: { deviceId: number; registrationId: number }[],
 ): void {
+  if (sameDevices(expected, given)) return;
   const want = new Map(expected.map((d) => [d.deviceId, d.registrationId]));
   const have = new Set(given.map((e) => e.deviceId));
   const missingDevices = [...want.keys()].filter((d) => !have.has(d)).sort((a, b) => a - b);

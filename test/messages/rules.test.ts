@@ -7,6 +7,7 @@ import {
   checkRecipients,
   conversationCursor,
   cursorSeq,
+  legacySendDigest,
   metadataCutoffs,
   pair,
   parseConversationCursor,
@@ -46,6 +47,12 @@ describe("device-set checks", () => {
     const r = refusal(() => checkDeviceSet(B, devices, [env(3), env(2), env(5)]));
     expect(r?.code).toBe("MISMATCHED_DEVICES");
     expect(r?.details).toEqual({ userId: B, missingDevices: [1], extraDevices: [3, 5] });
+  });
+
+  it("refuses as many envelopes as devices when one device has two and another none", () => {
+    const r = refusal(() => checkDeviceSet(B, devices, [env(1), env(1)]));
+    expect(r?.code).toBe("MISMATCHED_DEVICES");
+    expect(r?.details).toEqual({ userId: B, missingDevices: [2], extraDevices: [] });
   });
 
   it("names re-registered devices with STALE_DEVICES once the set matches", () => {
@@ -158,6 +165,25 @@ describe("idempotent replays", () => {
     ]) {
       expect(refusal(() => replayAnswer(other, first(digest)))?.code).toBe("CONFLICT");
     }
+  });
+
+  it("a digest stored before digests were versioned still tells a retry from another send", () => {
+    const req = send({ envelopes: [env(1), env(2)] });
+    const legacy = legacySendDigest(req);
+    expect(legacy).toHaveLength(32);
+    expect(sendDigest(req)).toHaveLength(33);
+    expect(replayAnswer(send({ envelopes: [env(2), env(1)] }), first(legacy)).messageId).toBe("m1");
+    const other = send({ envelopes: [env(1), env(2, 20, new Uint8Array([2]))] });
+    expect(refusal(() => replayAnswer(other, first(legacy)))?.code).toBe("CONFLICT");
+  });
+
+  it("envelope fields do not run into each other in the digest", () => {
+    const a = send({ envelopes: [env(1, 10, new Uint8Array([1, 2]))], syncEnvelopes: [] });
+    const b = send({ envelopes: [env(1, 10, new Uint8Array([1]))], syncEnvelopes: [] });
+    expect(sendDigest(a).equals(sendDigest(b))).toBe(false);
+    const ttlNone = send({ envelopes: [env(1)] });
+    const ttl1 = send({ envelopes: [env(1)], expiresInSeconds: 1 });
+    expect(sendDigest(ttlNone).equals(sendDigest(ttl1))).toBe(false);
   });
 
   it("a message stored before digests were kept answers as before", () => {
