@@ -54,7 +54,7 @@ describe("DATABASE_POOL_MIN", () => {
       expect(warm.poolStats()!.total).toBe(3);
     });
 
-    it("fails to open, holding nothing, when the database refuses the connections", async () => {
+    it("fails to open when the database refuses the connections", async () => {
       const url = new URL(tdb.url!);
       url.pathname = "/vg_no_such_database";
       await expect(
