@@ -12,7 +12,7 @@
 import pg from "pg";
 import { createApplicationMessage } from "ts-mls";
 import { encodeMlsMessage } from "ts-mls/message.js";
-import { AckEnvelopesDocument, SendGroupMessageDocument } from "../src/client/generated/graphql.ts";
+import { AckEnvelopesDocument, GroupInboxDocument, SendGroupMessageDocument } from "../src/client/generated/graphql.ts";
 import { AckQueue } from "../src/client/acks.ts";
 import { mlsSuite } from "../src/client/mls/key-packages.ts";
 import { mlsMember, type MlsMember } from "../test/helpers/groups.ts";
@@ -69,8 +69,8 @@ async function subscribeAll(
   acks?: { on: boolean; onAcked(seq: number): void; calls: number; failures: number },
 ): Promise<GqlSocket[]> {
   const ackQuery = operation(AckEnvelopesDocument);
-  // The inbox with the group members of the union selected (the SDK's Inbox document leaves group events to GroupInbox).
-  const inbox = "subscription { inbox { __typename ... on GroupEvent { id groupId seq kind epoch senderUserId senderDeviceId message } } }";
+  // The SDK's group inbox (its Inbox document leaves group events to GroupInbox), by hash as the SDK sends it.
+  const inbox = operation(GroupInboxDocument);
   const sockets: GqlSocket[] = [];
   let next = 0;
   await Promise.all(
