@@ -10,6 +10,7 @@
 import { createSourceEventStream, getOperationAST, type ExecutionArgs, type ExecutionResult, type GraphQLError } from "graphql";
 import { compiledRunners, type Run } from "./compiled.ts";
 import { MASKED_MESSAGE, resultMasker } from "./error-masking.ts";
+import { eventRunner } from "./shared-results.ts";
 
 /** What the subscribe phase of the HTTP path's plugins is, for subscriptions that do not run through it. */
 export interface SubscriptionRules {
@@ -25,7 +26,8 @@ export interface SubscriptionRules {
 
 /**
  * The subscribe function for graphql-ws: the source stream from the field's subscribe resolver, then each event
- * executed with the operation's selection (compiled by graphql-jit when `jit`, once per document).
+ * executed with the operation's selection (compiled by graphql-jit when `jit`, once per document; an event every
+ * subscriber sees alike, once for all of them: shared-results.ts).
  */
 export function createWsSubscribe(rules: SubscriptionRules, jit: boolean) {
   const runnerOf = compiledRunners(jit);
@@ -43,7 +45,8 @@ export function createWsSubscribe(rules: SubscriptionRules, jit: boolean) {
     if (!(Symbol.asyncIterator in source)) return masked(source);
     const field = rootFieldName(args);
     rules.opened(field);
-    return new EventResults(source[Symbol.asyncIterator](), runnerOf(args), args.contextValue, args.variableValues, field, rules, masked);
+    const run = eventRunner(runnerOf(args), args.schema, field, args.variableValues);
+    return new EventResults(source[Symbol.asyncIterator](), run, args.contextValue, args.variableValues, field, rules, masked);
   };
 }
 

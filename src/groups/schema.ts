@@ -6,6 +6,7 @@ import { MAX_GROUP_DESCRIPTION, MAX_GROUP_NAME } from "./service.ts";
 import { MAX_KEY_PACKAGES_PER_UPLOAD } from "./key-packages.ts";
 import { MAX_GROUP_RECEIPT_IDS } from "./receipts.ts";
 import { builder } from "../graphql/builder.ts";
+import { CONTEXT_FREE } from "../graphql/shared-results.ts";
 import { SendMessagePayload } from "../messages/schema.ts";
 import { groupEventId, parseGroupEventId } from "./events.ts";
 import { boundedList, shortText, uuid } from "../graphql/validation.ts";
@@ -81,6 +82,8 @@ const GroupMember = builder.simpleObject("GroupMember", {
 
 export const GroupEvent = builder.objectRef<GroupEventPayload>("GroupEvent").implement({
   description: "Acknowledge with ackEnvelopes (or ackGroupEvents). Payloads are shaped before publishing: resolving reads nothing.",
+  // Every member is handed the same result for one event (graphql/shared-results.ts): no field may read the context.
+  extensions: CONTEXT_FREE,
   fields: (t) => ({
     id: t.exposeID("id", { description: "Acknowledge it with ackEnvelopes" }),
     groupId: t.exposeID("groupId", { description: "The group" }),

@@ -7,13 +7,45 @@
 import { CloseCode, handleProtocols, makeServer, type ServerOptions, type WebSocket as GqlSocket } from "graphql-ws";
 import type { IncomingMessage } from "node:http";
 import type { WebSocket, WebSocketServer } from "ws";
+import type { ExecutionResult, FormattedExecutionResult } from "graphql";
 import type { Logger } from "../logger.ts";
+import { resultJson } from "../graphql/shared-results.ts";
 import { sendCoalesced } from "./write-coalescing.ts";
 
 /** What graphql-ws hands our hooks as ctx.extra. `request` is there until onConnect has read what it needs. */
 export interface WsExtra {
   readonly socket: WebSocket;
   request?: IncomingMessage;
+}
+
+// graphql-ws serialises each message whole, a next message's result inside it. Here the result goes in as a
+// placeholder and its JSON (resultJson: serialised once when many subscribers share the result) takes the placeholder's
+// place in the socket's send. graphql-ws stringifies a message and hands it to send in one synchronous step, so the
+// JSON waits in one variable between the two. The payload is the message's last member: the placeholder ends it.
+const PLACEHOLDER = "\u0000result";
+const PLACEHOLDER_TAIL = `${JSON.stringify(PLACEHOLDER)}}`;
+let pendingJson: string | null = null;
+
+class ResultPayload {
+  constructor(private readonly result: ExecutionResult | FormattedExecutionResult) {}
+
+  toJSON(): string {
+    pendingJson = resultJson(this.result);
+    return PLACEHOLDER;
+  }
+}
+
+// Typed as the result it stands for: graphql-ws only checks that the payload is an object, then stringifies it.
+function payloadOf(result: ExecutionResult | FormattedExecutionResult): FormattedExecutionResult {
+  return new ResultPayload(result) as FormattedExecutionResult;
+}
+
+/** The message with its result's JSON in place of the placeholder (what graphql-ws would have sent). */
+function withResult(data: string): string {
+  const json = pendingJson;
+  if (json === null) return data;
+  pendingJson = null;
+  return data.endsWith(PLACEHOLDER_TAIL) ? `${data.slice(0, -PLACEHOLDER_TAIL.length)}${json}}` : data;
 }
 
 class Adapter implements GqlSocket {
@@ -27,7 +59,7 @@ class Adapter implements GqlSocket {
   }
 
   send(data: string): Promise<void> {
-    return sendCoalesced(this.socket, data);
+    return sendCoalesced(this.socket, withResult(data));
   }
 
   close(code?: number, reason?: string): void {
@@ -63,6 +95,11 @@ export function serveGraphqlWs<E extends WsExtra>(
     onConnect: (ctx) => {
       awaitingInit.delete(ctx.extra.socket);
       return options.onConnect?.(ctx);
+    },
+    onNext: (ctx, id, payload, args, result) => {
+      const replaced = options.onNext?.(ctx, id, payload, args, result);
+      if (replaced instanceof Promise) return replaced.then((r) => payloadOf(r ?? result));
+      return payloadOf(replaced ?? result);
     },
   });
   wss.options.handleProtocols = handleProtocols;

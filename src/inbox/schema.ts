@@ -4,6 +4,7 @@
 import { unauthenticated } from "../errors.ts";
 import { MAX_ACK_IDS, type EnvelopePayload, type InboxEventPayload, type LiveEnvelopePayload } from "./service.ts";
 import { builder } from "../graphql/builder.ts";
+import { CONTEXT_FREE } from "../graphql/shared-results.ts";
 import { GroupEvent } from "../groups/schema.ts";
 import { z } from "zod";
 
@@ -166,7 +167,9 @@ builder.subscriptionField("inbox", (t) =>
       if (!ctx.actor) throw unauthenticated();
       return ctx.services.inbox.stream(ctx.actor, ctx.dropSlowConsumer);
     },
+    // What an event resolves to does not depend on who receives it (graphql/shared-results.ts): keep it that way.
     resolve: (event: InboxEventPayload) => event,
+    extensions: CONTEXT_FREE,
   }),
 );
 

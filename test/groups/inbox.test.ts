@@ -11,7 +11,8 @@ import {
   TypingDocument,
 } from "../../src/client/generated/graphql.ts";
 import type { GroupEventData } from "../../src/client/mls/groups.ts";
-import { openWs } from "../../src/client/transport.ts";
+import { openWs, operationPayload } from "../../src/client/transport.ts";
+import WebSocket from "ws";
 import { mlsMember, text, type MlsMember } from "../helpers/groups.ts";
 import { collect } from "../helpers/live.ts";
 import { startServer, type TestServer } from "../helpers/server.ts";
@@ -58,6 +59,45 @@ describe("group events in the inbox", () => {
     } finally {
       inbox.stop();
       await ws.dispose();
+    }
+  });
+
+  it("members on one node get one group message as the same payload, each under its own subscription id", async () => {
+    // Raw graphql-transport-ws sockets, so that the frames are seen as the server wrote them: the server serialises a
+    // result every member shares once and splices it into each member's message (src/http/graphql-ws.ts).
+    const frames = new Map<string, string[]>();
+    const open = (token: string, id: string) =>
+      new Promise<WebSocket>((resolve, reject) => {
+        const ws = new WebSocket(server.url.replace(/^http/, "ws"), "graphql-transport-ws");
+        frames.set(id, []);
+        ws.on("error", reject);
+        ws.on("open", () => ws.send(JSON.stringify({ type: "connection_init", payload: { authorization: `Bearer ${token}` } })));
+        ws.on("message", (raw) => {
+          const text = String(raw);
+          if (JSON.parse(text).type === "connection_ack") {
+            ws.send(JSON.stringify({ id, type: "subscribe", payload: operationPayload(GroupInboxDocument, {}, true) }));
+            resolve(ws);
+          } else frames.get(id)!.push(text);
+        });
+      });
+    const sockets = [await open(b.token, "bob-1"), await open(c.token, "cyd-7")];
+    try {
+      const groupId = await a.mls.createGroup({ name: "shared", memberUserIds: [b.userId, c.userId] });
+      const application = (id: string) =>
+        frames.get(id)!.filter((f) => (JSON.parse(f).payload?.data?.inbox as { kind?: string } | undefined)?.kind === "APPLICATION");
+      await sleep(300); // the welcome and the member sockets' group subscriptions
+      await a.mls.send(groupId, text("one payload"));
+      for (let t = 0; t < 150 && (application("bob-1").length === 0 || application("cyd-7").length === 0); t++) await sleep(100);
+      const [bob, cyd] = [application("bob-1"), application("cyd-7")];
+      expect([bob.length, cyd.length]).toEqual([1, 1]);
+      const parsed = [JSON.parse(bob[0]), JSON.parse(cyd[0])];
+      expect(parsed.map((m) => [m.id, m.type])).toEqual([["bob-1", "next"], ["cyd-7", "next"]]);
+      expect(parsed[0].payload).toEqual(parsed[1].payload);
+      expect(parsed[0].payload.data.inbox).toMatchObject({ __typename: "GroupEvent", groupId, kind: "APPLICATION", senderUserId: a.userId });
+      // Byte for byte what graphql-ws itself would have written.
+      for (const [f, m] of [[bob[0], parsed[0]], [cyd[0], parsed[1]]] as const) expect(f).toBe(JSON.stringify({ id: m.id, type: "next", payload: m.payload }));
+    } finally {
+      for (const ws of sockets) ws.close();
     }
   });
 
