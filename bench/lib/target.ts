@@ -22,6 +22,7 @@ export async function startTarget(extraEnv: Record<string, string> = {}, nodeArg
   if (process.env.BENCH_ALLOC_PROFILE) {
     profile.push("--require", fileURLToPath(new URL("./alloc-sampler.cjs", import.meta.url)));
     extraEnv = { ...extraEnv, BENCH_ALLOC_PROFILE: process.env.BENCH_ALLOC_PROFILE, BENCH_ALLOC_PROFILE_DIR: profiles };
+    if (process.env.BENCH_ALLOC_SURVIVORS) extraEnv.BENCH_ALLOC_SURVIVORS = "1";
   }
   const node = await spawnNode(
     baseEnv(db, {
