@@ -25,7 +25,25 @@ const STEP_MS = Number(process.env.BENCH_STEP_MS ?? 6000);
 const RATES = (process.env.BENCH_RATES ?? "1000,2500,5000,10000").split(",").map(Number);
 const MODES = (process.env.BENCH_MODES ?? "lifecycle,send-only").split(",");
 const BODY_BYTES = 200;
+// BENCH_TIMELINE_MS: also print send→deliver per window of that many ms of send time, to tell a steady queue from
+// pauses (a collection, a checkpoint, autovacuum) that make the p99.
+const TIMELINE_MS = Number(process.env.BENCH_TIMELINE_MS ?? 0);
 const MAX_IN_FLIGHT = PAIRS * 60; // well under the server's 100 operations per connection
+
+function printTimeline(title: string, start: number, sentAt: number[], latency: number[]): void {
+  const windows = new Map<number, number[]>();
+  sentAt.forEach((t, i) => {
+    const w = Math.floor((t - start) / TIMELINE_MS);
+    const list = windows.get(w) ?? [];
+    list.push(latency[i]);
+    windows.set(w, list);
+  });
+  const rows = [...windows.entries()].sort((a, b) => a[0] - b[0]).map(([w, list]) => {
+    const s = summarise(list);
+    return { "sent at ms": w * TIMELINE_MS, messages: list.length, p50: s.p50, p99: s.p99, max: s.max };
+  });
+  printTable(`send→deliver by send time, ${title}`, rows);
+}
 
 const target = await startTarget({ RATE_LIMITS: "off", PREKEY_LOW_WATER_MARK: "0" });
 try {
@@ -96,6 +114,7 @@ try {
       const perMessage = (seconds: number) => Math.round((seconds * 1e6) / Math.max(1, done));
       const perSecond = Math.round((done / (Math.max(end, start + 1) - start)) * 1000);
       const d = summarise(life.deliver);
+      if (TIMELINE_MS > 0) printTimeline(`${mode} at ${rate}/s`, start, life.deliverSentAt, life.deliver);
       const r = summarise(life.receipt);
       const c = summarise(calls);
       rows.push({

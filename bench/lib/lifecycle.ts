@@ -16,6 +16,7 @@ export class Lifecycle {
   private readonly awaitingReceipt = new Map<string, { t0: number; td: number }>(); // message id -> times
   private outstandingAcks = 0;
   deliver: number[] = []; // send -> envelope on the recipient's socket
+  deliverSentAt: number[] = []; // the send time of each deliver[] entry, for BENCH_TIMELINE
   receipt: number[] = []; // envelope delivered -> its receipt on the sender's socket
   total: number[] = []; // send -> the sender's receipt acknowledgement answered
   ackCalls = 0;
@@ -52,6 +53,7 @@ export class Lifecycle {
     const now = performance.now();
     this.lastDelivery = now;
     this.deliver.push(now - t0);
+    this.deliverSentAt.push(t0);
     this.delivered++;
     if (!this.acking) return;
     const ev = (p.data as { inbox: Ev }).inbox;
@@ -86,6 +88,7 @@ export class Lifecycle {
   /** Starts a step's counts afresh. */
   reset(): void {
     this.deliver = [];
+    this.deliverSentAt = [];
     this.receipt = [];
     this.total = [];
     this.delivered = this.completed = this.ackCalls = this.ackFailures = 0;
