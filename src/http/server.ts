@@ -2,9 +2,11 @@
 // /healthz and /readyz. graphql-ws runs through Yoga's envelop (cached parse and validate, the same plugins and
 // error masking as HTTP), which measured 4x faster than plain useServer; its subscriptions skip envelop's subscribe
 // phase (src/graphql/ws-subscribe.ts does that phase's work once, not per subscription), and operations naming a
-// known document by hash (the SDK's) skip envelop altogether (src/graphql/ws-execute.ts).
+// known document by hash (the SDK's) skip envelop altogether (src/graphql/ws-execute.ts); their queries and
+// mutations are also answered by our graphql-ws glue without graphql-ws's message handler (./graphql-ws.ts).
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import { GraphQLError, type ExecutionArgs, type ExecutionResult, type GraphQLSchema } from "graphql";
+import { getOperationAST, GraphQLError, type DocumentNode, type ExecutionArgs, type ExecutionResult, type GraphQLSchema } from "graphql";
+import type { SubscribePayload } from "graphql-ws";
 import type { YogaServerInstance } from "graphql-yoga";
 import { WebSocketServer, type WebSocket } from "ws";
 import type { Config } from "../config.ts";
@@ -155,36 +157,13 @@ export function startHttp(deps: HttpDeps, port: number, host: string): Promise<R
       // The root value carries the enveloped execute; a subscription's resolvers have no use for it.
       subscribe: (args: ExecutionArgs) => deps.subscribe({ ...args, rootValue: undefined }),
       onSubscribe: async (ctx, _id, params) => {
-        // ctx.subscriptions already holds this operation; queries and mutations in flight count too.
-        if (operationsOver(ctx.subscriptions, deps.ws.maxOperationsPerConnection)) {
-          return [
-            new GraphQLError(`at most ${deps.ws.maxOperationsPerConnection} operations per connection`, {
-              extensions: { code: "LIMIT_EXCEEDED" },
-            }),
-          ];
-        }
-        // Only what our plugins and resolvers read: the context lives as long as the operation (a subscription: the
-        // whole connection), so the graphql-ws context, socket and request are not copied into it.
-        const socket = ctx.extra.socket;
-        const serverContext: ServerContext = {
-          actor: ctx.extra.actor ?? null,
-          clientIp: ctx.extra.clientIp ?? "",
-          // Bound, not an arrow: under tsx's keepNames a named closure per connection carries its own property table.
-          dropSlowConsumer: dropSlowConsumer.bind(null, socket),
-        };
+        const refused = overLimit(ctx.subscriptions);
+        if (refused) return refused;
         // A document the server knows by hash (the SDK's) was parsed and validated at start: it runs outside Yoga's
         // pipeline, with the context Yoga would have built.
         const known = deps.persisted?.knownDocument(params);
-        if (known) {
-          return {
-            schema: deps.schema,
-            operationName: params.operationName,
-            document: known,
-            variableValues: params.variables,
-            contextValue: deps.contextFor(serverContext),
-            rootValue: knownRoot,
-          };
-        }
+        if (known) return knownArgs(ctx.extra, params, known);
+        const serverContext = serverContextOf(ctx.extra);
         // graphql-ws keeps the subscribe message for the operation's life; devices send the same few documents, so
         // they share one copy of each text instead of holding their own.
         (params as { query: string }).query = queryTexts.intern(params.query);
@@ -220,7 +199,48 @@ export function startHttp(deps: HttpDeps, port: number, host: string): Promise<R
     },
     wss,
     logger,
+    {
+      // Queries and mutations of known documents (every SDK call) are answered by the glue itself (graphql-ws.ts);
+      // subscriptions and text documents go through graphql-ws and onSubscribe above.
+      singleResult: (ctx, { payload }) => {
+        const known = deps.persisted?.knownDocument(payload);
+        if (!known || getOperationAST(known, payload.operationName)?.operation === "subscription") return null;
+        return overLimit(ctx.subscriptions) ?? knownArgs(ctx.extra, payload, known);
+      },
+    },
   );
+
+  // ctx.subscriptions already holds the operation asking; queries and mutations in flight count too.
+  function overLimit(operations: Record<string, unknown>): GraphQLError[] | null {
+    if (!operationsOver(operations, deps.ws.maxOperationsPerConnection)) return null;
+    return [
+      new GraphQLError(`at most ${deps.ws.maxOperationsPerConnection} operations per connection`, {
+        extensions: { code: "LIMIT_EXCEEDED" },
+      }),
+    ];
+  }
+
+  // Only what our plugins and resolvers read: the context lives as long as the operation (a subscription: the whole
+  // connection), so the graphql-ws context, socket and request are not copied into it.
+  function serverContextOf(extra: WsExtra): ServerContext {
+    return {
+      actor: extra.actor ?? null,
+      clientIp: extra.clientIp ?? "",
+      // Bound, not an arrow: under tsx's keepNames a named closure per connection carries its own property table.
+      dropSlowConsumer: dropSlowConsumer.bind(null, extra.socket),
+    };
+  }
+
+  function knownArgs(extra: WsExtra, params: SubscribePayload, document: DocumentNode): ExecutionArgs {
+    return {
+      schema: deps.schema,
+      operationName: params.operationName,
+      document,
+      variableValues: params.variables,
+      contextValue: deps.contextFor(serverContextOf(extra)),
+      rootValue: knownRoot,
+    };
+  }
 
   function dropSlowConsumer(socket: WebSocket) {
     if (socket.readyState !== socket.OPEN) return;
