@@ -8,6 +8,8 @@ import type { WebSocket } from "ws";
 // Below this much unsent data a send counts as done once queued (see sendCoalesced).
 const EARLY_DONE_BYTES = 64 * 1024;
 const corked = new Set<Socket>();
+// The answer of every send that is done once queued: one settled promise, not a promise and a closure per frame.
+const DONE = Promise.resolve();
 let scheduled = false;
 
 function flush() {
@@ -25,21 +27,18 @@ function flush() {
 export function sendCoalesced(socket: WebSocket, data: string): Promise<void> {
   // ws keeps the TCP socket private; cork/uncork on it nest with the ones ws itself wraps each frame in.
   const raw = (socket as unknown as { _socket?: Socket })._socket;
-  return new Promise((resolve, reject) => {
-    if (socket.readyState !== socket.OPEN) return resolve();
-    if (raw && !raw.destroyed && !corked.has(raw)) {
-      raw.cork();
-      corked.add(raw);
-      if (!scheduled) {
-        scheduled = true;
-        setImmediate(flush);
-      }
+  if (socket.readyState !== socket.OPEN) return DONE;
+  if (raw && !raw.destroyed && !corked.has(raw)) {
+    raw.cork();
+    corked.add(raw);
+    if (!scheduled) {
+      scheduled = true;
+      setImmediate(flush);
     }
-    if (raw && raw.writableLength < EARLY_DONE_BYTES) {
-      socket.send(data);
-      resolve();
-    } else {
-      socket.send(data, (err) => (err ? reject(err) : resolve()));
-    }
-  });
+  }
+  if (raw && raw.writableLength < EARLY_DONE_BYTES) {
+    socket.send(data);
+    return DONE;
+  }
+  return new Promise((resolve, reject) => socket.send(data, (err) => (err ? reject(err) : resolve())));
 }
