@@ -16,7 +16,7 @@ export class Lifecycle {
   private readonly awaitingReceipt = new Map<string, { t0: number; td: number }>(); // message id -> times
   private outstandingAcks = 0;
   deliver: number[] = []; // send -> envelope on the recipient's socket
-  deliverSentAt: number[] = []; // the send time of each deliver[] entry, for BENCH_TIMELINE
+  deliverSentAt: number[] = []; // the send time of each deliver[] entry, for BENCH_TIMELINE_MS
   receipt: number[] = []; // envelope delivered -> its receipt on the sender's socket
   total: number[] = []; // send -> the sender's receipt acknowledgement answered
   ackCalls = 0;
