@@ -228,22 +228,7 @@ export async function main(argv: string[]): Promise<void> {
         if (!m.isSync) await c.markRead([m.messageId]).catch(() => {});
       });
       c.on("receipt", (r) => r.kind === "READ" && r.userId === peer && out(`(read ${r.messageId})`));
-      await c.start();
-      out(`chatting with ${rest[0]}; type a line to send, /quit to leave`);
-      const rl = readline.createInterface({ input: process.stdin, terminal: false });
-      const done = new Promise<void>((resolve) => {
-        rl.on("close", resolve);
-        rl.on("line", (line) => {
-          const text = line.trim();
-          if (text === "/quit") return rl.close();
-          if (!text) return;
-          c.send(peer, text).then(
-            (r) => out(`(sent ${r.messageId})`),
-            (e) => process.stderr.write(`error: ${(e as Error).message}\n`),
-          );
-        });
-      });
-      return runUntilStopped(c, done);
+      return chat(c, `chatting with ${rest[0]}`, (text) => c.send(peer, text));
     }
     case "safety": {
       if (rest.length !== 1) throw new UsageError("safety takes one username");
@@ -284,8 +269,13 @@ async function groupChat(open: () => Promise<VignetteClient>, which: string): Pr
   c.on("groupMessage", async (m) => {
     if (m.groupId === g.id) out(await formatGroupMessage(c, m, name, describe));
   });
+  return chat(c, `chatting in #${name}`, (text) => c.groups.send(g.id, text));
+}
+
+/** Starts the client and sends each line typed until /quit or the end of input; the client stays up until then. */
+async function chat(c: VignetteClient, banner: string, send: (text: string) => Promise<{ messageId: string }>): Promise<void> {
   await c.start();
-  out(`chatting in #${name}; type a line to send, /quit to leave`);
+  out(`${banner}; type a line to send, /quit to leave`);
   const rl = readline.createInterface({ input: process.stdin, terminal: false });
   const done = new Promise<void>((resolve) => {
     rl.on("close", resolve);
@@ -293,7 +283,7 @@ async function groupChat(open: () => Promise<VignetteClient>, which: string): Pr
       const text = line.trim();
       if (text === "/quit") return rl.close();
       if (!text) return;
-      c.groups.send(g.id, text).then(
+      send(text).then(
         (r) => out(`(sent ${r.messageId})`),
         (e) => process.stderr.write(`error: ${(e as Error).message}\n`),
       );
