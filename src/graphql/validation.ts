@@ -2,8 +2,9 @@
 import { z } from "zod";
 import { canonicalUuid } from "../ids.ts";
 
-// Every UUID argument and input field goes through this: the services only ever see the lowercase spelling (one
-// rate-limit subject, one live channel, one cache key per id), and a malformed one is BAD_USER_INPUT here.
+// Every UUID argument and input field goes through this (sendMessage's recipient through canonicalUuid in
+// prepareSend instead): the services only ever see the lowercase spelling (one rate-limit subject, one live channel,
+// one cache key per id), and a malformed one is BAD_USER_INPUT here.
 export const uuid = z.string().transform((s, ctx) => canonicalUuid(s) ?? (ctx.addIssue({ code: "custom", message: "must be a UUID" }), z.NEVER));
 // libsignal addresses devices 1 to 127.
 export const deviceIdArg = z.number().int().min(1).max(127);

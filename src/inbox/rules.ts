@@ -3,6 +3,8 @@ import { badInput } from "../errors.ts";
 import { parseInt64 } from "../ids.ts";
 
 export const MAX_ACK_IDS = 1000;
+// Queue item ids are decimal; group event ids are "g:<groupId>:<seq>".
+export const MAX_ACK_ID_CHARS = 64;
 /** Ids of live-only envelopes (never queued) start with this; acknowledging one does nothing. */
 export const LIVE_ID_PREFIX = "live:";
 
@@ -31,6 +33,7 @@ export function routeAcks<S extends { owns(id: string): boolean }>(
   const routed = new Map<S, string[]>();
   const own = new Set<bigint>();
   for (const id of ids) {
+    if (id.length > MAX_ACK_ID_CHARS) throw badInput(`ids are at most ${MAX_ACK_ID_CHARS} characters`);
     if (id.startsWith(LIVE_ID_PREFIX)) continue;
     const source = sources.find((s) => s.owns(id));
     if (!source) own.add(parseItemId(id));

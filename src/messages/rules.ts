@@ -243,7 +243,9 @@ export function prepareSend(actor: Actor, input: SendMessageInput, limits: Envel
   const sync = input.syncEnvelopes ?? [];
   checkEnvelopes(envelopes, "envelopes", limits);
   checkEnvelopes(sync, "syncEnvelopes", limits);
-  const recipient = input.recipientUserId;
+  // The services only ever see the lowercase spelling, as of every other UUID (graphql/validation.ts).
+  const recipient = canonicalUuid(input.recipientUserId);
+  if (recipient === null) throw badInput("recipientUserId must be a UUID");
   return { actor, recipient, clientMessageId, messageType: input.messageType, ttl, envelopes, sync, online: !!input.online };
 }
 

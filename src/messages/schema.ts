@@ -69,8 +69,9 @@ const EnvelopeInput = builder.inputType("EnvelopeInput", {
 const SendMessageInput = builder.inputType("SendMessageInput", {
   description: "One message: a ciphertext per device of the recipient, and sync copies for your other devices.",
   fields: (t) => ({
-    recipientUserId: t.id({ required: true, description: "Who it is for (yourself: Note to Self)", validate: uuid }),
-    // Bounds of this and the fields below: prepareSend (rules.ts).
+    // Bounds of this and the fields below: prepareSend (rules.ts). Not the validation plugin: it copies the whole
+    // input on every call, and this is the hottest mutation.
+    recipientUserId: t.id({ required: true, description: "Who it is for (yourself: Note to Self)" }),
     clientMessageId: t.id({
       required: true,
       description: `Idempotency key per sending device (1-${MAX_CLIENT_MESSAGE_ID} characters): a repeat returns the first answer.`,

@@ -5,6 +5,7 @@ import { describe, expect, it } from "vitest";
 import {
   ClaimKeyPackagesDocument,
   ClaimPreKeyBundlesDocument,
+  PollInboxDocument,
   SendGroupMessageDocument,
 } from "../../src/client/generated/graphql.ts";
 import { canonicalUuid, parseEpochMillis, parseInt64 } from "../../src/ids.ts";
@@ -13,6 +14,7 @@ import { registerDevice } from "../helpers/accounts.ts";
 import { useServer } from "../helpers/fixture.ts";
 import { refusal } from "../helpers/graphql.ts";
 import { EventFeed, mlsMember, text } from "../helpers/groups.ts";
+import { history, sendOpaque } from "../helpers/messaging.ts";
 
 describe("the id readers", () => {
   it("spell a UUID one way and refuse what PostgreSQL could not hold", () => {
@@ -73,5 +75,17 @@ describe("canonical ids for live delivery", () => {
     } finally {
       await feed.close();
     }
+  });
+
+  it("a 1:1 message sent to the recipient's id in upper case reaches their queue, in the one conversation", async () => {
+    const [alice, bob] = await Promise.all([registerDevice(server.url), registerDevice(server.url)]);
+    const upper = await sendOpaque(alice, bob.userId.toUpperCase(), "upper");
+    const lower = await sendOpaque(alice, bob.userId, "lower");
+    const { inbox } = await bob.http.request(PollInboxDocument, {});
+    const envelopes = inbox.flatMap((e) => (e.__typename === "EnvelopeEvent" ? [e.envelope] : []));
+    expect(envelopes.map((e) => e.messageId)).toEqual([upper.messageId, lower.messageId]);
+    expect(new Set(envelopes.map((e) => e.conversationId)).size).toBe(1);
+    const sent = await history(alice, envelopes[0].conversationId);
+    expect(sent.map((m) => m.id).sort()).toEqual([upper.messageId, lower.messageId].sort());
   });
 });

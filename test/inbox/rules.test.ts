@@ -1,6 +1,6 @@
 // Unit tests of the inbox's pure rules (src/inbox/rules.ts): item ids, retention, and routing acknowledged ids.
 import { describe, expect, it } from "vitest";
-import { MAX_ACK_IDS, parseItemId, retentionExpiry, routeAcks } from "../../src/inbox/rules.ts";
+import { MAX_ACK_ID_CHARS, MAX_ACK_IDS, parseItemId, retentionExpiry, routeAcks } from "../../src/inbox/rules.ts";
 import { refusal } from "../helpers/refusal.ts";
 
 const codeOf = (fn: () => unknown) => refusal(fn)?.code ?? null;
@@ -33,5 +33,13 @@ describe("inbox rules", () => {
     expect(codeOf(() => routeAcks(Array.from({ length: MAX_ACK_IDS + 1 }, (_, i) => String(i)), [groups]))).toBe(
       "BAD_USER_INPUT",
     );
+  });
+
+  it("refuses an id longer than any queue or group event id before routing it", () => {
+    // Even one its source would claim: the bound holds for every source.
+    const groups = { owns: (id: string) => id.startsWith("g:") };
+    const long = `g:${"x".repeat(MAX_ACK_ID_CHARS)}`;
+    expect(codeOf(() => routeAcks(["1", long], [groups]))).toBe("BAD_USER_INPUT");
+    expect(routeAcks([`g:${"x".repeat(MAX_ACK_ID_CHARS - 2)}`], [groups]).routed.get(groups)).toHaveLength(1);
   });
 });

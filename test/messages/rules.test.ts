@@ -114,6 +114,14 @@ describe("send input bounds", () => {
     }
     expect(send({ envelopes: [env(127, 0x3fff)], syncEnvelopes: [env(1, 0)] }).envelopes[0].deviceId).toBe(127);
   });
+
+  // The schema declares no validator on SendMessageInput.recipientUserId either.
+  it("refuses a recipient that is not a UUID and answers the canonical spelling of one that is", () => {
+    for (const recipientUserId of ["bob", "", `${B}0`, B.replaceAll("-", "")]) {
+      expect(refusal(() => send({ recipientUserId }))?.message).toContain("recipientUserId must be a UUID");
+    }
+    expect(send({ recipientUserId: B.toUpperCase() }).recipient).toBe(B);
+  });
 });
 
 describe("times, status and cursors", () => {
