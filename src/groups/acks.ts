@@ -10,6 +10,9 @@ import { parseGroupEventId } from "./events.ts";
 import type { InboxItem } from "../generated/prisma/client.ts";
 import { ackStatement, type CursorStore } from "./cursor-store.ts";
 
+/** Per ackGroupEvents call (ackEnvelopes has its own bound, routeAcks). */
+export const MAX_GROUP_ACK_IDS = 1000;
+
 export interface GroupAckRequest {
   actor: Actor;
   /** The highest seq acknowledged in each group. */
@@ -54,6 +57,7 @@ export function createGroupAcks(opts: {
   return async function ack(device: Actor, ids: string[]): Promise<number> {
     const top = new Map<string, bigint>();
     const perGroup = new Map<string, number>();
+    if (ids.length > MAX_GROUP_ACK_IDS) throw badInput(`at most ${MAX_GROUP_ACK_IDS} ids per call`);
     // Every id is read before any cursor moves: a malformed one (through ackEnvelopes, which routes "g:" ids here
     // unchecked) refuses the whole call instead of reaching the database.
     for (const id of ids) {

@@ -5,6 +5,7 @@ import type { GroupEventPayload, GroupInfoView } from "./service.ts";
 import { MAX_GROUP_DESCRIPTION, MAX_GROUP_NAME } from "./service.ts";
 import { MAX_KEY_PACKAGES_PER_UPLOAD } from "./key-packages.ts";
 import { MAX_GROUP_RECEIPT_IDS } from "./receipts.ts";
+import { MAX_GROUP_ACK_IDS } from "./acks.ts";
 import { builder } from "../graphql/builder.ts";
 import { CONTEXT_FREE } from "../graphql/shared-results.ts";
 import { SendMessagePayload } from "../messages/schema.ts";
@@ -352,7 +353,9 @@ builder.mutationFields((t) => ({
   }),
   ackGroupEvents: t.withAuth({ device: true }).int({
     description: "Acknowledges group events (ackEnvelopes does the same for ids of any kind). BAD_USER_INPUT for an id that is not a group event id.",
-    args: { ids: t.arg.idList({ required: true, validate: z.array(groupMessageId).max(1000), description: "Group event ids, at most 1000" }) },
+    // Bounded and parsed by the acknowledgement itself (acks.ts), which ackEnvelopes routes group ids to as well; not
+    // the validation plugin, which copied the arguments of a call every member device makes for every message.
+    args: { ids: t.arg.idList({ required: true, description: `Group event ids, at most ${MAX_GROUP_ACK_IDS}` }) },
     resolve: (_root, { ids }, ctx) => ctx.services.groups.ack(ctx.actor, ids.map(String)),
   }),
 }));

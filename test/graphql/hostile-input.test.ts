@@ -206,6 +206,8 @@ describe("hostile input and authorization", () => {
     { name: "commit: a non-member replays the owner's commit", as: M, op: ops.CommitGroupDocument, vars: () => ({ input: { ...commit, groupId } }), expect: ["FORBIDDEN", "NOT_FOUND"] },
     { name: "group message: a commit in place of an application message", as: () => owner.token, op: ops.SendGroupMessageDocument, vars: () => ({ groupId, message: commit.commit }), expect: "BAD_USER_INPUT" },
     { name: "group message: unknown group", as: () => owner.token, op: ops.SendGroupMessageDocument, vars: () => ({ groupId: randomUUID(), message: commit.commit }), expect: ["NOT_FOUND", "FORBIDDEN", "BAD_USER_INPUT"] },
+    { name: "ack group events: ids that are not group event ids", as: () => member.token, op: ops.AckGroupEventsDocument, vars: () => ({ ids: ["123", "g:not-a-group:1"] }), expect: "BAD_USER_INPUT" },
+    { name: "ack group events: 1,001 ids (one over the bound)", as: () => member.token, op: ops.AckGroupEventsDocument, vars: () => ({ ids: Array.from({ length: 1_001 }, () => memberEventId) }), expect: "BAD_USER_INPUT" },
     { name: "group: id not a UUID", as: A, op: ops.GroupDocument, vars: () => ({ id: "../../etc/passwd" }), expect: "BAD_USER_INPUT" },
     // documents that are not GraphQL
     { name: "syntax error", as: A, op: "mutation { sendMessage(", vars: () => ({}), expect: ["BAD_USER_INPUT", "GRAPHQL_PARSE_FAILED"] },
