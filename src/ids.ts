@@ -4,6 +4,8 @@
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 export const INT64_MAX = (1n << 63n) - 1n;
+// libsignal addresses devices 1 to 127.
+export const MAX_DEVICE_ID = 127;
 // The largest time a JavaScript Date holds (ms since 1970).
 const MAX_DATE_MS = 8.64e15;
 
@@ -14,6 +16,9 @@ export function canonicalUuid(id: string): string | null {
 
 /** The id in its canonical spelling when it is a UUID, else unchanged (it will be refused or means something else). */
 export const canonicalId = (id: string): string => canonicalUuid(id) ?? id;
+
+/** A device id libsignal can address. */
+export const isDeviceId = (n: number): boolean => Number.isInteger(n) && n >= 1 && n <= MAX_DEVICE_ID;
 
 /** A non-negative decimal that fits a PostgreSQL bigint; null otherwise. */
 export function parseInt64(text: string): bigint | null {

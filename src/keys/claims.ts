@@ -2,7 +2,8 @@
 // batcher.ts): under load that is one round trip, one plan and one WAL flush for many claims instead of one each, and
 // a burst after a pause queues as a bigger batch rather than as a row of statements waiting for connections. The
 // statement itself is the store's (CLAIM in store.ts).
-import { AppError, notFound } from "../errors.ts";
+import { AppError, badInput, notFound } from "../errors.ts";
+import { MAX_DEVICE_ID, canonicalUuid, isDeviceId } from "../ids.ts";
 import { Batcher, type Settled, batchesInFlight } from "../live/batcher.ts";
 import type { ServiceDeps } from "../deps.ts";
 import type { ClaimRow, KeysStore } from "./store.ts";
@@ -31,9 +32,21 @@ export interface PreKeyBundle {
 
 export type PreKeysLowHook = (userId: string, deviceId: number, status: PreKeyStatus) => void;
 
-interface Claim {
+export interface Claim {
   userId: string;
   deviceId: number | null;
+}
+
+/**
+ * What a claim names, checked: the user in its canonical spelling and, when one is asked for, a device libsignal can
+ * address. Checked here rather than by the validation plugin, which copies the arguments of every call it checks,
+ * and a claim is what every first message to a device starts with.
+ */
+export function claimOf(userId: string, deviceId: number | null | undefined): Claim {
+  const user = canonicalUuid(userId);
+  if (!user) throw badInput("userId must be a UUID");
+  if (deviceId != null && !isDeviceId(deviceId)) throw badInput(`deviceId must be 1-${MAX_DEVICE_ID}`);
+  return { userId: user, deviceId: deviceId ?? null };
 }
 
 export function createPreKeyClaims(
@@ -97,7 +110,7 @@ export function createPreKeyClaims(
   });
 
   /** One bundle per active device of the user (or the one device asked for). */
-  return function claimBundles(userId: string, deviceId?: number | null): Promise<PreKeyBundle[]> {
-    return batches.submit({ userId, deviceId: deviceId ?? null });
+  return async function claimBundles(userId: string, deviceId?: number | null): Promise<PreKeyBundle[]> {
+    return batches.submit(claimOf(userId, deviceId));
   };
 }

@@ -1,7 +1,7 @@
 // The key directory as GraphQL: pre-key status, uploads, signed and last-resort rotations, bundle claims.
 import { MAX_KEYS_PER_UPLOAD } from "./parse.ts";
 import { builder } from "../graphql/builder.ts";
-import { boundedList, deviceIdArg, uuid } from "../graphql/validation.ts";
+import { boundedList } from "../graphql/validation.ts";
 
 export const PreKeyInput = builder.inputType("PreKeyInput", {
   description: "A one-time EC pre-key (Curve25519): handed to one claimer, then deleted.",
@@ -118,8 +118,10 @@ builder.mutationFields((t) => ({
     type: [PreKeyBundle],
     description: "One bundle per active device of the user (or just deviceId). A mutation: it consumes one-time keys.",
     args: {
-      userId: t.arg.id({ required: true, validate: uuid, description: "Whose devices" }),
-      deviceId: t.arg.int({ required: false, validate: deviceIdArg.nullish(), description: "Only this device of theirs" }),
+      // Checked by the claim itself (claimOf in claims.ts): BAD_USER_INPUT for a user id that is not a UUID or a
+      // device id outside 1-127.
+      userId: t.arg.id({ required: true, description: "Whose devices" }),
+      deviceId: t.arg.int({ required: false, description: "Only this device of theirs (1-127)" }),
     },
     resolve: (_root, { userId, deviceId }, ctx) =>
       ctx.services.keys.claimBundles(String(userId), deviceId),

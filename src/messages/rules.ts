@@ -3,7 +3,7 @@
 import { createHash } from "node:crypto";
 import { AppError, badInput, conflict, forbidden, notFound } from "../errors.ts";
 import type { Actor } from "../deps.ts";
-import { canonicalUuid, parseEpochMillis, parseInt64 } from "../ids.ts";
+import { MAX_DEVICE_ID, canonicalUuid, isDeviceId, parseEpochMillis, parseInt64 } from "../ids.ts";
 
 export const MESSAGE_TYPES = [
   "TEXT", "MEDIA", "VOICE", "FILE", "LOCATION", "CONTACT", "POLL", "EVENT", "CALL",
@@ -13,8 +13,7 @@ export type MessageType = (typeof MESSAGE_TYPES)[number];
 export const MAX_CLIENT_MESSAGE_ID = 64;
 export const MAX_EXPIRES_IN_SECONDS = 365 * 86_400;
 export const MAX_MESSAGE_IDS = 500;
-// libsignal addresses devices 1 to 127 and gives each a 14-bit registration id.
-export const MAX_DEVICE_ID = 127;
+// libsignal gives each device a 14-bit registration id.
 export const MAX_REGISTRATION_ID = 0x3fff;
 const inRange = (n: number, min: number, max: number) => Number.isInteger(n) && n >= min && n <= max;
 
@@ -182,7 +181,7 @@ export function checkEnvelopes(list: EnvelopeInput[], field: string, limits: Env
       });
     }
     if (!inRange(e.type, 0, 255)) throw badInput(`${field}[${i}].type must be 0-255`);
-    if (!inRange(e.deviceId, 1, MAX_DEVICE_ID)) throw badInput(`${field}[${i}].deviceId must be 1-${MAX_DEVICE_ID}`);
+    if (!isDeviceId(e.deviceId)) throw badInput(`${field}[${i}].deviceId must be 1-${MAX_DEVICE_ID}`);
     if (!inRange(e.registrationId, 0, MAX_REGISTRATION_ID)) {
       throw badInput(`${field}[${i}].registrationId must be 0-${MAX_REGISTRATION_ID}`);
     }

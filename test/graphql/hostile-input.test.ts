@@ -156,6 +156,7 @@ describe("hostile input and authorization", () => {
     { name: "claim: userId not a UUID", as: A, op: ops.ClaimPreKeyBundlesDocument, vars: () => ({ userId: "'; DROP TABLE users; --" }), expect: "BAD_USER_INPUT" },
     { name: "claim: unknown user", as: A, op: ops.ClaimPreKeyBundlesDocument, vars: () => ({ userId: randomUUID() }), expect: "NOT_FOUND" },
     { name: "claim: device id 0", as: A, op: ops.ClaimPreKeyBundlesDocument, vars: () => ({ userId: bob.userId, deviceId: 0 }), expect: "BAD_USER_INPUT" },
+    { name: "claim: device id 128 (past libsignal's 127)", as: A, op: ops.ClaimPreKeyBundlesDocument, vars: () => ({ userId: bob.userId, deviceId: 128 }), expect: "BAD_USER_INPUT" },
     { name: "claim: a device the user does not have", as: A, op: ops.ClaimPreKeyBundlesDocument, vars: () => ({ userId: bob.userId, deviceId: 77 }), expect: "NOT_FOUND" },
     { name: "claim: a deactivated device", as: M, op: ops.ClaimPreKeyBundlesDocument, vars: () => ({ userId: alice.userId, deviceId: 3 }), expect: "NOT_FOUND" },
     // devices
