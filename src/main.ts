@@ -1,5 +1,6 @@
 // `npm start`: runs one node until SIGTERM or SIGINT, then drains and exits. With WORKERS > 1 this process only
 // supervises that many server processes (src/workers.ts), each of which serves as below.
+import "./heap-flags.ts";
 import cluster from "node:cluster";
 import { ConfigError, loadConfig, type Config } from "./config.ts";
 import { createLogger, type Logger } from "./logger.ts";
