@@ -6,7 +6,8 @@
 // finds them alive, and they die soon after), so what it pretenures is garbage only a mark-compact takes: in
 // bench:prekeys at 1,000 claims/s that was 2-5 mark-compacts in 24 s of claims (each a 5-16 ms pause that every
 // waiting claim sits through: the step's p99) against 0-1 without, and the warm step's p99 5.9-24.4 ms against
-// 4.8-7.9, with the server's CPU per lifecycle message unchanged (BENCHMARKS.md, Round 16).
+// 3.9-7.9, with the server's CPU per lifecycle message unchanged and a 50-member group's 5-8% lower (BENCHMARKS.md,
+// Round 16).
 import { setFlagsFromString } from "node:v8";
 
 setFlagsFromString("--no-allocation-site-pretenuring");
