@@ -1,18 +1,11 @@
 // Baseline: the same bytes between the same number of sockets over a bare `ws` relay in another process.
-import { spawn } from "node:child_process";
-import { fileURLToPath } from "node:url";
 import WebSocket from "ws";
+import { startBaselineServer } from "./baseline-server.ts";
 import { summarise, type LatencySummary } from "./stats.ts";
 
 export async function startRawRelay(): Promise<{ url: string; pid: number; stop(): void }> {
-  const child = spawn(process.execPath, ["--import", "tsx", fileURLToPath(new URL("./raw-relay-server.ts", import.meta.url))], {
-    stdio: ["ignore", "pipe", "inherit"],
-  });
-  const port = await new Promise<number>((resolve, reject) => {
-    child.stdout!.once("data", (d: Buffer) => resolve(JSON.parse(d.toString()).port));
-    child.once("exit", () => reject(new Error("relay exited")));
-  });
-  return { url: `ws://127.0.0.1:${port}`, pid: child.pid!, stop: () => child.kill() };
+  const server = await startBaselineServer(new URL("./raw-relay-server.ts", import.meta.url));
+  return { url: `ws://127.0.0.1:${server.port}`, pid: server.pid, stop: server.stop };
 }
 
 export function connect(url: string, id: string): Promise<WebSocket> {
