@@ -12,6 +12,7 @@ import { randomUUID } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { AcceptMessageRequestDocument, SendMessageDocument } from "../src/client/generated/graphql.ts";
 import { HttpTransport } from "../src/client/transport.ts";
 import { startBaselineServer } from "./lib/baseline-server.ts";
@@ -34,6 +35,8 @@ const BODY_BYTES = 200;
 // BENCH_TIMELINE_MS: also print send→deliver per window of that many ms of send time, to tell a steady queue from
 // pauses (a collection, a checkpoint, autovacuum) that make the p99.
 const TIMELINE_MS = Number(process.env.BENCH_TIMELINE_MS ?? 0);
+// BENCH_WARMUP_MS: the length of the warm-up step at the first rate (0: none).
+const WARMUP_MS = Number(process.env.BENCH_WARMUP_MS ?? 4000);
 // BENCH_BARE=0 skips the bare lifecycle server's steps (the floor of the server's share, run after ours).
 const BARE = process.env.BENCH_BARE !== "0";
 const MAX_IN_FLIGHT = PAIRS * 60; // well under the server's 100 operations per connection
@@ -110,13 +113,16 @@ try {
     const meter = new CpuMeter(pid, target.db.url!);
     for (const mode of modes) {
       life.acking = mode === "lifecycle";
-      for (const rate of RATES) {
+      // A first step at the first rate, reported as "(warm-up)": a server's first seconds at a rate (code still
+      // being optimised, pools and batches growing) are its cold figures, not its steady ones.
+      const steps = [...(WARMUP_MS > 0 ? [{ rate: RATES[0], ms: WARMUP_MS, warmUp: true }] : []), ...RATES.map((rate) => ({ rate, ms: STEP_MS, warmUp: false }))];
+      for (const { rate, ms, warmUp } of steps) {
         life.reset();
         const errors = { n: 0 };
         const calls: number[] = [];
         const cpuBefore = await meter.read();
         const start = performance.now();
-        const run = await openLoop(rate, STEP_MS, MAX_IN_FLIGHT, () => sendOne(errors, calls));
+        const run = await openLoop(rate, ms, MAX_IN_FLIGHT, () => sendOne(errors, calls));
         const lost = await drain();
         const cpu = CpuMeter.diff(cpuBefore, await meter.read());
         const done = life.acking ? life.completed : life.delivered;
@@ -127,9 +133,10 @@ try {
         if (TIMELINE_MS > 0) printTimeline(`${server}, ${mode} at ${rate}/s`, start, life.deliverSentAt, life.deliver);
         const r = summarise(life.receipt);
         const c = summarise(calls);
+        const label = warmUp ? `${mode} (warm-up)` : mode;
         rows.push({
           server,
-          mode,
+          mode: label,
           "offered/s": rate,
           "accepted/s": Math.round((calls.length / run.elapsedMs) * 1000),
           "done/s": perSecond,
@@ -146,8 +153,8 @@ try {
           "pg µs/msg": perMessage(cpu.postgres),
           "load µs/msg": perMessage(cpu.load),
         });
-        results.push({ server, mode, rate, done, perSecond, accepted: calls.length, deliver: d, receipt: r, total: summarise(life.total), call: c, ackCalls: life.ackCalls, skipped: run.skipped, errors: errors.n, ackFailures: life.ackFailures, lost, cpuSeconds: cpu });
-        if (run.skipped > rate * (STEP_MS / 1000) * 0.25) break; // saturated: higher steps say nothing new
+        results.push({ server, mode: label, rate, done, perSecond, accepted: calls.length, deliver: d, receipt: r, total: summarise(life.total), call: c, ackCalls: life.ackCalls, skipped: run.skipped, errors: errors.n, ackFailures: life.ackFailures, lost, cpuSeconds: cpu });
+        if (!warmUp && run.skipped > rate * (ms / 1000) * 0.25) break; // saturated: higher steps say nothing new
       }
     }
     for (const s of [...senders, ...receivers]) s.close();
@@ -158,11 +165,10 @@ try {
   if (BARE && MODES.includes("lifecycle")) {
     const dir = mkdtempSync(join(tmpdir(), "bare-"));
     writeFileSync(join(dir, "devices.json"), JSON.stringify(Object.fromEntries(devices.map((d) => [d.token, d.userId]))));
-    const bare = await startBaselineServer(new URL("./lib/bare-lifecycle-server.ts", import.meta.url), {
-      DATABASE_URL: target.db.url!,
-      REDIS_URL: process.env.REDIS_URL!,
-      BARE_DEVICES: join(dir, "devices.json"),
-    });
+    // BENCH_PROFILE=1 profiles the bare server as well (its .cpuprofile beside the server's).
+    const profile = process.env.BENCH_PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${fileURLToPath(new URL("./results/profiles", import.meta.url))}`] : [];
+    const env = { DATABASE_URL: target.db.url!, REDIS_URL: process.env.REDIS_URL!, BARE_DEVICES: join(dir, "devices.json") };
+    const bare = await startBaselineServer(new URL("./lib/bare-lifecycle-server.ts", import.meta.url), env, profile);
     try {
       await measure("bare", `http://127.0.0.1:${bare.port}/graphql`, bare.pid, ["lifecycle"]);
     } finally {

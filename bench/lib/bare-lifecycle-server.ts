@@ -170,6 +170,8 @@ wss.on("connection", (ws) => {
     }
   });
 });
+// A stop by signal exits normally, so that a CPU profile (BENCH_PROFILE=1) is written.
+process.on("SIGTERM", () => process.exit(0));
 wss.on("listening", () => {
   const a = wss.address();
   console.log(JSON.stringify({ port: typeof a === "object" && a ? a.port : 0 }));

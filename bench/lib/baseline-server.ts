@@ -9,14 +9,16 @@ export interface BaselineServer {
   stop(): void;
 }
 
-export async function startBaselineServer(script: URL, env: Record<string, string> = {}): Promise<BaselineServer> {
-  const child = spawn(process.execPath, ["--import", "tsx", fileURLToPath(script)], {
+/** `nodeArgs` go to the server's node (e.g. --cpu-prof). */
+export async function startBaselineServer(script: URL, env: Record<string, string> = {}, nodeArgs: string[] = []): Promise<BaselineServer> {
+  const path = fileURLToPath(script);
+  const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", path], {
     stdio: ["ignore", "pipe", "inherit"],
     env: { ...process.env, ...env },
   });
   const port = await new Promise<number>((resolve, reject) => {
     child.stdout!.once("data", (d: Buffer) => resolve(JSON.parse(d.toString().split("\n")[0]).port));
-    child.once("exit", () => reject(new Error(`${script.pathname} exited`)));
+    child.once("exit", () => reject(new Error(`${path} exited`)));
   });
   return { port, pid: child.pid!, stop: () => child.kill() };
 }
