@@ -5,6 +5,7 @@ import cluster from "node:cluster";
 import { ConfigError, loadConfig, type Config } from "./config.ts";
 import { createLogger, type Logger } from "./logger.ts";
 import { startApp } from "./app.ts";
+import { missingServerArgs } from "./node-args.ts";
 import { superviseWorkers } from "./workers.ts";
 
 let config: Config;
@@ -18,6 +19,11 @@ try {
   throw err;
 }
 const logger = createLogger(config.logLevel);
+// A process started by hand (not npm start or the image) runs, slower, without the heap its figures were taken with.
+const missing = missingServerArgs(process.execArgv, process.env.NODE_OPTIONS);
+if (missing.length > 0 && cluster.isPrimary && config.workers <= 1) {
+  logger.warn({ missing }, "started without the server's node flags (src/node-args.ts); npm start gives them");
+}
 if (config.workers > 1 && cluster.isPrimary) superviseWorkers(config.workers, logger);
 else await serve(config, logger);
 

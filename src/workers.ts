@@ -4,11 +4,13 @@
 // state: it starts the workers, replaces one that dies, and passes SIGTERM/SIGINT on for a drained shutdown.
 import cluster, { type Worker } from "node:cluster";
 import type { Logger } from "./logger.ts";
+import { missingServerArgs } from "./node-args.ts";
 
 const RESTART_DELAY_MS = 1_000;
 
 export function superviseWorkers(count: number, logger: Logger): void {
   let stopping = false;
+  cluster.setupPrimary({ execArgv: [...process.execArgv, ...missingServerArgs(process.execArgv, process.env.NODE_OPTIONS)] });
   const fork = () => cluster.fork();
   for (let i = 0; i < count; i++) fork();
   cluster.on("exit", (worker: Worker, code, signal) => {

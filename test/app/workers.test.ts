@@ -2,11 +2,12 @@
 // workers, envelopes cross between them on Redis, and a worker killed with SIGKILL is replaced while the node keeps
 // serving. Skipped in embedded mode (workers need PostgreSQL and Redis).
 import { execFileSync, spawnSync } from "node:child_process";
-import { readdirSync, readlinkSync } from "node:fs";
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { InboxDocument, type InboxSubscription } from "../../src/client/generated/graphql.ts";
 import { openWs } from "../../src/client/transport.ts";
+import { SERVER_NODE_ARGS } from "../../src/node-args.ts";
 import { registerDevice, type TestDevice } from "../helpers/accounts.ts";
 import { createTestDatabase, usingPostgres, usingRedis, type TestDatabase } from "../helpers/database.ts";
 import { collect, type Collector } from "../helpers/live.ts";
@@ -49,6 +50,9 @@ describe.skipIf(!usingPostgres || !usingRedis)("WORKERS=2: one node, two process
   it("spreads connections over both workers and delivers between them; a killed worker is replaced", async () => {
     const pids = workers(node);
     expect(pids).toHaveLength(2);
+    // The workers run with the server's node flags (src/node-args.ts), from the primary.
+    const argv = (pid: number) => readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0");
+    for (const pid of pids) for (const arg of SERVER_NODE_ARGS) expect(argv(pid)).toContain(arg);
     const devices: TestDevice[] = [];
     for (let i = 0; i < 6; i++) devices.push(await registerDevice(node.url));
     const before = new Map(pids.map((p) => [p, socketCount(p)]));

@@ -4,6 +4,7 @@ import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
 import { startApp, type App } from "../../src/app.ts";
 import { loadConfig } from "../../src/config.ts";
+import { missingServerArgs } from "../../src/node-args.ts";
 import { createLogger } from "../../src/logger.ts";
 import { HttpTransport } from "../../src/client/transport.ts";
 import { createTestDatabase, type TestDatabase } from "./database.ts";
@@ -69,7 +70,10 @@ const MAIN = fileURLToPath(new URL("../../src/main.ts", import.meta.url));
 
 /** Starts `src/main.ts` as its own process and waits until it listens; `nodeArgs` go to node (e.g. --cpu-prof). */
 export function spawnNode(env: Record<string, string>, nodeArgs: string[] = []): Promise<NodeProcess> {
-  const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", MAIN], {
+  // The flags `npm start` gives the server (src/node-args.ts), so that tests and benchmarks run it as it runs; one
+  // that the caller's node arguments or NODE_OPTIONS give otherwise (a benchmark's experiment) is theirs.
+  const serverArgs = missingServerArgs(nodeArgs, env.NODE_OPTIONS ?? process.env.NODE_OPTIONS);
+  const child = spawn(process.execPath, [...serverArgs, ...nodeArgs, "--import", "tsx", MAIN], {
     // Readiness is read from the "listening" log line, so this process logs at info whatever the test asked.
     env: { ...process.env, ...env, LOG_LEVEL: "info" },
     stdio: ["ignore", "pipe", "pipe"],
