@@ -17,6 +17,7 @@ import { AcceptMessageRequestDocument, SendMessageDocument } from "../src/client
 import { HttpTransport } from "../src/client/transport.ts";
 import { startBaselineServer } from "./lib/baseline-server.ts";
 import { CpuMeter } from "./lib/cpu-meter.ts";
+import { loopSampler, type LoopSampler } from "./lib/loop-sample.ts";
 import { connectGql, operation, type GqlSocket } from "./lib/gqlws.ts";
 import { Lifecycle } from "./lib/lifecycle.ts";
 import { rawBatchedInserts } from "./lib/raw-inserts.ts";
@@ -71,7 +72,7 @@ try {
   // but its SQL, bench/lib/bare-lifecycle-server.ts) on the same database: the floor of the server's share.
   const rows: Record<string, unknown>[] = [];
   const results: unknown[] = [];
-  const measure = async (server: string, url: string, pid: number, modes: string[]) => {
+  const measure = async (server: string, url: string, pid: number, modes: string[], loop: LoopSampler | null) => {
     const senders: GqlSocket[] = [];
     const receivers: GqlSocket[] = [];
     for (let i = 0; i < PAIRS; i++) {
@@ -121,6 +122,7 @@ try {
         const errors = { n: 0 };
         const calls: number[] = [];
         const cpuBefore = await meter.read();
+        const wallStart = Date.now();
         const start = performance.now();
         const run = await openLoop(rate, ms, MAX_IN_FLIGHT, () => sendOne(errors, calls));
         const lost = await drain();
@@ -152,6 +154,7 @@ try {
           "server µs/msg": perMessage(cpu.server),
           "pg µs/msg": perMessage(cpu.postgres),
           "load µs/msg": perMessage(cpu.load),
+          ...loop?.between(wallStart, Date.now()),
         });
         results.push({ server, mode: label, rate, done, perSecond, accepted: calls.length, deliver: d, receipt: r, total: summarise(life.total), call: c, ackCalls: life.ackCalls, skipped: run.skipped, errors: errors.n, ackFailures: life.ackFailures, lost, cpuSeconds: cpu });
         if (!warmUp && run.skipped > rate * (ms / 1000) * 0.25) break; // saturated: higher steps say nothing new
@@ -161,18 +164,20 @@ try {
     await meter.close();
   };
   let nextIdx = 0;
-  await measure("ours", target.node.url, target.node.child.pid!, MODES);
+  await measure("ours", target.node.url, target.node.child.pid!, MODES, target.loop);
   if (BARE && MODES.includes("lifecycle")) {
     const dir = mkdtempSync(join(tmpdir(), "bare-"));
     writeFileSync(join(dir, "devices.json"), JSON.stringify(Object.fromEntries(devices.map((d) => [d.token, d.userId]))));
     // BENCH_PROFILE=1 profiles the bare server as well (its .cpuprofile beside the server's).
     const profile = process.env.BENCH_PROFILE ? ["--cpu-prof", `--cpu-prof-dir=${fileURLToPath(new URL("./results/profiles", import.meta.url))}`] : [];
-    const env = { DATABASE_URL: target.db.url!, REDIS_URL: process.env.REDIS_URL!, BARE_DEVICES: join(dir, "devices.json") };
-    const bare = await startBaselineServer(new URL("./lib/bare-lifecycle-server.ts", import.meta.url), env, profile);
+    const loop = loopSampler("bare");
+    const env = { DATABASE_URL: target.db.url!, REDIS_URL: process.env.REDIS_URL!, BARE_DEVICES: join(dir, "devices.json"), ...loop?.env };
+    const bare = await startBaselineServer(new URL("./lib/bare-lifecycle-server.ts", import.meta.url), env, [...profile, ...(loop?.nodeArgs ?? [])]);
     try {
-      await measure("bare", `http://127.0.0.1:${bare.port}/graphql`, bare.pid, ["lifecycle"]);
+      await measure("bare", `http://127.0.0.1:${bare.port}/graphql`, bare.pid, ["lifecycle"], loop);
     } finally {
       bare.stop();
+      loop?.remove();
       rmSync(dir, { recursive: true, force: true });
     }
   }

@@ -1,10 +1,12 @@
 // The system under test: a real server process on a fresh PostgreSQL database with Redis, as CI runs it.
 import { fileURLToPath } from "node:url";
 import { createTestDatabase, type TestDatabase } from "../../test/helpers/database.ts";
+import { loopSampler, type LoopSampler } from "./loop-sample.ts";
 import { baseEnv, busPrefix, spawnNode, type NodeProcess } from "../../test/helpers/server.ts";
 
 export interface Target {
   node: NodeProcess;
+  loop: LoopSampler | null;
   db: TestDatabase;
   mode: { database: string; bus: string; nodes: number; workers: number };
   stop(): Promise<void>;
@@ -23,6 +25,12 @@ export async function startTarget(extraEnv: Record<string, string> = {}, nodeArg
     profile.push("--require", fileURLToPath(new URL("./alloc-sampler.cjs", import.meta.url)));
     extraEnv = { ...extraEnv, BENCH_ALLOC_PROFILE: process.env.BENCH_ALLOC_PROFILE, BENCH_ALLOC_PROFILE_DIR: profiles };
     if (process.env.BENCH_ALLOC_SURVIVORS) extraEnv.BENCH_ALLOC_SURVIVORS = "1";
+  }
+  // BENCH_LOOP_SAMPLE=1: the server samples its event-loop delay and collector pauses (lib/loop-sample.ts).
+  const loop = loopSampler("server");
+  if (loop) {
+    profile.push(...loop.nodeArgs);
+    extraEnv = { ...extraEnv, ...loop.env };
   }
   const node = await spawnNode(
     baseEnv(db, {
@@ -44,10 +52,12 @@ export async function startTarget(extraEnv: Record<string, string> = {}, nodeArg
   }
   return {
     node,
+    loop,
     db,
     mode: { database: "postgresql", bus: "redis", nodes: 1, workers },
     async stop() {
       await node.stop();
+      loop?.remove();
       await db.drop();
     },
   };
