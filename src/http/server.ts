@@ -63,7 +63,8 @@ export interface RunningHttp {
   shutdown(graceMs: number): Promise<void>;
 }
 
-type WsExtra = SocketExtra & { actor?: Actor; clientIp?: string };
+// context: the one context of the connection's known operations (see knownArgs).
+type WsExtra = SocketExtra & { actor?: Actor; clientIp?: string; context?: unknown };
 
 export function startHttp(deps: HttpDeps, port: number, host: string): Promise<RunningHttp> {
   const { yoga, logger } = deps;
@@ -237,7 +238,12 @@ export function startHttp(deps: HttpDeps, port: number, host: string): Promise<R
       operationName: params.operationName,
       document,
       variableValues: params.variables,
-      contextValue: deps.contextFor(serverContextOf(extra)),
+      // One per connection, made on its first known operation: everything in it (the actor, the address, the
+      // services) is the connection's, and what the resolvers' scope checks cache on it (@pothos/plugin-scope-auth's
+      // request cache, five Maps) holds for the connection too. A fresh one per operation was ~12% of the bytes a
+      // lifecycle message's operations kept alive across a young collection; the inbox subscription keeps this one
+      // for the connection's life anyway.
+      contextValue: (extra.context ??= deps.contextFor(serverContextOf(extra))),
       rootValue: knownRoot,
     };
   }
