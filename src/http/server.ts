@@ -240,9 +240,9 @@ export function startHttp(deps: HttpDeps, port: number, host: string): Promise<R
       variableValues: params.variables,
       // One per connection, made on its first known operation: everything in it (the actor, the address, the
       // services) is the connection's, and what the resolvers' scope checks cache on it (@pothos/plugin-scope-auth's
-      // request cache, five Maps) holds for the connection too. A fresh one per operation was ~12% of the bytes a
-      // lifecycle message's operations kept alive across a young collection; the inbox subscription keeps this one
-      // for the connection's life anyway.
+      // request cache, five Maps) holds for the connection too. A fresh one per operation was about a quarter of the
+      // bytes that survived a young collection at 5,000 lifecycle messages/s (BENCHMARKS Round 18); the inbox
+      // subscription keeps this one for the connection's life anyway.
       contextValue: (extra.context ??= deps.contextFor(serverContextOf(extra))),
       rootValue: knownRoot,
     };
