@@ -16,7 +16,7 @@ import { bearerToken, clientAddress } from "./auth.ts";
 import { metricsTokenMatches, writeMetrics } from "../metrics/http.ts";
 import type { Registry } from "prom-client";
 import type { PersistedOperations } from "../graphql/persisted-operations.ts";
-import { serveGraphqlWs, type WsExtra as SocketExtra } from "./graphql-ws.ts";
+import { operationsInFlight, serveGraphqlWs, type WsExtra as SocketExtra } from "./graphql-ws.ts";
 import { Interner } from "./interner.ts";
 import { capConnectionsPerIp } from "./ip-cap.ts";
 import { CLOSE_SLOW_CONSUMER, CLOSE_TOO_MANY_CONNECTIONS, CLOSE_UNAVAILABLE, ConnectionRegistry } from "./connections.ts";
@@ -213,7 +213,7 @@ export function startHttp(deps: HttpDeps, port: number, host: string): Promise<R
 
   // ctx.subscriptions already holds the operation asking; queries and mutations in flight count too.
   function overLimit(operations: Record<string, unknown>): GraphQLError[] | null {
-    if (!operationsOver(operations, deps.ws.maxOperationsPerConnection)) return null;
+    if (operationsInFlight(operations) <= deps.ws.maxOperationsPerConnection) return null;
     return [
       new GraphQLError(`at most ${deps.ws.maxOperationsPerConnection} operations per connection`, {
         extensions: { code: "LIMIT_EXCEEDED" },
@@ -285,12 +285,6 @@ type Enveloped = {
   execute(args: ExecutionArgs): never;
 };
 
-/** More than `max` operations in flight; counted without Object.keys' array (one per operation, 4% of allocations). */
-function operationsOver(operations: Record<string, unknown>, max: number): boolean {
-  let n = 0;
-  for (const _ in operations) if (++n > max) return true;
-  return false;
-}
 
 function sendJson(res: ServerResponse, status: number, body: unknown) {
   res.writeHead(status, { "content-type": "application/json" });

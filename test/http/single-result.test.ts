@@ -16,7 +16,7 @@ import {
 } from "graphql";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket, { WebSocketServer } from "ws";
-import { serveGraphqlWs, type WsExtra } from "../../src/http/graphql-ws.ts";
+import { operationsInFlight, serveGraphqlWs, type WsExtra } from "../../src/http/graphql-ws.ts";
 import { createLogger } from "../../src/logger.ts";
 
 let release: () => void = () => {};
@@ -42,6 +42,8 @@ const schema = new GraphQLSchema({
 // Which path answered, by operation id; what the path saw in ctx.subscriptions when it was asked.
 const direct: string[] = [];
 const countedWhenAsked: number[] = [];
+// What operationsInFlight (the count the server's per-connection limit reads) said at the same moments.
+const inFlightWhenAsked: number[] = [];
 let server: Server;
 let url: string;
 
@@ -64,6 +66,7 @@ beforeAll(async () => {
         if (!payload.extensions?.direct) return null;
         direct.push(id);
         countedWhenAsked.push(Object.keys(ctx.subscriptions).length);
+        inFlightWhenAsked.push(operationsInFlight(ctx.subscriptions));
         if (payload.extensions.refuse) return [new GraphQLError("no", { extensions: { code: "LIMIT_EXCEEDED" } })];
         return { schema, document: parse(payload.query), variableValues: payload.variables, operationName: payload.operationName };
       },
@@ -175,6 +178,22 @@ describe("graphql-ws single-result path", () => {
     c.send(subscribe("slow", "{ hello }", { direct: true }));
     await waitFrames(c, (f) => f.length === 2);
     expect(c.frames[1]).toBe('{"id":"slow","type":"complete"}');
+    c.ws.close();
+  });
+
+  it("counts the operations in flight on both paths as their ids come and go, as their keys do", async () => {
+    const c = await connect();
+    c.send(subscribe("slow", 'mutation { act(how: "slow") }')); // graphql-ws's own path
+    await c.sync();
+    c.send(subscribe("a", "{ hello }", { direct: true }));
+    await waitFrames(c, (f) => f.length === 2);
+    expect(inFlightWhenAsked.at(-1)).toBe(2);
+    release();
+    await waitFrames(c, (f) => f.length === 4);
+    c.send(subscribe("b", "{ hello }", { direct: true }));
+    await waitFrames(c, (f) => f.length === 6);
+    expect(inFlightWhenAsked.at(-1)).toBe(1);
+    expect(inFlightWhenAsked).toEqual(countedWhenAsked);
     c.ws.close();
   });
 
