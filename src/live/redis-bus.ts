@@ -1,11 +1,13 @@
 // The multi-node bus: Redis pub/sub through graphql-redis-subscriptions. One engine subscription (one Redis
 // SUBSCRIBE) per channel however many local listeners want it; the listeners of a channel are kept in
-// ChannelListeners (a second listener costs an array slot, not another engine subscription).
+// ChannelListeners (a second listener costs an array slot, not another engine subscription). An event reaches the
+// listeners of the node that publishes it at once, and the other nodes' through Redis.
 //
 // The engine (2.7) leaves two promises of its own without a handler: the one it shares between the callers waiting
 // on a SUBSCRIBE, when Redis refuses it, and the UNSUBSCRIBE/PUNSUBSCRIBE it fires without waiting, when the
 // connection is closed (davidyaha/graphql-redis-subscriptions#593). Either would end the process as an unhandled
 // rejection (test/realtime/subscribe-failure.test.ts), so both are observed here, on clients that are ours.
+import { randomBytes } from "node:crypto";
 import type { Redis } from "ioredis";
 import { RedisPubSub } from "graphql-redis-subscriptions";
 import { connectRedis } from "./redis.ts";
@@ -32,14 +34,25 @@ export function createRedisBus(url: string, prefix: string, logger: Logger): Bus
     for (const listener of reconnectListeners) listener();
   });
 
+  // What this node puts before each event it publishes: 8 random characters, then a NUL, which no JSON text starts
+  // with (so a node of an earlier version drops a marked event as not JSON, and its device re-reads its queue).
+  const ORIGIN = Buffer.from(`${randomBytes(6).toString("base64url")}\u0000`);
+  const ORIGIN_BYTES = ORIGIN.length;
+  const origin = ORIGIN.toString();
   observeUnsubscribes(subscriber);
   const engine = new RedisPubSub({
     publisher,
     subscriber,
-    serializer: JSON.stringify,
+    // publish() below hands the engine its payload already serialised and marked with this node's origin.
+    serializer: (payload: unknown) => payload as string,
     deserializer: (raw: string | Buffer) => {
+      const bytes = typeof raw === "string" ? Buffer.from(raw) : raw;
+      const marked = bytes.length >= ORIGIN_BYTES && bytes[ORIGIN_BYTES - 1] === 0;
+      // This node's own event coming back: its listeners had it at publish.
+      if (marked && ORIGIN.compare(bytes, 0, ORIGIN_BYTES) === 0) return undefined;
+      // Another node's, after its origin; one without a mark (a node of an earlier version) is JSON as it is.
       try {
-        return JSON.parse(raw.toString());
+        return JSON.parse(bytes.toString("utf8", marked ? ORIGIN_BYTES : 0));
       } catch {
         logger.warn("live event dropped: not JSON");
         return undefined;
@@ -63,8 +76,13 @@ export function createRedisBus(url: string, prefix: string, logger: Logger): Bus
   return {
     kind: "redis",
     async publish(channel, event) {
+      const name = prefix + channel;
       try {
-        await engine.publish(prefix + channel, event);
+        const json = JSON.stringify(event);
+        // This node's listeners get the event now, as the in-process bus gives it, instead of after a round trip
+        // through Redis (a turn of this node's event loop or more, under load); Redis carries it to the other nodes.
+        listeners.dispatch(name, () => event);
+        await engine.publish(name, origin + json);
       } catch (err) {
         logger.warn({ err: (err as Error).message }, "live event not published");
       }
