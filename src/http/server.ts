@@ -285,7 +285,6 @@ type Enveloped = {
   execute(args: ExecutionArgs): never;
 };
 
-
 function sendJson(res: ServerResponse, status: number, body: unknown) {
   res.writeHead(status, { "content-type": "application/json" });
   res.end(JSON.stringify(body));
