@@ -17,11 +17,14 @@ describe.skipIf(!usingRedis)("redis bus, two nodes", () => {
   let b: Bus;
   let raw: Redis;
   const heard = { a: [] as unknown[], b: [] as unknown[] };
+  // What each bus logged, one JSON line per entry.
+  const logged = { a: [] as string[], b: [] as string[] };
+  const logTo = (lines: string[]) => createLogger("warn", { write: (line: string) => void lines.push(line) });
 
   beforeAll(async () => {
     const url = process.env.REDIS_URL!;
-    a = createRedisBus(url, prefix, createLogger("warn"));
-    b = createRedisBus(url, prefix, createLogger("warn"));
+    a = createRedisBus(url, prefix, logTo(logged.a));
+    b = createRedisBus(url, prefix, logTo(logged.b));
     raw = new Redis(url);
     await a.subscribe("ch", (e) => heard.a.push(e));
     await b.subscribe("ch", (e) => heard.b.push(e));
@@ -71,5 +74,8 @@ describe.skipIf(!usingRedis)("redis bus, two nodes", () => {
     await eventually(() => expect(heard.a).toContainEqual(mark));
     expect(heard.a).toEqual([{ from: "an earlier version" }, mark]);
     expect(heard.b).toEqual([{ from: "an earlier version" }, mark]);
+    for (const lines of [logged.a, logged.b]) {
+      expect(lines.map((l) => JSON.parse(l).msg)).toEqual(["live event dropped: not JSON"]);
+    }
   });
 });
