@@ -8,6 +8,7 @@ import { Prisma } from "../generated/prisma/client.ts";
 import type { AckFollowUp, InboxQueue, WrittenEnvelope } from "../inbox/service.ts";
 import type { ActiveDevice, ConversationInfo, MessageInfo, Page, SendResult } from "./rules.ts";
 import { cursorSeq, parseConversationCursor } from "./rules.ts";
+import { canonicalUuid } from "../ids.ts";
 import { acceptedSql, blockedPairsSql } from "../consent/store.ts";
 import { DEVICES_TABLE } from "../accounts/store.ts";
 import { plainArray } from "../db/arrays.ts";
@@ -66,6 +67,29 @@ CROSS JOIN LATERAL (
 UNION ALL
 SELECT 'blocked', NULL, NULL, NULL, NULL, NULL, NULL, NULL, b.pair
 FROM (${blockedPairsSql(unsizedArray("$5::uuid[]"), unsizedArray("$6::uuid[]"))}) b`;
+
+/**
+ * Conversations as the API shows them. A conversation's activity time (lastMessageAt) is its latest message's, by
+ * seq as its messages are listed, found through the (conversation_id, seq) index, so no send has to move the pair's
+ * row. The row's own last_message_at is the floor: its creation time, raised when stored messages are removed
+ * (keptActivity), so a conversation does not fall back in the list when its latest message expires or is purged.
+ */
+const CONVERSATION_ROWS = Prisma.sql`
+  SELECT c.id::text AS id, c.user_a::text AS "userA", c.user_b::text AS "userB", c.created_at AS "createdAt",
+         GREATEST(c.last_message_at, (SELECT m.created_at FROM messages m WHERE m.conversation_id = c.id
+                                      ORDER BY m.seq DESC LIMIT 1)) AS "lastMessageAt"
+  FROM conversations c`;
+
+/**
+ * The CTEs that follow a CTE `gone` of removed messages (conversation_id, created_at): each conversation's
+ * last_message_at rises to its newest removed message's time, the rows locked in id order (two nodes' sweeps meet).
+ */
+const KEPT_ACTIVITY = `
+  newest AS (SELECT conversation_id AS id, max(created_at) AS at FROM gone GROUP BY conversation_id),
+  raised AS (
+    SELECT c.id, n.at FROM conversations c JOIN newest n ON c.id = n.id
+    WHERE c.last_message_at < n.at ORDER BY c.id FOR NO KEY UPDATE OF c),
+  kept AS (UPDATE conversations c SET last_message_at = r.at FROM raised r WHERE c.id = r.id RETURNING 1)`;
 
 export function createMessagesStore(deps: Pick<ServiceDeps, "prisma" | "sql">, envelopes: InboxQueue["envelopes"]) {
   const { prisma, sql } = deps;
@@ -216,7 +240,11 @@ export function createMessagesStore(deps: Pick<ServiceDeps, "prisma" | "sql">, e
   }
 
   async function conversationOf(userId: string, conversationId: string): Promise<ConversationInfo | null> {
-    return prisma.conversation.findFirst({ where: { id: conversationId, OR: [{ userA: userId }, { userB: userId }] } });
+    const id = canonicalUuid(conversationId);
+    if (!id) return null;
+    const [c] = await prisma.$queryRaw<ConversationInfo[]>`
+      ${CONVERSATION_ROWS} WHERE c.id = ${id}::uuid AND (c.user_a = ${userId}::uuid OR c.user_b = ${userId}::uuid)`;
+    return c ?? null;
   }
 
   /** The users among `ids` who share a conversation with `userId`. */
@@ -237,22 +265,14 @@ export function createMessagesStore(deps: Pick<ServiceDeps, "prisma" | "sql">, e
   async function conversations(userId: string, page: Page): Promise<ConversationInfo[]> {
     const after = page.after ? parseConversationCursor(page.after) : null;
     const before = page.before ? parseConversationCursor(page.before) : null;
-    const ordered = (c: { at: Date; id: string }, older: boolean): Prisma.ConversationWhereInput =>
-      older
-        ? { OR: [{ lastMessageAt: { lt: c.at } }, { lastMessageAt: c.at, id: { lt: c.id } }] }
-        : { OR: [{ lastMessageAt: { gt: c.at } }, { lastMessageAt: c.at, id: { gt: c.id } }] };
-    const dir = page.inverted ? "asc" : "desc";
-    return prisma.conversation.findMany({
-      where: {
-        AND: [
-          { OR: [{ userA: userId }, { userB: userId }] },
-          after ? ordered(after, true) : {},
-          before ? ordered(before, false) : {},
-        ],
-      },
-      orderBy: [{ lastMessageAt: dir }, { id: dir }],
-      take: page.limit,
-    });
+    const dir = Prisma.raw(page.inverted ? "ASC" : "DESC");
+    return prisma.$queryRaw<ConversationInfo[]>`
+      SELECT * FROM (${CONVERSATION_ROWS} WHERE c.user_a = ${userId}::uuid OR c.user_b = ${userId}::uuid) c
+      WHERE TRUE
+        ${after ? Prisma.sql`AND ("lastMessageAt", id::uuid) < (${after.at}::timestamptz, ${after.id}::uuid)` : Prisma.empty}
+        ${before ? Prisma.sql`AND ("lastMessageAt", id::uuid) > (${before.at}::timestamptz, ${before.id}::uuid)` : Prisma.empty}
+      ORDER BY "lastMessageAt" ${dir}, id::uuid ${dir}
+      LIMIT ${page.limit}`;
   }
 
   /** A conversation's messages the reader may see, newest first. */
@@ -274,8 +294,13 @@ export function createMessagesStore(deps: Pick<ServiceDeps, "prisma" | "sql">, e
 
   /** Deletes self-destructed messages (their queue items go with the inbox sweep). */
   async function sweep(now: Date): Promise<number> {
-    const { count } = await prisma.message.deleteMany({ where: { expiresAt: { lte: now } } });
-    return count;
+    const [row] = await sql<{ n: number }>(
+      `WITH gone AS (DELETE FROM messages WHERE expires_at <= $1::timestamptz RETURNING conversation_id, created_at),
+       ${KEPT_ACTIVITY}
+       SELECT count(*)::int AS n FROM gone`,
+      [now],
+    );
+    return row.n;
   }
 
   /**
@@ -292,7 +317,8 @@ export function createMessagesStore(deps: Pick<ServiceDeps, "prisma" | "sql">, e
            AND GREATEST(m.created_at, m.delivered_at, m.read_at, m.deleted_at) < $2::timestamptz
            AND NOT ${envelopes.queued("m.id", "$3::timestamptz")}
          ORDER BY m.created_at LIMIT $4 FOR UPDATE OF m SKIP LOCKED
-       ), gone AS (DELETE FROM messages m USING doomed WHERE m.id = doomed.id RETURNING 1)
+       ), gone AS (DELETE FROM messages m USING doomed WHERE m.id = doomed.id RETURNING m.conversation_id, m.created_at),
+       ${KEPT_ACTIVITY}
        SELECT count(*)::int AS n FROM gone`,
       [cutoff.created, cutoff.changed, now, limit],
     );
@@ -337,19 +363,27 @@ seen AS (
   };
 }
 
-// The write of a batch of sends, in one statement. The conversations are upserted in the order given (sorted by the
-// caller) and only the pairs' last_message_at moves, which takes a NO KEY UPDATE lock: it does not wait for the KEY
-// SHARE locks other statements' message rows take on it (foreign key), so overlapping batches queue on a pair's row
-// only for the length of one statement. Queue rows are written (by the inbox's CTE) only for the messages stored.
+// The write of a batch of sends, in one statement. A pair's conversation row is only read (its id, and the messages'
+// foreign key takes a KEY SHARE lock, which nothing on the hot path waits for): its activity time is its latest
+// message's (ConversationActivity), so sends do not queue on the rows of busy pairs. Only pairs without a row yet are
+// inserted, in the order given (sorted by the caller); when a concurrent batch inserted the same pair first, ON
+// CONFLICT waits for it and returns its row, so no message loses its conversation. Queue rows are written (by the
+// inbox's CTE) only for the messages stored.
 export function writeSendsStatement(envelopes: InboxQueue["envelopes"]): string {
   return `
-WITH conv AS (
+WITH pair AS (
+  SELECT * FROM unnest($2::uuid[], $3::uuid[], $4::uuid[]) WITH ORDINALITY AS p(id, user_a, user_b, n)
+), known AS (
+  SELECT c.id, c.user_a, c.user_b FROM conversations c JOIN pair p ON c.user_a = p.user_a AND c.user_b = p.user_b
+), created AS (
   INSERT INTO conversations AS c (id, user_a, user_b, created_at, last_message_at)
-  SELECT k.id, k.user_a, k.user_b, $1::timestamptz, $1::timestamptz
-  FROM unnest($2::uuid[], $3::uuid[], $4::uuid[]) WITH ORDINALITY AS k(id, user_a, user_b, n)
-  ORDER BY k.n
+  SELECT p.id, p.user_a, p.user_b, $1::timestamptz, $1::timestamptz FROM pair p
+  WHERE NOT EXISTS (SELECT 1 FROM known WHERE known.user_a = p.user_a AND known.user_b = p.user_b)
+  ORDER BY p.n
   ON CONFLICT (user_a, user_b) DO UPDATE SET last_message_at = GREATEST(c.last_message_at, EXCLUDED.last_message_at)
   RETURNING c.id, c.user_a, c.user_b
+), conv AS (
+  SELECT * FROM known UNION ALL SELECT * FROM created
 ), msg AS (
   INSERT INTO messages (id, conversation_id, sender_user_id, sender_device_id, recipient_user_id, client_message_id,
                         message_type, created_at, expires_at, send_digest)

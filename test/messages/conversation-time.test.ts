@@ -1,20 +1,24 @@
-// Every batch of sends moves its pairs' conversation rows (last_message_at), locking them in a fixed order
-// (src/messages/store.ts, writeSendsStatement). Concurrent batches over overlapping pairs, in every order, must all be
-// stored (no deadlock, no lost update), and each conversation must end at its newest message's time.
+// A conversation's activity time (lastMessageAt) is its latest message's, read at listing time: no send moves the
+// pair's row (src/messages/store.ts, writeSendsStatement and CONVERSATION_ROWS). Concurrent batches over overlapping
+// pairs, in every order, must all be stored, each conversation listed at its latest message's time, and the list
+// ordered by it; a conversation whose latest message is swept keeps that message's time.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { SendMessageDocument } from "../../src/client/generated/graphql.ts";
+import { ConversationsDocument, SendMessageDocument } from "../../src/client/generated/graphql.ts";
 import { registerDevice, type TestDevice } from "../helpers/accounts.ts";
-import { opaqueInput } from "../helpers/messaging.ts";
+import { opaqueInput, sendOpaque } from "../helpers/messaging.ts";
 import { startServer, type TestServer } from "../helpers/server.ts";
 
-describe("a conversation's last message time under concurrent sends", () => {
+describe("a conversation's last message time", () => {
   let server: TestServer;
   beforeAll(async () => {
-    server = await startServer();
+    server = await startServer({ SWEEP_INTERVAL_MS: "3600000" });
   });
   afterAll(() => server.close());
 
-  it("ends at each pair's newest message, with every send of overlapping concurrent batches stored", async () => {
+  const listed = async (d: TestDevice) =>
+    (await d.http.request(ConversationsDocument, { first: 50 })).conversations.edges.map((e) => e.node);
+
+  it("is each pair's latest message's, with every send of overlapping concurrent batches stored", async () => {
     const users: TestDevice[] = [];
     for (let i = 0; i < 5; i++) users.push(await registerDevice(server.url));
     const pairs = users.flatMap((a, i) => users.slice(i + 1).map((b) => [a, b] as const));
@@ -26,7 +30,7 @@ describe("a conversation's last message time under concurrent sends", () => {
         }),
       ),
     );
-    // Rounds of all pairs' sends at once, each round in another order, so batches lock overlapping rows.
+    // Rounds of all pairs' sends at once, each round in another order, so batches meet on overlapping pairs.
     for (let round = 0; round < 3; round++) {
       const order = round % 2 ? [...inputs].reverse() : inputs;
       const answers = await Promise.all(
@@ -36,14 +40,29 @@ describe("a conversation's last message time under concurrent sends", () => {
     }
 
     const p = server.app.prisma;
-    for (const [a, b] of pairs) {
-      const [userA, userB] = [a.userId, b.userId].sort();
-      const conversation = await p.conversation.findFirstOrThrow({ where: { userA, userB } });
-      const messages = await p.message.findMany({ where: { conversationId: conversation.id }, orderBy: { createdAt: "asc" } });
-      expect(messages).toHaveLength(4 * 3);
-      // Not created_at against the first message: when batches race to create a pair's conversation, the row is the
-      // first inserter's, whose time may be a little after a racing batch's message (it took its time earlier).
-      expect(conversation.lastMessageAt).toEqual(messages.at(-1)!.createdAt);
+    for (const user of users) {
+      const list = await listed(user);
+      expect(list).toHaveLength(4);
+      const times = list.map((c) => Date.parse(c.lastMessageAt));
+      expect(times).toEqual([...times].sort((x, y) => y - x));
+      for (const c of list) {
+        const messages = await p.message.findMany({ where: { conversationId: c.id }, orderBy: { seq: "desc" } });
+        expect(messages).toHaveLength(4 * 3);
+        expect(new Date(c.lastMessageAt)).toEqual(messages[0].createdAt);
+      }
     }
+  });
+
+  it("keeps the time of a latest message that expired and was swept", async () => {
+    const [alice, bob, carol] = await Promise.all([1, 2, 3].map(() => registerDevice(server.url)));
+    await sendOpaque(alice, bob.userId, "old");
+    await sendOpaque(alice, carol.userId, "between");
+    const brief = await sendOpaque(alice, bob.userId, "vanishes", { expiresInSeconds: 1 });
+    await new Promise((r) => setTimeout(r, 1100));
+    expect(await server.app.services.messages.sweep()).toBeGreaterThanOrEqual(1);
+
+    const list = await listed(alice);
+    expect(list.map((c) => c.peerUserId)).toEqual([bob.userId, carol.userId]);
+    expect(list[0].lastMessageAt).toBe(brief.serverTimestamp);
   });
 });
