@@ -72,7 +72,7 @@ FROM (${blockedPairsSql(unsizedArray("$5::uuid[]"), unsizedArray("$6::uuid[]"))}
  * Conversations as the API shows them. A conversation's activity time (lastMessageAt) is its latest message's, by
  * seq as its messages are listed, found through the (conversation_id, seq) index, so no send has to move the pair's
  * row. The row's own last_message_at is the floor: its creation time, raised when stored messages are removed
- * (keptActivity), so a conversation does not fall back in the list when its latest message expires or is purged.
+ * (KEPT_ACTIVITY), so a conversation does not fall back in the list when its latest message expires or is purged.
  */
 const CONVERSATION_ROWS = Prisma.sql`
   SELECT c.id::text AS id, c.user_a::text AS "userA", c.user_b::text AS "userB", c.created_at AS "createdAt",
@@ -365,7 +365,7 @@ seen AS (
 
 // The write of a batch of sends, in one statement. A pair's conversation row is only read (its id, and the messages'
 // foreign key takes a KEY SHARE lock, which nothing on the hot path waits for): its activity time is its latest
-// message's (ConversationActivity), so sends do not queue on the rows of busy pairs. Only pairs without a row yet are
+// message's (CONVERSATION_ROWS), so sends do not queue on the rows of busy pairs. Only pairs without a row yet are
 // inserted, in the order given (sorted by the caller); when a concurrent batch inserted the same pair first, ON
 // CONFLICT waits for it and returns its row, so no message loses its conversation. Queue rows are written (by the
 // inbox's CTE) only for the messages stored.
