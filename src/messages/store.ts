@@ -367,8 +367,8 @@ seen AS (
 // foreign key takes a KEY SHARE lock, which nothing on the hot path waits for): its activity time is its latest
 // message's (CONVERSATION_ROWS), so sends do not queue on the rows of busy pairs. Only pairs without a row yet are
 // inserted, in the order given (sorted by the caller); when a concurrent batch inserted the same pair first, ON
-// CONFLICT waits for it and returns its row, so no message loses its conversation. Queue rows are written (by the
-// inbox's CTE) only for the messages stored.
+// CONFLICT waits for it and returns its row unchanged (DO NOTHING would return none), so no message loses its
+// conversation. Queue rows are written (by the inbox's CTE) only for the messages stored.
 export function writeSendsStatement(envelopes: InboxQueue["envelopes"]): string {
   return `
 WITH pair AS (
@@ -380,7 +380,7 @@ WITH pair AS (
   SELECT p.id, p.user_a, p.user_b, $1::timestamptz, $1::timestamptz FROM pair p
   WHERE NOT EXISTS (SELECT 1 FROM known WHERE known.user_a = p.user_a AND known.user_b = p.user_b)
   ORDER BY p.n
-  ON CONFLICT (user_a, user_b) DO UPDATE SET last_message_at = GREATEST(c.last_message_at, EXCLUDED.last_message_at)
+  ON CONFLICT (user_a, user_b) DO UPDATE SET last_message_at = c.last_message_at
   RETURNING c.id, c.user_a, c.user_b
 ), conv AS (
   SELECT * FROM known UNION ALL SELECT * FROM created
