@@ -2,7 +2,8 @@
 // acknowledgement and receipt statements, 100 messages per statement) on one database, at several pool sizes.
 // BENCH_AGAINST=<another checkout of this repository, with its node_modules> runs that checkout's statements in
 // turn with this tree's, on the same database and pairs, so a change to the statements is measured against its
-// baseline in one run whatever the machine's speed is doing.
+// baseline in one run whatever the machine's speed is doing. BENCH_RECEIPTS_AS_STATE=1 also runs this tree's
+// statements without receipt queue rows (raw-lifecycle.ts, receipts "state"), in turn with the others.
 import { resolve } from "node:path";
 import { pathToFileURL } from "node:url";
 import { machine, printTable, record } from "./lib/report.ts";
@@ -14,6 +15,7 @@ const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 50_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const CONNECTIONS = (process.env.BENCH_CONNECTIONS ?? "2,4,8").split(",").map(Number);
 const AGAINST = process.env.BENCH_AGAINST;
+const RECEIPTS_AS_STATE = process.env.BENCH_RECEIPTS_AS_STATE === "1";
 
 type Run = typeof rawLifecycle;
 const against: Run | null = AGAINST
@@ -31,7 +33,11 @@ try {
   for (const connections of CONNECTIONS) {
     for (let round = 1; round <= ROUNDS; round++) {
       // The baseline first in odd rounds and second in even ones, so neither always runs on the warmer table.
-      const order: [string, Run][] = [["this tree", rawLifecycle], ...(against ? [[AGAINST!, against] as [string, Run]] : [])];
+      const order: [string, Run][] = [
+        ["this tree", rawLifecycle],
+        ...(against ? [[AGAINST!, against] as [string, Run]] : []),
+        ...(RECEIPTS_AS_STATE ? [["this tree, receipts as state", (url, o) => rawLifecycle(url, { ...o, receipts: "state" })] as [string, Run]] : []),
+      ];
       for (const [code, run] of round % 2 ? order.reverse() : order) {
         const { messagesPerSecond } = await run(target.db.url!, { ...opts, connections });
         rows.push({ connections, round, code, "msg/s": messagesPerSecond });
