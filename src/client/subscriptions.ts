@@ -1,11 +1,22 @@
 // The client's one graphql-ws connection and the subscriptions over it: the inbox, and the typing and presence
 // watches the app asks for. A subscription that dies is reported as an "error" event, never thrown into the app.
 import type { TypedDocumentNode } from "@graphql-typed-document-node/core";
+import type { DocumentNode } from "graphql";
 import type { Client as WsClient } from "graphql-ws";
 import type { AccountInfo } from "./account-store.ts";
 import { VignetteError } from "./errors.ts";
 import type { ClientEvents } from "./events.ts";
-import { PresenceUpdatesDocument, TypingDocument } from "./generated/graphql.ts";
+import {
+  AckEnvelopesDocument,
+  AckGroupEventsDocument,
+  MarkGroupReadDocument,
+  MarkReadDocument,
+  PresenceUpdatesDocument,
+  SendMessageDocument,
+  SetTypingDocument,
+  TypingDocument,
+} from "./generated/graphql.ts";
+import { SocketRoute } from "./socket-route.ts";
 import { isUnknownPersisted, openWs, operationPayload, type GraphQLErrorShape, type HttpTransport } from "./transport.ts";
 
 export interface SubscriptionsDeps {
@@ -18,8 +29,20 @@ export interface SubscriptionsDeps {
   conversationId(who: string): Promise<string>;
 }
 
+// What goes over the connection while it is up (socket-route.ts): the operations of every message's life, each safe to
+// run twice. A group send is not among them: it has no idempotency key, and a copy sent again would reach every member.
+const OVER_SOCKET = new Set<DocumentNode>([
+  SendMessageDocument,
+  AckEnvelopesDocument,
+  AckGroupEventsDocument,
+  MarkReadDocument,
+  MarkGroupReadDocument,
+  SetTypingDocument,
+]);
+
 export class Subscriptions {
   private ws: WsClient | null = null;
+  private route: SocketRoute | null = null;
   private stops: (() => void)[] = [];
   private closed = false;
   constructor(private readonly d: SubscriptionsDeps) {}
@@ -37,6 +60,7 @@ export class Subscriptions {
         if (code === 4401 || code === 4403) this.d.fail(new VignetteError("this device was deactivated", "DEVICE_DEACTIVATED"));
       },
     });
+    this.d.http.route = this.route = new SocketRoute(this.ws, OVER_SOCKET);
   }
 
   /** Subscribes until close(). */
@@ -99,6 +123,9 @@ export class Subscriptions {
   }
 
   async dispose(): Promise<void> {
+    this.route?.detach();
+    if (this.d.http.route === this.route) this.d.http.route = null;
+    this.route = null;
     await this.ws?.dispose();
     this.ws = null;
   }

@@ -56,9 +56,17 @@ export function operationPayload(doc: DocumentNode, variables: unknown, byHash =
 export const isUnknownPersisted = (errors: readonly GraphQLErrorShape[] | undefined) =>
   errors?.[0]?.extensions?.code === "PERSISTED_QUERY_NOT_FOUND";
 
+/** Another way to the server for some documents (socket-route.ts): null from run() sends the operation over HTTP. */
+export interface OperationRoute {
+  carries(doc: DocumentNode): boolean;
+  run<T>(payload: ReturnType<typeof operationPayload>): Promise<GraphQLResponse<T> | null>;
+}
+
 export class HttpTransport {
   /** Documents this server did not know by hash: sent as text from then on. */
   readonly sentAsText = new WeakSet<DocumentNode>();
+  /** While set, the documents it carries go over the client's graphql-ws connection when it is up. */
+  route: OperationRoute | null = null;
 
   constructor(
     readonly url: string,
@@ -67,11 +75,16 @@ export class HttpTransport {
 
   async execute<T, V>(doc: TypedDocumentNode<T, V>, variables?: V): Promise<GraphQLResponse<T> & { status: number }> {
     const byHash = !this.sentAsText.has(doc);
-    const r = await this.post<T>(operationPayload(doc, variables, byHash));
+    const r = await this.send<T>(doc, operationPayload(doc, variables, byHash));
     // Refused before anything ran, so sending it again cannot run it twice.
     if (!byHash || !isUnknownPersisted(r.errors)) return r;
     this.sentAsText.add(doc);
-    return this.post<T>(operationPayload(doc, variables, false));
+    return this.send<T>(doc, operationPayload(doc, variables, false));
+  }
+
+  private async send<T>(doc: DocumentNode, payload: ReturnType<typeof operationPayload>): Promise<GraphQLResponse<T> & { status: number }> {
+    const overSocket = this.route?.carries(doc) ? await this.route.run<T>(payload) : null;
+    return overSocket ? { ...overSocket, status: 200 } : this.post<T>(payload);
   }
 
   private async post<T>(payload: ReturnType<typeof operationPayload>): Promise<GraphQLResponse<T> & { status: number }> {

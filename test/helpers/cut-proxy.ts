@@ -8,6 +8,8 @@ export interface CutProxy {
   cuts: number;
   /** Bytes forwarded in the watched direction. */
   forwarded: number;
+  /** Cuts every connection open now; new ones go through as before. */
+  cutNow(): void;
   close(): Promise<void>;
 }
 
@@ -53,6 +55,10 @@ export async function startCutProxy(targetPort: number, cutAfterBytes: number, d
     },
     get forwarded() {
       return state.forwarded;
+    },
+    cutNow() {
+      state.cuts += 1;
+      for (const s of sockets) s.destroy();
     },
     async close() {
       for (const s of sockets) s.destroy();
