@@ -8,7 +8,7 @@ export interface CutProxy {
   cuts: number;
   /** Bytes forwarded in the watched direction. */
   forwarded: number;
-  /** Cuts every connection open now; new ones go through as before. */
+  /** Cuts every connection open now (not counted in cuts); new ones go through as before. */
   cutNow(): void;
   close(): Promise<void>;
 }
@@ -57,7 +57,6 @@ export async function startCutProxy(targetPort: number, cutAfterBytes: number, d
       return state.forwarded;
     },
     cutNow() {
-      state.cuts += 1;
       for (const s of sockets) s.destroy();
     },
     async close() {
