@@ -1,5 +1,5 @@
 // The SDK's hot operations over its graphql-ws connection (src/client/socket-route.ts): while a client is started,
-// sends, acknowledgements, read marks and typing make no HTTP request; errors come back with the same codes as over
+// sends, acknowledgements and read marks make no HTTP request; errors come back with the same codes as over
 // HTTP; and when the connection is cut with sends in flight, every message still arrives exactly once (the ones the
 // socket lost go over HTTP, idempotent by clientMessageId), and the socket carries them again once it is back.
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from "vitest";
@@ -74,8 +74,7 @@ describe("SDK operations over the graphql-ws connection", () => {
     await waitFor(() => (ra.events.receipt ?? []).filter((r) => ids.has(r.messageId) && r.kind === "DELIVERED").length === 20, "delivered");
     expect(await bob.markRead([...ids])).toBe(20);
     await waitFor(() => (ra.events.receipt ?? []).filter((r) => ids.has(r.messageId) && r.kind === "READ").length === 20, "read");
-    expect(await bob.setTyping(alice.userId, true)).toBe(true);
-    const hot = ["SendMessage", "AckEnvelopes", "MarkRead", "SetTyping", "unknown"];
+    const hot = ["SendMessage", "AckEnvelopes", "MarkRead", "unknown"];
     expect(posts.filter((n) => hot.includes(n))).toEqual([]);
   });
 
